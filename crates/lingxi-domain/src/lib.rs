@@ -1,0 +1,18 @@
+//! Domain model of Lingxi: ids, value objects parsed at the edge, customers, identities,
+//! conversations, messages, roles. Pure: no I/O, no clock, no serialization.
+
+pub mod access;
+pub mod channel;
+pub mod conversation;
+pub mod ids;
+pub mod identity;
+pub mod message;
+pub mod time;
+
+pub use access::{Permission, Role};
+pub use channel::ChannelKind;
+pub use conversation::{ConversationState, Transition, TransitionError};
+pub use ids::{ChannelId, ConversationId, CustomerId, MessageId, TeamId, TenantId, UserId};
+pub use identity::{Identifier, IdentifierError, IdentifierKind, MergePolicy, Resolution};
+pub use message::{Content, ContentError, Sender};
+pub use time::Timestamp;

@@ -1,0 +1,32 @@
+//! Conversions between domain values and their stored form (JSON text columns).
+
+use lingxi_domain::Content;
+use serde_json::{json, Value};
+
+pub(crate) fn now_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+pub(crate) fn content_to_json(c: &Content) -> String {
+    let v = match c {
+        Content::Text { text } => json!({ "text": text }),
+        Content::Image { url, mime, size_bytes, caption } => {
+            json!({ "url": url, "mime": mime, "size_bytes": size_bytes, "caption": caption })
+        }
+        Content::File { url, name, mime, size_bytes } => {
+            json!({ "url": url, "name": name, "mime": mime, "size_bytes": size_bytes })
+        }
+        Content::Location { latitude, longitude, label } => {
+            json!({ "latitude": latitude, "longitude": longitude, "label": label })
+        }
+    };
+    v.to_string()
+}
+
+pub(crate) fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+pub(crate) fn string_list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}

@@ -1,0 +1,320 @@
+//! Conversations and their messages: listing with team visibility, timelines across
+//! channels, context for later stages, validated state transitions and outbound messages.
+
+use crate::codec::{content_to_json, parse_json};
+use crate::customers::record_audit;
+use crate::{get, new_id, Result, Store, StoreError};
+use lingxi_domain::{
+    ChannelId, ChannelKind, Content, ConversationId, ConversationState, CustomerId, MessageId, Sender, TeamId, TenantId, Timestamp,
+    Transition, UserId,
+};
+use serde_json::Value;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, Clone)]
+pub struct ConversationRow {
+    pub id: ConversationId,
+    pub customer_id: CustomerId,
+    pub channel_id: ChannelId,
+    pub channel_kind: ChannelKind,
+    pub team_id: Option<TeamId>,
+    pub state: ConversationState,
+    pub assignee_id: Option<UserId>,
+    pub linked_conversation_id: Option<ConversationId>,
+    pub last_intent: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_message_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MessageRow {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub customer_id: CustomerId,
+    pub channel_id: ChannelId,
+    /// `customer`, `bot`, `agent` or `system`.
+    pub sender_kind: String,
+    pub sender_user_id: Option<UserId>,
+    pub content_kind: String,
+    pub content: Value,
+    pub external_id: Option<String>,
+    pub sent_at: Timestamp,
+    pub received_at: Timestamp,
+}
+
+/// Which conversations to list.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub state: Option<ConversationState>,
+    pub assignee: Option<UserId>,
+    pub customer: Option<CustomerId>,
+    /// `Some(teams)`: only conversations of these teams, or of no team (agents' visibility).
+    pub visible_teams: Option<Vec<TeamId>>,
+    pub limit: i64,
+}
+
+/// An outbound (bot, agent or system) message.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub sender: Sender,
+    pub content: Content,
+}
+
+fn invalid(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid(e.to_string())
+}
+
+pub(crate) fn conversation_from(r: &AnyRow) -> Result<ConversationRow> {
+    let kind: String = get(r, "channel_kind")?;
+    let state: String = get(r, "state")?;
+    Ok(ConversationRow {
+        id: ConversationId::parse(&get::<String>(r, "id")?).map_err(invalid)?,
+        customer_id: CustomerId::parse(&get::<String>(r, "customer_id")?).map_err(invalid)?,
+        channel_id: ChannelId::parse(&get::<String>(r, "channel_id")?).map_err(invalid)?,
+        channel_kind: ChannelKind::parse(&kind).ok_or_else(|| invalid(&kind))?,
+        team_id: get::<Option<String>>(r, "team_id")?.and_then(|t| TeamId::parse(&t).ok()),
+        state: ConversationState::parse(&state).ok_or_else(|| invalid(&state))?,
+        assignee_id: get::<Option<String>>(r, "assignee_id")?.and_then(|t| UserId::parse(&t).ok()),
+        linked_conversation_id: get::<Option<String>>(r, "linked_conversation_id")?.and_then(|t| ConversationId::parse(&t).ok()),
+        last_intent: get(r, "last_intent")?,
+        created_at: Timestamp::from_millis(get(r, "created_at")?),
+        updated_at: Timestamp::from_millis(get(r, "updated_at")?),
+        last_message_at: Timestamp::from_millis(get(r, "last_message_at")?),
+        resolved_at: get::<Option<i64>>(r, "resolved_at")?.map(Timestamp::from_millis),
+    })
+}
+
+fn message_from(r: &AnyRow) -> Result<MessageRow> {
+    Ok(MessageRow {
+        id: MessageId::parse(&get::<String>(r, "id")?).map_err(invalid)?,
+        conversation_id: ConversationId::parse(&get::<String>(r, "conversation_id")?).map_err(invalid)?,
+        customer_id: CustomerId::parse(&get::<String>(r, "customer_id")?).map_err(invalid)?,
+        channel_id: ChannelId::parse(&get::<String>(r, "channel_id")?).map_err(invalid)?,
+        sender_kind: get(r, "sender_kind")?,
+        sender_user_id: get::<Option<String>>(r, "sender_user_id")?.and_then(|t| UserId::parse(&t).ok()),
+        content_kind: get(r, "content_kind")?,
+        content: parse_json(&get::<String>(r, "content")?),
+        external_id: get(r, "external_id")?,
+        sent_at: Timestamp::from_millis(get(r, "sent_at")?),
+        received_at: Timestamp::from_millis(get(r, "received_at")?),
+    })
+}
+
+impl Store {
+    pub async fn list_conversations(&self, tenant: &TenantId, f: &ConversationFilter) -> Result<Vec<ConversationRow>> {
+        let mut sql = String::from("SELECT * FROM conversations WHERE tenant_id = $1");
+        let mut binds: Vec<String> = vec![tenant.as_str().to_owned()];
+        fn push(sql: &mut String, binds: &mut Vec<String>, cond: &str, v: String) {
+            binds.push(v);
+            sql.push_str(&cond.replace("$?", &format!("${}", binds.len())));
+        }
+        if let Some(s) = f.state {
+            push(&mut sql, &mut binds, " AND state = $?", s.as_str().to_owned());
+        }
+        if let Some(a) = &f.assignee {
+            push(&mut sql, &mut binds, " AND assignee_id = $?", a.as_str().to_owned());
+        }
+        if let Some(c) = &f.customer {
+            push(&mut sql, &mut binds, " AND customer_id = $?", c.as_str().to_owned());
+        }
+        if let Some(teams) = &f.visible_teams {
+            sql.push_str(" AND (team_id IS NULL");
+            for t in teams {
+                push(&mut sql, &mut binds, " OR team_id = $?", t.as_str().to_owned());
+            }
+            sql.push(')');
+        }
+        sql.push_str(&format!(" ORDER BY last_message_at DESC, id LIMIT {}", f.limit.clamp(1, 1000)));
+        let mut q = sqlx::query(&sql);
+        for b in &binds {
+            q = q.bind(b.as_str());
+        }
+        let rows = q.fetch_all(&self.read).await?;
+        rows.iter().map(conversation_from).collect()
+    }
+
+    pub async fn conversation(&self, tenant: &TenantId, id: &ConversationId) -> Result<ConversationRow> {
+        let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND tenant_id = $2")
+            .bind(id.as_str())
+            .bind(tenant.as_str())
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        conversation_from(&row)
+    }
+
+    pub async fn messages(&self, tenant: &TenantId, conversation: &ConversationId, limit: i64) -> Result<Vec<MessageRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM messages WHERE conversation_id = $1 AND tenant_id = $2 ORDER BY received_at DESC, id DESC LIMIT $3) t \
+             ORDER BY received_at, id",
+        )
+        .bind(conversation.as_str())
+        .bind(tenant.as_str())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(message_from).collect()
+    }
+
+    /// Every conversation and message of a customer across all channels, in time order.
+    pub async fn timeline(&self, tenant: &TenantId, customer: &CustomerId, limit: i64) -> Result<(Vec<ConversationRow>, Vec<MessageRow>)> {
+        let convs = sqlx::query("SELECT * FROM conversations WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, id")
+            .bind(customer.as_str())
+            .bind(tenant.as_str())
+            .fetch_all(&self.read)
+            .await?;
+        let msgs = sqlx::query(
+            "SELECT * FROM (SELECT * FROM messages WHERE customer_id = $1 AND tenant_id = $2 ORDER BY sent_at DESC, id DESC LIMIT $3) t \
+             ORDER BY sent_at, received_at, id",
+        )
+        .bind(customer.as_str())
+        .bind(tenant.as_str())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok((convs.iter().map(conversation_from).collect::<Result<_>>()?, msgs.iter().map(message_from).collect::<Result<_>>()?))
+    }
+
+    /// The customer's other recent conversations (any channel), newest first, with their last
+    /// message: what a later stage or an agent reads so the customer never repeats themself.
+    pub async fn context(&self, tenant: &TenantId, conversation: &ConversationId, n: i64) -> Result<Vec<(ConversationRow, Option<MessageRow>)>> {
+        let conv = self.conversation(tenant, conversation).await?;
+        let rows = sqlx::query(
+            "SELECT * FROM conversations WHERE customer_id = $1 AND tenant_id = $2 AND id <> $3 ORDER BY last_message_at DESC, id LIMIT $4",
+        )
+        .bind(conv.customer_id.as_str())
+        .bind(tenant.as_str())
+        .bind(conversation.as_str())
+        .bind(n)
+        .fetch_all(&self.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let c = conversation_from(r)?;
+            let last = sqlx::query("SELECT * FROM messages WHERE conversation_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1")
+                .bind(c.id.as_str())
+                .fetch_optional(&self.read)
+                .await?;
+            out.push((c, last.as_ref().map(message_from).transpose()?));
+        }
+        Ok(out)
+    }
+
+    /// Applies a validated state transition. `assignee` is required for `Assign`.
+    pub async fn transition(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        transition: Transition,
+        assignee: Option<&UserId>,
+        reason: Option<&str>,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<ConversationRow> {
+        let mut tx = self.write.begin().await?;
+        let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND tenant_id = $2")
+            .bind(id.as_str())
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        let conv = conversation_from(&row)?;
+        let next = conv.state.apply(transition).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let assignee = match (transition, assignee) {
+            (Transition::Assign, Some(a)) => {
+                let found = sqlx::query("SELECT id FROM users WHERE id = $1 AND tenant_id = $2")
+                    .bind(a.as_str())
+                    .bind(tenant.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if found.is_none() {
+                    return Err(StoreError::NotFound("user"));
+                }
+                Some(a.as_str().to_owned())
+            }
+            (Transition::Assign, None) => return Err(StoreError::Invalid("assign needs an assignee".into())),
+            (Transition::Resolve | Transition::Close, _) => conv.assignee_id.as_ref().map(|a| a.as_str().to_owned()),
+            _ => None,
+        };
+        let resolved_at = match next {
+            ConversationState::Resolved => Some(now.millis()),
+            ConversationState::Closed => conv.resolved_at.map(|t| t.millis()),
+            _ => None,
+        };
+        // The state we read is the state we change: a concurrent change makes this a conflict.
+        let res = sqlx::query(
+            "UPDATE conversations SET state = $1, assignee_id = $2, resolved_at = $3, updated_at = $4 WHERE id = $5 AND state = $6 \
+             AND (assignee_id = $7 OR (assignee_id IS NULL AND $7 = ''))",
+        )
+        .bind(next.as_str())
+        .bind(assignee)
+        .bind(resolved_at)
+        .bind(now.millis())
+        .bind(id.as_str())
+        .bind(conv.state.as_str())
+        .bind(conv.assignee_id.as_ref().map(|a| a.as_str().to_owned()).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() != 1 {
+            return Err(StoreError::Conflict("the conversation changed concurrently; retry".into()));
+        }
+        let detail = serde_json::json!({ "from": conv.state.as_str(), "to": next.as_str(), "reason": reason }).to_string();
+        record_audit(&mut tx, tenant.as_str(), actor, &format!("conversation.{}", transition.as_str()), id.as_str(), &detail, now.millis())
+            .await?;
+        tx.commit().await?;
+        self.conversation(tenant, id).await
+    }
+
+    /// Stores an outbound message in a conversation.
+    pub async fn add_message(&self, tenant: &TenantId, conversation: &ConversationId, msg: &NewMessage, now: Timestamp) -> Result<MessageRow> {
+        let conv = self.conversation(tenant, conversation).await?;
+        let id = new_id(MessageId::from_random);
+        let user = match &msg.sender {
+            Sender::Agent(u) => Some(u.as_str().to_owned()),
+            _ => None,
+        };
+        let mut tx = self.write.begin().await?;
+        sqlx::query(
+            "INSERT INTO messages (id, tenant_id, conversation_id, customer_id, channel_id, sender_kind, sender_user_id, content_kind, \
+             content, sent_at, received_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$10)",
+        )
+        .bind(id.as_str())
+        .bind(tenant.as_str())
+        .bind(conversation.as_str())
+        .bind(conv.customer_id.as_str())
+        .bind(conv.channel_id.as_str())
+        .bind(msg.sender.kind_str())
+        .bind(user)
+        .bind(msg.content.kind_str())
+        .bind(content_to_json(&msg.content))
+        .bind(now.millis())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE conversations SET last_message_at = $1, updated_at = $1 WHERE id = $2")
+            .bind(now.millis())
+            .bind(conversation.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let row = sqlx::query("SELECT * FROM messages WHERE id = $1").bind(id.as_str()).fetch_one(&self.read).await?;
+        message_from(&row)
+    }
+
+    /// Records what understanding concluded about a conversation (read back by context).
+    pub async fn set_last_intent(&self, tenant: &TenantId, id: &ConversationId, intent: &str) -> Result<()> {
+        sqlx::query("UPDATE conversations SET last_intent = $1 WHERE id = $2 AND tenant_id = $3")
+            .bind(intent)
+            .bind(id.as_str())
+            .bind(tenant.as_str())
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn count_messages(&self, tenant: &TenantId) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1").bind(tenant.as_str()).fetch_one(&self.read).await?;
+        get(&row, "n")
+    }
+}

@@ -1,0 +1,152 @@
+//! Storage adapter: one implementation over sqlx's `Any` driver that speaks both SQLite (the
+//! embedded default) and PostgreSQL (the scale backend), with one schema and one set of queries.
+//!
+//! SQLite allows one writer at a time, so writes go through a pool of one connection
+//! (no `SQLITE_BUSY` upgrades inside transactions) and reads through a separate pool.
+//! PostgreSQL uses one pool for both.
+
+mod admin;
+mod codec;
+mod conversations;
+mod customers;
+mod ingest;
+mod migrate;
+
+pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
+pub use conversations::{ConversationFilter, ConversationRow, MessageRow, NewMessage};
+pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
+pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("unsupported database URL `{0}` (use sqlite://… or postgres://…)")]
+    BadUrl(String),
+}
+
+impl StoreError {
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    write: AnyPool,
+    read: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects by URL: `sqlite://path/to/file.db` (created if missing) or `postgres://…`.
+    /// For PostgreSQL, `schema` (if given) is created and used as the search path, which is
+    /// how tests get a fresh database each.
+    pub async fn connect(url: &str, schema: Option<&str>) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        if url.starts_with("sqlite:") {
+            let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+            let write = AnyPoolOptions::new().max_connections(1).after_connect(sqlite_pragmas).connect(&url).await?;
+            let read = AnyPoolOptions::new().max_connections(4).after_connect(sqlite_pragmas).connect(&url).await?;
+            Ok(Store { write, read, backend: Backend::Sqlite })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            if let Some(schema) = schema {
+                if !schema.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(StoreError::Invalid(format!("schema name `{schema}`")));
+                }
+                let pool = AnyPoolOptions::new().max_connections(1).connect(url).await?;
+                pool.execute(format!("CREATE SCHEMA IF NOT EXISTS {schema}").as_str()).await?;
+                pool.close().await;
+            }
+            let schema_owned = schema.map(str::to_owned);
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(move |conn, _| {
+                    let schema = schema_owned.clone();
+                    Box::pin(async move {
+                        if let Some(schema) = schema {
+                            conn.execute(format!("SET search_path TO {schema}").as_str()).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect(url)
+                .await?;
+            Ok(Store { write: pool.clone(), read: pool, backend: Backend::Postgres })
+        } else {
+            Err(StoreError::BadUrl(url.chars().take(60).collect()))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Store reachable and answering (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    /// Waits for in-flight work and closes connections; SQLite checkpoints its WAL.
+    pub async fn close(&self) {
+        if self.backend == Backend::Sqlite {
+            let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.write).await;
+        }
+        self.write.close().await;
+        self.read.close().await;
+    }
+
+    pub async fn migrate(&self) -> Result<Vec<i64>> {
+        migrate::run(&self.write).await
+    }
+}
+
+type ConnectHook<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), sqlx::Error>> + Send + 'c>>;
+
+fn sqlite_pragmas(conn: &mut sqlx::AnyConnection, _: sqlx::pool::PoolConnectionMetadata) -> ConnectHook<'_> {
+    Box::pin(async move {
+        // WAL with FULL sync: a commit is on disk when it returns (durable ack).
+        conn.execute("PRAGMA journal_mode=WAL").await?;
+        conn.execute("PRAGMA synchronous=FULL").await?;
+        conn.execute("PRAGMA busy_timeout=10000").await?;
+        conn.execute("PRAGMA foreign_keys=ON").await?;
+        Ok(())
+    })
+}
+
+/// A fresh random id of the given type (ids are not secrets, but unguessable is still nicer).
+pub(crate) fn new_id<T>(make: fn(u128) -> T) -> T {
+    make(rand::random::<u128>())
+}
+
+pub(crate) fn get<T>(row: &AnyRow, col: &str) -> Result<T>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    use sqlx::Row;
+    Ok(row.try_get::<T, _>(col)?)
+}
