@@ -1,0 +1,74 @@
+//! Evaluates the lexical NLU models on one dataset folder of JSON Lines splits and prints the
+//! report: `cargo run -p lingxi-nlu --release --example nlu_eval -- /work/shared/data/banking77 [intent|oos|sentiment]`.
+//!
+//! Reading files is kept trivial here; all logic lives in `lingxi_nlu::eval`.
+
+use std::path::Path;
+
+use lingxi_nlu::eval::{evaluate, EvalConfig, Example, Splits, TaskKind};
+
+fn read_split(dir: &Path, name: &str) -> Vec<Example> {
+    let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
+            let label = match &v["label"] {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Example::new(v["text"].as_str().unwrap_or_default(), label)
+        })
+        .collect()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = args
+        .next()
+        .expect("usage: nlu_eval DATASET_DIR [intent|oos|sentiment]");
+    let dir = Path::new(&dir);
+    let splits = Splits {
+        train: read_split(dir, "train"),
+        dev: read_split(dir, "dev"),
+        test: read_split(dir, "test"),
+    };
+    let has_oos = splits.train.iter().any(|e| e.label == "oos");
+    let task = match args.next().as_deref() {
+        Some("sentiment") => TaskKind::Sentiment,
+        Some("oos") => TaskKind::IntentWithOos {
+            oos_label: "oos".into(),
+        },
+        Some("intent") => TaskKind::Intent,
+        _ if has_oos => TaskKind::IntentWithOos {
+            oos_label: "oos".into(),
+        },
+        _ => TaskKind::Intent,
+    };
+    let mut config = EvalConfig::default();
+    // Optional overrides for experiments, e.g. LX_C_GRID=0.5,1,2 LX_LATIN=2,5 LX_CJK=1,4.
+    let pair = |v: String| -> Option<(u8, u8)> {
+        let (a, b) = v.split_once(',')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    };
+    if let Ok(v) = std::env::var("LX_C_GRID") {
+        config.c_grid = v.split(',').filter_map(|x| x.parse().ok()).collect();
+    }
+    if let Some(p) = std::env::var("LX_LATIN").ok().and_then(pair) {
+        config.classifier.features.latin_char_ngrams = p;
+    }
+    if let Some(p) = std::env::var("LX_CJK").ok().and_then(pair) {
+        config.classifier.features.cjk_char_ngrams = p;
+    }
+    if let Some(p) = std::env::var("LX_WORD").ok().and_then(pair) {
+        config.classifier.features.word_ngrams = p;
+    }
+    if let Ok(v) = std::env::var("LX_MIN_DF") {
+        config.classifier.features.min_df = v.parse().unwrap_or(1);
+    }
+    let report = evaluate(&splits, &task, &config).expect("evaluation runs");
+    println!("dataset: {}", dir.display());
+    println!("{report:#?}");
+}

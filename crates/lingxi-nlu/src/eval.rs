@@ -1,0 +1,449 @@
+//! Offline evaluation of the learned models on labelled splits: train on train only, pick
+//! hyper-parameters, calibration and the out-of-scope threshold on dev (or on a held-out
+//! slice of train when a dataset has no dev split), then score test once.
+//!
+//! This is the only module that reads a clock: it reports training time and per-message
+//! latency. It still does no I/O; callers read the files (see `examples/nlu_eval.rs`).
+
+use std::time::Instant;
+
+use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
+
+/// One labelled example.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Example {
+    /// The text.
+    pub text: String,
+    /// Its label (intent name, or sentiment label such as "0"/"1").
+    pub label: String,
+}
+
+impl Example {
+    /// An example from anything string-like.
+    pub fn new(text: impl Into<String>, label: impl Into<String>) -> Self {
+        Self {
+            text: text.into(),
+            label: label.into(),
+        }
+    }
+}
+
+/// Typed splits; `dev` may be empty, in which case a stratified slice of train is held out
+/// for tuning.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Splits {
+    /// Training examples.
+    pub train: Vec<Example>,
+    /// Development examples (tuning only); may be empty.
+    pub dev: Vec<Example>,
+    /// Test examples (scored once, never trained or tuned on).
+    pub test: Vec<Example>,
+}
+
+/// What is being evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskKind {
+    /// Closed-set intent classification.
+    Intent,
+    /// Intent classification where `oos_label` marks out-of-scope examples; a confidence
+    /// threshold chosen on dev turns unsure predictions into out-of-scope.
+    IntentWithOos {
+        /// The out-of-scope label (e.g. `oos`).
+        oos_label: String,
+    },
+    /// Sentiment polarity (any label set).
+    Sentiment,
+}
+
+/// Evaluation settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalConfig {
+    /// Base classifier configuration (its `c` is replaced by the best of `c_grid`).
+    pub classifier: ClassifierConfig,
+    /// Candidate regularisation values tried on dev.
+    pub c_grid: Vec<f32>,
+    /// Fraction of train held out for tuning when there is no dev split.
+    pub holdout_fraction: f32,
+    /// Seed of the hold-out split.
+    pub seed: u64,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            classifier: ClassifierConfig::default(),
+            c_grid: vec![0.5, 1.0, 2.0],
+            holdout_fraction: 0.1,
+            seed: 20240601,
+        }
+    }
+}
+
+/// Why an evaluation could not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EvalError {
+    /// The test split is empty.
+    #[error("empty test split")]
+    EmptyTest,
+    /// Training failed.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+}
+
+/// Scores of one evaluation; percentages are in 0..=100.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalReport {
+    /// Task evaluated.
+    pub task: TaskKind,
+    /// Examples used for the final training run.
+    pub n_train: usize,
+    /// Examples used for tuning (dev, or the held-out slice of train).
+    pub n_tune: usize,
+    /// Whether tuning used a held-out slice of train (no dev split).
+    pub tuned_on_train_holdout: bool,
+    /// Test examples scored.
+    pub n_test: usize,
+    /// Accuracy over all test examples (out-of-scope counts as a label).
+    pub accuracy: f64,
+    /// Macro-averaged F1 over the labels present in test or predictions.
+    pub macro_f1: f64,
+    /// For intent+OOS: accuracy over in-scope test examples.
+    pub in_scope_accuracy: Option<f64>,
+    /// For intent+OOS: recall on out-of-scope test examples.
+    pub oos_recall: Option<f64>,
+    /// For intent+OOS: the confidence threshold chosen on dev.
+    pub oos_threshold: Option<f32>,
+    /// Regularisation chosen on dev.
+    pub chosen_c: f32,
+    /// Softmax temperature fitted on dev.
+    pub temperature: f32,
+    /// Wall time of the final training run, seconds.
+    pub train_secs: f64,
+    /// Median per-message prediction latency, microseconds.
+    pub latency_p50_us: f64,
+    /// 99th percentile per-message prediction latency, microseconds.
+    pub latency_p99_us: f64,
+    /// Size of the serialised model, bytes.
+    pub model_bytes: usize,
+    /// Accuracy of the serialised (quantised) model re-loaded from bytes.
+    pub quantized_accuracy: f64,
+}
+
+/// Stratified split of `examples` into (kept, held out), deterministic in `seed`.
+pub fn stratified_holdout(
+    examples: &[Example],
+    fraction: f32,
+    seed: u64,
+) -> (Vec<Example>, Vec<Example>) {
+    let mut by_label: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, e) in examples.iter().enumerate() {
+        by_label.entry(e.label.as_str()).or_default().push(i);
+    }
+    let mut rng = Rng::new(seed);
+    let mut held = vec![false; examples.len()];
+    for idx in by_label.values_mut() {
+        rng.shuffle(idx);
+        let n = ((idx.len() as f32) * fraction).round() as usize;
+        // Keep at least one training example of every label.
+        let n = n.min(idx.len().saturating_sub(1));
+        for i in &idx[..n] {
+            held[*i] = true;
+        }
+    }
+    let (mut kept, mut out) = (Vec::new(), Vec::new());
+    for (e, h) in examples.iter().zip(held) {
+        if h {
+            out.push(e.clone());
+        } else {
+            kept.push(e.clone());
+        }
+    }
+    (kept, out)
+}
+
+fn texts_labels(ex: &[Example]) -> (Vec<&str>, Vec<&str>) {
+    ex.iter()
+        .map(|e| (e.text.as_str(), e.label.as_str()))
+        .unzip()
+}
+
+/// Predicted label with the out-of-scope rule applied.
+fn decide<'a>(clf: &'a TextClassifier, text: &str, oos: Option<(&'a str, f32)>) -> (&'a str, f32) {
+    let p = clf.predict(text);
+    let (k, conf) = p.top();
+    let label = clf.labels()[k as usize].as_str();
+    match oos {
+        Some((oos_label, threshold)) if conf < threshold => (oos_label, conf),
+        _ => (label, conf),
+    }
+}
+
+/// The threshold on top confidence maximising in-scope accuracy + OOS recall on `tune`.
+fn choose_threshold(clf: &TextClassifier, tune: &[Example], oos_label: &str) -> f32 {
+    let preds: Vec<(bool, bool, f32)> = tune
+        .iter()
+        .map(|e| {
+            let (label, conf) = decide(clf, &e.text, None);
+            (e.label == oos_label, label == e.label, conf)
+        })
+        .collect();
+    let n_in = preds.iter().filter(|p| !p.0).count().max(1) as f64;
+    let n_oos = preds.iter().filter(|p| p.0).count();
+    if n_oos == 0 {
+        return 0.0;
+    }
+    let mut best = (f64::NEG_INFINITY, 0.0f32);
+    for step in 0..=100 {
+        let t = step as f32 / 100.0;
+        let in_ok = preds.iter().filter(|p| !p.0 && p.1 && p.2 >= t).count() as f64;
+        // An OOS example is caught when predicted oos outright or rejected by the threshold.
+        let oos_ok = preds.iter().filter(|p| p.0 && (p.1 || p.2 < t)).count() as f64;
+        let score = in_ok / n_in + oos_ok / n_oos as f64;
+        if score > best.0 {
+            best = (score, t);
+        }
+    }
+    best.1
+}
+
+fn score_on(clf: &TextClassifier, ex: &[Example], oos: Option<(&str, f32)>) -> f64 {
+    match oos {
+        Some((oos_label, _)) => {
+            let t = choose_threshold(clf, ex, oos_label);
+            let (acc, rec) = in_scope_and_recall(clf, ex, oos_label, t);
+            acc + rec
+        }
+        None => {
+            let ok = ex
+                .iter()
+                .filter(|e| decide(clf, &e.text, None).0 == e.label)
+                .count();
+            ok as f64 / ex.len().max(1) as f64
+        }
+    }
+}
+
+fn in_scope_and_recall(
+    clf: &TextClassifier,
+    ex: &[Example],
+    oos_label: &str,
+    t: f32,
+) -> (f64, f64) {
+    let (mut n_in, mut ok_in, mut n_oos, mut ok_oos) = (0usize, 0usize, 0usize, 0usize);
+    for e in ex {
+        let (label, _) = decide(clf, &e.text, Some((oos_label, t)));
+        if e.label == oos_label {
+            n_oos += 1;
+            ok_oos += usize::from(label == oos_label);
+        } else {
+            n_in += 1;
+            ok_in += usize::from(label == e.label);
+        }
+    }
+    (
+        ok_in as f64 / n_in.max(1) as f64,
+        ok_oos as f64 / n_oos.max(1) as f64,
+    )
+}
+
+fn macro_f1(gold: &[&str], pred: &[&str]) -> f64 {
+    let mut labels: Vec<&str> = gold.iter().chain(pred).copied().collect();
+    labels.sort_unstable();
+    labels.dedup();
+    let mut sum = 0.0;
+    for l in &labels {
+        let tp = gold
+            .iter()
+            .zip(pred)
+            .filter(|(g, p)| *g == l && *p == l)
+            .count() as f64;
+        let fp = gold
+            .iter()
+            .zip(pred)
+            .filter(|(g, p)| *g != l && *p == l)
+            .count() as f64;
+        let fn_ = gold
+            .iter()
+            .zip(pred)
+            .filter(|(g, p)| *g == l && *p != l)
+            .count() as f64;
+        if tp > 0.0 {
+            sum += 2.0 * tp / (2.0 * tp + fp + fn_);
+        }
+    }
+    sum / labels.len().max(1) as f64
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i]
+}
+
+/// Trains on `splits.train`, tunes on dev (or a held-out slice of train), scores test.
+pub fn evaluate(
+    splits: &Splits,
+    task: &TaskKind,
+    config: &EvalConfig,
+) -> Result<EvalReport, EvalError> {
+    if splits.test.is_empty() {
+        return Err(EvalError::EmptyTest);
+    }
+    let oos_label = match task {
+        TaskKind::IntentWithOos { oos_label } => Some(oos_label.as_str()),
+        _ => None,
+    };
+    let holdout = splits.dev.is_empty();
+    let (tune_train, tune) = if holdout {
+        stratified_holdout(&splits.train, config.holdout_fraction, config.seed)
+    } else {
+        (splits.train.clone(), splits.dev.clone())
+    };
+    // Pick C on the tuning set.
+    let grid = if config.c_grid.is_empty() {
+        vec![config.classifier.train.c]
+    } else {
+        config.c_grid.clone()
+    };
+    let (tt, tl) = texts_labels(&tune_train);
+    let mut best: Option<(f64, f32, f32)> = None;
+    for c in &grid {
+        let mut cfg = config.classifier.clone();
+        cfg.train.c = *c;
+        let mut clf = TextClassifier::train(&tt, &tl, &cfg)?;
+        let (vt, vl) = texts_labels(&tune);
+        let temp = clf.calibrate(&vt, &vl);
+        let s = score_on(&clf, &tune, oos_label.map(|l| (l, 0.0)));
+        if best.is_none_or(|b| s > b.0) {
+            best = Some((s, *c, temp));
+        }
+    }
+    let (_, chosen_c, probe_temp) = best.unwrap_or((0.0, config.classifier.train.c, 1.0));
+    let mut cfg = config.classifier.clone();
+    cfg.train.c = chosen_c;
+    let (trt, trl) = texts_labels(&splits.train);
+    let start = Instant::now();
+    let mut clf = TextClassifier::train(&trt, &trl, &cfg)?;
+    let train_secs = start.elapsed().as_secs_f64();
+    let temperature = if holdout {
+        // The final model has seen the held-out slice; reuse the probe's temperature.
+        clf.set_temperature(probe_temp);
+        probe_temp
+    } else {
+        let (vt, vl) = texts_labels(&tune);
+        clf.calibrate(&vt, &vl)
+    };
+    let threshold = oos_label.map(|l| {
+        if holdout {
+            // Without a clean tuning set for this model, fall back to the probe's choice.
+            let mut probe = TextClassifier::train(&tt, &tl, &cfg).expect("trained above");
+            probe.set_temperature(probe_temp);
+            choose_threshold(&probe, &tune, l)
+        } else {
+            choose_threshold(&clf, &tune, l)
+        }
+    });
+    let oos = oos_label.zip(threshold);
+    let mut latencies = Vec::with_capacity(splits.test.len());
+    let mut preds = Vec::with_capacity(splits.test.len());
+    for e in &splits.test {
+        let s = Instant::now();
+        let (label, _) = decide(&clf, &e.text, oos);
+        latencies.push(s.elapsed().as_secs_f64() * 1e6);
+        preds.push(label.to_string());
+    }
+    latencies.sort_by(f64::total_cmp);
+    let gold: Vec<&str> = splits.test.iter().map(|e| e.label.as_str()).collect();
+    let pred: Vec<&str> = preds.iter().map(String::as_str).collect();
+    let correct = gold.iter().zip(&pred).filter(|(g, p)| g == p).count();
+    let (in_scope_accuracy, oos_recall) = match oos {
+        Some((l, t)) => {
+            let (a, r) = in_scope_and_recall(&clf, &splits.test, l, t);
+            (Some(a * 100.0), Some(r * 100.0))
+        }
+        None => (None, None),
+    };
+    let bytes = clf.to_bytes();
+    let quantized_accuracy = match TextClassifier::from_bytes(&bytes) {
+        Ok(q) => {
+            let ok = splits
+                .test
+                .iter()
+                .filter(|e| decide(&q, &e.text, oos).0 == e.label)
+                .count();
+            ok as f64 / splits.test.len() as f64 * 100.0
+        }
+        Err(_) => 0.0,
+    };
+    Ok(EvalReport {
+        task: task.clone(),
+        n_train: splits.train.len(),
+        n_tune: tune.len(),
+        tuned_on_train_holdout: holdout,
+        n_test: splits.test.len(),
+        accuracy: correct as f64 / splits.test.len() as f64 * 100.0,
+        macro_f1: macro_f1(&gold, &pred) * 100.0,
+        in_scope_accuracy,
+        oos_recall,
+        oos_threshold: threshold,
+        chosen_c,
+        temperature,
+        train_secs,
+        latency_p50_us: percentile(&latencies, 0.5),
+        latency_p99_us: percentile(&latencies, 0.99),
+        model_bytes: bytes.len(),
+        quantized_accuracy,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evaluates_a_small_oos_task_without_touching_test_for_tuning() {
+        let mut train = Vec::new();
+        for (i, w) in ["apple", "banana", "cherry"].iter().enumerate() {
+            for j in 0..8 {
+                train.push(Example::new(
+                    format!("i like {w} number {j}"),
+                    format!("l{i}"),
+                ));
+            }
+        }
+        train.push(Example::new("zzz qqq", "oos"));
+        let dev = vec![
+            Example::new("apple please", "l0"),
+            Example::new("banana now", "l1"),
+            Example::new("cherry pie", "l2"),
+            Example::new("xylophone kettle", "oos"),
+        ];
+        let test = vec![
+            Example::new("an apple", "l0"),
+            Example::new("some banana", "l1"),
+            Example::new("fresh cherry", "l2"),
+        ];
+        let splits = Splits { train, dev, test };
+        let task = TaskKind::IntentWithOos {
+            oos_label: "oos".into(),
+        };
+        let r = evaluate(&splits, &task, &EvalConfig::default()).unwrap();
+        assert_eq!(r.n_test, 3);
+        assert!(r.in_scope_accuracy.is_some());
+        assert!(r.accuracy >= 66.0, "{r:?}");
+    }
+
+    #[test]
+    fn holdout_is_stratified_and_deterministic() {
+        let ex: Vec<Example> = (0..100)
+            .map(|i| Example::new(format!("t{i}"), if i % 4 == 0 { "a" } else { "b" }))
+            .collect();
+        let (k1, h1) = stratified_holdout(&ex, 0.2, 7);
+        let (k2, h2) = stratified_holdout(&ex, 0.2, 7);
+        assert_eq!((k1.len(), h1.len()), (80, 20));
+        assert_eq!(h1.iter().filter(|e| e.label == "a").count(), 5);
+        assert_eq!((k1, h1), (k2, h2));
+    }
+}

@@ -1,0 +1,15 @@
+//! Understanding customer text in Chinese and English: normalisation, segmentation,
+//! language, entities, intent (with out-of-scope) and sentiment. Pure and synchronous.
+
+// Text processing.
+pub mod entities;
+pub mod language;
+pub mod normalize;
+pub mod segment;
+
+// Learned models.
+pub mod classifier;
+pub mod eval;
+pub mod features;
+pub mod intent;
+pub mod sentiment;
