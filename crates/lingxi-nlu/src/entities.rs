@@ -201,7 +201,6 @@ pub struct EntityExtractor {
     catalogue_names: Vec<String>,
 }
 
-
 struct Candidate {
     priority: u8,
     entity: Entity,
@@ -247,8 +246,7 @@ fn patterns() -> &'static Patterns {
 fn ascii_bounded(text: &str, span: &Range<usize>) -> bool {
     let before = text[..span.start].chars().next_back();
     let after = text[span.end..].chars().next();
-    !before.is_some_and(|c| c.is_ascii_alphanumeric())
-        && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    !before.is_some_and(|c| c.is_ascii_alphanumeric()) && !after.is_some_and(|c| c.is_ascii_alphanumeric())
 }
 
 fn digits_only(s: &str) -> String {
@@ -290,22 +288,14 @@ pub fn parse_id_card(number: &str) -> Option<Date> {
     }
     const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     const CHECK: &[u8; 11] = b"10X98765432";
-    let sum: u32 = bytes[..17]
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
+    let sum: u32 = bytes[..17].iter().zip(WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
     if CHECK[(sum % 11) as usize] != bytes[17].to_ascii_uppercase() {
         return None;
     }
     let year: i32 = number.get(6..10)?.parse().ok()?;
     let month: u8 = number.get(10..12)?.parse().ok()?;
     let day: u8 = number.get(12..14)?.parse().ok()?;
-    ((1900..=2100).contains(&year) && datetime::valid_date(year, month, day)).then_some(Date {
-        year,
-        month,
-        day,
-    })
+    ((1900..=2100).contains(&year) && datetime::valid_date(year, month, day)).then_some(Date { year, month, day })
 }
 
 struct RegionTable {
@@ -331,11 +321,7 @@ fn regions() -> &'static RegionTable {
             .collect();
         for fields in &lines {
             let (full, short) = (fields[0], fields.get(1).copied().unwrap_or(""));
-            let province = Place {
-                name: full.to_owned(),
-                province: full.to_owned(),
-                kind: PlaceKind::Province,
-            };
+            let province = Place { name: full.to_owned(), province: full.to_owned(), kind: PlaceKind::Province };
             add(full.to_owned(), province.clone());
             add(short.to_owned(), province.clone());
             if full.ends_with('市') {
@@ -345,19 +331,13 @@ fn regions() -> &'static RegionTable {
         for fields in &lines {
             let full = fields[0];
             for city in fields.get(2).copied().unwrap_or("").split_whitespace() {
-                let place = Place {
-                    name: city.to_owned(),
-                    province: full.to_owned(),
-                    kind: PlaceKind::City,
-                };
+                let place = Place { name: city.to_owned(), province: full.to_owned(), kind: PlaceKind::City };
                 add(format!("{city}市"), place.clone());
                 add(city.to_owned(), place);
             }
         }
-        let matcher = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&names)
-            .expect("region table builds");
+        let matcher =
+            AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&names).expect("region table builds");
         RegionTable { matcher, places }
     })
 }
@@ -373,10 +353,7 @@ impl EntityExtractor {
                     .case_insensitive(true)
                     .size_limit(1 << 20)
                     .build()
-                    .map_err(|e| EntityError::OrderPattern {
-                        pattern: pattern.clone(),
-                        reason: e.to_string(),
-                    })
+                    .map_err(|e| EntityError::OrderPattern { pattern: pattern.clone(), reason: e.to_string() })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let folded: Vec<String> = config.catalogue.iter().map(|n| fold_chars(n)).collect();
@@ -397,11 +374,7 @@ impl EntityExtractor {
                 .build(&folded_names)
                 .ok()
         };
-        Ok(EntityExtractor {
-            order_patterns,
-            catalogue,
-            catalogue_names: names,
-        })
+        Ok(EntityExtractor { order_patterns, catalogue, catalogue_names: names })
     }
 
     /// All entities of `text` (normalised text is expected), in text order, without overlaps.
@@ -414,48 +387,36 @@ impl EntityExtractor {
 
     fn sensitive_candidates(&self, text: &str, out: &mut Vec<Candidate>) {
         let p = patterns();
-        let push =
-            |out: &mut Vec<Candidate>, priority, kind, span: Range<usize>, value, sensitive| {
-                out.push(Candidate {
-                    priority,
-                    entity: Entity {
-                        kind,
-                        raw: text[span.clone()].to_owned(),
-                        span,
-                        value,
-                        sensitive,
-                    },
-                });
-            };
+        let push = |out: &mut Vec<Candidate>, priority, kind, span: Range<usize>, value, sensitive| {
+            out.push(Candidate {
+                priority,
+                entity: Entity { kind, raw: text[span.clone()].to_owned(), span, value, sensitive },
+            });
+        };
         for (k, re) in self.order_patterns.iter().enumerate() {
             for m in re.find_iter(text) {
                 if m.is_empty() {
                     continue;
                 }
                 let value = EntityValue::OrderNumber(m.as_str().replace([' ', '-'], ""));
-                push(
-                    out,
-                    k.min(9) as u8,
-                    EntityKind::OrderNumber,
-                    m.range(),
-                    value,
-                    false,
-                );
+                push(out, k.min(9) as u8, EntityKind::OrderNumber, m.range(), value, false);
             }
         }
-        for m in p.email.find_iter(text) {
+        let has_digit = text.bytes().any(|b| b.is_ascii_digit());
+        let emails = if text.contains('@') { p.email.find_iter(text).collect() } else { Vec::new() };
+        for m in emails {
             let value = EntityValue::Email(m.as_str().to_lowercase());
             push(out, 10, EntityKind::Email, m.range(), value, true);
+        }
+        if !has_digit {
+            return;
         }
         for m in p.id_card.find_iter(text) {
             if !ascii_bounded(text, &m.range()) {
                 continue;
             }
             if let Some(birth_date) = parse_id_card(m.as_str()) {
-                let value = EntityValue::IdCard {
-                    number: m.as_str().to_ascii_uppercase(),
-                    birth_date,
-                };
+                let value = EntityValue::IdCard { number: m.as_str().to_ascii_uppercase(), birth_date };
                 push(out, 11, EntityKind::IdCard, m.range(), value, true);
             }
         }
@@ -465,10 +426,7 @@ impl EntityExtractor {
             }
             let digits = digits_only(m.as_str());
             let national = digits[digits.len().saturating_sub(11)..].to_owned();
-            let value = EntityValue::Phone(PhoneNumber {
-                country_code: "86".into(),
-                national,
-            });
+            let value = EntityValue::Phone(PhoneNumber { country_code: "86".into(), national });
             push(out, 12, EntityKind::Phone, m.range(), value, true);
         }
         for m in p.cn_landline.find_iter(text) {
@@ -476,15 +434,9 @@ impl EntityExtractor {
                 continue;
             }
             let digits = digits_only(m.as_str());
-            let national = digits
-                .strip_prefix("0086")
-                .or_else(|| digits.strip_prefix("86"))
-                .unwrap_or(&digits);
+            let national = digits.strip_prefix("0086").or_else(|| digits.strip_prefix("86")).unwrap_or(&digits);
             let national = national.strip_prefix('0').unwrap_or(national).to_owned();
-            let value = EntityValue::Phone(PhoneNumber {
-                country_code: "86".into(),
-                national,
-            });
+            let value = EntityValue::Phone(PhoneNumber { country_code: "86".into(), national });
             push(out, 13, EntityKind::Phone, m.range(), value, true);
         }
         for m in p.intl_phone.find_iter(text) {
@@ -492,10 +444,7 @@ impl EntityExtractor {
                 continue;
             }
             let s = m.as_str();
-            let body = s
-                .strip_prefix('+')
-                .or_else(|| s.strip_prefix("00"))
-                .unwrap_or(s);
+            let body = s.strip_prefix('+').or_else(|| s.strip_prefix("00")).unwrap_or(s);
             let digits = digits_only(body);
             if !(8..=15).contains(&digits.len()) {
                 continue;
@@ -504,16 +453,9 @@ impl EntityExtractor {
             let cc_len = body
                 .find([' ', '-', '('])
                 .filter(|&i| (1..=3).contains(&i))
-                .unwrap_or(if digits.starts_with('1') || digits.starts_with('7') {
-                    1
-                } else {
-                    2
-                });
+                .unwrap_or(if digits.starts_with('1') || digits.starts_with('7') { 1 } else { 2 });
             let (cc, national) = digits.split_at(cc_len.min(digits.len()));
-            let value = EntityValue::Phone(PhoneNumber {
-                country_code: cc.to_owned(),
-                national: national.to_owned(),
-            });
+            let value = EntityValue::Phone(PhoneNumber { country_code: cc.to_owned(), national: national.to_owned() });
             push(out, 14, EntityKind::Phone, m.range(), value, true);
         }
         for m in p.card.find_iter(text).chain(p.digits.find_iter(text)) {
@@ -530,14 +472,7 @@ impl EntityExtractor {
             if p.order_context.is_match(&before[context_start..]) {
                 continue;
             }
-            push(
-                out,
-                16,
-                EntityKind::BankCard,
-                m.range(),
-                EntityValue::BankCard(digits),
-                true,
-            );
+            push(out, 16, EntityKind::BankCard, m.range(), EntityValue::BankCard(digits), true);
         }
     }
 
@@ -546,16 +481,18 @@ impl EntityExtractor {
         let push = |out: &mut Vec<Candidate>, priority, kind, span: Range<usize>, value| {
             out.push(Candidate {
                 priority,
-                entity: Entity {
-                    kind,
-                    raw: text[span.clone()].to_owned(),
-                    span,
-                    value,
-                    sensitive: false,
-                },
+                entity: Entity { kind, raw: text[span.clone()].to_owned(), span, value, sensitive: false },
             });
         };
-        for m in p.tracking_prefixed.find_iter(text) {
+        let has_digit = text.bytes().any(|b| b.is_ascii_digit());
+        let digit_matches = |re: &Regex| -> Vec<regex::Match<'_>> {
+            if has_digit {
+                re.find_iter(text).collect()
+            } else {
+                Vec::new()
+            }
+        };
+        for m in digit_matches(&p.tracking_prefixed) {
             if !ascii_bounded(text, &m.range()) {
                 continue;
             }
@@ -573,89 +510,55 @@ impl EntityExtractor {
             } else {
                 Carrier::Post
             };
-            push(
-                out,
-                15,
-                EntityKind::TrackingNumber,
-                m.range(),
-                EntityValue::Tracking { carrier, number },
-            );
+            push(out, 15, EntityKind::TrackingNumber, m.range(), EntityValue::Tracking { carrier, number });
         }
-        let mentioned = p
-            .carrier_mention
-            .find(text)
-            .map(|m| m.as_str().to_ascii_lowercase());
-        for m in p.digits.find_iter(text) {
+        let mentioned = p.carrier_mention.find(text).map(|m| m.as_str().to_ascii_lowercase());
+        for m in digit_matches(&p.digits) {
             if !ascii_bounded(text, &m.range()) {
                 continue;
             }
             let number = m.as_str();
             let n = number.len();
             let carrier = match mentioned.as_deref() {
-                Some("中通" | "zto") if number.starts_with('7') && (12..=15).contains(&n) => {
-                    Some(Carrier::Zto)
-                }
+                Some("中通" | "zto") if number.starts_with('7') && (12..=15).contains(&n) => Some(Carrier::Zto),
                 Some("韵达" | "yunda") if n == 13 || n == 15 => Some(Carrier::Yunda),
                 Some("申通" | "sto") if (12..=15).contains(&n) => Some(Carrier::Sto),
                 Some("顺丰") if (12..=15).contains(&n) => Some(Carrier::SfExpress),
                 Some("圆通" | "yto") if (12..=15).contains(&n) => Some(Carrier::Yto),
                 Some("fedex" | "联邦") if n == 12 || n == 15 => Some(Carrier::FedEx),
                 Some("dhl") if n == 10 => Some(Carrier::Dhl),
-                Some("百世" | "极兔" | "德邦") if (10..=15).contains(&n) => {
-                    Some(Carrier::Other)
-                }
+                Some("百世" | "极兔" | "德邦") if (10..=15).contains(&n) => Some(Carrier::Other),
                 Some("ems" | "邮政") if n == 13 => Some(Carrier::ChinaPost),
                 _ => None,
             };
             let before = &text[..m.start()];
             let context_start = before.char_indices().rev().nth(9).map_or(0, |(i, _)| i);
-            let carrier = carrier.or_else(|| {
-                p.tracking_context
-                    .is_match(&before[context_start..])
-                    .then_some(Carrier::Unknown)
-            });
+            let carrier =
+                carrier.or_else(|| p.tracking_context.is_match(&before[context_start..]).then_some(Carrier::Unknown));
             if let Some(carrier) = carrier {
-                let value = EntityValue::Tracking {
-                    carrier,
-                    number: number.to_owned(),
-                };
+                let value = EntityValue::Tracking { carrier, number: number.to_owned() };
                 push(out, 17, EntityKind::TrackingNumber, m.range(), value);
             }
         }
         if self.order_patterns.is_empty() {
-            for m in p.default_order.find_iter(text) {
+            for m in digit_matches(&p.default_order) {
                 if !ascii_bounded(text, &m.range()) {
                     continue;
                 }
                 let before = &text[..m.start()];
                 let context_start = before.char_indices().rev().nth(7).map_or(0, |(i, _)| i);
                 // Next to 订单/order the default shape outranks cards and carrier-less tracking.
-                let priority = if p.order_context.is_match(&before[context_start..]) {
-                    14
-                } else {
-                    18
-                };
+                let priority = if p.order_context.is_match(&before[context_start..]) { 14 } else { 18 };
                 let value = EntityValue::OrderNumber(m.as_str().replace(['-', '_'], ""));
                 push(out, priority, EntityKind::OrderNumber, m.range(), value);
             }
         }
         for (span, value) in datetime::extract(text, now) {
-            push(
-                out,
-                19,
-                EntityKind::DateTime,
-                span,
-                EntityValue::DateTime(value),
-            );
+            push(out, 19, EntityKind::DateTime, span, EntityValue::DateTime(value));
         }
-        for (span, money) in amount::extract(text) {
-            push(
-                out,
-                20,
-                EntityKind::Amount,
-                span,
-                EntityValue::Amount(money),
-            );
+        let amounts = if has_digit { amount::extract(text) } else { Vec::new() };
+        for (span, money) in amounts {
+            push(out, 20, EntityKind::Amount, span, EntityValue::Amount(money));
         }
         if let Some(catalogue) = &self.catalogue {
             for m in catalogue.find_iter(text) {
@@ -667,10 +570,7 @@ impl EntityExtractor {
                 let Some(name) = self.catalogue_names.get(idx) else {
                     continue;
                 };
-                let value = EntityValue::Product {
-                    name: name.clone(),
-                    catalogue_idx: idx,
-                };
+                let value = EntityValue::Product { name: name.clone(), catalogue_idx: idx };
                 push(out, 21, EntityKind::Product, span, value);
             }
         }
@@ -679,13 +579,7 @@ impl EntityExtractor {
             let Some(place) = regions.places.get(m.pattern().as_usize()) else {
                 continue;
             };
-            push(
-                out,
-                22,
-                EntityKind::Location,
-                m.start()..m.end(),
-                EntityValue::Location(place.clone()),
-            );
+            push(out, 22, EntityKind::Location, m.start()..m.end(), EntityValue::Location(place.clone()));
         }
     }
 }
@@ -713,11 +607,7 @@ fn resolve(mut candidates: Vec<Candidate>) -> Vec<Entity> {
     let mut kept: Vec<Entity> = Vec::new();
     for c in candidates {
         let span = &c.entity.span;
-        if span.is_empty()
-            || kept
-                .iter()
-                .any(|k| k.span.start < span.end && span.start < k.span.end)
-        {
+        if span.is_empty() || kept.iter().any(|k| k.span.start < span.end && span.start < k.span.end) {
             continue;
         }
         kept.push(c.entity);
@@ -751,23 +641,13 @@ pub fn mask(kind: EntityKind, raw: &str) -> String {
                 return "*".repeat(digits.len());
             }
             let hidden = "*".repeat(digits.len() - 8);
-            let groups: Vec<&str> = hidden
-                .as_bytes()
-                .chunks(4)
-                .map(|c| std::str::from_utf8(c).unwrap_or("****"))
-                .collect();
-            format!(
-                "{} {} {}",
-                &digits[..4],
-                groups.join(" "),
-                &digits[digits.len() - 4..]
-            )
+            let groups: Vec<&str> =
+                hidden.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap_or("****")).collect();
+            format!("{} {} {}", &digits[..4], groups.join(" "), &digits[digits.len() - 4..])
         }
-        EntityKind::IdCard => raw
-            .chars()
-            .enumerate()
-            .map(|(i, c)| if (6..14).contains(&i) { '*' } else { c })
-            .collect(),
+        EntityKind::IdCard => {
+            raw.chars().enumerate().map(|(i, c)| if (6..14).contains(&i) { '*' } else { c }).collect()
+        }
         EntityKind::Email => match raw.split_once('@') {
             Some((local, domain)) => {
                 let first: String = local.chars().take(1).collect();

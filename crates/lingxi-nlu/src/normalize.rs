@@ -90,9 +90,7 @@ impl Normalizer {
                 terms.push(folded);
             }
         }
-        Normalizer {
-            terms: TermIndex::new(terms),
-        }
+        Normalizer { terms: TermIndex::new(terms) }
     }
 
     /// Normalises one message. Never panics; linear in the input length.
@@ -104,41 +102,44 @@ impl Normalizer {
         let numbered = convert_numerals(&repaired);
         let (text, emphasis, emojis) = collapse_punctuation(&numbered);
         let language = language::detect(&text);
-        Normalized {
-            text,
-            emojis,
-            emphasis,
-            corrections,
-            language,
-        }
+        Normalized { text, emojis, emphasis, corrections, language }
     }
 }
 
 /// Non-comment, non-empty lines of an embedded data file.
 fn data_lines(data: &'static str) -> impl Iterator<Item = &'static str> {
-    data.lines()
-        .map(|line| line.trim_end_matches('\r'))
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+    data.lines().map(|line| line.trim_end_matches('\r')).filter(|line| !line.is_empty() && !line.starts_with('#'))
 }
 
 // ---------------------------------------------------------------------------------------------
 // Step 1: character folding.
 
-fn t2s_table() -> &'static HashMap<char, char> {
-    static TABLE: OnceLock<HashMap<char, char>> = OnceLock::new();
+/// Traditional → simplified pairs, sorted by the traditional character for binary search.
+fn t2s_table() -> &'static [(char, char)] {
+    static TABLE: OnceLock<Vec<(char, char)>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        data_lines(T2S_DATA)
+        let mut pairs: Vec<(char, char)> = data_lines(T2S_DATA)
             .filter_map(|line| {
                 let mut chars = line.chars();
                 Some((chars.next()?, chars.next()?))
             })
-            .collect()
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup_by_key(|p| p.0);
+        pairs
     })
+}
+
+fn lookup_simplified(table: &[(char, char)], c: char) -> Option<char> {
+    if c.is_ascii() {
+        return None;
+    }
+    table.binary_search_by_key(&c, |&(t, _)| t).ok().map(|i| table[i].1)
 }
 
 /// Traditional to simplified for one character (identity when not traditional).
 pub fn to_simplified(c: char) -> char {
-    t2s_table().get(&c).copied().unwrap_or(c)
+    lookup_simplified(t2s_table(), c).unwrap_or(c)
 }
 
 /// Folds characters: drops controls and zero-width marks, maps full-width forms to ASCII,
@@ -169,7 +170,7 @@ pub fn fold_chars(raw: &str) -> String {
             out.push(' ');
             pending_space = false;
         }
-        if let Some(&simplified) = table.get(&c) {
+        if let Some(simplified) = lookup_simplified(table, c) {
             out.push(simplified);
         } else if c.is_uppercase() {
             out.extend(c.to_lowercase());
@@ -243,9 +244,7 @@ fn replace_variants(text: &str, corrections: &mut Vec<Correction>) -> String {
         };
         let before = text[..m.start()].chars().next_back();
         let after = text[m.end()..].chars().next();
-        if (variant.standalone || variant.ascii_word)
-            && !(is_separator(before) && is_separator(after))
-        {
+        if (variant.standalone || variant.ascii_word) && !(is_separator(before) && is_separator(after)) {
             continue;
         }
         out.push_str(&text[last..m.start()]);
@@ -304,37 +303,25 @@ fn syllable_hash(c: char) -> Option<u64> {
     Some(hash)
 }
 
-fn window_key(syllables: &[u64]) -> u64 {
-    syllables.iter().fold(0x9e37_79b9_7f4a_7c15_u64, |acc, s| {
-        (acc.rotate_left(5) ^ s).wrapping_mul(0x0100_0000_01b3)
-    })
+fn window_key<'a>(syllables: impl IntoIterator<Item = &'a u64>) -> u64 {
+    syllables
+        .into_iter()
+        .fold(0x9e37_79b9_7f4a_7c15_u64, |acc, s| (acc.rotate_left(5) ^ s).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl TermIndex {
     fn new(terms: Vec<String>) -> Self {
-        let mut index = TermIndex {
-            terms: Vec::new(),
-            by_key: HashMap::new(),
-            lengths: Vec::new(),
-        };
+        let mut index = TermIndex { terms: Vec::new(), by_key: HashMap::new(), lengths: Vec::new() };
         for text in terms {
             let chars: Vec<char> = text.chars().collect();
             if chars.len() < 2 || !chars.iter().all(|&c| is_han(c)) {
                 continue;
             }
-            let Some(syllables) = chars
-                .iter()
-                .map(|&c| syllable_hash(c))
-                .collect::<Option<Vec<u64>>>()
-            else {
+            let Some(syllables) = chars.iter().map(|&c| syllable_hash(c)).collect::<Option<Vec<u64>>>() else {
                 continue;
             };
             let id = index.terms.len();
-            index
-                .by_key
-                .entry(window_key(&syllables))
-                .or_default()
-                .push(id);
+            index.by_key.entry(window_key(&syllables)).or_default().push(id);
             if !index.lengths.contains(&chars.len()) {
                 index.lengths.push(chars.len());
             }
@@ -347,23 +334,15 @@ impl TermIndex {
     /// The term a window of Han characters is a near miss of, if any.
     fn near_miss(&self, window: &[char], syllables: &[u64]) -> Option<&Term> {
         let candidates = self.by_key.get(&window_key(syllables))?;
-        candidates
-            .iter()
-            .filter_map(|&id| self.terms.get(id))
-            .find(|term| {
-                if term.syllables != syllables || term.chars == window {
-                    return false;
-                }
-                let differing: Vec<char> = window
-                    .iter()
-                    .zip(&term.chars)
-                    .filter(|(a, b)| a != b)
-                    .map(|(a, _)| *a)
-                    .collect();
-                let max_differing = (window.len() / 3).max(1);
-                differing.len() <= max_differing
-                    && !differing.iter().any(|c| FUNCTION_CHARS.contains(*c))
-            })
+        candidates.iter().filter_map(|&id| self.terms.get(id)).find(|term| {
+            if term.syllables != syllables || term.chars == window {
+                return false;
+            }
+            let differing: Vec<char> =
+                window.iter().zip(&term.chars).filter(|(a, b)| a != b).map(|(a, _)| *a).collect();
+            let max_differing = (window.len() / 3).max(1);
+            differing.len() <= max_differing && !differing.iter().any(|c| FUNCTION_CHARS.contains(*c))
+        })
     }
 
     fn repair(&self, text: &str, corrections: &mut Vec<Correction>) -> String {
@@ -399,13 +378,15 @@ impl TermIndex {
                 if end > run.len() {
                     continue;
                 }
-                let Some(window_syllables) = syllables[i..end]
-                    .iter()
-                    .copied()
-                    .collect::<Option<Vec<u64>>>()
-                else {
+                let window_syllables = &syllables[i..end];
+                if window_syllables.iter().any(Option::is_none) {
                     continue;
-                };
+                }
+                let key = window_key(window_syllables.iter().flatten());
+                if !self.by_key.contains_key(&key) {
+                    continue;
+                }
+                let window_syllables: Vec<u64> = window_syllables.iter().flatten().copied().collect();
                 let window = &run[i..end];
                 let Some(term) = self.near_miss(window, &window_syllables) else {
                     continue;
@@ -417,11 +398,7 @@ impl TermIndex {
                 }
                 let term_text: String = term.chars.iter().collect();
                 out.push_str(&term_text);
-                corrections.push(Correction {
-                    from: window_text,
-                    to: term_text,
-                    kind: CorrectionKind::Typo,
-                });
+                corrections.push(Correction { from: window_text, to: term_text, kind: CorrectionKind::Typo });
                 i = end;
                 replaced = true;
                 break;
@@ -508,10 +485,7 @@ const NUMERAL_IDIOMS: &[&str] = &[
 fn idiom_matcher() -> &'static AhoCorasick {
     static MATCHER: OnceLock<AhoCorasick> = OnceLock::new();
     MATCHER.get_or_init(|| {
-        AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(NUMERAL_IDIOMS)
-            .expect("idiom table builds")
+        AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(NUMERAL_IDIOMS).expect("idiom table builds")
     })
 }
 
@@ -608,17 +582,11 @@ fn parse_structured(run: &[char]) -> Option<u64> {
 }
 
 /// Measure words after which a lone numeral is a number (`三块`, `五号`, `两点`).
-const UNITS: &str =
-    "块元个件天号月日年点分秒岁斤周次单台张瓶盒箱份位折倍米毛角楼层人遍条双套包本支只部克升%";
+const UNITS: &str = "块元个件天号月日年点分秒岁斤周次单台张瓶盒箱份位折倍米毛角楼层人遍条双套包本支只部克升%";
 /// The stricter list for a lone 一, which is usually "a/one" in a phrase (一个, 一次).
 const UNITS_FOR_YI: &str = "块元天号月日年件单台张瓶盒箱份岁斤周倍毛角楼层折";
 
-fn lone_numeral_is_number(
-    c: char,
-    prev: Option<char>,
-    next: Option<char>,
-    next2: Option<char>,
-) -> bool {
+fn lone_numeral_is_number(c: char, prev: Option<char>, next: Option<char>, next2: Option<char>) -> bool {
     if matches!(prev, Some('周' | '期' | '拜' | '第' | '几')) || next == Some('几') {
         return false;
     }
@@ -655,10 +623,7 @@ pub fn convert_numerals(text: &str) -> String {
     if !text.chars().any(is_numeral) {
         return text.to_owned();
     }
-    let protected: Vec<(usize, usize)> = idiom_matcher()
-        .find_iter(text)
-        .map(|m| (m.start(), m.end()))
-        .collect();
+    let protected: Vec<(usize, usize)> = idiom_matcher().find_iter(text).map(|m| (m.start(), m.end())).collect();
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let mut out = String::with_capacity(text.len());
     let mut i = 0;
@@ -679,11 +644,7 @@ pub fn convert_numerals(text: &str) -> String {
         let next = chars.get(j).map(|&(_, c)| c);
         let next2 = chars.get(j + 1).map(|&(_, c)| c);
         let is_protected = protected.iter().any(|&(s, e)| s < end && start < e);
-        let value = if is_protected {
-            None
-        } else {
-            numeral_run_value(&run, prev, next, next2)
-        };
+        let value = if is_protected { None } else { numeral_run_value(&run, prev, next, next2) };
         match value {
             Some(digits) => {
                 if out.ends_with("百分之") {
@@ -701,12 +662,7 @@ pub fn convert_numerals(text: &str) -> String {
     out
 }
 
-fn numeral_run_value(
-    run: &[char],
-    prev: Option<char>,
-    next: Option<char>,
-    next2: Option<char>,
-) -> Option<String> {
+fn numeral_run_value(run: &[char], prev: Option<char>, next: Option<char>, next2: Option<char>) -> Option<String> {
     let first = *run.first()?;
     let has_unit = run.iter().any(|&c| numeral_unit(c).is_some());
     if matches!(prev, Some('几')) || matches!(next, Some('几')) {
@@ -726,10 +682,7 @@ fn numeral_run_value(
     }
     // Digit strings: 二〇二六 → 2026, 一三八… → 138…; two digits (七八, 五一) stay words.
     if run.len() >= 3 && !run.contains(&'两') {
-        return run
-            .iter()
-            .map(|&c| numeral_digit(c).and_then(|d| char::from_digit(d as u32, 10)))
-            .collect();
+        return run.iter().map(|&c| numeral_digit(c).and_then(|d| char::from_digit(d as u32, 10))).collect();
     }
     None
 }
@@ -843,10 +796,7 @@ fn continues_emoji(c: char) -> bool {
 
 /// Punctuation whose runs collapse to one mark.
 fn collapses(c: char) -> bool {
-    matches!(
-        c,
-        '!' | '?' | '~' | '。' | ',' | '、' | '…' | '.' | '-' | '=' | '*' | '～' | '！' | '？'
-    )
+    matches!(c, '!' | '?' | '~' | '。' | ',' | '、' | '…' | '.' | '-' | '=' | '*' | '～' | '！' | '？')
 }
 
 fn collapse_punctuation(text: &str) -> (String, u32, Vec<String>) {
