@@ -33,7 +33,12 @@ impl Role {
             Role::Supervisor => !matches!(p, ManageUsers | ManageChannels | ManageTenant),
             Role::Agent => matches!(
                 p,
-                ReadConversations | ReplyConversations | ReadCustomers | EditCustomers | MergeCustomers | ChangeConversationState
+                ReadConversations
+                    | ReplyConversations
+                    | ReadCustomers
+                    | EditCustomers
+                    | MergeCustomers
+                    | ChangeConversationState
             ),
         }
     }

@@ -4,15 +4,15 @@
 pub mod access;
 pub mod channel;
 pub mod conversation;
-pub mod ids;
 pub mod identity;
+pub mod ids;
 pub mod message;
 pub mod time;
 
 pub use access::{Permission, Role};
 pub use channel::ChannelKind;
 pub use conversation::{ConversationState, Transition, TransitionError};
-pub use ids::{ChannelId, ConversationId, CustomerId, MessageId, TeamId, TenantId, UserId};
 pub use identity::{Identifier, IdentifierError, IdentifierKind, MergePolicy, Resolution};
+pub use ids::{ChannelId, ConversationId, CustomerId, MessageId, TeamId, TenantId, UserId};
 pub use message::{Content, ContentError, Sender};
 pub use time::Timestamp;

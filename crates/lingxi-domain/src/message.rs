@@ -71,7 +71,12 @@ impl Content {
         Ok(Content::Text { text: raw.to_owned() })
     }
 
-    pub fn image(url: &str, mime: Option<String>, size_bytes: Option<u64>, caption: Option<String>) -> Result<Self, ContentError> {
+    pub fn image(
+        url: &str,
+        mime: Option<String>,
+        size_bytes: Option<u64>,
+        caption: Option<String>,
+    ) -> Result<Self, ContentError> {
         check_url(url)?;
         Ok(Content::Image { url: url.to_owned(), mime, size_bytes, caption })
     }
@@ -104,7 +109,9 @@ impl Content {
     pub fn preview(&self) -> String {
         match self {
             Content::Text { text } => text.clone(),
-            Content::Image { caption, .. } => format!("[image]{}", caption.as_deref().map(|c| format!(" {c}")).unwrap_or_default()),
+            Content::Image { caption, .. } => {
+                format!("[image]{}", caption.as_deref().map(|c| format!(" {c}")).unwrap_or_default())
+            }
             Content::File { name, .. } => format!("[file] {name}"),
             Content::Location { label, latitude, longitude } => {
                 format!("[location] {}", label.clone().unwrap_or_else(|| format!("{latitude:.5},{longitude:.5}")))

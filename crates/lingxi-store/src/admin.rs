@@ -142,7 +142,12 @@ impl Store {
         tenant_from(&row)
     }
 
-    pub async fn update_tenant_policy(&self, id: &TenantId, policy: MergePolicy, reopen_window_secs: i64) -> Result<()> {
+    pub async fn update_tenant_policy(
+        &self,
+        id: &TenantId,
+        policy: MergePolicy,
+        reopen_window_secs: i64,
+    ) -> Result<()> {
         sqlx::query("UPDATE tenants SET merge_policy = $1, reopen_window_secs = $2 WHERE id = $3")
             .bind(policy.as_str())
             .bind(reopen_window_secs)
@@ -263,7 +268,11 @@ impl Store {
             name: get(row, "name")?,
             role: Role::parse(&role).ok_or_else(|| bad("role", &role))?,
             password_hash: get(row, "password_hash")?,
-            team_ids: teams.iter().filter_map(|r| get::<String>(r, "team_id").ok()).filter_map(|t| TeamId::parse(&t).ok()).collect(),
+            team_ids: teams
+                .iter()
+                .filter_map(|r| get::<String>(r, "team_id").ok())
+                .filter_map(|t| TeamId::parse(&t).ok())
+                .collect(),
             created_at: Timestamp::from_millis(get(row, "created_at")?),
         })
     }
@@ -300,14 +309,16 @@ impl Store {
     }
 
     pub async fn create_session(&self, token_hash: &str, user: &UserRow, now: Timestamp, ttl_secs: i64) -> Result<()> {
-        sqlx::query("INSERT INTO sessions (token_hash, user_id, tenant_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)")
-            .bind(token_hash)
-            .bind(user.id.as_str())
-            .bind(user.tenant_id.as_str())
-            .bind(now.millis())
-            .bind(now.plus_secs(ttl_secs).millis())
-            .execute(&self.write)
-            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, tenant_id, created_at, expires_at) VALUES ($1,$2,$3,$4,$5)",
+        )
+        .bind(token_hash)
+        .bind(user.id.as_str())
+        .bind(user.tenant_id.as_str())
+        .bind(now.millis())
+        .bind(now.plus_secs(ttl_secs).millis())
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 
@@ -361,7 +372,14 @@ impl Store {
             .bind(now.millis())
             .execute(&self.write)
             .await?;
-        Ok(ChannelRow { id, tenant_id: tenant.clone(), kind, name: name.to_owned(), team_id: team.cloned(), created_at: now })
+        Ok(ChannelRow {
+            id,
+            tenant_id: tenant.clone(),
+            kind,
+            name: name.to_owned(),
+            team_id: team.cloned(),
+            created_at: now,
+        })
     }
 
     pub async fn channel_by_key_hash(&self, key_hash: &str) -> Result<ChannelRow> {

@@ -5,8 +5,8 @@ use crate::codec::{content_to_json, parse_json};
 use crate::customers::record_audit;
 use crate::{get, new_id, Result, Store, StoreError};
 use lingxi_domain::{
-    ChannelId, ChannelKind, Content, ConversationId, ConversationState, CustomerId, MessageId, Sender, TeamId, TenantId, Timestamp,
-    Transition, UserId,
+    ChannelId, ChannelKind, Content, ConversationId, ConversationState, CustomerId, MessageId, Sender, TeamId,
+    TenantId, Timestamp, Transition, UserId,
 };
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -77,7 +77,8 @@ pub(crate) fn conversation_from(r: &AnyRow) -> Result<ConversationRow> {
         team_id: get::<Option<String>>(r, "team_id")?.and_then(|t| TeamId::parse(&t).ok()),
         state: ConversationState::parse(&state).ok_or_else(|| invalid(&state))?,
         assignee_id: get::<Option<String>>(r, "assignee_id")?.and_then(|t| UserId::parse(&t).ok()),
-        linked_conversation_id: get::<Option<String>>(r, "linked_conversation_id")?.and_then(|t| ConversationId::parse(&t).ok()),
+        linked_conversation_id: get::<Option<String>>(r, "linked_conversation_id")?
+            .and_then(|t| ConversationId::parse(&t).ok()),
         last_intent: get(r, "last_intent")?,
         created_at: Timestamp::from_millis(get(r, "created_at")?),
         updated_at: Timestamp::from_millis(get(r, "updated_at")?),
@@ -145,7 +146,12 @@ impl Store {
         conversation_from(&row)
     }
 
-    pub async fn messages(&self, tenant: &TenantId, conversation: &ConversationId, limit: i64) -> Result<Vec<MessageRow>> {
+    pub async fn messages(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT * FROM messages WHERE conversation_id = $1 AND tenant_id = $2 ORDER BY received_at DESC, id DESC LIMIT $3) t \
              ORDER BY received_at, id",
@@ -159,12 +165,19 @@ impl Store {
     }
 
     /// Every conversation and message of a customer across all channels, in time order.
-    pub async fn timeline(&self, tenant: &TenantId, customer: &CustomerId, limit: i64) -> Result<(Vec<ConversationRow>, Vec<MessageRow>)> {
-        let convs = sqlx::query("SELECT * FROM conversations WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, id")
-            .bind(customer.as_str())
-            .bind(tenant.as_str())
-            .fetch_all(&self.read)
-            .await?;
+    pub async fn timeline(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+        limit: i64,
+    ) -> Result<(Vec<ConversationRow>, Vec<MessageRow>)> {
+        let convs = sqlx::query(
+            "SELECT * FROM conversations WHERE customer_id = $1 AND tenant_id = $2 ORDER BY created_at, id",
+        )
+        .bind(customer.as_str())
+        .bind(tenant.as_str())
+        .fetch_all(&self.read)
+        .await?;
         let msgs = sqlx::query(
             "SELECT * FROM (SELECT * FROM messages WHERE customer_id = $1 AND tenant_id = $2 ORDER BY sent_at DESC, id DESC LIMIT $3) t \
              ORDER BY sent_at, received_at, id",
@@ -174,12 +187,20 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.read)
         .await?;
-        Ok((convs.iter().map(conversation_from).collect::<Result<_>>()?, msgs.iter().map(message_from).collect::<Result<_>>()?))
+        Ok((
+            convs.iter().map(conversation_from).collect::<Result<_>>()?,
+            msgs.iter().map(message_from).collect::<Result<_>>()?,
+        ))
     }
 
     /// The customer's other recent conversations (any channel), newest first, with their last
     /// message: what a later stage or an agent reads so the customer never repeats themself.
-    pub async fn context(&self, tenant: &TenantId, conversation: &ConversationId, n: i64) -> Result<Vec<(ConversationRow, Option<MessageRow>)>> {
+    pub async fn context(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        n: i64,
+    ) -> Result<Vec<(ConversationRow, Option<MessageRow>)>> {
         let conv = self.conversation(tenant, conversation).await?;
         let rows = sqlx::query(
             "SELECT * FROM conversations WHERE customer_id = $1 AND tenant_id = $2 AND id <> $3 ORDER BY last_message_at DESC, id LIMIT $4",
@@ -193,10 +214,12 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for r in &rows {
             let c = conversation_from(r)?;
-            let last = sqlx::query("SELECT * FROM messages WHERE conversation_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1")
-                .bind(c.id.as_str())
-                .fetch_optional(&self.read)
-                .await?;
+            let last = sqlx::query(
+                "SELECT * FROM messages WHERE conversation_id = $1 ORDER BY received_at DESC, id DESC LIMIT 1",
+            )
+            .bind(c.id.as_str())
+            .fetch_optional(&self.read)
+            .await?;
             out.push((c, last.as_ref().map(message_from).transpose()?));
         }
         Ok(out)
@@ -260,15 +283,30 @@ impl Store {
         if res.rows_affected() != 1 {
             return Err(StoreError::Conflict("the conversation changed concurrently; retry".into()));
         }
-        let detail = serde_json::json!({ "from": conv.state.as_str(), "to": next.as_str(), "reason": reason }).to_string();
-        record_audit(&mut tx, tenant.as_str(), actor, &format!("conversation.{}", transition.as_str()), id.as_str(), &detail, now.millis())
-            .await?;
+        let detail =
+            serde_json::json!({ "from": conv.state.as_str(), "to": next.as_str(), "reason": reason }).to_string();
+        record_audit(
+            &mut tx,
+            tenant.as_str(),
+            actor,
+            &format!("conversation.{}", transition.as_str()),
+            id.as_str(),
+            &detail,
+            now.millis(),
+        )
+        .await?;
         tx.commit().await?;
         self.conversation(tenant, id).await
     }
 
     /// Stores an outbound message in a conversation.
-    pub async fn add_message(&self, tenant: &TenantId, conversation: &ConversationId, msg: &NewMessage, now: Timestamp) -> Result<MessageRow> {
+    pub async fn add_message(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        msg: &NewMessage,
+        now: Timestamp,
+    ) -> Result<MessageRow> {
         let conv = self.conversation(tenant, conversation).await?;
         let id = new_id(MessageId::from_random);
         let user = match &msg.sender {
@@ -314,7 +352,10 @@ impl Store {
     }
 
     pub async fn count_messages(&self, tenant: &TenantId) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1").bind(tenant.as_str()).fetch_one(&self.read).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM messages WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_one(&self.read)
+            .await?;
         get(&row, "n")
     }
 }

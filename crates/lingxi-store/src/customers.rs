@@ -63,16 +63,18 @@ pub(crate) async fn record_audit(
     detail_json: &str,
     now: i64,
 ) -> Result<()> {
-    sqlx::query("INSERT INTO audit_log (id, tenant_id, actor, action, target, detail, at) VALUES ($1,$2,$3,$4,$5,$6,$7)")
-        .bind(new_id(|b| format!("aud_{b:026x}")))
-        .bind(tenant)
-        .bind(actor)
-        .bind(action)
-        .bind(target)
-        .bind(detail_json)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (id, tenant_id, actor, action, target, detail, at) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+    )
+    .bind(new_id(|b| format!("aud_{b:026x}")))
+    .bind(tenant)
+    .bind(actor)
+    .bind(action)
+    .bind(target)
+    .bind(detail_json)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -94,7 +96,10 @@ pub(crate) async fn merge_in_tx(
         .iter()
         .map(|r| Ok(serde_json::json!([get::<String>(r, "kind")?, get::<String>(r, "value")?])))
         .collect::<Result<_>>()?;
-    let convs = sqlx::query("SELECT id FROM conversations WHERE customer_id = $1").bind(absorbed.as_str()).fetch_all(&mut **tx).await?;
+    let convs = sqlx::query("SELECT id FROM conversations WHERE customer_id = $1")
+        .bind(absorbed.as_str())
+        .fetch_all(&mut **tx)
+        .await?;
     let moved_conversations: Vec<String> = convs.iter().map(|r| get::<String>(r, "id")).collect::<Result<_>>()?;
 
     for (table, col) in [("identities", "customer_id"), ("conversations", "customer_id"), ("messages", "customer_id")] {
@@ -137,7 +142,8 @@ pub(crate) async fn merge_in_tx(
     .bind(now)
     .execute(&mut **tx)
     .await?;
-    let detail = serde_json::json!({ "merge_id": merge_id, "absorbed": absorbed.as_str(), "reason": reason }).to_string();
+    let detail =
+        serde_json::json!({ "merge_id": merge_id, "absorbed": absorbed.as_str(), "reason": reason }).to_string();
     record_audit(tx, tenant.as_str(), actor, "customer.merge", survivor.as_str(), &detail, now).await?;
     Ok(merge_id)
 }
@@ -191,7 +197,12 @@ impl Store {
 
     /// Customers of a tenant, most recently active first; merged-away records are hidden.
     /// `search` matches a display name prefix or an exact identifier value.
-    pub async fn list_customers(&self, tenant: &TenantId, search: Option<&str>, limit: i64) -> Result<Vec<CustomerView>> {
+    pub async fn list_customers(
+        &self,
+        tenant: &TenantId,
+        search: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<CustomerView>> {
         let rows = match search {
             Some(s) => {
                 sqlx::query(
@@ -261,7 +272,14 @@ impl Store {
 
     /// Attaches an identifier. Fails with a conflict if another customer already holds it
     /// (merge them instead, which is explicit and undoable).
-    pub async fn add_identifier(&self, tenant: &TenantId, id: &CustomerId, ident: &Identifier, actor: &str, now: Timestamp) -> Result<()> {
+    pub async fn add_identifier(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+        ident: &Identifier,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         self.customer(tenant, id).await?;
         let mut tx = self.write.begin().await?;
         let owner = sqlx::query("SELECT customer_id FROM identities WHERE tenant_id = $1 AND kind = $2 AND value = $3")
@@ -291,15 +309,24 @@ impl Store {
         Ok(())
     }
 
-    pub async fn remove_identifier(&self, tenant: &TenantId, id: &CustomerId, ident: &Identifier, actor: &str, now: Timestamp) -> Result<()> {
+    pub async fn remove_identifier(
+        &self,
+        tenant: &TenantId,
+        id: &CustomerId,
+        ident: &Identifier,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        let res = sqlx::query("DELETE FROM identities WHERE tenant_id = $1 AND kind = $2 AND value = $3 AND customer_id = $4")
-            .bind(tenant.as_str())
-            .bind(ident.kind().as_str())
-            .bind(ident.value())
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let res = sqlx::query(
+            "DELETE FROM identities WHERE tenant_id = $1 AND kind = $2 AND value = $3 AND customer_id = $4",
+        )
+        .bind(tenant.as_str())
+        .bind(ident.kind().as_str())
+        .bind(ident.value())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound("identifier"));
         }
@@ -378,7 +405,8 @@ impl Store {
         if m.status != "merged" {
             return Err(StoreError::Conflict(format!("merge is {}, only a merged pair can be split", m.status)));
         }
-        let idents: Vec<(String, String)> = serde_json::from_str(&get::<String>(&row, "moved_identities")?).unwrap_or_default();
+        let idents: Vec<(String, String)> =
+            serde_json::from_str(&get::<String>(&row, "moved_identities")?).unwrap_or_default();
         let convs: Vec<String> = string_list(&get::<String>(&row, "moved_conversations")?);
         for (kind, value) in &idents {
             sqlx::query("UPDATE identities SET customer_id = $1 WHERE tenant_id = $2 AND kind = $3 AND value = $4 AND customer_id = $5")
@@ -412,7 +440,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         let detail = serde_json::json!({ "merge_id": merge_id, "restored": m.absorbed_id.as_str() }).to_string();
-        record_audit(&mut tx, tenant.as_str(), actor, "customer.split", m.survivor_id.as_str(), &detail, now.millis()).await?;
+        record_audit(&mut tx, tenant.as_str(), actor, "customer.split", m.survivor_id.as_str(), &detail, now.millis())
+            .await?;
         tx.commit().await?;
         self.merge(tenant, merge_id).await
     }
@@ -437,7 +466,15 @@ impl Store {
             .collect()
     }
 
-    pub async fn audit(&self, tenant: &TenantId, actor: &str, action: &str, target: &str, detail: &Value, now: Timestamp) -> Result<()> {
+    pub async fn audit(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &Value,
+        now: Timestamp,
+    ) -> Result<()> {
         let mut tx = self.write.begin().await?;
         record_audit(&mut tx, tenant.as_str(), actor, action, target, &detail.to_string(), now.millis()).await?;
         tx.commit().await?;

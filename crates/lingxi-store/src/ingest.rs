@@ -174,8 +174,16 @@ async fn ingest_one(tx: &mut Transaction<'_, Any>, msg: &Inbound) -> Result<Inge
         Resolution::Existing(id) => id,
         Resolution::Merge { survivor, absorbed } => {
             for other in &absorbed {
-                merge_in_tx(tx, &msg.tenant_id, &survivor, other, "shared identifier on inbound message", "system", now)
-                    .await?;
+                merge_in_tx(
+                    tx,
+                    &msg.tenant_id,
+                    &survivor,
+                    other,
+                    "shared identifier on inbound message",
+                    "system",
+                    now,
+                )
+                .await?;
             }
             merged = absorbed;
             survivor
@@ -203,7 +211,16 @@ async fn ingest_one(tx: &mut Transaction<'_, Any>, msg: &Inbound) -> Result<Inge
                     .bind(now)
                     .execute(&mut **tx)
                     .await?;
-                    record_audit(tx, tenant, "system", "merge.suggested", chosen.as_str(), &format!("{{\"other\":\"{other}\"}}"), now).await?;
+                    record_audit(
+                        tx,
+                        tenant,
+                        "system",
+                        "merge.suggested",
+                        chosen.as_str(),
+                        &format!("{{\"other\":\"{other}\"}}"),
+                        now,
+                    )
+                    .await?;
                 }
             }
             merge_suggested = others;
@@ -254,7 +271,8 @@ async fn ingest_one(tx: &mut Transaction<'_, Any>, msg: &Inbound) -> Result<Inge
             let resolved_at: Option<i64> = get(&row, "resolved_at")?;
             let within = resolved_at.is_some_and(|r| now - r <= msg.policy.reopen_window_secs * 1000);
             if within {
-                let next = state.apply(lingxi_domain::Transition::Reopen).map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let next =
+                    state.apply(lingxi_domain::Transition::Reopen).map_err(|e| StoreError::Invalid(e.to_string()))?;
                 sqlx::query("UPDATE conversations SET state = $1, assignee_id = NULL, resolved_at = NULL, updated_at = $2 WHERE id = $3")
                     .bind(next.as_str())
                     .bind(now)

@@ -3,7 +3,8 @@
 //! LINGXI_TEST_PG_URL). Identical behaviour on both is the contract.
 
 use lingxi_domain::{
-    ChannelKind, Content, ConversationState, Identifier, IdentifierKind, MergePolicy, Role, Sender, TenantId, Timestamp, Transition,
+    ChannelKind, Content, ConversationState, Identifier, IdentifierKind, MergePolicy, Role, Sender, TenantId,
+    Timestamp, Transition,
 };
 use lingxi_store::{ChannelRow, ConversationFilter, Inbound, NewMessage, Store, TenantPolicy};
 
@@ -76,7 +77,10 @@ async fn fixture(store: &Store, slug: &str, policy: MergePolicy) -> Fixture {
         .create_channel(&tenant.id, ChannelKind::WechatOfficial, "wx", &format!("{slug}-k1"), None, ts(0))
         .await
         .unwrap();
-    let app = store.create_channel(&tenant.id, ChannelKind::MobileApp, "app", &format!("{slug}-k2"), None, ts(0)).await.unwrap();
+    let app = store
+        .create_channel(&tenant.id, ChannelKind::MobileApp, "app", &format!("{slug}-k2"), None, ts(0))
+        .await
+        .unwrap();
     Fixture { tenant: tenant.id, wechat, app, policy: TenantPolicy { merge_policy: policy, reopen_window_secs: 3600 } }
 }
 
@@ -121,10 +125,20 @@ async fn identities_resolve_across_channels_and_link_conversations(store: Store)
     let f = fixture(&store, "acme", MergePolicy::Automatic).await;
     let day = 86_400;
     let wx = store
-        .ingest(&inbound(&f, &f.wechat, vec![ident("wechat_unionid", "u-1"), ident("phone", "138 1234 5678")], "w1", "我要退货", 0))
+        .ingest(&inbound(
+            &f,
+            &f.wechat,
+            vec![ident("wechat_unionid", "u-1"), ident("phone", "138 1234 5678")],
+            "w1",
+            "我要退货",
+            0,
+        ))
         .await
         .unwrap();
-    let app = store.ingest(&inbound(&f, &f.app, vec![ident("phone", "+8613812345678")], "a1", "退款多久到账？", day)).await.unwrap();
+    let app = store
+        .ingest(&inbound(&f, &f.app, vec![ident("phone", "+8613812345678")], "a1", "退款多久到账？", day))
+        .await
+        .unwrap();
     assert_eq!(app.customer_id, wx.customer_id, "same phone, spelled differently: one customer");
     assert!(app.conversation_created);
     assert_eq!(app.linked_conversation_id.as_ref(), Some(&wx.conversation_id));
@@ -143,10 +157,18 @@ async fn identities_resolve_across_channels_and_link_conversations(store: Store)
 async fn automatic_merge_and_split_round_trip(store: Store) {
     let f = fixture(&store, "acme", MergePolicy::Automatic).await;
     let a = store.ingest(&inbound(&f, &f.wechat, vec![ident("wechat_unionid", "u-a")], "w1", "在吗", 0)).await.unwrap();
-    let b = store.ingest(&inbound(&f, &f.app, vec![ident("email", "Li@Example.com")], "a1", "hello", 10)).await.unwrap();
+    let b =
+        store.ingest(&inbound(&f, &f.app, vec![ident("email", "Li@Example.com")], "a1", "hello", 10)).await.unwrap();
     assert_ne!(a.customer_id, b.customer_id);
     let m = store
-        .ingest(&inbound(&f, &f.app, vec![ident("email", "li@example.com"), ident("wechat_unionid", "u-a")], "a2", "same me", 20))
+        .ingest(&inbound(
+            &f,
+            &f.app,
+            vec![ident("email", "li@example.com"), ident("wechat_unionid", "u-a")],
+            "a2",
+            "same me",
+            20,
+        ))
         .await
         .unwrap();
     assert_eq!(m.customer_id, a.customer_id, "the older customer survives");
@@ -179,7 +201,10 @@ async fn review_policy_suggests_instead_of_merging(store: Store) {
     let f = fixture(&store, "acme", MergePolicy::Review).await;
     let a = store.ingest(&inbound(&f, &f.wechat, vec![ident("member_id", "M1")], "w1", "a", 0)).await.unwrap();
     let b = store.ingest(&inbound(&f, &f.app, vec![ident("phone", "13900000000")], "a1", "b", 1)).await.unwrap();
-    let m = store.ingest(&inbound(&f, &f.app, vec![ident("member_id", "M1"), ident("phone", "13900000000")], "a2", "c", 2)).await.unwrap();
+    let m = store
+        .ingest(&inbound(&f, &f.app, vec![ident("member_id", "M1"), ident("phone", "13900000000")], "a2", "c", 2))
+        .await
+        .unwrap();
     assert_eq!(m.customer_id, a.customer_id);
     assert!(m.merged.is_empty());
     assert_eq!(m.merge_suggested, vec![b.customer_id.clone()]);
@@ -199,22 +224,39 @@ async fn state_machine_is_enforced_and_reopen_window_applies(store: Store) {
     let c = &first.conversation_id;
     assert!(store.transition(&f.tenant, c, Transition::Assign, None, None, "t", ts(1)).await.is_err());
     assert!(store.transition(&f.tenant, c, Transition::Reopen, None, None, "t", ts(1)).await.is_err());
-    let q = store.transition(&f.tenant, c, Transition::HandOff, None, Some("asked for a person"), "t", ts(1)).await.unwrap();
+    let q = store
+        .transition(&f.tenant, c, Transition::HandOff, None, Some("asked for a person"), "t", ts(1))
+        .await
+        .unwrap();
     assert_eq!(q.state, ConversationState::Queued);
     let user = store.create_user(&f.tenant, "a@acme.test", "A", Role::Agent, "x", &[], ts(1)).await.unwrap();
     let assigned = store.transition(&f.tenant, c, Transition::Assign, Some(&user.id), None, "t", ts(2)).await.unwrap();
     assert_eq!(assigned.assignee_id.as_ref(), Some(&user.id));
-    store.add_message(&f.tenant, c, &NewMessage { sender: Sender::Agent(user.id.clone()), content: Content::text("您好").unwrap() }, ts(3)).await.unwrap();
+    store
+        .add_message(
+            &f.tenant,
+            c,
+            &NewMessage { sender: Sender::Agent(user.id.clone()), content: Content::text("您好").unwrap() },
+            ts(3),
+        )
+        .await
+        .unwrap();
     let resolved = store.transition(&f.tenant, c, Transition::Resolve, None, None, "t", ts(4)).await.unwrap();
     assert_eq!(resolved.state, ConversationState::Resolved);
     // Within the window (1 h): the same conversation reopens.
-    let again = store.ingest(&inbound(&f, &f.wechat, vec![ident("wechat_openid", "o")], "w2", "还有个问题", 100)).await.unwrap();
+    let again = store
+        .ingest(&inbound(&f, &f.wechat, vec![ident("wechat_openid", "o")], "w2", "还有个问题", 100))
+        .await
+        .unwrap();
     assert_eq!(&again.conversation_id, c);
     assert!(again.reopened);
     assert_eq!(again.conversation_state, ConversationState::Bot);
     store.transition(&f.tenant, c, Transition::Resolve, None, None, "t", ts(101)).await.unwrap();
     // Beyond the window: a new conversation.
-    let later = store.ingest(&inbound(&f, &f.wechat, vec![ident("wechat_openid", "o")], "w3", "又是我", 101 + 7200)).await.unwrap();
+    let later = store
+        .ingest(&inbound(&f, &f.wechat, vec![ident("wechat_openid", "o")], "w3", "又是我", 101 + 7200))
+        .await
+        .unwrap();
     assert_ne!(&later.conversation_id, c);
     assert!(later.conversation_created);
     assert_eq!(store.conversation(&f.tenant, c).await.unwrap().state, ConversationState::Closed);
@@ -229,8 +271,12 @@ async fn tenants_are_isolated(store: Store) {
     assert_ne!(ma.customer_id, mb.customer_id, "the same phone in two tenants is two customers");
     assert!(store.customer(&b.tenant, &ma.customer_id).await.is_err());
     assert!(store.conversation(&b.tenant, &ma.conversation_id).await.is_err());
-    assert!(store.transition(&b.tenant, &ma.conversation_id, Transition::Resolve, None, None, "t", ts(1)).await.is_err());
-    let listed = store.list_conversations(&b.tenant, &ConversationFilter { limit: 100, ..Default::default() }).await.unwrap();
+    assert!(store
+        .transition(&b.tenant, &ma.conversation_id, Transition::Resolve, None, None, "t", ts(1))
+        .await
+        .is_err());
+    let listed =
+        store.list_conversations(&b.tenant, &ConversationFilter { limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, mb.conversation_id);
     assert!(store.channel(&b.tenant, &a.wechat.id).await.is_err());
@@ -240,7 +286,16 @@ async fn tenants_are_isolated(store: Store) {
 async fn batch_ingest_preserves_order_and_dedups_inside_batch(store: Store) {
     let f = fixture(&store, "acme", MergePolicy::Automatic).await;
     let batch: Vec<_> = (0..20)
-        .map(|i| inbound(&f, &f.app, vec![ident("member_id", &format!("m{}", i % 5))], &format!("e{}", i % 18), &format!("msg {i}"), i))
+        .map(|i| {
+            inbound(
+                &f,
+                &f.app,
+                vec![ident("member_id", &format!("m{}", i % 5))],
+                &format!("e{}", i % 18),
+                &format!("msg {i}"),
+                i,
+            )
+        })
         .collect();
     let out = store.ingest_batch(&batch).await;
     assert_eq!(out.len(), 20);
@@ -262,7 +317,10 @@ async fn identifiers_can_be_added_and_removed(store: Store) {
     assert!(err.is_err(), "held by another customer");
     assert_eq!(store.customer(&f.tenant, &a.customer_id).await.unwrap().identities.len(), 3);
     store.remove_identifier(&f.tenant, &a.customer_id, &ident("phone", "13700000000"), "usr_x", ts(2)).await.unwrap();
-    assert!(store.remove_identifier(&f.tenant, &a.customer_id, &ident("phone", "13700000000"), "usr_x", ts(2)).await.is_err());
+    assert!(store
+        .remove_identifier(&f.tenant, &a.customer_id, &ident("phone", "13700000000"), "usr_x", ts(2))
+        .await
+        .is_err());
     assert_eq!(store.customer(&f.tenant, &a.customer_id).await.unwrap().identities.len(), 2);
     let updated = store
         .update_customer(

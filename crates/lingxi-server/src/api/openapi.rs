@@ -1,0 +1,129 @@
+//! The OpenAPI 3.1 document served at `/api/openapi.json`, written by hand from one table of
+//! operations. A test checks that every route of the router is in this table and back.
+
+use crate::error::ERROR_CODES;
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+/// (method, path, auth, summary, request body schema or "", success status)
+pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
+    ("get", "/healthz", "none", "The process is up.", "", 200),
+    ("get", "/readyz", "none", "The store is reachable and the server accepts work.", "", 200),
+    ("get", "/metrics", "none", "Prometheus metrics.", "", 200),
+    ("get", "/api/openapi.json", "none", "This document.", "", 200),
+    ("post", "/api/v1/auth/login", "none", "Log in with e-mail and password; sets the session cookie and returns a bearer token.", "Login", 200),
+    ("post", "/api/v1/auth/logout", "session", "End the current session.", "", 204),
+    ("get", "/api/v1/me", "session", "The logged-in user, tenant and permissions.", "", 200),
+    ("post", "/api/v1/inbound/messages", "channel", "A channel posts a customer message (idempotent per channel message id).", "InboundMessage", 201),
+    ("get", "/api/v1/conversations", "session", "List conversations (query: state, assignee=me|user id, customer_id, limit).", "", 200),
+    ("get", "/api/v1/conversations/{id}", "session", "A conversation with its customer and messages.", "", 200),
+    ("get", "/api/v1/conversations/{id}/context", "session", "The customer's recent conversations on other channels, with last intents and open state.", "", 200),
+    ("post", "/api/v1/conversations/{id}/messages", "session", "An agent replies.", "Reply", 201),
+    ("post", "/api/v1/conversations/{id}/transitions", "session", "Change state: hand_off, assign, requeue, hand_back, resolve, reopen, close.", "Transition", 200),
+    ("get", "/api/v1/customers", "session", "List or search customers (query: q, limit).", "", 200),
+    ("get", "/api/v1/customers/{id}", "session", "A customer's profile and identifiers.", "", 200),
+    ("patch", "/api/v1/customers/{id}", "session", "Update display name, attributes (merged) and tags (replaced).", "CustomerUpdate", 200),
+    ("get", "/api/v1/customers/{id}/timeline", "session", "Every conversation and message of the customer across channels, in time order.", "", 200),
+    ("post", "/api/v1/customers/{id}/identifiers", "session", "Attach an identifier.", "Identifier", 201),
+    ("delete", "/api/v1/customers/{id}/identifiers/{kind}/{value}", "session", "Detach an identifier.", "", 200),
+    ("post", "/api/v1/customers/{id}/merge", "session", "Merge another customer into this one (recorded, undoable).", "Merge", 201),
+    ("get", "/api/v1/customers/{id}/merges", "session", "Merges and merge suggestions involving this customer.", "", 200),
+    ("post", "/api/v1/merges/{id}/split", "session", "Undo a merge.", "", 200),
+    ("get", "/api/v1/users", "session", "List users (supervisor, admin).", "", 200),
+    ("post", "/api/v1/users", "session", "Create a user (admin).", "UserCreate", 201),
+    ("get", "/api/v1/teams", "session", "List teams.", "", 200),
+    ("post", "/api/v1/teams", "session", "Create a team (admin).", "TeamCreate", 201),
+    ("get", "/api/v1/channels", "session", "List channels.", "", 200),
+    ("post", "/api/v1/channels", "session", "Create a channel (admin); the API key is returned once.", "ChannelCreate", 201),
+    ("post", "/api/v1/channels/{id}/rotate-key", "session", "Replace a channel's API key (admin).", "", 200),
+    ("get", "/api/v1/audit", "session", "The tenant's audit log (supervisor, admin).", "", 200),
+    ("get", "/api/v1/stream", "session", "WebSocket of live events (message.created, conversation.created, conversation.updated, customer.merged, resync).", "", 101),
+    ("get", "/", "none", "The web console.", "", 200),
+    ("get", "/console/{file}", "none", "Console assets.", "", 200),
+];
+
+fn schemas() -> Value {
+    let s = |props: Value, required: &[&str]| json!({ "type": "object", "additionalProperties": false, "properties": props, "required": required });
+    let content = json!({
+        "oneOf": [
+            s(json!({ "type": { "const": "text" }, "text": { "type": "string", "maxLength": 20000 } }), &["type", "text"]),
+            s(json!({ "type": { "const": "image" }, "url": { "type": "string", "format": "uri" }, "mime": { "type": "string" }, "size_bytes": { "type": "integer" }, "caption": { "type": "string" } }), &["type", "url"]),
+            s(json!({ "type": { "const": "file" }, "url": { "type": "string", "format": "uri" }, "name": { "type": "string" }, "mime": { "type": "string" }, "size_bytes": { "type": "integer" } }), &["type", "url", "name"]),
+            s(json!({ "type": { "const": "location" }, "latitude": { "type": "number" }, "longitude": { "type": "number" }, "label": { "type": "string" } }), &["type", "latitude", "longitude"]),
+        ]
+    });
+    let identifier = s(
+        json!({ "kind": { "type": "string", "description": "phone, email, wechat_openid, wechat_unionid, member_id, device_id, or a custom kind [a-z][a-z0-9_]*" }, "value": { "type": "string" } }),
+        &["kind", "value"],
+    );
+    json!({
+        "Error": s(json!({ "error": s(json!({ "code": { "type": "string", "enum": ERROR_CODES.iter().map(|c| c.0).collect::<Vec<_>>() }, "message": { "type": "string" } }), &["code", "message"]) }), &["error"]),
+        "Content": content,
+        "Identifier": identifier,
+        "InboundMessage": s(json!({
+            "message_id": { "type": "string", "description": "The channel's own message id; re-posting it returns the first result." },
+            "sent_at": { "type": "string", "format": "date-time" },
+            "customer": s(json!({ "identifiers": { "type": "array", "items": { "$ref": "#/components/schemas/Identifier" }, "minItems": 1, "maxItems": 20 }, "display_name": { "type": "string" } }), &["identifiers"]),
+            "content": { "$ref": "#/components/schemas/Content" },
+        }), &["message_id", "customer", "content"]),
+        "Login": s(json!({ "email": { "type": "string" }, "password": { "type": "string" } }), &["email", "password"]),
+        "Reply": s(json!({ "content": { "$ref": "#/components/schemas/Content" } }), &["content"]),
+        "Transition": s(json!({ "transition": { "type": "string", "enum": ["hand_off", "assign", "requeue", "hand_back", "resolve", "reopen", "close"] }, "assignee_id": { "type": "string" }, "reason": { "type": "string" } }), &["transition"]),
+        "CustomerUpdate": s(json!({ "display_name": { "type": "string" }, "attributes": { "type": "object" }, "tags": { "type": "array", "items": { "type": "string" } } }), &[]),
+        "Merge": s(json!({ "customer_id": { "type": "string" }, "reason": { "type": "string" } }), &["customer_id"]),
+        "UserCreate": s(json!({ "email": { "type": "string" }, "name": { "type": "string" }, "role": { "type": "string", "enum": ["admin", "supervisor", "agent"] }, "password": { "type": "string", "minLength": 8 }, "team_ids": { "type": "array", "items": { "type": "string" } } }), &["email", "name", "role", "password"]),
+        "TeamCreate": s(json!({ "name": { "type": "string" } }), &["name"]),
+        "ChannelCreate": s(json!({ "kind": { "type": "string", "enum": lingxi_domain::ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() }, "name": { "type": "string" }, "team_id": { "type": "string" } }), &["kind", "name"]),
+    })
+}
+
+pub fn build() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for (method, path, auth, summary, body, status) in OPERATIONS {
+        let mut op = json!({ "summary": summary, "responses": { status.to_string(): { "description": "Success" } } });
+        let mut errors = Map::new();
+        for (code, http, when) in ERROR_CODES {
+            let entry = errors.entry(http.to_string()).or_insert_with(|| json!({ "description": "", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }));
+            let d = entry["description"].as_str().unwrap_or("").to_owned();
+            entry["description"] =
+                Value::from(if d.is_empty() { format!("`{code}`: {when}") } else { format!("{d} `{code}`: {when}") });
+        }
+        for (k, v) in errors {
+            op["responses"][k] = v;
+        }
+        match *auth {
+            "session" => op["security"] = json!([{ "session": [] }, { "bearer": [] }]),
+            "channel" => op["security"] = json!([{ "channelKey": [] }]),
+            _ => op["security"] = json!([]),
+        }
+        if !body.is_empty() {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{body}") } } } });
+        }
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        if !params.is_empty() {
+            op["parameters"] = Value::from(params);
+        }
+        paths.entry(path.to_string()).or_insert_with(|| json!({}))[*method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "Lingxi API", "version": env!("CARGO_PKG_VERSION"), "description": "Omnichannel AI customer service. Errors always have the shape {\"error\":{\"code\",\"message\"}} with the codes listed in the Error schema." },
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE },
+                "bearer": { "type": "http", "scheme": "bearer", "description": "Session token (lxs_…) from /api/v1/auth/login." },
+                "channelKey": { "type": "http", "scheme": "bearer", "description": "Channel API key (lxk_…), also accepted as X-Lingxi-Channel-Key." },
+            }
+        }
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(build())
+}

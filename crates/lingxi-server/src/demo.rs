@@ -1,0 +1,59 @@
+//! The demo tenant created by `lingxi serve --demo`: a brand with a console login for an
+//! admin, a supervisor and an agent, and one channel of every kind. Channel keys are stored
+//! hashed, so they are re-issued (rotated) at every start and printed.
+
+use crate::auth::{digest, hash_password, new_secret, CHANNEL_KEY_PREFIX};
+use lingxi_domain::{ChannelKind, MergePolicy, Role, Timestamp};
+use lingxi_store::{Store, StoreError};
+
+pub const DEMO_SLUG: &str = "demo";
+pub const DEMO_PASSWORD: &str = "lingxi-demo";
+pub const DEMO_USERS: &[(&str, &str, Role)] = &[
+    ("admin@demo.lingxi.dev", "管理员 Admin", Role::Admin),
+    ("supervisor@demo.lingxi.dev", "主管 Supervisor", Role::Supervisor),
+    ("agent@demo.lingxi.dev", "客服 Agent", Role::Agent),
+];
+
+pub struct DemoChannel {
+    pub kind: ChannelKind,
+    pub id: String,
+    pub api_key: String,
+}
+
+/// Creates the demo tenant if missing; returns its channels with fresh keys.
+pub async fn ensure(store: &Store, now: Timestamp, reopen_window_secs: i64) -> anyhow::Result<Vec<DemoChannel>> {
+    let tenant = match store.tenant_by_slug(DEMO_SLUG).await {
+        Ok(t) => t,
+        Err(StoreError::NotFound(_)) => {
+            let t = store
+                .create_tenant(DEMO_SLUG, "灵犀演示品牌 Lingxi Demo", MergePolicy::Automatic, reopen_window_secs, now)
+                .await?;
+            let team = store.create_team(&t.id, "售后 After-sales", now).await?;
+            let hash = hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
+            for (email, name, role) in DEMO_USERS {
+                store.create_user(&t.id, email, name, *role, &hash, std::slice::from_ref(&team.id), now).await?;
+            }
+            for kind in ChannelKind::ALL {
+                store
+                    .create_channel(
+                        &t.id,
+                        kind,
+                        &format!("Demo {}", kind.as_str()),
+                        &digest(&new_secret(CHANNEL_KEY_PREFIX)),
+                        None,
+                        now,
+                    )
+                    .await?;
+            }
+            t
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for ch in store.list_channels(&tenant.id).await? {
+        let key = new_secret(CHANNEL_KEY_PREFIX);
+        store.rotate_channel_key(&tenant.id, &ch.id, &digest(&key)).await?;
+        out.push(DemoChannel { kind: ch.kind, id: ch.id.to_string(), api_key: key });
+    }
+    Ok(out)
+}

@@ -1,0 +1,108 @@
+//! The one error-code table of the HTTP API. Every failure a client can see maps to a stable
+//! machine-readable `code`, an HTTP status and a human message; internal errors are logged
+//! once here and answered with a generic 500.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use lingxi_store::StoreError;
+
+/// Stable error codes: (code, HTTP status, when). Documented in docs/api-errors.md and in the
+/// OpenAPI document; a test checks both list exactly these.
+pub const ERROR_CODES: &[(&str, u16, &str)] = &[
+    ("invalid_json", 400, "The body is not valid JSON or does not match the expected shape."),
+    ("invalid_request", 400, "A field, header or query parameter has an invalid value."),
+    ("invalid_identifier", 400, "A customer identifier (phone, e-mail, …) cannot be parsed."),
+    ("unauthenticated", 401, "No credentials, or an unknown or expired session or channel key."),
+    ("invalid_credentials", 401, "Wrong e-mail or password."),
+    ("forbidden", 403, "Authenticated, but the role may not do this."),
+    ("not_found", 404, "No such resource in your tenant (other tenants' resources are never visible)."),
+    ("method_not_allowed", 405, "The path exists but not with this method."),
+    ("conflict", 409, "The resource exists already or changed concurrently."),
+    ("invalid_transition", 409, "The conversation's state does not allow this transition."),
+    ("payload_too_large", 413, "The body exceeds the configured max_body_bytes."),
+    ("unsupported_media_type", 415, "The body must be application/json."),
+    ("unavailable", 503, "The store is unreachable or the server is shutting down."),
+    ("internal", 500, "An unexpected error; it was logged with its request."),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    InvalidIdentifier(String),
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    #[error("wrong e-mail or password")]
+    InvalidCredentials,
+    #[error("your role ({0}) may not do this")]
+    Forbidden(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("this path does not accept that method")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("the body exceeds the configured limit (max_body_bytes)")]
+    PayloadTooLarge,
+    #[error("the body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidJson(_) => "invalid_json",
+            ApiError::InvalidRequest(_) => "invalid_request",
+            ApiError::InvalidIdentifier(_) => "invalid_identifier",
+            ApiError::Unauthenticated(_) => "unauthenticated",
+            ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::InvalidTransition(_) => "invalid_transition",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        let code = self.code();
+        let n = ERROR_CODES.iter().find(|(c, _, _)| *c == code).map(|(_, s, _)| *s).unwrap_or(500);
+        StatusCode::from_u16(n).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::Conflict(m) if m.contains("cannot") => ApiError::InvalidTransition(m),
+            StoreError::Conflict(m) => ApiError::Conflict(m),
+            StoreError::Invalid(m) => ApiError::InvalidRequest(m),
+            other if other.is_unavailable() => ApiError::Unavailable("the store is not reachable".into()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let body = serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        (self.status(), axum::Json(body)).into_response()
+    }
+}

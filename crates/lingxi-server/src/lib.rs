@@ -1,0 +1,76 @@
+//! The Lingxi server: HTTP and WebSocket API, authentication, configuration, telemetry and the
+//! embedded console. `serve` is what the `lingxi` binary and the integration tests both run.
+
+pub mod api;
+pub mod auth;
+pub mod bench;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod ingest;
+pub mod live;
+pub mod metrics;
+pub mod state;
+
+use config::Config;
+use lingxi_store::Store;
+use state::AppState;
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests and
+/// closes the store (SQLite checkpoints its WAL).
+pub async fn serve(
+    listener: TcpListener,
+    store: Store,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = Arc::new(AppState::new(store.clone(), config));
+    let app = api::router(state.clone());
+    let drain_state = state.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            drain_state.shutting_down.store(true, Ordering::Relaxed);
+            tracing::info!("shutting down: draining in-flight requests");
+        })
+        .await?;
+    store.close().await;
+    tracing::info!("store flushed and closed");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Opens the store named by the configuration and brings its schema up to date.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| anyhow::anyhow!("cannot create data dir {}: {e}", config.data_dir.display()))?;
+    }
+    let store = Store::connect(&config.database_url, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the store at {}: {e}", config::redact_url(&config.database_url)))?;
+    store.migrate().await?;
+    Ok(store)
+}

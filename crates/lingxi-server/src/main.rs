@@ -1,0 +1,304 @@
+//! The `lingxi` binary: `serve`, `migrate`, `check-config`, admin commands that print JSON,
+//! and the `bench` load generator.
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Parser, Subcommand};
+use lingxi_domain::{ChannelKind, MergePolicy, TeamId};
+use lingxi_server::auth::{digest, hash_password, new_secret, CHANNEL_KEY_PREFIX};
+use lingxi_server::config::{redact_url, Config, Overrides};
+use lingxi_server::{api::views, demo, open_store, serve, shutdown_signal};
+use serde_json::json;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "lingxi", version, about = "Lingxi (灵犀): omnichannel AI customer service")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// Config file (default: ./lingxi.toml if present; env LINGXI_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data folder for the embedded SQLite store (env LINGXI_DATA_DIR).
+    #[arg(long, global = true)]
+    data_dir: Option<String>,
+    /// sqlite://… or postgres://… (env LINGXI_DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve {
+        /// Address to listen on (env LINGXI_LISTEN), default 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Create the demo tenant, users and channels, and print their keys.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Validate the configuration and exit (non-zero with a message if invalid).
+    CheckConfig,
+    /// Tenants (brands).
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Console users.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Teams.
+    #[command(subcommand)]
+    Team(TeamCmd),
+    /// Channels and their API keys.
+    #[command(subcommand)]
+    Channel(ChannelCmd),
+    /// Load generators.
+    #[command(subcommand)]
+    Bench(lingxi_server::bench::BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum TenantCmd {
+    Create {
+        #[arg(long)]
+        slug: String,
+        #[arg(long)]
+        name: String,
+        /// automatic or review
+        #[arg(long, default_value = "automatic")]
+        merge_policy: String,
+    },
+    List,
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// admin, supervisor or agent
+        #[arg(long)]
+        role: String,
+        #[arg(long, env = "LINGXI_NEW_USER_PASSWORD")]
+        password: String,
+        /// Team name (repeatable).
+        #[arg(long)]
+        team: Vec<String>,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TeamCmd {
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChannelCmd {
+    Create {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        team: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        tenant: String,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    if let Err(e) = rt.block_on(run(cli)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn print(v: serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut flags = Overrides {
+        config_path: cli.global.config.clone(),
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        ..Default::default()
+    };
+    if let Command::Serve { listen, demo } = &cli.command {
+        flags.listen = listen.clone();
+        flags.demo = *demo;
+    }
+    let config = Config::load(&flags)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&config.log_filter).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let now = lingxi_server::auth::Clock.now();
+    match cli.command {
+        Command::CheckConfig => {
+            print(
+                json!({ "ok": true, "listen": config.listen.to_string(), "database_url": redact_url(&config.database_url),
+                "data_dir": config.data_dir.display().to_string(), "demo": config.demo, "max_body_bytes": config.max_body_bytes }),
+            );
+        }
+        Command::Migrate => {
+            let store = lingxi_store::Store::connect(&config.database_url, None).await?;
+            let applied = store.migrate().await?;
+            print(json!({ "applied": applied }));
+        }
+        Command::Serve { .. } => {
+            let store = open_store(&config).await?;
+            if config.demo {
+                let channels = demo::ensure(&store, now, config.reopen_window_secs).await?;
+                println!("Lingxi demo tenant `{}` is ready.", demo::DEMO_SLUG);
+                println!("  Console: http://{}/   (password for all: {})", config.listen, demo::DEMO_PASSWORD);
+                for (email, _, role) in demo::DEMO_USERS {
+                    println!("    {:<11} {email}", role.as_str());
+                }
+                println!("  Channel keys (re-issued at every start):");
+                for ch in &channels {
+                    println!("    {:<20} {}  {}", ch.kind.as_str(), ch.id, ch.api_key);
+                }
+            }
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            tracing::info!(listen = %listener.local_addr()?, store = %redact_url(&config.database_url), "lingxi serving");
+            serve(listener, store, config, shutdown_signal()).await?;
+        }
+        Command::Tenant(cmd) => {
+            let store = open_store(&config).await?;
+            match cmd {
+                TenantCmd::Create { slug, name, merge_policy } => {
+                    let policy = MergePolicy::parse(&merge_policy)
+                        .ok_or_else(|| anyhow!("--merge-policy must be automatic or review"))?;
+                    check_slug(&slug)?;
+                    let t = store.create_tenant(&slug, &name, policy, config.reopen_window_secs, now).await?;
+                    print(json!({ "tenant": views::tenant(&t) }));
+                }
+                TenantCmd::List => {
+                    let ts = store.list_tenants().await?;
+                    print(json!({ "tenants": ts.iter().map(views::tenant).collect::<Vec<_>>() }));
+                }
+            }
+        }
+        Command::User(cmd) => {
+            let store = open_store(&config).await?;
+            match cmd {
+                UserCmd::Create { tenant, email, name, role, password, team } => {
+                    let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
+                    let (email, role) = lingxi_server::api::check_new_user(&email, &name, &role, &password)
+                        .map_err(|e| anyhow!("{e}"))?;
+                    let teams = store.list_teams(&t.id).await?;
+                    let mut ids: Vec<TeamId> = Vec::new();
+                    for name in &team {
+                        ids.push(
+                            teams
+                                .iter()
+                                .find(|x| &x.name == name)
+                                .map(|x| x.id.clone())
+                                .ok_or_else(|| anyhow!("unknown team `{name}`"))?,
+                        );
+                    }
+                    let hash = hash_password(&password).map_err(|e| anyhow!("{e}"))?;
+                    let u = store.create_user(&t.id, &email, name.trim(), role, &hash, &ids, now).await?;
+                    print(json!({ "user": views::user(&u) }));
+                }
+                UserCmd::List { tenant } => {
+                    let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
+                    let us = store.list_users(&t.id).await?;
+                    print(json!({ "users": us.iter().map(views::user).collect::<Vec<_>>() }));
+                }
+            }
+        }
+        Command::Team(cmd) => {
+            let store = open_store(&config).await?;
+            match cmd {
+                TeamCmd::Create { tenant, name } => {
+                    let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
+                    let team = store.create_team(&t.id, &name, now).await?;
+                    print(json!({ "team": views::team(&team) }));
+                }
+                TeamCmd::List { tenant } => {
+                    let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
+                    let teams = store.list_teams(&t.id).await?;
+                    print(json!({ "teams": teams.iter().map(views::team).collect::<Vec<_>>() }));
+                }
+            }
+        }
+        Command::Channel(cmd) => {
+            let store = open_store(&config).await?;
+            match cmd {
+                ChannelCmd::Create { tenant, kind, name, team } => {
+                    let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
+                    let kind = ChannelKind::parse(&kind).ok_or_else(|| {
+                        anyhow!("--kind must be one of {}", ChannelKind::ALL.map(|k| k.as_str()).join(", "))
+                    })?;
+                    let team_id = match team {
+                        Some(name) => Some(
+                            store
+                                .list_teams(&t.id)
+                                .await?
+                                .into_iter()
+                                .find(|x| x.name == name)
+                                .map(|x| x.id)
+                                .ok_or_else(|| anyhow!("unknown team `{name}`"))?,
+                        ),
+                        None => None,
+                    };
+                    let key = new_secret(CHANNEL_KEY_PREFIX);
+                    let ch = store.create_channel(&t.id, kind, &name, &digest(&key), team_id.as_ref(), now).await?;
+                    print(json!({ "channel": views::channel(&ch), "api_key": key }));
+                }
+                ChannelCmd::List { tenant } => {
+                    let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
+                    let cs = store.list_channels(&t.id).await?;
+                    print(json!({ "channels": cs.iter().map(views::channel).collect::<Vec<_>>() }));
+                }
+            }
+        }
+        Command::Bench(cmd) => lingxi_server::bench::run(cmd, &config).await?,
+    }
+    Ok(())
+}
+
+fn check_slug(slug: &str) -> anyhow::Result<()> {
+    let ok = !slug.is_empty()
+        && slug.len() <= 40
+        && slug.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!("--slug must be 1 to 40 characters of a-z, 0-9 and -"))
+    }
+}

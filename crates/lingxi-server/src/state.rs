@@ -1,0 +1,62 @@
+//! Shared server state: the store, the clock, the live hub, metrics, the ingest batcher and a
+//! short-lived cache of channel keys (the inbound hot path must not hit the database to
+//! authenticate every message).
+
+use crate::auth::Clock;
+use crate::config::Config;
+use crate::ingest::IngestQueue;
+use crate::live::Hub;
+use crate::metrics::Metrics;
+use lingxi_store::{ChannelRow, Store, TenantPolicy};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a channel key stays cached; rotation on this node invalidates at once, on other
+/// nodes within this time.
+const CHANNEL_CACHE_TTL: Duration = Duration::from_secs(5);
+
+pub struct AppState {
+    pub store: Store,
+    pub config: Config,
+    pub clock: Clock,
+    pub hub: Hub,
+    pub metrics: Metrics,
+    pub ingest: IngestQueue,
+    pub shutting_down: AtomicBool,
+    channel_cache: Mutex<HashMap<String, (Instant, ChannelRow, TenantPolicy)>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, config: Config) -> AppState {
+        let ingest = IngestQueue::start(store.clone());
+        AppState {
+            store,
+            config,
+            clock: Clock,
+            hub: Hub::new(),
+            metrics: Metrics::default(),
+            ingest,
+            shutting_down: AtomicBool::new(false),
+            channel_cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn cached_channel(&self, key_digest: &str) -> Option<(ChannelRow, TenantPolicy)> {
+        let cache = self.channel_cache.lock().unwrap_or_else(|p| p.into_inner());
+        cache.get(key_digest).filter(|(at, _, _)| at.elapsed() < CHANNEL_CACHE_TTL).map(|(_, c, p)| (c.clone(), *p))
+    }
+
+    pub fn cache_channel(&self, key_digest: String, channel: ChannelRow, policy: TenantPolicy) {
+        let mut cache = self.channel_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(key_digest, (Instant::now(), channel, policy));
+    }
+
+    pub fn forget_channels(&self) {
+        self.channel_cache.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+}

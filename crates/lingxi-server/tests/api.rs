@@ -1,0 +1,756 @@
+//! Integration tests: the real server on port 0, against SQLite and against PostgreSQL (a
+//! fresh schema per test), driven over HTTP and WebSocket like any client.
+
+use lingxi_domain::{ChannelKind, MergePolicy, Role, TeamId, Timestamp};
+use lingxi_server::auth::{digest, hash_password, new_secret, CHANNEL_KEY_PREFIX};
+use lingxi_server::config::{Config, Overrides};
+use lingxi_store::Store;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use tokio::sync::oneshot;
+
+const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+const PASSWORD: &str = "correct-horse-battery";
+
+fn password_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| hash_password(PASSWORD).unwrap())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+struct Tenant {
+    slug: String,
+    admin: String,
+    supervisor: String,
+    agent: String,
+    /// An agent in team "vip" only.
+    vip_agent: String,
+    wechat_key: String,
+    app_key: String,
+    vip_key: String,
+}
+
+struct TestApp {
+    base: String,
+    http: Client,
+    store: Store,
+    a: Tenant,
+    b: Tenant,
+    _shutdown: oneshot::Sender<()>,
+}
+
+fn rand_hex() -> String {
+    format!("{:x}", rand::random::<u64>())
+}
+
+async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (store, url) = match backend {
+        Backend::Sqlite => {
+            let dir = std::env::temp_dir().join(format!("lingxi-api-{}", rand_hex()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let url = format!("sqlite://{}", dir.join("lingxi.db").display());
+            (Store::connect(&url, None).await.unwrap(), url)
+        }
+        Backend::Postgres => {
+            let url = std::env::var("LINGXI_TEST_PG_URL").unwrap_or_else(|_| PG_URL.into());
+            let schema = format!("api_{}", rand_hex());
+            let store = Store::connect(&url, Some(&schema))
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL is required and not reachable at {url}: {e}"));
+            (store, url)
+        }
+    };
+    store.migrate().await.unwrap();
+    let now = Timestamp::from_millis(1_760_000_000_000);
+    let mut tenants = Vec::new();
+    for slug in ["alpha", "beta"] {
+        let t = store.create_tenant(slug, slug, MergePolicy::Automatic, 3600, now).await.unwrap();
+        let general = store.create_team(&t.id, "general", now).await.unwrap();
+        let vip = store.create_team(&t.id, "vip", now).await.unwrap();
+        let mut emails = Vec::new();
+        for (who, role, teams) in [
+            ("admin", Role::Admin, vec![general.id.clone()]),
+            ("supervisor", Role::Supervisor, vec![general.id.clone()]),
+            ("agent", Role::Agent, vec![general.id.clone()]),
+            ("vip-agent", Role::Agent, vec![vip.id.clone()]),
+        ] {
+            let email = format!("{who}@{slug}-{}.test", rand_hex());
+            store.create_user(&t.id, &email, who, role, password_hash(), &teams as &[TeamId], now).await.unwrap();
+            emails.push(email);
+        }
+        let mut keys = Vec::new();
+        for (kind, team) in
+            [(ChannelKind::WechatOfficial, None), (ChannelKind::MobileApp, None), (ChannelKind::WebChat, Some(&vip.id))]
+        {
+            let key = new_secret(CHANNEL_KEY_PREFIX);
+            store.create_channel(&t.id, kind, kind.as_str(), &digest(&key), team, now).await.unwrap();
+            keys.push(key);
+        }
+        tenants.push(Tenant {
+            slug: slug.into(),
+            admin: emails[0].clone(),
+            supervisor: emails[1].clone(),
+            agent: emails[2].clone(),
+            vip_agent: emails[3].clone(),
+            wechat_key: keys[0].clone(),
+            app_key: keys[1].clone(),
+            vip_key: keys[2].clone(),
+        });
+    }
+    let mut config = Config::load_from(
+        &Overrides { database_url: Some(url), listen: Some("127.0.0.1:0".into()), ..Default::default() },
+        |_| None,
+    )
+    .unwrap();
+    config.max_body_bytes = 64 * 1024;
+    tweak(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(lingxi_server::serve(listener, store.clone(), config, async move {
+        let _ = rx.await;
+    }));
+    let b = tenants.pop().unwrap();
+    let a = tenants.pop().unwrap();
+    TestApp { base: format!("http://{addr}"), http: Client::new(), store, a, b, _shutdown: tx }
+}
+
+impl TestApp {
+    async fn login(&self, email: &str) -> String {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn inbound(&self, key: &str, body: Value) -> (StatusCode, Value) {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/inbound/messages", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(&self, method: &str, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let mut req = self.http.request(m, format!("{}{path}", self.base)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let s = r.status();
+        (s, r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn msg(id: &str, idents: Value, text: &str) -> Value {
+    json!({ "message_id": id, "customer": { "identifiers": idents, "display_name": "李雷" }, "content": { "type": "text", "text": text } })
+}
+
+macro_rules! both {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Sqlite).await } )* }
+        mod on_postgres { $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)] async fn $name() { super::$name(super::Backend::Postgres).await } )* }
+    };
+}
+
+both!(
+    probes_metrics_and_openapi,
+    inbound_is_durable_idempotent_and_resolves_one_customer,
+    bad_input_gets_stable_codes_and_stores_nothing,
+    roles_are_enforced_and_agents_see_their_teams,
+    tenant_a_can_neither_read_nor_change_tenant_b,
+    live_stream_is_filtered_by_tenant_and_team,
+    merge_split_and_identifiers_through_the_api,
+    conversation_life_cycle_through_the_api,
+);
+
+async fn probes_metrics_and_openapi(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), 200);
+    assert_eq!(app.http.get(format!("{}/readyz", app.base)).send().await.unwrap().status(), 200);
+    app.inbound(&app.a.wechat_key, msg("m1", json!([{ "kind": "phone", "value": "13812345678" }]), "你好")).await;
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("lingxi_inbound_messages_total 1"), "{metrics}");
+    assert!(metrics
+        .contains("lingxi_http_requests_total{method=\"POST\",route=\"/api/v1/inbound/messages\",status=\"201\"} 1"));
+    let doc: Value = app.http.get(format!("{}/api/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    // Every documented operation exists (the router does not answer it with the 404 fallback).
+    let token = app.login(&app.a.admin).await;
+    for (method, path, ..) in lingxi_server::api::openapi::OPERATIONS {
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} documented");
+        if path.contains("stream") {
+            continue;
+        }
+        let concrete =
+            path.replace("{id}", "x").replace("{kind}", "phone").replace("{value}", "1").replace("{file}", "app.js");
+        let (_, body) = app.send(method, &token, &concrete, Some(json!({}))).await;
+        assert_ne!(body["error"]["message"], "route not found", "{method} {path} is routed");
+    }
+    let (s, body) = app.get(&token, "/api/v1/nope").await;
+    assert_eq!((s, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let codes: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let table = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api-errors.md")).unwrap();
+    for (code, status, _) in lingxi_server::error::ERROR_CODES {
+        assert!(codes.contains(code));
+        assert!(table.contains(&format!("| `{code}` | {status} |")), "docs/api-errors.md lists {code}");
+    }
+}
+
+async fn inbound_is_durable_idempotent_and_resolves_one_customer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (s, first) = app
+        .inbound(
+            &app.a.wechat_key,
+            json!({ "message_id": "wx-1", "sent_at": "2026-11-24T10:00:00+08:00",
+                "customer": { "identifiers": [{ "kind": "wechat_unionid", "value": "u-1" }, { "kind": "phone", "value": "138 1234 5678" }], "display_name": "李雷" },
+                "content": { "type": "text", "text": "我要退货，订单号 DD20261124001" } }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{first}");
+    assert_eq!(first["duplicate"], false);
+    // Re-posting the same channel message id returns the first result and stores nothing.
+    let (s, again) = app
+        .inbound(&app.a.wechat_key, json!({ "message_id": "wx-1", "customer": { "identifiers": [{ "kind": "phone", "value": "13812345678" }] }, "content": { "type": "text", "text": "x" } }))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(again["duplicate"], true);
+    assert_eq!(again["message_id"], first["message_id"]);
+    // The next day, in the app, with the phone spelled differently: the same customer, and the
+    // new conversation links to yesterday's.
+    let (s, app_msg) = app
+        .inbound(
+            &app.a.app_key,
+            json!({ "message_id": "app-1", "sent_at": "2026-11-25T09:00:00+08:00",
+                "customer": { "identifiers": [{ "kind": "phone", "value": "+86 138-1234-5678" }] },
+                "content": { "type": "text", "text": "退款多久到账？" } }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(app_msg["customer_id"], first["customer_id"]);
+    assert_eq!(app_msg["linked_conversation_id"], first["conversation_id"]);
+    // Media as references.
+    let (s, _) = app
+        .inbound(&app.a.app_key, json!({ "message_id": "app-2", "customer": { "identifiers": [{ "kind": "phone", "value": "13812345678" }] },
+            "content": { "type": "image", "url": "https://cdn.example.com/receipt.jpg", "mime": "image/jpeg", "size_bytes": 20480 } }))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(app.store.count_messages(&app.store.tenant_by_slug(&app.a.slug).await.unwrap().id).await.unwrap(), 3);
+
+    let token = app.login(&app.a.agent).await;
+    let cid = first["customer_id"].as_str().unwrap();
+    let (s, tl) = app.get(&token, &format!("/api/v1/customers/{cid}/timeline")).await;
+    assert_eq!(s, StatusCode::OK);
+    let channels: Vec<&str> =
+        tl["messages"].as_array().unwrap().iter().map(|m| m["channel_kind"].as_str().unwrap()).collect();
+    assert_eq!(channels, vec!["wechat_official", "mobile_app", "mobile_app"]);
+    assert_eq!(tl["messages"][0]["content"]["text"], "我要退货，订单号 DD20261124001");
+    assert_eq!(tl["messages"][2]["content"]["type"], "image");
+    assert_eq!(tl["conversations"].as_array().unwrap().len(), 2);
+    let conv = app_msg["conversation_id"].as_str().unwrap();
+    let (s, ctx) = app.get(&token, &format!("/api/v1/conversations/{conv}/context")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ctx["linked_conversation_id"], first["conversation_id"]);
+    assert_eq!(ctx["recent_conversations"][0]["conversation"]["channel_kind"], "wechat_official");
+    assert_eq!(ctx["recent_conversations"][0]["open"], true);
+    assert_eq!(ctx["recent_conversations"][0]["last_message"]["content"]["text"], "我要退货，订单号 DD20261124001");
+    let (_, c) = app.get(&token, &format!("/api/v1/customers/{cid}")).await;
+    let idents: Vec<&str> =
+        c["customer"]["identifiers"].as_array().unwrap().iter().map(|i| i["value"].as_str().unwrap()).collect();
+    assert!(idents.contains(&"+8613812345678") && idents.contains(&"u-1"));
+}
+
+async fn bad_input_gets_stable_codes_and_stores_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let url = format!("{}/api/v1/inbound/messages", app.base);
+    let key = &app.a.wechat_key;
+    let post_raw = |body: Vec<u8>, ct: &'static str, key: Option<String>| {
+        let mut r = app.http.post(&url).header("content-type", ct).body(body);
+        if let Some(k) = key {
+            r = r.bearer_auth(k);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let s = r.status();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            (
+                s,
+                v["error"]["code"].as_str().unwrap_or("").to_owned(),
+                v["error"]["message"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    let good = msg("ok-1", json!([{ "kind": "phone", "value": "13812345678" }]), "hi").to_string();
+    type Case<'a> = (Vec<u8>, &'a str, Option<String>, u16, &'a str);
+    let cases: Vec<Case> = vec![
+        (good.clone().into(), "application/json", None, 401, "unauthenticated"),
+        (good.clone().into(), "application/json", Some("lxk_wrong".into()), 401, "unauthenticated"),
+        (good.clone().into(), "application/json", Some("garbage".into()), 401, "unauthenticated"),
+        (b"{not json".to_vec(), "application/json", Some(key.clone()), 400, "invalid_json"),
+        (b"".to_vec(), "application/json", Some(key.clone()), 400, "invalid_json"),
+        (good.clone().into(), "text/plain", Some(key.clone()), 415, "unsupported_media_type"),
+        (json!({ "message_id": "x", "customer": { "identifiers": [] }, "content": { "type": "text", "text": "a" } }).to_string().into(), "application/json", Some(key.clone()), 400, "invalid_request"),
+        (msg("x", json!([{ "kind": "phone", "value": "12" }]), "a").to_string().into(), "application/json", Some(key.clone()), 400, "invalid_identifier"),
+        (msg("x", json!([{ "kind": "email", "value": "not-an-email" }]), "a").to_string().into(), "application/json", Some(key.clone()), 400, "invalid_identifier"),
+        (msg("x", json!([{ "kind": "Bad Kind", "value": "1" }]), "a").to_string().into(), "application/json", Some(key.clone()), 400, "invalid_identifier"),
+        (msg("x", json!([{ "kind": "phone", "value": "13812345678" }]), "   ").to_string().into(), "application/json", Some(key.clone()), 400, "invalid_request"),
+        (msg("", json!([{ "kind": "phone", "value": "13812345678" }]), "a").to_string().into(), "application/json", Some(key.clone()), 400, "invalid_request"),
+        (json!({ "message_id": "x", "customer": { "identifiers": [{ "kind": "phone", "value": "13812345678" }] }, "content": { "type": "text", "text": "a" }, "surprise": 1 }).to_string().into(), "application/json", Some(key.clone()), 400, "invalid_json"),
+        (json!({ "message_id": "x", "customer": { "identifiers": [{ "kind": "phone", "value": "13812345678" }] }, "content": { "type": "video", "url": "https://x.y/z" } }).to_string().into(), "application/json", Some(key.clone()), 400, "invalid_json"),
+        (json!({ "message_id": "x", "customer": { "identifiers": [{ "kind": "phone", "value": "13812345678" }] }, "content": { "type": "image", "url": "javascript:alert(1)" } }).to_string().into(), "application/json", Some(key.clone()), 400, "invalid_request"),
+        (json!({ "message_id": "x", "sent_at": "yesterday", "customer": { "identifiers": [{ "kind": "phone", "value": "13812345678" }] }, "content": { "type": "text", "text": "a" } }).to_string().into(), "application/json", Some(key.clone()), 400, "invalid_request"),
+        (json!({ "message_id": "x", "customer": { "identifiers": [{ "kind": "phone", "value": "13812345678" }] }, "content": { "type": "location", "latitude": 99.0, "longitude": 0.0 } }).to_string().into(), "application/json", Some(key.clone()), 400, "invalid_request"),
+        (msg("big", json!([{ "kind": "phone", "value": "13812345678" }]), &"字".repeat(40_000)).to_string().into(), "application/json", Some(key.clone()), 413, "payload_too_large"),
+    ];
+    for (body, ct, key, status, code) in cases {
+        let (s, c, m) = post_raw(body, ct, key).await;
+        assert_eq!((s.as_u16(), c.as_str()), (status, code), "message: {m}");
+        assert!(!m.is_empty(), "a human message accompanies {code}");
+    }
+    let tenant = app.store.tenant_by_slug(&app.a.slug).await.unwrap().id;
+    assert_eq!(app.store.count_messages(&tenant).await.unwrap(), 0, "nothing partial was stored");
+    assert!(app.store.list_customers(&tenant, None, 10).await.unwrap().is_empty());
+
+    let token = app.login(&app.a.admin).await;
+    for path in ["/api/v1/conversations/cnv_doesnotexist", "/api/v1/customers/cus_nope", "/api/v1/customers/1;DROP"] {
+        let (s, v) = app.get(&token, path).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")), "{path}");
+    }
+    let (s, v) = app.get(&token, "/api/v1/conversations?state=sleeping").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (s, v) = app.get(&token, "/api/v1/conversations?limit=abc").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (s, v) = app.get("lxs_forged", "/api/v1/me").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
+    let r = app
+        .http
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({ "email": app.a.admin, "password": "wrong-password" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "invalid_credentials");
+    let r = app.http.delete(format!("{}/api/v1/users", app.base)).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
+
+async fn roles_are_enforced_and_agents_see_their_teams(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, general) = app
+        .inbound(&app.a.wechat_key, msg("g1", json!([{ "kind": "phone", "value": "13800000001" }]), "general"))
+        .await;
+    let (_, vip) =
+        app.inbound(&app.a.vip_key, msg("v1", json!([{ "kind": "phone", "value": "13800000002" }]), "vip only")).await;
+    let agent = app.login(&app.a.agent).await;
+    let vip_agent = app.login(&app.a.vip_agent).await;
+    let sup = app.login(&app.a.supervisor).await;
+    let admin = app.login(&app.a.admin).await;
+
+    let ids = |v: &Value| -> Vec<String> {
+        v["conversations"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+    };
+    let (_, l) = app.get(&agent, "/api/v1/conversations").await;
+    assert_eq!(
+        ids(&l),
+        vec![general["conversation_id"].as_str().unwrap().to_owned()],
+        "the general agent sees no vip-team conversation"
+    );
+    let (_, l) = app.get(&vip_agent, "/api/v1/conversations").await;
+    assert_eq!(ids(&l).len(), 2, "conversations without a team are visible to every agent");
+    let (_, l) = app.get(&sup, "/api/v1/conversations").await;
+    assert_eq!(ids(&l).len(), 2);
+    let (s, _) = app.get(&agent, &format!("/api/v1/conversations/{}", vip["conversation_id"].as_str().unwrap())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    let new_user = json!({ "email": "new@alpha.test", "name": "N", "role": "agent", "password": "long-enough-pw" });
+    assert_eq!(app.send("post", &agent, "/api/v1/users", Some(new_user.clone())).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(app.send("post", &sup, "/api/v1/users", Some(new_user.clone())).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(app.send("post", &admin, "/api/v1/users", Some(new_user)).await.0, StatusCode::CREATED);
+    let ch = json!({ "kind": "email", "name": "support mail" });
+    assert_eq!(app.send("post", &sup, "/api/v1/channels", Some(ch.clone())).await.0, StatusCode::FORBIDDEN);
+    let (s, created) = app.send("post", &admin, "/api/v1/channels", Some(ch)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let key = created["api_key"].as_str().unwrap();
+    assert_eq!(
+        app.inbound(key, msg("e1", json!([{ "kind": "email", "value": "x@y.com" }]), "mail")).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(app.get(&agent, "/api/v1/audit").await.0, StatusCode::FORBIDDEN);
+    let (s, audit) = app.get(&sup, "/api/v1/audit").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(audit["entries"].as_array().unwrap().iter().any(|e| e["action"] == "channel.create"));
+    // Agents may take a conversation for themselves, not hand it to someone else.
+    let conv = general["conversation_id"].as_str().unwrap();
+    let (_, me) = app.get(&sup, "/api/v1/me").await;
+    let sup_id = me["user"]["id"].as_str().unwrap();
+    assert_eq!(
+        app.send(
+            "post",
+            &agent,
+            &format!("/api/v1/conversations/{conv}/transitions"),
+            Some(json!({ "transition": "hand_off" }))
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+    let (s, _) = app
+        .send(
+            "post",
+            &agent,
+            &format!("/api/v1/conversations/{conv}/transitions"),
+            Some(json!({ "transition": "assign", "assignee_id": sup_id })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // Rotating a key stops the old one at once.
+    let (_, chans) = app.get(&admin, "/api/v1/channels").await;
+    let wx = chans["channels"].as_array().unwrap().iter().find(|c| c["kind"] == "wechat_official").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, rotated) = app.send("post", &admin, &format!("/api/v1/channels/{wx}/rotate-key"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        app.inbound(&app.a.wechat_key, msg("after-rotate", json!([{ "kind": "phone", "value": "13800000001" }]), "x"))
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.inbound(
+            rotated["api_key"].as_str().unwrap(),
+            msg("after-rotate", json!([{ "kind": "phone", "value": "13800000001" }]), "x")
+        )
+        .await
+        .0,
+        StatusCode::CREATED
+    );
+    // Logout ends the session.
+    assert_eq!(app.send("post", &agent, "/api/v1/auth/logout", None).await.0, StatusCode::NO_CONTENT);
+    assert_eq!(app.get(&agent, "/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// Tenant B's resources, addressed by a user of tenant A through every endpoint that takes
+/// an id: each must answer 404 (or 403 where the role already forbids it), and B's data must
+/// be unchanged afterwards.
+async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, b_msg) = app
+        .inbound(&app.b.wechat_key, msg("b1", json!([{ "kind": "phone", "value": "13900000000" }]), "tenant b secret"))
+        .await;
+    let (_, b_msg2) = app
+        .inbound(&app.b.app_key, msg("b2", json!([{ "kind": "email", "value": "b@b.com" }]), "tenant b other"))
+        .await;
+    let b_admin = app.login(&app.b.admin).await;
+    let b_cus = b_msg["customer_id"].as_str().unwrap().to_owned();
+    let b_cus2 = b_msg2["customer_id"].as_str().unwrap().to_owned();
+    let b_conv = b_msg["conversation_id"].as_str().unwrap().to_owned();
+    let (_, merged) = app
+        .send("post", &b_admin, &format!("/api/v1/customers/{b_cus}/merge"), Some(json!({ "customer_id": b_cus2 })))
+        .await;
+    let b_merge = merged["merge"]["id"].as_str().unwrap().to_owned();
+    let (_, chans) = app.get(&b_admin, "/api/v1/channels").await;
+    let b_chan = chans["channels"][0]["id"].as_str().unwrap().to_owned();
+    let (_, before) = app.get(&b_admin, &format!("/api/v1/customers/{b_cus}/timeline")).await;
+
+    // A's own data, so that lists are non-empty and we can see B's are absent.
+    app.inbound(&app.a.wechat_key, msg("a1", json!([{ "kind": "phone", "value": "13900000000" }]), "tenant a")).await;
+    let mut n_checked = 0;
+    for email in [&app.a.admin, &app.a.supervisor, &app.a.agent] {
+        let token = app.login(email).await;
+        for (method, path, auth, _, body, _) in lingxi_server::api::openapi::OPERATIONS {
+            if *auth != "session" || path.contains("stream") || path.ends_with("logout") {
+                continue;
+            }
+            let concrete = path
+                .replace("/customers/{id}", &format!("/customers/{b_cus}"))
+                .replace("/conversations/{id}", &format!("/conversations/{b_conv}"))
+                .replace("/merges/{id}", &format!("/merges/{b_merge}"))
+                .replace("/channels/{id}", &format!("/channels/{b_chan}"))
+                .replace("{kind}", "phone")
+                .replace("{value}", "13900000000");
+            let payload = match *body {
+                "Reply" => Some(json!({ "content": { "type": "text", "text": "from A" } })),
+                "Transition" => Some(json!({ "transition": "resolve" })),
+                "CustomerUpdate" => Some(json!({ "display_name": "hijacked" })),
+                "Identifier" => Some(json!({ "kind": "phone", "value": "13700000000" })),
+                "Merge" => Some(json!({ "customer_id": b_cus2 })),
+                "UserCreate" => Some(
+                    json!({ "email": format!("x{}@a.test", rand_hex()), "name": "x", "role": "agent", "password": "long-enough-pw" }),
+                ),
+                "TeamCreate" => Some(json!({ "name": format!("t{}", rand_hex()) })),
+                "ChannelCreate" => Some(json!({ "kind": "email", "name": "x" })),
+                _ => None,
+            };
+            let (s, v) = app.send(method, &token, &concrete, payload).await;
+            let text = v.to_string();
+            assert!(
+                !text.contains("tenant b")
+                    && !text.contains(&b_cus)
+                    && !text.contains(&b_conv)
+                    && !text.contains("13900000000\",\"source\":\"wechat"),
+                "{method} {concrete} leaked B's data: {text}"
+            );
+            if path.contains("{id}") {
+                assert!(s == StatusCode::NOT_FOUND || s == StatusCode::FORBIDDEN, "{email} {method} {concrete} -> {s}");
+            }
+            n_checked += 1;
+        }
+    }
+    assert!(n_checked >= 60);
+    // A's channel key cannot reach B: whatever it posts lands in A.
+    let (_, a_msg) =
+        app.inbound(&app.a.app_key, msg("x", json!([{ "kind": "email", "value": "b@b.com" }]), "a side")).await;
+    assert_ne!(a_msg["customer_id"].as_str().unwrap(), b_cus);
+    let (_, after) = app.get(&b_admin, &format!("/api/v1/customers/{b_cus}/timeline")).await;
+    assert_eq!(before, after, "tenant B unchanged");
+    let (_, m) = app.get(&b_admin, &format!("/api/v1/customers/{b_cus}/merges")).await;
+    assert_eq!(m["merges"][0]["status"], "merged", "A could not split B's merge");
+}
+
+async fn live_stream_is_filtered_by_tenant_and_team(backend: Backend) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = spawn_app(backend).await;
+    let connect = |token: String| {
+        let url = format!("{}/api/v1/stream", app.base.replace("http://", "ws://"));
+        async move {
+            let mut req = url.into_client_request().unwrap();
+            req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+            let (ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+            ws
+        }
+    };
+    let mut a_agent = connect(app.login(&app.a.agent).await).await;
+    let mut a_vip = connect(app.login(&app.a.vip_agent).await).await;
+    let mut b_agent = connect(app.login(&app.b.agent).await).await;
+    async fn next_json(
+        ws: &mut (impl StreamExt<
+            Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>,
+        > + Unpin),
+    ) -> Option<Value> {
+        match tokio::time::timeout(std::time::Duration::from_millis(1500), ws.next()).await {
+            Ok(Some(Ok(m))) => serde_json::from_str(m.to_text().unwrap_or("null")).ok(),
+            _ => None,
+        }
+    }
+    for ws in [&mut a_agent, &mut a_vip, &mut b_agent] {
+        assert_eq!(next_json(ws).await.unwrap()["type"], "hello");
+    }
+    app.inbound(&app.a.vip_key, msg("v1", json!([{ "kind": "phone", "value": "13800000009" }]), "vip message")).await;
+    app.inbound(&app.a.wechat_key, msg("w1", json!([{ "kind": "phone", "value": "13800000009" }]), "general message"))
+        .await;
+    let e = next_json(&mut a_vip).await.unwrap();
+    assert_eq!(e["type"], "conversation.created");
+    assert_eq!(e["data"]["message"]["content"]["text"], "vip message");
+    assert_eq!(next_json(&mut a_vip).await.unwrap()["data"]["message"]["content"]["text"], "general message");
+    let e = next_json(&mut a_agent).await.unwrap();
+    assert_eq!(
+        e["data"]["message"]["content"]["text"], "general message",
+        "the general agent never gets the vip-team event"
+    );
+    assert!(next_json(&mut b_agent).await.is_none(), "tenant B hears nothing of tenant A");
+    let r = app.http.get(format!("{}/api/v1/stream", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn merge_split_and_identifiers_through_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, x) =
+        app.inbound(&app.a.wechat_key, msg("1", json!([{ "kind": "wechat_openid", "value": "o-1" }]), "x")).await;
+    let (_, y) = app.inbound(&app.a.app_key, msg("2", json!([{ "kind": "member_id", "value": "M-9" }]), "y")).await;
+    let agent = app.login(&app.a.agent).await;
+    let (x, y) = (x["customer_id"].as_str().unwrap().to_owned(), y["customer_id"].as_str().unwrap().to_owned());
+    let (s, _) = app
+        .send(
+            "post",
+            &agent,
+            &format!("/api/v1/customers/{x}/identifiers"),
+            Some(json!({ "kind": "phone", "value": "137 0000 0000" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, v) = app
+        .send(
+            "post",
+            &agent,
+            &format!("/api/v1/customers/{y}/identifiers"),
+            Some(json!({ "kind": "phone", "value": "13700000000" })),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    let (s, merged) = app
+        .send(
+            "post",
+            &agent,
+            &format!("/api/v1/customers/{x}/merge"),
+            Some(json!({ "customer_id": y, "reason": "same person, confirmed by phone" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, tl) = app.get(&agent, &format!("/api/v1/customers/{x}/timeline")).await;
+    assert_eq!(tl["messages"].as_array().unwrap().len(), 2);
+    let merge_id = merged["merge"]["id"].as_str().unwrap();
+    let (s, split) = app.send("post", &agent, &format!("/api/v1/merges/{merge_id}/split"), None).await;
+    assert_eq!((s, split["merge"]["status"].as_str()), (StatusCode::OK, Some("undone")));
+    let (_, tl) = app.get(&agent, &format!("/api/v1/customers/{x}/timeline")).await;
+    assert_eq!(tl["messages"].as_array().unwrap().len(), 1);
+    let (s, _) =
+        app.send("delete", &agent, &format!("/api/v1/customers/{x}/identifiers/phone/%2B8613700000000"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, c) = app
+        .send(
+            "patch",
+            &agent,
+            &format!("/api/v1/customers/{x}"),
+            Some(json!({ "attributes": { "level": "gold" }, "tags": ["vip"] })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(c["customer"]["attributes"]["level"], "gold");
+    let (_, found) = app.get(&agent, "/api/v1/customers?q=o-1").await;
+    assert_eq!(found["customers"][0]["id"], x);
+}
+
+async fn conversation_life_cycle_through_the_api(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (_, m) =
+        app.inbound(&app.a.wechat_key, msg("1", json!([{ "kind": "phone", "value": "13811112222" }]), "转人工")).await;
+    let conv = m["conversation_id"].as_str().unwrap();
+    assert_eq!(m["conversation_state"], "bot");
+    let agent = app.login(&app.a.agent).await;
+    let t = |name: &str| Some(json!({ "transition": name }));
+    let path = format!("/api/v1/conversations/{conv}/transitions");
+    let (s, v) = app.send("post", &agent, &path, t("resolve_now")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (s, v) = app.send("post", &agent, &path, t("reopen")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("invalid_transition")));
+    assert_eq!(
+        app.send(
+            "post",
+            &agent,
+            &path,
+            Some(json!({ "transition": "hand_off", "reason": "customer asked for a person" }))
+        )
+        .await
+        .1["conversation"]["state"],
+        "queued"
+    );
+    let (_, v) = app.send("post", &agent, &path, t("assign")).await;
+    assert_eq!(v["conversation"]["state"], "assigned");
+    let (_, mine) = app.get(&agent, "/api/v1/conversations?assignee=me").await;
+    assert_eq!(mine["conversations"][0]["id"], conv);
+    let (s, _) = app
+        .send(
+            "post",
+            &agent,
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Some(json!({ "content": { "type": "text", "text": "您好，我是客服小李" } })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(app.send("post", &agent, &path, t("resolve")).await.1["conversation"]["state"], "resolved");
+    let (_, again) = app
+        .inbound(&app.a.wechat_key, msg("2", json!([{ "kind": "phone", "value": "13811112222" }]), "还有一个问题"))
+        .await;
+    assert_eq!(again["conversation_id"], conv);
+    assert_eq!(again["reopened"], true);
+    let (_, detail) = app.get(&agent, &format!("/api/v1/conversations/{conv}")).await;
+    let senders: Vec<&str> =
+        detail["messages"].as_array().unwrap().iter().map(|m| m["sender"]["kind"].as_str().unwrap()).collect();
+    assert_eq!(senders, vec!["customer", "agent", "customer"]);
+    assert_eq!(app.send("post", &agent, &path, t("close")).await.1["conversation"]["state"], "closed");
+    let (s, v) = app
+        .send(
+            "post",
+            &agent,
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Some(json!({ "content": { "type": "text", "text": "late" } })),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("invalid_transition")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_finishes_in_flight_work_and_closes_the_store() {
+    let dir = std::env::temp_dir().join(format!("lingxi-shutdown-{}", rand_hex()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("lingxi.db").display());
+    let store = Store::connect(&url, None).await.unwrap();
+    store.migrate().await.unwrap();
+    let now = Timestamp::from_millis(1_760_000_000_000);
+    let t = store.create_tenant("s", "s", MergePolicy::Automatic, 60, now).await.unwrap();
+    let key = new_secret(CHANNEL_KEY_PREFIX);
+    store.create_channel(&t.id, ChannelKind::GenericApi, "api", &digest(&key), None, now).await.unwrap();
+    let config =
+        Config::load_from(&Overrides { database_url: Some(url.clone()), ..Default::default() }, |_| None).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(lingxi_server::serve(listener, store, config, async move {
+        let _ = rx.await;
+    }));
+    let client = Client::new();
+    let mut sent = Vec::new();
+    for i in 0..50 {
+        let c = client.clone();
+        let (base, key) = (base.clone(), key.clone());
+        sent.push(tokio::spawn(async move {
+            c.post(format!("{base}/api/v1/inbound/messages"))
+                .bearer_auth(key)
+                .json(&msg(&format!("m{i}"), json!([{ "kind": "member_id", "value": format!("M{i}") }]), "hello"))
+                .send()
+                .await
+                .map(|r| r.status())
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    tx.send(()).unwrap();
+    let mut n_ok = 0;
+    for s in sent {
+        if let Ok(Ok(status)) = s.await {
+            assert_eq!(status, StatusCode::CREATED);
+            n_ok += 1;
+        }
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(10), server).await.expect("server stops").unwrap().unwrap();
+    // Every acknowledged message is in the store after shutdown.
+    let store = Store::connect(&url, None).await.unwrap();
+    assert_eq!(store.count_messages(&t.id).await.unwrap(), n_ok);
+    assert!(n_ok > 0);
+}
