@@ -7,18 +7,12 @@ use lingxi_encoder::Encoder;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (mode, texts) = match args.split_first() {
-        Some((m, rest)) if m == "query" || m == "passage" || m == "raw" => {
-            (m.as_str(), rest.to_vec())
-        }
+        Some((m, rest)) if m == "query" || m == "passage" || m == "raw" => (m.as_str(), rest.to_vec()),
         _ => ("query", args.clone()),
     };
     let t0 = Instant::now();
     let enc = Encoder::load_default()?;
-    eprintln!(
-        "loaded in {:?} ({} MB of weights and vocabulary)",
-        t0.elapsed(),
-        enc.heap_bytes() >> 20
-    );
+    eprintln!("loaded in {:?} ({} MB of weights and vocabulary)", t0.elapsed(), enc.heap_bytes() >> 20);
     for text in &texts {
         let ids = enc.tokenizer().encode(text);
         let t = Instant::now();

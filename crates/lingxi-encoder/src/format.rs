@@ -86,12 +86,7 @@ impl<'a> Reader<'a> {
                 self.pos = end;
                 Ok(s)
             }
-            None => Err(EncoderError::Truncated {
-                what,
-                offset: self.pos,
-                need: n,
-                len: self.buf.len(),
-            }),
+            None => Err(EncoderError::Truncated { what, offset: self.pos, need: n, len: self.buf.len() }),
         }
     }
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], EncoderError> {
@@ -124,27 +119,18 @@ impl<'a> Reader<'a> {
             .ok_or_else(|| EncoderError::Corrupt(format!("{what} = {v} is out of range 0..={max}")))
     }
     fn u32_vec(&mut self, n: usize, what: &'static str) -> Result<Vec<u32>, EncoderError> {
-        let bytes = n
-            .checked_mul(4)
-            .ok_or_else(|| EncoderError::Corrupt(format!("{what}: count overflows")))?;
-        Ok(self
-            .take(bytes, what)?
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect())
+        let bytes = n.checked_mul(4).ok_or_else(|| EncoderError::Corrupt(format!("{what}: count overflows")))?;
+        Ok(self.take(bytes, what)?.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
     }
 }
 
 /// Parse the header, vocabulary and tensor directory of an `E5S1` file.
 pub(crate) fn parse(buf: &[u8]) -> Result<ModelFile<'_>, EncoderError> {
     let mut r = Reader { buf, pos: 0 };
-    let magic = r.take(4, "magic").map_err(|_| EncoderError::BadMagic {
-        found: buf.iter().take(4).copied().collect(),
-    })?;
+    let magic =
+        r.take(4, "magic").map_err(|_| EncoderError::BadMagic { found: buf.iter().take(4).copied().collect() })?;
     if magic != b"E5S1" {
-        return Err(EncoderError::BadMagic {
-            found: magic.to_vec(),
-        });
+        return Err(EncoderError::BadMagic { found: magic.to_vec() });
     }
     let version = r.u32("version")?;
     if version != 1 {
@@ -177,15 +163,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<ModelFile<'_>, EncoderError> {
     if !(ln_eps.is_finite() && ln_eps >= 0.0) {
         return Err(EncoderError::Corrupt(format!("layer norm eps {ln_eps}")));
     }
-    let config = Config {
-        hidden,
-        n_layers,
-        n_heads,
-        ffn,
-        vocab_rows,
-        max_positions,
-        ln_eps,
-    };
+    let config = Config { hidden, n_layers, n_heads, ffn, vocab_rows, max_positions, ln_eps };
 
     // --- vocabulary
     let n_pieces = r.count("piece count", vocab_rows)?;
@@ -203,32 +181,20 @@ pub(crate) fn parse(buf: &[u8]) -> Result<ModelFile<'_>, EncoderError> {
     let blob_len = usize::try_from(r.u64("piece blob length")?)
         .map_err(|_| EncoderError::Corrupt("piece blob length overflows".into()))?;
     let offsets = r.u32_vec(n_pieces + 1, "piece offsets")?;
-    let scores: Vec<f32> = r
-        .u32_vec(n_pieces, "piece scores")?
-        .into_iter()
-        .map(f32::from_bits)
-        .collect();
+    let scores: Vec<f32> = r.u32_vec(n_pieces, "piece scores")?.into_iter().map(f32::from_bits).collect();
     if scores.iter().any(|s| !s.is_finite()) {
         return Err(EncoderError::Corrupt("non-finite piece score".into()));
     }
     let blob = r.take(blob_len, "piece blob")?.to_vec();
-    if offsets[0] != 0
-        || offsets.windows(2).any(|w| w[0] > w[1])
-        || offsets[n_pieces] as usize > blob_len
-    {
-        return Err(EncoderError::Corrupt(
-            "piece offsets are not monotonic within the blob".into(),
-        ));
+    if offsets[0] != 0 || offsets.windows(2).any(|w| w[0] > w[1]) || offsets[n_pieces] as usize > blob_len {
+        return Err(EncoderError::Corrupt("piece offsets are not monotonic within the blob".into()));
     }
 
     // --- normaliser table
     let n_norm = r.count("normaliser entries", 1 << 21)?;
     let norm_bytes = r.u32("normaliser bytes")? as usize;
     let norm_buf = r.take(norm_bytes, "normaliser table")?;
-    let mut nr = Reader {
-        buf: norm_buf,
-        pos: 0,
-    };
+    let mut nr = Reader { buf: norm_buf, pos: 0 };
     let mut norm = Vec::with_capacity(n_norm.min(norm_bytes / 5));
     for _ in 0..n_norm {
         let cp = nr.u32("normaliser codepoint")?;
@@ -236,10 +202,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<ModelFile<'_>, EncoderError> {
         let outs = nr.u32_vec(n_out, "normaliser output")?;
         let outs = outs
             .into_iter()
-            .map(|c| {
-                char::from_u32(c)
-                    .ok_or_else(|| EncoderError::Corrupt(format!("normaliser maps to U+{c:X}")))
-            })
+            .map(|c| char::from_u32(c).ok_or_else(|| EncoderError::Corrupt(format!("normaliser maps to U+{c:X}"))))
             .collect::<Result<Vec<char>, _>>()?;
         norm.push((cp, outs));
     }
@@ -266,11 +229,7 @@ pub(crate) fn parse(buf: &[u8]) -> Result<ModelFile<'_>, EncoderError> {
                     "q4 tensor {name:?} has {n_elems} elements, not a multiple of {QK}"
                 )))
             }
-            other => {
-                return Err(EncoderError::Unsupported(format!(
-                    "tensor {name:?} has dtype {other}"
-                )))
-            }
+            other => return Err(EncoderError::Unsupported(format!("tensor {name:?} has dtype {other}"))),
         };
         if n_bytes != expect_bytes {
             return Err(EncoderError::Corrupt(format!(
@@ -287,27 +246,8 @@ pub(crate) fn parse(buf: &[u8]) -> Result<ModelFile<'_>, EncoderError> {
                     buf.len()
                 ))
             })?;
-        tensors.insert(
-            name,
-            Tensor {
-                dtype,
-                n_elems,
-                bytes: &buf[range],
-            },
-        );
+        tensors.insert(name, Tensor { dtype, n_elems, bytes: &buf[range] });
     }
 
-    Ok(ModelFile {
-        config,
-        vocab: RawVocab {
-            bos,
-            eos,
-            unk,
-            offsets,
-            scores,
-            blob,
-            norm,
-        },
-        tensors,
-    })
+    Ok(ModelFile { config, vocab: RawVocab { bos, eos, unk, offsets, scores, blob, norm }, tensors })
 }

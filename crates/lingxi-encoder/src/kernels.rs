@@ -40,7 +40,17 @@ pub(crate) struct QMatrix {
     pub rows: usize,
     pub cols: usize,
     scales: Vec<f32>,
-    nibbles: Vec<u8>,
+    quants: Quants,
+}
+
+/// Storage of the 4-bit values: packed as in the file (half the memory, used for
+/// the large word-embedding table) or expanded to one `i8` each (cheaper to
+/// dequantise, used for the layer matrices that every token multiplies).
+#[derive(Debug, Clone)]
+enum Quants {
+    Nibbles(Vec<u8>),
+    /// One byte per weight holding `q + 8` (0..=15).
+    Bytes(Vec<u8>),
 }
 
 impl QMatrix {
@@ -48,10 +58,7 @@ impl QMatrix {
     pub fn from_q4_bytes(bytes: &[u8], rows: usize, cols: usize) -> EncoderResult<Self> {
         let n_blocks = rows * cols / QK;
         if cols % QK != 0 || bytes.len() != n_blocks * Q4_BLOCK_BYTES {
-            return Err(EncoderError::Corrupt(format!(
-                "q4 matrix {rows}x{cols} does not fit {} bytes",
-                bytes.len()
-            )));
+            return Err(EncoderError::Corrupt(format!("q4 matrix {rows}x{cols} does not fit {} bytes", bytes.len())));
         }
         let mut scales = Vec::with_capacity(n_blocks);
         let mut nibbles = Vec::with_capacity(n_blocks * QK / 2);
@@ -63,53 +70,86 @@ impl QMatrix {
             scales.push(d);
             nibbles.extend_from_slice(&block[2..]);
         }
-        Ok(QMatrix {
-            rows,
-            cols,
-            scales,
-            nibbles,
-        })
+        Ok(QMatrix { rows, cols, scales, quants: Quants::Nibbles(nibbles) })
+    }
+
+    /// Expand packed nibbles to one byte per weight (`q + 8`, block order kept).
+    pub fn expanded(self) -> QMatrix {
+        let Quants::Nibbles(nibbles) = self.quants else {
+            return self;
+        };
+        let mut bytes = Vec::with_capacity(nibbles.len() * 2);
+        for block in nibbles.chunks_exact(QK / 2) {
+            bytes.extend(block.iter().map(|&b| b & 0x0f));
+            bytes.extend(block.iter().map(|&b| b >> 4));
+        }
+        QMatrix { quants: Quants::Bytes(bytes), ..self }
     }
 
     /// Stack matrices with equal column counts on top of each other.
-    pub fn concat_rows(parts: &[QMatrix]) -> QMatrix {
+    pub fn concat_rows(parts: Vec<QMatrix>) -> QMatrix {
         let cols = parts[0].cols;
+        let parts: Vec<QMatrix> = parts.into_iter().map(QMatrix::expanded).collect();
+        let mut bytes = Vec::new();
+        for p in &parts {
+            if let Quants::Bytes(b) = &p.quants {
+                bytes.extend_from_slice(b);
+            }
+        }
         QMatrix {
             rows: parts.iter().map(|p| p.rows).sum(),
             cols,
-            scales: parts
-                .iter()
-                .flat_map(|p| p.scales.iter().copied())
-                .collect(),
-            nibbles: parts
-                .iter()
-                .flat_map(|p| p.nibbles.iter().copied())
-                .collect(),
+            scales: parts.iter().flat_map(|p| p.scales.iter().copied()).collect(),
+            quants: Quants::Bytes(bytes),
         }
     }
 
     /// Resident bytes of the weights.
     pub fn heap_bytes(&self) -> usize {
-        self.scales.len() * 4 + self.nibbles.len()
+        self.scales.len() * 4
+            + match &self.quants {
+                Quants::Nibbles(n) => n.len(),
+                Quants::Bytes(b) => b.len(),
+            }
     }
 
     /// Dequantise row `row` into `out` (`cols` floats).
     pub fn dequant_row(&self, row: usize, out: &mut [f32]) {
         let nb = self.cols / QK;
         let scales = &self.scales[row * nb..(row + 1) * nb];
-        let nibbles = &self.nibbles[row * nb * (QK / 2)..(row + 1) * nb * (QK / 2)];
-        for ((o, q), &d) in out
-            .chunks_exact_mut(QK)
-            .zip(nibbles.chunks_exact(QK / 2))
-            .zip(scales)
-        {
+        let nibbles = match &self.quants {
+            Quants::Nibbles(n) => &n[row * nb * (QK / 2)..(row + 1) * nb * (QK / 2)],
+            Quants::Bytes(b) => {
+                let q = &b[row * self.cols..(row + 1) * self.cols];
+                dequant_bytes(q, scales, out);
+                return;
+            }
+        };
+        for ((o, q), &d) in out.chunks_exact_mut(QK).zip(nibbles.chunks_exact(QK / 2)).zip(scales) {
             let (lo, hi) = o.split_at_mut(QK / 2);
             for ((l, h), &b) in lo.iter_mut().zip(hi.iter_mut()).zip(q) {
-                *l = (i32::from(b & 0x0f) - 8) as f32 * d;
-                *h = (i32::from(b >> 4) - 8) as f32 * d;
+                *l = biased_to_f32(b & 0x0f) * d;
+                *h = biased_to_f32(b >> 4) * d;
             }
         }
     }
+}
+
+/// Dequantise blocks of 32 one-byte quants (kept out of line so it vectorises on its own).
+#[inline(never)]
+fn dequant_bytes(q: &[u8], scales: &[f32], out: &mut [f32]) {
+    for ((o, q), &d) in out.chunks_exact_mut(QK).zip(q.chunks_exact(QK)).zip(scales) {
+        for (o, &b) in o.iter_mut().zip(q) {
+            *o = biased_to_f32(b) * d;
+        }
+    }
+}
+
+/// `b - 8` as f32 for `b < 2^23`, by placing `b` in the mantissa of 2^23: integer
+/// to float conversion from bytes does not vectorise on baseline SSE2, this does.
+#[inline(always)]
+fn biased_to_f32(b: u8) -> f32 {
+    f32::from_bits(0x4b00_0000 | u32::from(b)) - 8_388_616.0
 }
 
 /// Activation applied to a matmul's output.
@@ -131,16 +171,9 @@ fn hsum(a: [f32; LANES]) -> f32 {
 fn tile_2x4(x0: &[f32], x1: &[f32], w: &[f32], cols: usize) -> [[f32; ROW_TILE]; 2] {
     let n = cols / LANES * LANES;
     let (x0, x1) = (&x0[..n], &x1[..n]);
-    let (w0, w1, w2, w3) = (
-        &w[..n],
-        &w[cols..cols + n],
-        &w[2 * cols..2 * cols + n],
-        &w[3 * cols..3 * cols + n],
-    );
-    let (mut a00, mut a01, mut a02, mut a03) =
-        ([0f32; LANES], [0f32; LANES], [0f32; LANES], [0f32; LANES]);
-    let (mut a10, mut a11, mut a12, mut a13) =
-        ([0f32; LANES], [0f32; LANES], [0f32; LANES], [0f32; LANES]);
+    let (w0, w1, w2, w3) = (&w[..n], &w[cols..cols + n], &w[2 * cols..2 * cols + n], &w[3 * cols..3 * cols + n]);
+    let (mut a00, mut a01, mut a02, mut a03) = ([0f32; LANES], [0f32; LANES], [0f32; LANES], [0f32; LANES]);
+    let (mut a10, mut a11, mut a12, mut a13) = ([0f32; LANES], [0f32; LANES], [0f32; LANES], [0f32; LANES]);
     let mut k = 0;
     while k < n {
         let a: &[f32; LANES] = x0[k..k + LANES].try_into().expect("chunk");
@@ -161,10 +194,7 @@ fn tile_2x4(x0: &[f32], x1: &[f32], w: &[f32], cols: usize) -> [[f32; ROW_TILE];
         }
         k += LANES;
     }
-    [
-        [hsum(a00), hsum(a01), hsum(a02), hsum(a03)],
-        [hsum(a10), hsum(a11), hsum(a12), hsum(a13)],
-    ]
+    [[hsum(a00), hsum(a01), hsum(a02), hsum(a03)], [hsum(a10), hsum(a11), hsum(a12), hsum(a13)]]
 }
 
 /// Dot product with independent lane accumulators (vectorisable).
@@ -172,12 +202,7 @@ fn tile_2x4(x0: &[f32], x1: &[f32], w: &[f32], cols: usize) -> [[f32; ROW_TILE];
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
     for (x, y) in ca.zip(cb) {
         for l in 0..LANES {
             acc[l] += x[l] * y[l];
@@ -191,14 +216,7 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
 ///
 /// Weight rows are dequantised `ROW_TILE` at a time into a small buffer that
 /// stays in L1 while every token is multiplied against it, two tokens at a time.
-pub(crate) fn matmul(
-    w: &QMatrix,
-    bias: &[f32],
-    x: &[f32],
-    n_tokens: usize,
-    rows: Range<usize>,
-    act: Act,
-) -> Vec<f32> {
+pub(crate) fn matmul(w: &QMatrix, bias: &[f32], x: &[f32], n_tokens: usize, rows: Range<usize>, act: Act) -> Vec<f32> {
     let cols = w.cols;
     let width = rows.len();
     let mut y = vec![0f32; n_tokens * width];
@@ -252,13 +270,7 @@ pub(crate) fn matmul(
 }
 
 /// `x[t] = layer_norm(x[t] + residual[t])` over rows of width `w.len()`.
-pub(crate) fn add_layer_norm(
-    x: &mut [f32],
-    residual: Option<&[f32]>,
-    w: &[f32],
-    b: &[f32],
-    eps: f32,
-) {
+pub(crate) fn add_layer_norm(x: &mut [f32], residual: Option<&[f32]>, w: &[f32], b: &[f32], eps: f32) {
     let h = w.len();
     for (t, row) in x.chunks_exact_mut(h).enumerate() {
         if let Some(res) = residual {
@@ -285,8 +297,7 @@ pub(crate) fn erf(x: f32) -> f32 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_203_98
-                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let erfc = t * poly.exp();
     let r = 1.0 - erfc;
     (if x >= 0.0 { r } else { -r }) as f32
@@ -316,13 +327,7 @@ mod tests {
 
     #[test]
     fn erf_matches_reference_values() {
-        for (x, e) in [
-            (0.0, 0.0),
-            (0.5, 0.520_499_9),
-            (1.0, 0.842_700_8),
-            (-2.0, -0.995_322_3),
-            (3.5, 0.999_999_3),
-        ] {
+        for (x, e) in [(0.0, 0.0), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (-2.0, -0.995_322_3), (3.5, 0.999_999_3)] {
             assert!((erf(x) - e).abs() < 2e-7, "erf({x}) = {} != {e}", erf(x));
         }
     }
@@ -353,17 +358,12 @@ mod tests {
         let (w, dense) = q4_matrix(rows, cols);
         let bias: Vec<f32> = (0..rows).map(|i| i as f32 * 0.1).collect();
         for n_tokens in [1, 2, 3, 5] {
-            let x: Vec<f32> = (0..n_tokens * cols)
-                .map(|i| ((i * 37 % 17) as f32 - 8.0) / 7.0)
-                .collect();
+            let x: Vec<f32> = (0..n_tokens * cols).map(|i| ((i * 37 % 17) as f32 - 8.0) / 7.0).collect();
             for range in [0..rows, 3..9, 4..8, 10..11] {
                 let y = matmul(&w, &bias, &x, n_tokens, range.clone(), Act::None);
                 for t in 0..n_tokens {
                     for (j, r) in range.clone().enumerate() {
-                        let want: f32 = (0..cols)
-                            .map(|k| x[t * cols + k] * dense[r * cols + k])
-                            .sum::<f32>()
-                            + bias[r];
+                        let want: f32 = (0..cols).map(|k| x[t * cols + k] * dense[r * cols + k]).sum::<f32>() + bias[r];
                         let got = y[t * range.len() + j];
                         assert!((got - want).abs() < 1e-3, "t={t} r={r}: {got} != {want}");
                     }
@@ -375,13 +375,7 @@ mod tests {
     #[test]
     fn layer_norm_centres_and_scales() {
         let mut x = vec![1.0, 2.0, 3.0, 4.0];
-        add_layer_norm(
-            &mut x,
-            Some(&[1.0, 1.0, 1.0, 1.0]),
-            &[1.0; 4],
-            &[0.5; 4],
-            0.0,
-        );
+        add_layer_norm(&mut x, Some(&[1.0, 1.0, 1.0, 1.0]), &[1.0; 4], &[0.5; 4], 0.0);
         let mean: f32 = x.iter().sum::<f32>() / 4.0;
         assert!((mean - 0.5).abs() < 1e-6);
         assert!((x[3] - x[0] - 2.0 * 3.0 / 5f32.sqrt()).abs() < 1e-5);

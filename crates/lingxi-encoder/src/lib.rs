@@ -53,14 +53,9 @@ impl Encoder {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                EncoderError::NotFound {
-                    searched: vec![path.to_path_buf()],
-                }
+                EncoderError::NotFound { searched: vec![path.to_path_buf()] }
             } else {
-                EncoderError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                }
+                EncoderError::Io { path: path.to_path_buf(), source }
             }
         })?;
         Self::from_bytes(&bytes)
@@ -78,11 +73,7 @@ impl Encoder {
                 model.config.vocab_rows
             )));
         }
-        Ok(Encoder {
-            model,
-            tokenizer,
-            n_threads: 2,
-        })
+        Ok(Encoder { model, tokenizer, n_threads: 2 })
     }
 
     /// The paths [`Encoder::load_default`] tries, in order.

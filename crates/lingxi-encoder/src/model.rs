@@ -40,10 +40,7 @@ pub(crate) struct Model {
 pub(crate) type Segment = Range<usize>;
 
 fn f32_tensor(file: &ModelFile<'_>, name: &str, n: usize) -> EncoderResult<Vec<f32>> {
-    let t = file
-        .tensors
-        .get(name)
-        .ok_or_else(|| EncoderError::MissingTensor(name.to_owned()))?;
+    let t = file.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor(name.to_owned()))?;
     if t.dtype != DTYPE_F32 || t.n_elems < n {
         return Err(EncoderError::TensorShape {
             name: name.to_owned(),
@@ -51,23 +48,15 @@ fn f32_tensor(file: &ModelFile<'_>, name: &str, n: usize) -> EncoderResult<Vec<f
             found: format!("dtype {} x {}", t.dtype, t.n_elems),
         });
     }
-    let v: Vec<f32> = t.bytes[..n * 4]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let v: Vec<f32> = t.bytes[..n * 4].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     if v.iter().any(|x| !x.is_finite()) {
-        return Err(EncoderError::Corrupt(format!(
-            "tensor {name:?} has non-finite values"
-        )));
+        return Err(EncoderError::Corrupt(format!("tensor {name:?} has non-finite values")));
     }
     Ok(v)
 }
 
 fn q4_tensor(file: &ModelFile<'_>, name: &str, rows: usize, cols: usize) -> EncoderResult<QMatrix> {
-    let t = file
-        .tensors
-        .get(name)
-        .ok_or_else(|| EncoderError::MissingTensor(name.to_owned()))?;
+    let t = file.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor(name.to_owned()))?;
     if t.dtype != DTYPE_Q4 || t.n_elems != rows * cols {
         return Err(EncoderError::TensorShape {
             name: name.to_owned(),
@@ -85,7 +74,7 @@ impl Model {
         let mut layers = Vec::with_capacity(c.n_layers);
         for l in 0..c.n_layers {
             let n = |s: &str| format!("l{l}.{s}");
-            let qkv = QMatrix::concat_rows(&[
+            let qkv = QMatrix::concat_rows(vec![
                 q4_tensor(file, &n("q.w"), h, h)?,
                 q4_tensor(file, &n("k.w"), h, h)?,
                 q4_tensor(file, &n("v.w"), h, h)?,
@@ -96,13 +85,13 @@ impl Model {
             layers.push(Layer {
                 qkv,
                 qkv_b,
-                ao: q4_tensor(file, &n("ao.w"), h, h)?,
+                ao: q4_tensor(file, &n("ao.w"), h, h)?.expanded(),
                 ao_b: f32_tensor(file, &n("ao.b"), h)?,
                 aln_w: f32_tensor(file, &n("aln.w"), h)?,
                 aln_b: f32_tensor(file, &n("aln.b"), h)?,
-                fi: q4_tensor(file, &n("fi.w"), ff, h)?,
+                fi: q4_tensor(file, &n("fi.w"), ff, h)?.expanded(),
                 fi_b: f32_tensor(file, &n("fi.b"), ff)?,
-                fo: q4_tensor(file, &n("fo.w"), h, ff)?,
+                fo: q4_tensor(file, &n("fo.w"), h, ff)?.expanded(),
                 fo_b: f32_tensor(file, &n("fo.b"), h)?,
                 oln_w: f32_tensor(file, &n("oln.w"), h)?,
                 oln_b: f32_tensor(file, &n("oln.b"), h)?,
@@ -165,20 +154,12 @@ impl Model {
                     }
                 }
             });
-            let helper = Helper {
-                jobs: job_tx,
-                results: res_rx,
-            };
+            let helper = Helper { jobs: job_tx, results: res_rx };
             self.forward_with(Some(&helper), ids, segments)
         })
     }
 
-    fn forward_with<'w>(
-        &'w self,
-        helper: Option<&Helper<'w>>,
-        ids: &[u32],
-        segments: &[Segment],
-    ) -> Vec<Vec<f32>> {
+    fn forward_with<'w>(&'w self, helper: Option<&Helper<'w>>, ids: &[u32], segments: &[Segment]) -> Vec<Vec<f32>> {
         let c = &self.config;
         let (h, n_heads) = (c.hidden, c.n_heads);
         let n_tok = ids.len();
@@ -208,14 +189,11 @@ impl Model {
             let ctx = {
                 let segments = Arc::clone(&segments);
                 let hd = h / n_heads;
-                split(helper, n_heads, n_tok, 1, move |heads| {
-                    attention(&qkv, &segments, heads, h, hd)
-                })
+                split(helper, n_heads, n_tok, 1, move |heads| attention(&qkv, &segments, heads, h, hd))
             };
             let ctx = Arc::new(ctx);
-            let ao = split(helper, h, n_tok, ROW_TILE, move |r| {
-                matmul(&layer.ao, &layer.ao_b, &ctx, n_tok, r, Act::None)
-            });
+            let ao =
+                split(helper, h, n_tok, ROW_TILE, move |r| matmul(&layer.ao, &layer.ao_b, &ctx, n_tok, r, Act::None));
             let mut x1 = Arc::try_unwrap(xa).unwrap_or_else(|a| (*a).clone());
             add_layer_norm(&mut x1, Some(&ao), &layer.aln_w, &layer.aln_b, c.ln_eps);
             let x1a = Arc::new(x1);
@@ -226,9 +204,8 @@ impl Model {
                 })
             };
             let mid = Arc::new(mid);
-            let fo = split(helper, h, n_tok, ROW_TILE, move |r| {
-                matmul(&layer.fo, &layer.fo_b, &mid, n_tok, r, Act::None)
-            });
+            let fo =
+                split(helper, h, n_tok, ROW_TILE, move |r| matmul(&layer.fo, &layer.fo_b, &mid, n_tok, r, Act::None));
             x = Arc::try_unwrap(x1a).unwrap_or_else(|a| (*a).clone());
             add_layer_norm(&mut x, Some(&fo), &layer.oln_w, &layer.oln_b, c.ln_eps);
         }
@@ -251,13 +228,7 @@ impl Model {
 }
 
 /// Scaled dot-product attention for heads `heads`; returns `[token][heads.len() * hd]`.
-fn attention(
-    qkv: &[f32],
-    segments: &[Segment],
-    heads: Range<usize>,
-    h: usize,
-    hd: usize,
-) -> Vec<f32> {
+fn attention(qkv: &[f32], segments: &[Segment], heads: Range<usize>, h: usize, hd: usize) -> Vec<f32> {
     let n_tok = segments.iter().map(|s| s.end).max().unwrap_or(0);
     let width = heads.len() * hd;
     let stride = 3 * h;
@@ -271,10 +242,7 @@ fn attention(
             for t in seg.clone() {
                 let q = &qkv[t * stride + qo..t * stride + qo + hd];
                 probs.clear();
-                probs.extend(
-                    seg.clone()
-                        .map(|s| dot(q, &qkv[s * stride + ko..s * stride + ko + hd]) * scale),
-                );
+                probs.extend(seg.clone().map(|s| dot(q, &qkv[s * stride + ko..s * stride + ko + hd]) * scale));
                 let max = probs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
                 for p in probs.iter_mut() {
@@ -286,10 +254,7 @@ fn attention(
                 let o = &mut out[o0..o0 + hd];
                 for (s, &p) in seg.clone().zip(probs.iter()) {
                     let p = p * inv;
-                    for (oe, &ve) in o
-                        .iter_mut()
-                        .zip(&qkv[s * stride + vo..s * stride + vo + hd])
-                    {
+                    for (oe, &ve) in o.iter_mut().zip(&qkv[s * stride + vo..s * stride + vo + hd]) {
                         *oe += p * ve;
                     }
                 }
@@ -310,13 +275,7 @@ struct Helper<'w> {
 /// Compute `f(0..n_units)` (a `[n_tok][width(units)]` block), handing the upper
 /// half of the units to the helper thread when there is one. Column widths are
 /// proportional to the unit count, so the two halves are joined row by row.
-fn split<'w, F>(
-    helper: Option<&Helper<'w>>,
-    n_units: usize,
-    n_tok: usize,
-    align: usize,
-    f: F,
-) -> Vec<f32>
+fn split<'w, F>(helper: Option<&Helper<'w>>, n_units: usize, n_tok: usize, align: usize, f: F) -> Vec<f32>
 where
     F: Fn(Range<usize>) -> Vec<f32> + Send + Sync + 'w,
 {
@@ -326,11 +285,7 @@ where
     };
     let f = Arc::new(f);
     let f2 = Arc::clone(&f);
-    if helper
-        .jobs
-        .send(Box::new(move || f2(mid..n_units)))
-        .is_err()
-    {
+    if helper.jobs.send(Box::new(move || f2(mid..n_units))).is_err() {
         return f(0..n_units);
     }
     let lo = f(0..mid);

@@ -43,13 +43,7 @@ impl Tokenizer {
     pub(crate) fn from_raw(raw: RawVocab) -> Self {
         let n = raw.scores.len();
         let min_score = raw.scores.iter().copied().fold(f32::INFINITY, f32::min);
-        let max_piece_bytes = raw
-            .offsets
-            .windows(2)
-            .map(|w| (w[1] - w[0]) as usize)
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        let max_piece_bytes = raw.offsets.windows(2).map(|w| (w[1] - w[0]) as usize).max().unwrap_or(1).max(1);
         let size = (n * 2).next_power_of_two().max(2);
         let mask = size - 1;
         let mut table = vec![0u32; size];
@@ -123,8 +117,7 @@ impl Tokenizer {
     /// The text of piece `id` (lossy if the file stores invalid UTF-8).
     pub fn piece(&self, id: u32) -> Option<String> {
         let id = id as usize;
-        let range =
-            self.offsets.get(id).copied()? as usize..self.offsets.get(id + 1).copied()? as usize;
+        let range = self.offsets.get(id).copied()? as usize..self.offsets.get(id + 1).copied()? as usize;
         Some(String::from_utf8_lossy(&self.blob[range]).into_owned())
     }
 
@@ -156,8 +149,7 @@ impl Tokenizer {
         for c in text.chars() {
             match self.norm_keys.binary_search(&(c as u32)) {
                 Ok(i) => mapped.extend_from_slice(
-                    &self.norm_chars
-                        [self.norm_offsets[i] as usize..self.norm_offsets[i + 1] as usize],
+                    &self.norm_chars[self.norm_offsets[i] as usize..self.norm_offsets[i + 1] as usize],
                 ),
                 Err(_) => mapped.push(c),
             }
@@ -174,11 +166,7 @@ impl Tokenizer {
     /// Token ids of `text`, without `<s>`/`</s>` and without truncation.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         let norm = self.normalize(text);
-        let bounds: Vec<usize> = norm
-            .char_indices()
-            .map(|(i, _)| i)
-            .chain(std::iter::once(norm.len()))
-            .collect();
+        let bounds: Vec<usize> = norm.char_indices().map(|(i, _)| i).chain(std::iter::once(norm.len())).collect();
         let bytes = norm.as_bytes();
         let n = bounds.len() - 1;
         // best[e]: best score of a segmentation of chars [0, e); back[e]: (start char, piece or unk)
@@ -228,11 +216,7 @@ impl Tokenizer {
     pub fn encode_with_specials(&self, text: &str, max_len: usize) -> Vec<u32> {
         let mut ids = Vec::with_capacity(max_len.min(text.len() + 2));
         ids.push(self.bos);
-        ids.extend(
-            self.encode(text)
-                .into_iter()
-                .take(max_len.saturating_sub(2)),
-        );
+        ids.extend(self.encode(text).into_iter().take(max_len.saturating_sub(2)));
         ids.push(self.eos);
         ids.truncate(max_len);
         ids

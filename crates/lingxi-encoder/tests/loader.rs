@@ -16,16 +16,7 @@ fn tiny_model() -> Vec<u8> {
     }
     b.extend_from_slice(&1e-12f32.to_le_bytes());
     b.extend_from_slice(&32i32.to_le_bytes());
-    let pieces = [
-        "<s>",
-        "<pad>",
-        "</s>",
-        "<unk>",
-        "\u{2581}",
-        "a",
-        "\u{2581}a",
-        "b",
-    ];
+    let pieces = ["<s>", "<pad>", "</s>", "<unk>", "\u{2581}", "a", "\u{2581}a", "b"];
     for v in [pieces.len(), 0, 2, 1, 3] {
         b.extend_from_slice(&(v as i32).to_le_bytes());
     }
@@ -76,10 +67,7 @@ fn tiny_model() -> Vec<u8> {
         tensors.push((format!("l0.{n}"), d, c));
     }
     let nbytes = |d: u8, c: usize| if d == 0 { c * 4 } else { c / 32 * 18 };
-    let dir_len: usize = 4 + tensors
-        .iter()
-        .map(|(n, _, _)| 2 + n.len() + 1 + 4 + 16)
-        .sum::<usize>();
+    let dir_len: usize = 4 + tensors.iter().map(|(n, _, _)| 2 + n.len() + 1 + 4 + 16).sum::<usize>();
     let mut data_off = b.len() + dir_len;
     b.extend_from_slice(&(tensors.len() as i32).to_le_bytes());
     for (n, d, c) in &tensors {
@@ -94,11 +82,7 @@ fn tiny_model() -> Vec<u8> {
     for (i, (_, d, c)) in tensors.iter().enumerate() {
         if *d == 0 {
             for j in 0..*c {
-                let v = if i == 3 {
-                    1.0f32
-                } else {
-                    ((i * 31 + j * 7) % 13) as f32 / 13.0 - 0.5
-                };
+                let v = if i == 3 { 1.0f32 } else { ((i * 31 + j * 7) % 13) as f32 / 13.0 - 0.5 };
                 b.extend_from_slice(&v.to_le_bytes());
             }
         } else {
@@ -117,10 +101,7 @@ fn tiny_synthetic_model_loads_and_encodes() {
     assert_eq!(enc.dim(), 32);
     assert_eq!(enc.tokenizer().encode("a b"), vec![6, 4, 7]);
     assert_eq!(enc.tokenizer().encode("a\tz"), vec![6, 4, 3]);
-    assert_eq!(
-        enc.tokenizer().encode_with_specials("a a a a a a a", 5),
-        vec![0, 6, 6, 6, 2]
-    );
+    assert_eq!(enc.tokenizer().encode_with_specials("a a a a a a a", 5), vec![0, 6, 6, 6, 2]);
     for text in ["", "a", "a b a b a b a b a b a b", "zzz"] {
         let v = enc.encode(text);
         assert_eq!(v.len(), 32);
@@ -149,34 +130,16 @@ fn wrong_magic_version_and_truncation_are_typed() {
     let good = tiny_model();
     let mut bad = good.clone();
     bad[..4].copy_from_slice(b"GGUF");
-    assert!(matches!(
-        Encoder::from_bytes(&bad),
-        Err(EncoderError::BadMagic { .. })
-    ));
+    assert!(matches!(Encoder::from_bytes(&bad), Err(EncoderError::BadMagic { .. })));
     let mut v2 = good.clone();
     v2[4] = 2;
-    assert!(matches!(
-        Encoder::from_bytes(&v2),
-        Err(EncoderError::UnsupportedVersion(2))
-    ));
-    assert!(matches!(
-        Encoder::from_bytes(&good[..100]),
-        Err(EncoderError::Truncated { .. })
-    ));
-    assert!(matches!(
-        Encoder::from_bytes(&good[..good.len() - 1]),
-        Err(EncoderError::Corrupt(_))
-    ));
-    assert!(matches!(
-        Encoder::from_bytes(&[]),
-        Err(EncoderError::BadMagic { .. })
-    ));
+    assert!(matches!(Encoder::from_bytes(&v2), Err(EncoderError::UnsupportedVersion(2))));
+    assert!(matches!(Encoder::from_bytes(&good[..100]), Err(EncoderError::Truncated { .. })));
+    assert!(matches!(Encoder::from_bytes(&good[..good.len() - 1]), Err(EncoderError::Corrupt(_))));
+    assert!(matches!(Encoder::from_bytes(&[]), Err(EncoderError::BadMagic { .. })));
     let mut block = good.clone();
     block[40..44].copy_from_slice(&64i32.to_le_bytes()); // quant block size
-    assert!(matches!(
-        Encoder::from_bytes(&block),
-        Err(EncoderError::Unsupported(_))
-    ));
+    assert!(matches!(Encoder::from_bytes(&block), Err(EncoderError::Unsupported(_))));
 }
 
 #[test]
@@ -197,17 +160,7 @@ fn real_model_rejects_every_truncation_point() {
         return;
     };
     let bytes = std::fs::read(path).unwrap();
-    for cut in [
-        0,
-        3,
-        8,
-        50,
-        1000,
-        4_000_000,
-        4_638_000,
-        60_000_000,
-        bytes.len() - 1,
-    ] {
+    for cut in [0, 3, 8, 50, 1000, 4_000_000, 4_638_000, 60_000_000, bytes.len() - 1] {
         assert!(Encoder::from_bytes(&bytes[..cut]).is_err(), "cut at {cut}");
     }
 }

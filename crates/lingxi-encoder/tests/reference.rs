@@ -7,11 +7,7 @@ mod common;
 use lingxi_encoder::{cosine, PASSAGE_PREFIX, QUERY_PREFIX};
 
 fn prefixed(case: &common::Case) -> String {
-    let prefix = if case.is_query {
-        QUERY_PREFIX
-    } else {
-        PASSAGE_PREFIX
-    };
+    let prefix = if case.is_query { QUERY_PREFIX } else { PASSAGE_PREFIX };
     format!("{prefix}{}", case.text)
 }
 
@@ -24,18 +20,10 @@ fn tokenizer_ids_equal_reference_ids() {
     for case in &cases {
         let got = enc.tokenizer().encode(&prefixed(case));
         if got != case.content_ids {
-            failures.push(format!(
-                "{:?}\n  got  {:?}\n  want {:?}",
-                case.text, got, case.content_ids
-            ));
+            failures.push(format!("{:?}\n  got  {:?}\n  want {:?}", case.text, got, case.content_ids));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -45,11 +33,7 @@ fn embeddings_match_reference_engine() {
     let mut worst = (1.0f32, String::new());
     let mut sum = 0.0;
     for case in &cases {
-        let got = if case.is_query {
-            enc.encode_query(&case.text)
-        } else {
-            enc.encode_passage(&case.text)
-        };
+        let got = if case.is_query { enc.encode_query(&case.text) } else { enc.encode_passage(&case.text) };
         assert_eq!(got.len(), 384);
         let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((norm - 1.0).abs() < 1e-4, "not unit length: {norm}");
@@ -59,12 +43,7 @@ fn embeddings_match_reference_engine() {
             worst = (c, case.text.clone());
         }
     }
-    eprintln!(
-        "cosine vs reference: mean {:.5}, min {:.5} ({:?})",
-        sum / cases.len() as f32,
-        worst.0,
-        worst.1
-    );
+    eprintln!("cosine vs reference: mean {:.5}, min {:.5} ({:?})", sum / cases.len() as f32, worst.0, worst.1);
     assert!(worst.0 >= 0.99, "min cosine {} for {:?}", worst.0, worst.1);
 }
 
@@ -84,10 +63,8 @@ fn threads_do_not_change_results() {
     let Some(enc) = common::encoder() else { return };
     let path = common::model_path().unwrap();
     let one = lingxi_encoder::Encoder::load(path).unwrap().with_threads(1);
-    for t in [
-        "快递已经三天没有更新物流信息了，能帮我查一下吗",
-        "I want to cancel my subscription.",
-    ] {
+    for t in ["快递已经三天没有更新物流信息了，能帮我查一下吗", "I want to cancel my subscription."]
+    {
         assert_eq!(one.encode_query(t), enc.encode_query(t), "{t:?}");
     }
 }
@@ -107,10 +84,7 @@ fn semantic_similarity_ranks_paraphrases_above_unrelated() {
         "Our office is open Monday to Friday.",
         "退货退款：收到商品 7 天内可申请退货，退款原路返回。",
     ];
-    let scores: Vec<f32> = docs
-        .iter()
-        .map(|d| cosine(&q, &enc.encode_passage(d)))
-        .collect();
+    let scores: Vec<f32> = docs.iter().map(|d| cosine(&q, &enc.encode_passage(d))).collect();
     assert!(scores[0] > scores[1] && scores[2] > scores[1], "{scores:?}");
 }
 
@@ -121,13 +95,8 @@ fn long_text_is_windowed_not_truncated() {
     let a = enc.encode_passage(&head);
     let b = enc.encode_passage(&format!("{head}{}", "今天天气不错，出去玩吧。".repeat(100)));
     assert!(enc.tokenizer().encode(&head).len() > 510);
-    assert!(
-        cosine(&a, &b) < 0.999,
-        "tail beyond 512 tokens must influence the embedding"
-    );
-    let ids = enc
-        .tokenizer()
-        .encode_with_specials(&head, enc.max_tokens());
+    assert!(cosine(&a, &b) < 0.999, "tail beyond 512 tokens must influence the embedding");
+    let ids = enc.tokenizer().encode_with_specials(&head, enc.max_tokens());
     assert_eq!(ids.len(), 512);
     assert_eq!((ids[0], ids[511]), (0, 2));
 }

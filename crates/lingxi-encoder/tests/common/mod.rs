@@ -20,11 +20,7 @@ pub fn model_path() -> Option<PathBuf> {
     if let Some(dir) = std::env::var_os(MODEL_DIR_ENV).filter(|d| !d.is_empty()) {
         candidates.push(PathBuf::from(dir).join(MODEL_FILE_NAME));
     }
-    candidates.push(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../models")
-            .join(MODEL_FILE_NAME),
-    );
+    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models").join(MODEL_FILE_NAME));
     candidates.into_iter().find(|p| p.is_file())
 }
 
@@ -55,18 +51,8 @@ pub fn reference_cases() -> Vec<Case> {
         .map(|c| Case {
             text: c["text"].as_str().unwrap().to_owned(),
             is_query: c["is_query"].as_bool().unwrap(),
-            content_ids: c["content_ids"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_u64().unwrap() as u32)
-                .collect(),
-            embedding: c["embedding"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect(),
+            content_ids: c["content_ids"].as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect(),
+            embedding: c["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect(),
         })
         .collect()
 }
