@@ -42,10 +42,7 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    let normalized: Vec<String> = MESSAGES
-        .iter()
-        .map(|m| normalizer.normalize(m).text)
-        .collect();
+    let normalized: Vec<String> = MESSAGES.iter().map(|m| normalizer.normalize(m).text).collect();
     group.bench_function("segment", |b| {
         b.iter(|| {
             for t in &normalized {

@@ -43,8 +43,8 @@ pub fn script_counts(text: &str) -> ScriptCounts {
     let mut counts = ScriptCounts::default();
     let mut in_latin = false;
     for c in text.chars() {
-        let latin = c.is_ascii_alphabetic()
-            || (c.is_alphabetic() && matches!(c as u32, 0xC0..=0x24F | 0x1E00..=0x1EFF));
+        let latin =
+            c.is_ascii_alphabetic() || (c.is_alphabetic() && matches!(c as u32, 0xC0..=0x24F | 0x1E00..=0x1EFF));
         if latin {
             if !in_latin {
                 counts.n_latin_words += 1;

@@ -87,21 +87,12 @@ impl Segmenter {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let words: Vec<String> = words
-            .into_iter()
-            .map(|w| fold_chars(w.as_ref()))
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words: Vec<String> = words.into_iter().map(|w| fold_chars(w.as_ref())).filter(|w| !w.is_empty()).collect();
         if words.is_empty() {
             return Self::new();
         }
-        let matcher = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .build(&words)
-            .ok();
-        Segmenter {
-            user: matcher.map(|matcher| UserWords { matcher }),
-        }
+        let matcher = AhoCorasick::builder().match_kind(MatchKind::LeftmostLongest).build(&words).ok();
+        Segmenter { user: matcher.map(|matcher| UserWords { matcher }) }
     }
 
     /// Loads the shared dictionary now rather than on the first message (about 0.1–0.3 s once).
@@ -130,16 +121,8 @@ impl Segmenter {
 
     /// Word tokens (no punctuation) and Han bigrams of `text`.
     pub fn lexical_units(&self, text: &str) -> LexicalUnits {
-        let words = self
-            .tokens(text)
-            .into_iter()
-            .filter(|t| t.kind != TokenKind::Punct)
-            .map(|t| t.text)
-            .collect();
-        LexicalUnits {
-            words,
-            bigrams: char_bigrams(text),
-        }
+        let words = self.tokens(text).into_iter().filter(|t| t.kind != TokenKind::Punct).map(|t| t.text).collect();
+        LexicalUnits { words, bigrams: char_bigrams(text) }
     }
 }
 
@@ -150,9 +133,7 @@ fn word_bounded(text: &str, start: usize, end: usize) -> bool {
     let last = text[start..end].chars().next_back();
     let before = text[..start].chars().next_back();
     let after = text[end..].chars().next();
-    let glued = |inner: Option<char>, outer: Option<char>| {
-        inner.is_some_and(is_word) && outer.is_some_and(is_word)
-    };
+    let glued = |inner: Option<char>, outer: Option<char>| inner.is_some_and(is_word) && outer.is_some_and(is_word);
     !glued(first, before) && !glued(last, after)
 }
 
@@ -176,11 +157,7 @@ fn push_token(word: &str, start: usize, tokens: &mut Vec<Token>) {
     }
     let kind = if is_han(first) {
         TokenKind::Han
-    } else if word
-        .chars()
-        .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
-        && first.is_ascii_digit()
-    {
+    } else if word.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',') && first.is_ascii_digit() {
         TokenKind::Number
     } else if first.is_alphanumeric() && (first.is_ascii() || first.is_alphabetic()) {
         if word.chars().any(|c| c.is_ascii_alphabetic()) || first.is_ascii_digit() {
@@ -193,16 +170,8 @@ fn push_token(word: &str, start: usize, tokens: &mut Vec<Token>) {
     } else {
         TokenKind::Punct
     };
-    let text = if kind == TokenKind::Latin {
-        word.to_lowercase()
-    } else {
-        word.to_owned()
-    };
-    tokens.push(Token {
-        text,
-        span: start..start + word.len(),
-        kind,
-    });
+    let text = if kind == TokenKind::Latin { word.to_lowercase() } else { word.to_owned() };
+    tokens.push(Token { text, span: start..start + word.len(), kind });
 }
 
 /// Han character bigrams within each run of Han characters (a lone Han character yields itself).

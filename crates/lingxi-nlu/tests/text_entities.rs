@@ -1,16 +1,13 @@
 //! Data-driven tests of entity extraction, masking and the whole normalise-then-extract path.
 
 use lingxi_nlu::entities::{
-    mask, mask_sensitive, Carrier, Currency, Date, EntityConfig, EntityExtractor, EntityKind,
-    EntityValue, Now, PlaceKind,
+    mask, mask_sensitive, Carrier, Currency, Date, EntityConfig, EntityExtractor, EntityKind, EntityValue, Now,
+    PlaceKind,
 };
 use lingxi_nlu::normalize::Normalizer;
 
 /// Wednesday 2026-03-04 10:00 in China (UTC+8).
-const NOW: Now = Now {
-    unix_secs: 1_772_589_600,
-    utc_offset_secs: 8 * 3600,
-};
+const NOW: Now = Now { unix_secs: 1_772_589_600, utc_offset_secs: 8 * 3600 };
 
 /// A compact rendering of one entity: `Kind(raw)=value`.
 fn render(kind: EntityKind, raw: &str, value: &EntityValue) -> String {
@@ -30,10 +27,7 @@ fn render(kind: EntityKind, raw: &str, value: &EntityValue) -> String {
         EntityValue::Product { name, .. } => name.clone(),
         EntityValue::Location(p) => format!("{}/{}", p.name, p.province),
         EntityValue::IdCard { number, birth_date } => {
-            format!(
-                "{number} {}-{}-{}",
-                birth_date.year, birth_date.month, birth_date.day
-            )
+            format!("{number} {}-{}-{}", birth_date.year, birth_date.month, birth_date.day)
         }
         EntityValue::BankCard(n) => n.clone(),
     };
@@ -43,12 +37,7 @@ fn render(kind: EntityKind, raw: &str, value: &EntityValue) -> String {
 fn extractor() -> EntityExtractor {
     EntityExtractor::new(&EntityConfig {
         order_patterns: vec![],
-        catalogue: vec![
-            "iPhone 15 Pro".into(),
-            "iPhone 15".into(),
-            "小米14".into(),
-            "灵犀音箱".into(),
-        ],
+        catalogue: vec!["iPhone 15 Pro".into(), "iPhone 15".into(), "小米14".into(), "灵犀音箱".into()],
     })
     .expect("config is valid")
 }
@@ -69,110 +58,46 @@ fn check(input: &str, expected: &[&str]) {
 
 #[test]
 fn phones() {
-    check(
-        "我的手机13812345678",
-        &["Phone(13812345678)=+86 13812345678"],
-    );
-    check(
-        "电话 138-1234-5678",
-        &["Phone(138-1234-5678)=+86 13812345678"],
-    );
-    check(
-        "+86 138 1234 5678",
-        &["Phone(+86 138 1234 5678)=+86 13812345678"],
-    );
-    check(
-        "008613812345678",
-        &["Phone(008613812345678)=+86 13812345678"],
-    );
-    check(
-        "call +44 20 7946 0958",
-        &["Phone(+44 20 7946 0958)=+44 2079460958"],
-    );
+    check("我的手机13812345678", &["Phone(13812345678)=+86 13812345678"]);
+    check("电话 138-1234-5678", &["Phone(138-1234-5678)=+86 13812345678"]);
+    check("+86 138 1234 5678", &["Phone(+86 138 1234 5678)=+86 13812345678"]);
+    check("008613812345678", &["Phone(008613812345678)=+86 13812345678"]);
+    check("call +44 20 7946 0958", &["Phone(+44 20 7946 0958)=+44 2079460958"]);
     check("座机010-12345678", &["Phone(010-12345678)=+86 1012345678"]);
     check("12345678901", &["OrderNumber(12345678901)=12345678901"]);
-    check(
-        "手机号一三八一二三四五六七八",
-        &["Phone(13812345678)=+86 13812345678"],
-    );
+    check("手机号一三八一二三四五六七八", &["Phone(13812345678)=+86 13812345678"]);
 }
 
 #[test]
 fn emails() {
-    check(
-        "邮箱是Zhang.San@Example.com谢谢",
-        &["Email(zhang.san@example.com)=zhang.san@example.com"],
-    );
-    check(
-        "mail me at a_b+c@mail.qq.com.",
-        &["Email(a_b+c@mail.qq.com)=a_b+c@mail.qq.com"],
-    );
+    check("邮箱是Zhang.San@Example.com谢谢", &["Email(zhang.san@example.com)=zhang.san@example.com"]);
+    check("mail me at a_b+c@mail.qq.com.", &["Email(a_b+c@mail.qq.com)=a_b+c@mail.qq.com"]);
     check("not an email @ here", &[]);
 }
 
 #[test]
 fn tracking_numbers() {
-    check(
-        "顺丰单号SF1234567890123",
-        &["TrackingNumber(sf1234567890123)=SfExpress SF1234567890123"],
-    );
-    check(
-        "中通快递 731234567890",
-        &["TrackingNumber(731234567890)=Zto 731234567890"],
-    );
-    check(
-        "圆通YT1234567890123",
-        &["TrackingNumber(yt1234567890123)=Yto YT1234567890123"],
-    );
-    check(
-        "韵达 4312345678901",
-        &["TrackingNumber(4312345678901)=Yunda 4312345678901"],
-    );
-    check(
-        "京东JDVA01234567890",
-        &["TrackingNumber(jdva01234567890)=Jd JDVA01234567890"],
-    );
-    check(
-        "ems EA123456789CN",
-        &["TrackingNumber(ea123456789cn)=ChinaPost EA123456789CN"],
-    );
-    check(
-        "ups 1Z999AA10123456784",
-        &["TrackingNumber(1z999aa10123456784)=Ups 1Z999AA10123456784"],
-    );
-    check(
-        "快递单号 9876543210123",
-        &["TrackingNumber(9876543210123)=Unknown 9876543210123"],
-    );
+    check("顺丰单号SF1234567890123", &["TrackingNumber(sf1234567890123)=SfExpress SF1234567890123"]);
+    check("中通快递 731234567890", &["TrackingNumber(731234567890)=Zto 731234567890"]);
+    check("圆通YT1234567890123", &["TrackingNumber(yt1234567890123)=Yto YT1234567890123"]);
+    check("韵达 4312345678901", &["TrackingNumber(4312345678901)=Yunda 4312345678901"]);
+    check("京东JDVA01234567890", &["TrackingNumber(jdva01234567890)=Jd JDVA01234567890"]);
+    check("ems EA123456789CN", &["TrackingNumber(ea123456789cn)=ChinaPost EA123456789CN"]);
+    check("ups 1Z999AA10123456784", &["TrackingNumber(1z999aa10123456784)=Ups 1Z999AA10123456784"]);
+    check("快递单号 9876543210123", &["TrackingNumber(9876543210123)=Unknown 9876543210123"]);
 }
 
 #[test]
 fn order_numbers() {
-    check(
-        "订单号 202603041234567",
-        &["OrderNumber(202603041234567)=202603041234567"],
-    );
-    check(
-        "order DD2026030412345 not arrived",
-        &["OrderNumber(dd2026030412345)=dd2026030412345"],
-    );
-    check(
-        "订单6222021234567890128",
-        &["OrderNumber(6222021234567890128)=6222021234567890128"],
-    );
-    let tenant = EntityExtractor::new(&EntityConfig {
-        order_patterns: vec![r"LX-\d{6}".into()],
-        catalogue: vec![],
-    })
-    .expect("valid pattern");
+    check("订单号 202603041234567", &["OrderNumber(202603041234567)=202603041234567"]);
+    check("order DD2026030412345 not arrived", &["OrderNumber(dd2026030412345)=dd2026030412345"]);
+    check("订单6222021234567890128", &["OrderNumber(6222021234567890128)=6222021234567890128"]);
+    let tenant = EntityExtractor::new(&EntityConfig { order_patterns: vec![r"LX-\d{6}".into()], catalogue: vec![] })
+        .expect("valid pattern");
     let got = tenant.extract("我的订单lx-123456还没到", NOW);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].value, EntityValue::OrderNumber("lx123456".into()));
-    assert!(EntityExtractor::new(&EntityConfig {
-        order_patterns: vec!["(".into()],
-        catalogue: vec![],
-    })
-    .is_err());
+    assert!(EntityExtractor::new(&EntityConfig { order_patterns: vec!["(".into()], catalogue: vec![] }).is_err());
 }
 
 #[test]
@@ -200,10 +125,7 @@ fn dates_and_times() {
     check("3月5号", &["DateTime(3月5号)=2026-03-05"]);
     check("三月五号", &["DateTime(3月5号)=2026-03-05"]);
     check("2026-03-05", &["DateTime(2026-03-05)=2026-03-05"]);
-    check(
-        "2025年12月31日晚上8点半",
-        &["DateTime(2025年12月31日晚上8点半)=2025-12-31 20:30"],
-    );
+    check("2025年12月31日晚上8点半", &["DateTime(2025年12月31日晚上8点半)=2025-12-31 20:30"]);
     check("昨天", &["DateTime(昨天)=2026-03-03"]);
     check("大后天", &["DateTime(大后天)=2026-03-07"]);
     check("3天前", &["DateTime(3天前)=2026-03-01"]);
@@ -213,10 +135,7 @@ fn dates_and_times() {
     check("5号楼", &[]);
     check("next Monday", &["DateTime(next monday)=2026-03-09"]);
     check("tomorrow 3pm", &["DateTime(tomorrow 3pm)=2026-03-05 15:00"]);
-    check(
-        "tomorrow at 3:30 pm",
-        &["DateTime(tomorrow at 3:30 pm)=2026-03-05 15:30"],
-    );
+    check("tomorrow at 3:30 pm", &["DateTime(tomorrow at 3:30 pm)=2026-03-05 15:30"]);
     check("last friday", &["DateTime(last friday)=2026-02-27"]);
     check("March 5th, 2026", &["DateTime(march 5th, 2026)=2026-03-05"]);
     check("5 March", &["DateTime(5 march)=2026-03-05"]);
@@ -228,49 +147,22 @@ fn dates_and_times() {
 
 #[test]
 fn products_and_places() {
-    check(
-        "我的iPhone 15 Pro坏了",
-        &["Product(iphone 15 pro)=iPhone 15 Pro"],
-    );
+    check("我的iPhone 15 Pro坏了", &["Product(iphone 15 pro)=iPhone 15 Pro"]);
     check("小米14怎么样", &["Product(小米14)=小米14"]);
-    check(
-        "寄到广东省深圳市",
-        &[
-            "Location(广东省)=广东省/广东省",
-            "Location(深圳市)=深圳/广东省",
-        ],
-    );
+    check("寄到广东省深圳市", &["Location(广东省)=广东省/广东省", "Location(深圳市)=深圳/广东省"]);
     check("发往北京", &["Location(北京)=北京市/北京市"]);
-    check(
-        "杭州到上海",
-        &["Location(杭州)=杭州/浙江省", "Location(上海)=上海市/上海市"],
-    );
+    check("杭州到上海", &["Location(杭州)=杭州/浙江省", "Location(上海)=上海市/上海市"]);
     let place = extractor().extract("吉林", NOW);
     assert!(matches!(&place[0].value, EntityValue::Location(p) if p.kind == PlaceKind::Province));
 }
 
 #[test]
 fn sensitive_numbers() {
-    check(
-        "身份证11010519491231002X",
-        &["IdCard(11010519491231002x)=11010519491231002X 1949-12-31"],
-    );
-    check(
-        "身份证110105194912310021",
-        &["OrderNumber(110105194912310021)=110105194912310021"],
-    );
-    check(
-        "卡号6222021234567890128",
-        &["BankCard(6222021234567890128)=6222021234567890128"],
-    );
-    check(
-        "卡号 6222 0212 3456 7890 128",
-        &["BankCard(6222 0212 3456 7890 128)=6222021234567890128"],
-    );
-    let got = extractor().extract(
-        "13812345678 11010519491231002X 4111111111111111 a@b.cn",
-        NOW,
-    );
+    check("身份证11010519491231002X", &["IdCard(11010519491231002x)=11010519491231002X 1949-12-31"]);
+    check("身份证110105194912310021", &["OrderNumber(110105194912310021)=110105194912310021"]);
+    check("卡号6222021234567890128", &["BankCard(6222021234567890128)=6222021234567890128"]);
+    check("卡号 6222 0212 3456 7890 128", &["BankCard(6222 0212 3456 7890 128)=6222021234567890128"]);
+    let got = extractor().extract("13812345678 11010519491231002X 4111111111111111 a@b.cn", NOW);
     assert!(got.iter().all(|e| e.sensitive), "{got:?}");
     assert_eq!(got.len(), 4);
 }
@@ -278,38 +170,17 @@ fn sensitive_numbers() {
 #[test]
 fn masking() {
     assert_eq!(mask(EntityKind::Phone, "13812345678"), "1381234****");
-    assert_eq!(
-        mask(EntityKind::Phone, "+86 138-1234-5678"),
-        "+86 138-1234-****"
-    );
-    assert_eq!(
-        mask(EntityKind::BankCard, "6222021234561234"),
-        "6222 **** **** 1234"
-    );
-    assert_eq!(
-        mask(EntityKind::BankCard, "6222021234567890128"),
-        "6222 **** **** *** 0128"
-    );
-    assert_eq!(
-        mask(EntityKind::IdCard, "11010519491231002X"),
-        "110105********002X"
-    );
-    assert_eq!(
-        mask(EntityKind::Email, "zhang@example.com"),
-        "z***@example.com"
-    );
+    assert_eq!(mask(EntityKind::Phone, "+86 138-1234-5678"), "+86 138-1234-****");
+    assert_eq!(mask(EntityKind::BankCard, "6222021234561234"), "6222 **** **** 1234");
+    assert_eq!(mask(EntityKind::BankCard, "6222021234567890128"), "6222 **** **** *** 0128");
+    assert_eq!(mask(EntityKind::IdCard, "11010519491231002X"), "110105********002X");
+    assert_eq!(mask(EntityKind::Email, "zhang@example.com"), "z***@example.com");
     assert_eq!(
         mask_sensitive("我是张三,电话13812345678,邮箱zhang@example.com,卡号6222021234561236 谢谢"),
         "我是张三,电话1381234****,邮箱z***@example.com,卡号6222 **** **** 1236 谢谢"
     );
-    assert_eq!(
-        mask_sensitive("身份证11010519491231002X"),
-        "身份证110105********002X"
-    );
-    assert_eq!(
-        mask_sensitive("订单202603041234567 明天到"),
-        "订单202603041234567 明天到"
-    );
+    assert_eq!(mask_sensitive("身份证11010519491231002X"), "身份证110105********002X");
+    assert_eq!(mask_sensitive("订单202603041234567 明天到"), "订单202603041234567 明天到");
     assert_eq!(mask_sensitive(""), "");
 }
 
@@ -325,11 +196,7 @@ fn mixed_message() {
             "Phone(13812345678)=+86 13812345678",
         ],
     );
-    let _ = Date {
-        year: 2026,
-        month: 3,
-        day: 4,
-    };
+    let _ = Date { year: 2026, month: 3, day: 4 };
     let _ = Carrier::Unknown;
     let _ = Currency::Cny;
 }

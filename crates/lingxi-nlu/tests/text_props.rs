@@ -75,21 +75,9 @@ fn large_and_degenerate_inputs() {
     let entities = EntityExtractor::default().extract(&n.text, Now::china(1_772_589_600));
     assert!(!entities.is_empty());
     let _ = Segmenter::new().tokens(&n.text);
-    for raw in [
-        "",
-        "😀",
-        "\u{0}",
-        "\u{FEFF}",
-        "\u{200D}",
-        "！",
-        "一",
-        "万",
-        "亿亿亿",
-        "十十十",
-        "[微笑",
-        "]",
-        "\u{10FFFF}",
-    ] {
+    for raw in
+        ["", "😀", "\u{0}", "\u{FEFF}", "\u{200D}", "！", "一", "万", "亿亿亿", "十十十", "[微笑", "]", "\u{10FFFF}"]
+    {
         let n = normalizer.normalize(raw);
         let _ = EntityExtractor::default().extract(&n.text, Now::china(0));
         let _ = Segmenter::new().tokens(&n.text);

@@ -18,11 +18,7 @@ fn check(segmenter: &Segmenter, input: &str, expected: &[&str]) {
 fn chinese_english_and_numbers() {
     let s = Segmenter::new();
     check(&s, "我要退款", &["我要", "退款"]);
-    check(
-        &s,
-        "这个order怎么cancel",
-        &["这个", "order", "怎么", "cancel"],
-    );
+    check(&s, "这个order怎么cancel", &["这个", "order", "怎么", "cancel"]);
     check(&s, "三百五十块", &["350", "块"]);
     check(&s, "Where is my ORDER", &["where", "is", "my", "order"]);
     check(&s, "", &[]);
@@ -35,16 +31,9 @@ fn tenant_words_stay_whole_and_stay_in_their_tenant() {
     let tenant = Segmenter::with_user_words(["灵犀音箱", "Pro Max"]);
     let text = "灵犀音箱没声音";
     let plain_words: Vec<String> = plain.tokens(text).into_iter().map(|t| t.text).collect();
-    assert!(
-        !plain_words.contains(&"灵犀音箱".to_owned()),
-        "{plain_words:?}"
-    );
+    assert!(!plain_words.contains(&"灵犀音箱".to_owned()), "{plain_words:?}");
     check(&tenant, text, &["灵犀音箱", "没", "声音"]);
-    check(
-        &tenant,
-        "iphone pro max坏了",
-        &["iphone", "pro max", "坏", "了"],
-    );
+    check(&tenant, "iphone pro max坏了", &["iphone", "pro max", "坏", "了"]);
     // The overlay needs word edges for ASCII words.
     check(&tenant, "promaxx", &["promaxx"]);
 }
@@ -52,21 +41,8 @@ fn tenant_words_stay_whole_and_stay_in_their_tenant() {
 #[test]
 fn token_kinds() {
     let s = Segmenter::new();
-    let kinds: Vec<TokenKind> = s
-        .tokens("退款 refund 350 😀 !")
-        .into_iter()
-        .map(|t| t.kind)
-        .collect();
-    assert_eq!(
-        kinds,
-        vec![
-            TokenKind::Han,
-            TokenKind::Latin,
-            TokenKind::Number,
-            TokenKind::Emoji,
-            TokenKind::Punct
-        ]
-    );
+    let kinds: Vec<TokenKind> = s.tokens("退款 refund 350 😀 !").into_iter().map(|t| t.kind).collect();
+    assert_eq!(kinds, vec![TokenKind::Han, TokenKind::Latin, TokenKind::Number, TokenKind::Emoji, TokenKind::Punct]);
 }
 
 #[test]

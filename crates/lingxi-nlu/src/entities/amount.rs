@@ -90,10 +90,7 @@ fn amount(caps: &Captures<'_>) -> Option<Money> {
     if caps.name("pre").is_some() {
         let currency = currency_of(&get("psym")?.to_ascii_lowercase())?;
         let minor = minor_units(get("pint")?, get("pfrac"), scale_of(get("pscale")))?;
-        return Some(Money {
-            minor_units: minor,
-            currency,
-        });
+        return Some(Money { minor_units: minor, currency });
     }
     if caps.name("suf").is_some() {
         let symbol = get("ssym")?.to_ascii_lowercase();
@@ -106,16 +103,10 @@ fn amount(caps: &Captures<'_>) -> Option<Money> {
                 minor = minor.checked_add(d * 10)?;
             }
         }
-        return Some(Money {
-            minor_units: minor,
-            currency,
-        });
+        return Some(Money { minor_units: minor, currency });
     }
     let minor = minor_units(get("bint")?, get("bfrac"), 10_000)?;
-    Some(Money {
-        minor_units: minor,
-        currency: Currency::Cny,
-    })
+    Some(Money { minor_units: minor, currency: Currency::Cny })
 }
 
 /// All amounts in `text`.

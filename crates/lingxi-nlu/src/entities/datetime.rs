@@ -22,10 +22,7 @@ pub struct Now {
 impl Now {
     /// `unix_secs` seen from UTC+8 (China Standard Time).
     pub fn china(unix_secs: i64) -> Self {
-        Now {
-            unix_secs,
-            utc_offset_secs: 8 * 3600,
-        }
+        Now { unix_secs, utc_offset_secs: 8 * 3600 }
     }
 }
 
@@ -100,29 +97,18 @@ impl Clock {
     fn new(now: Now) -> Self {
         let offset = i64::from(now.utc_offset_secs);
         let local = now.unix_secs.saturating_add(offset);
-        Clock {
-            offset,
-            today: local.div_euclid(86_400),
-            secs_of_day: local.rem_euclid(86_400),
-        }
+        Clock { offset, today: local.div_euclid(86_400), secs_of_day: local.rem_euclid(86_400) }
     }
 
     fn value(&self, days: i64, time: Option<(u8, u8)>) -> DateTimeValue {
         let secs = time.map_or(0, |(h, m)| i64::from(h) * 3600 + i64::from(m) * 60);
-        DateTimeValue {
-            date: civil_from_days(days),
-            time,
-            unix_secs: days * 86_400 + secs - self.offset,
-        }
+        DateTimeValue { date: civil_from_days(days), time, unix_secs: days * 86_400 + secs - self.offset }
     }
 
     fn at_local_secs(&self, local: i64) -> DateTimeValue {
         let days = local.div_euclid(86_400);
         let secs = local.rem_euclid(86_400);
-        self.value(
-            days,
-            Some(((secs / 3600) as u8, ((secs % 3600) / 60) as u8)),
-        )
+        self.value(days, Some(((secs / 3600) as u8, ((secs % 3600) / 60) as u8)))
     }
 
     fn weekday_today(&self) -> i64 {
@@ -206,11 +192,9 @@ fn num(caps: &Captures<'_>, name: &str) -> Option<i64> {
 
 fn month_number(name: &str) -> Option<u8> {
     let key = name.get(..3)?;
-    let idx = [
-        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-    ]
-    .iter()
-    .position(|m| *m == key)?;
+    let idx = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        .iter()
+        .position(|m| *m == key)?;
     Some(idx as u8 + 1)
 }
 
@@ -284,11 +268,7 @@ fn date_part(caps: &Captures<'_>, clock: &Clock, text: &str) -> Option<DatePart>
         on(clock.today - clock.weekday_today() + week_shift * 7 + weekday)
     } else if caps.name("ago").is_some() {
         let n = num(caps, "n")?;
-        let sign = if caps.name("dir")?.as_str().contains('前') {
-            -1
-        } else {
-            1
-        };
+        let sign = if caps.name("dir")?.as_str().contains('前') { -1 } else { 1 };
         match caps.name("unit")?.as_str() {
             "天" => on(clock.today + sign * n),
             "周" | "个星期" | "个礼拜" => on(clock.today + sign * n * 7),
@@ -297,16 +277,8 @@ fn date_part(caps: &Captures<'_>, clock: &Clock, text: &str) -> Option<DatePart>
         }
     } else if caps.name("hago").is_some() {
         let n = num(caps, "hn")?;
-        let sign = if caps.name("hdir")?.as_str().contains('前') {
-            -1
-        } else {
-            1
-        };
-        let unit = if caps.name("hunit")?.as_str() == "小时" {
-            3600
-        } else {
-            60
-        };
+        let sign = if caps.name("hdir")?.as_str().contains('前') { -1 } else { 1 };
+        let unit = if caps.name("hunit")?.as_str() == "小时" { 3600 } else { 60 };
         clock.at_local_secs(clock.today * 86_400 + clock.secs_of_day + sign * n * unit)
     } else if caps.name("dd").is_some() {
         // "5号楼", "3号线" are places, not dates.
@@ -332,10 +304,7 @@ fn date_part(caps: &Captures<'_>, clock: &Clock, text: &str) -> Option<DatePart>
         on(clock.today + delta)
     } else if caps.name("enwk").is_some() {
         let weekday = weekday_index(&caps.name("enwkd")?.as_str().to_ascii_lowercase())?;
-        let week_shift = match caps
-            .name("enwkmod")
-            .map(|m| m.as_str().to_ascii_lowercase())
-        {
+        let week_shift = match caps.name("enwkmod").map(|m| m.as_str().to_ascii_lowercase()) {
             Some(m) if m == "next" => 1,
             Some(m) if m == "last" => -1,
             _ => 0,
@@ -360,17 +329,9 @@ fn date_part(caps: &Captures<'_>, clock: &Clock, text: &str) -> Option<DatePart>
         }
     } else if caps.name("enmd").is_some() || caps.name("endm").is_some() {
         let (mon, day, year) = if caps.name("enmd").is_some() {
-            (
-                caps.name("enmon")?,
-                num(caps, "enday")?,
-                num(caps, "enyear"),
-            )
+            (caps.name("enmon")?, num(caps, "enday")?, num(caps, "enyear"))
         } else {
-            (
-                caps.name("enmon2")?,
-                num(caps, "enday2")?,
-                num(caps, "enyear2"),
-            )
+            (caps.name("enmon2")?, num(caps, "enday2")?, num(caps, "enyear2"))
         };
         let month = month_number(&mon.as_str().to_ascii_lowercase())?;
         let year = year.map_or(today.year, |y| y as i32);
@@ -378,11 +339,7 @@ fn date_part(caps: &Captures<'_>, clock: &Clock, text: &str) -> Option<DatePart>
     } else {
         return None;
     };
-    Some(DatePart {
-        span,
-        value,
-        evening,
-    })
+    Some(DatePart { span, value, evening })
 }
 
 fn days_from_civil_date(date: Date) -> i64 {
@@ -401,27 +358,13 @@ fn time_part(caps: &Captures<'_>) -> Option<TimePart> {
         };
         (num(caps, "zhh")?, minute, caps.name("zp"), None)
     } else if caps.name("hm").is_some() {
-        (
-            num(caps, "hmh")?,
-            num(caps, "hmm")?,
-            caps.name("hmp"),
-            caps.name("hmampm"),
-        )
+        (num(caps, "hmh")?, num(caps, "hmm")?, caps.name("hmp"), caps.name("hmampm"))
     } else if caps.name("en").is_some() {
-        (
-            num(caps, "enh")?,
-            num(caps, "enm").unwrap_or(0),
-            None,
-            caps.name("enampm"),
-        )
+        (num(caps, "enh")?, num(caps, "enm").unwrap_or(0), None, caps.name("enampm"))
     } else {
         let word = caps.name("noon")?.as_str().to_ascii_lowercase();
         let hour = if word == "noon" { 12 } else { 0 };
-        return Some(TimePart {
-            span,
-            hour,
-            minute: 0,
-        });
+        return Some(TimePart { span, hour, minute: 0 });
     };
     if !(0..=24).contains(&hour) || !(0..60).contains(&minute) {
         return None;
@@ -449,11 +392,7 @@ fn time_part(caps: &Captures<'_>) -> Option<TimePart> {
     if hour == 24 {
         hour = 0;
     }
-    Some(TimePart {
-        span,
-        hour: hour as u8,
-        minute: minute as u8,
-    })
+    Some(TimePart { span, hour: hour as u8, minute: minute as u8 })
 }
 
 /// Only these may stand between a date and its time ("明天 下午3点", "tomorrow at 3pm").
@@ -477,11 +416,7 @@ pub(crate) fn extract(text: &str, now: Now) -> Vec<(Range<usize>, DateTimeValue)
         .captures_iter(text)
         .filter_map(|caps| time_part(&caps))
         .filter(|t| bounded(text, &t.span))
-        .filter(|t| {
-            !dates
-                .iter()
-                .any(|d| d.span.start < t.span.end && t.span.start < d.span.end)
-        })
+        .filter(|t| !dates.iter().any(|d| d.span.start < t.span.end && t.span.start < d.span.end))
         .collect();
     let mut used_times = vec![false; times.len()];
     let mut out = Vec::new();
@@ -495,11 +430,7 @@ pub(crate) fn extract(text: &str, now: Now) -> Vec<(Range<usize>, DateTimeValue)
         match partner {
             Some((k, time)) => {
                 used_times[k] = true;
-                let hour = if date.evening && time.hour < 12 {
-                    time.hour + 12
-                } else {
-                    time.hour
-                };
+                let hour = if date.evening && time.hour < 12 { time.hour + 12 } else { time.hour };
                 let days = days_from_civil_date(date.value.date);
                 let span = date.span.start.min(time.span.start)..date.span.end.max(time.span.end);
                 out.push((span, clock.value(days, Some((hour, time.minute)))));
@@ -509,10 +440,7 @@ pub(crate) fn extract(text: &str, now: Now) -> Vec<(Range<usize>, DateTimeValue)
     }
     for (k, time) in times.iter().enumerate() {
         if !used_times[k] {
-            out.push((
-                time.span.clone(),
-                clock.value(clock.today, Some((time.hour, time.minute))),
-            ));
+            out.push((time.span.clone(), clock.value(clock.today, Some((time.hour, time.minute)))));
         }
     }
     out.sort_by_key(|(span, _)| span.start);
@@ -529,13 +457,6 @@ mod tests {
             let d = civil_from_days(days);
             assert_eq!(days_from_civil(d.year, d.month, d.day), days);
         }
-        assert_eq!(
-            civil_from_days(0),
-            Date {
-                year: 1970,
-                month: 1,
-                day: 1
-            }
-        );
+        assert_eq!(civil_from_days(0), Date { year: 1970, month: 1, day: 1 });
     }
 }
