@@ -28,10 +28,7 @@ fn read(dir: &Path, split: &str) -> Vec<(String, String)> {
 }
 
 fn accuracy(clf: &TextClassifier, ex: &[(String, String)]) -> f64 {
-    let ok = ex
-        .iter()
-        .filter(|(t, l)| clf.labels()[clf.predict(t).top().0 as usize] == *l)
-        .count();
+    let ok = ex.iter().filter(|(t, l)| clf.labels()[clf.predict(t).top().0 as usize] == *l).count();
     ok as f64 / ex.len().max(1) as f64 * 100.0
 }
 
@@ -41,13 +38,11 @@ fn build(data: &Path, sets: &[&str], config: &ClassifierConfig, out: &Path) -> T
         train.extend(read(&data.join(s), "train"));
         dev.extend(read(&data.join(s), "dev"));
     }
-    let (tt, tl): (Vec<&str>, Vec<&str>) =
-        train.iter().map(|(t, l)| (t.as_str(), l.as_str())).unzip();
+    let (tt, tl): (Vec<&str>, Vec<&str>) = train.iter().map(|(t, l)| (t.as_str(), l.as_str())).unzip();
     let start = std::time::Instant::now();
     let mut clf = TextClassifier::train(&tt, &tl, config).expect("training data present");
     let secs = start.elapsed().as_secs_f64();
-    let (dt, dl): (Vec<&str>, Vec<&str>) =
-        dev.iter().map(|(t, l)| (t.as_str(), l.as_str())).unzip();
+    let (dt, dl): (Vec<&str>, Vec<&str>) = dev.iter().map(|(t, l)| (t.as_str(), l.as_str())).unzip();
     let temperature = clf.calibrate(&dt, &dl);
     let bytes = clf.to_bytes();
     std::fs::write(out, &bytes).expect("write artifact");
@@ -68,33 +63,13 @@ fn build(data: &Path, sets: &[&str], config: &ClassifierConfig, out: &Path) -> T
 }
 
 fn main() {
-    let data = PathBuf::from(
-        std::env::args()
-            .nth(1)
-            .unwrap_or_else(|| "/work/shared/data".into()),
-    );
+    let data = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "/work/shared/data".into()));
     let out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
     // min_df = 2 keeps the artifact at a few MB; C = 0.5 was the best on dev.
     let zh = ClassifierConfig {
-        features: FeatureConfig {
-            min_df: 2,
-            ..FeatureConfig::default()
-        },
-        train: lingxi_nlu::classifier::TrainConfig {
-            c: 0.5,
-            ..Default::default()
-        },
+        features: FeatureConfig { min_df: 2, ..FeatureConfig::default() },
+        train: lingxi_nlu::classifier::TrainConfig { c: 0.5, ..Default::default() },
     };
-    build(
-        &data,
-        &["chnsenticorp", "waimai_10k", "online_shopping_10_cats"],
-        &zh,
-        &out_dir.join("sentiment-zh.bin"),
-    );
-    build(
-        &data,
-        &["twitter_airline_sentiment"],
-        &zh,
-        &out_dir.join("sentiment-en.bin"),
-    );
+    build(&data, &["chnsenticorp", "waimai_10k", "online_shopping_10_cats"], &zh, &out_dir.join("sentiment-zh.bin"));
+    build(&data, &["twitter_airline_sentiment"], &zh, &out_dir.join("sentiment-en.bin"));
 }

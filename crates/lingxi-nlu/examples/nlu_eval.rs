@@ -26,25 +26,15 @@ fn read_split(dir: &Path, name: &str) -> Vec<Example> {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = args
-        .next()
-        .expect("usage: nlu_eval DATASET_DIR [intent|oos|sentiment]");
+    let dir = args.next().expect("usage: nlu_eval DATASET_DIR [intent|oos|sentiment]");
     let dir = Path::new(&dir);
-    let splits = Splits {
-        train: read_split(dir, "train"),
-        dev: read_split(dir, "dev"),
-        test: read_split(dir, "test"),
-    };
+    let splits = Splits { train: read_split(dir, "train"), dev: read_split(dir, "dev"), test: read_split(dir, "test") };
     let has_oos = splits.train.iter().any(|e| e.label == "oos");
     let task = match args.next().as_deref() {
         Some("sentiment") => TaskKind::Sentiment,
-        Some("oos") => TaskKind::IntentWithOos {
-            oos_label: "oos".into(),
-        },
+        Some("oos") => TaskKind::IntentWithOos { oos_label: "oos".into() },
         Some("intent") => TaskKind::Intent,
-        _ if has_oos => TaskKind::IntentWithOos {
-            oos_label: "oos".into(),
-        },
+        _ if has_oos => TaskKind::IntentWithOos { oos_label: "oos".into() },
         _ => TaskKind::Intent,
     };
     let mut config = EvalConfig::default();
@@ -64,6 +54,12 @@ fn main() {
     }
     if let Some(p) = std::env::var("LX_WORD").ok().and_then(pair) {
         config.classifier.features.word_ngrams = p;
+    }
+    if let Ok(v) = std::env::var("LX_EPOCHS") {
+        config.classifier.train.max_epochs = v.parse().unwrap_or(60);
+    }
+    if let Ok(v) = std::env::var("LX_OOS_RECALL") {
+        config.target_oos_recall = v.parse().unwrap_or(0.7);
     }
     if let Ok(v) = std::env::var("LX_MIN_DF") {
         config.classifier.features.min_df = v.parse().unwrap_or(1);

@@ -24,12 +24,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self {
-            c: 0.5,
-            max_epochs: 60,
-            tolerance: 0.1,
-            seed: 0x5EED,
-        }
+        Self { c: 0.5, max_epochs: 20, tolerance: 0.1, seed: 0x5EED }
     }
 }
 
@@ -123,13 +118,7 @@ impl LinearModel {
     }
 
     /// Trains one-vs-rest L2-regularised L2-loss SVMs by dual coordinate descent.
-    pub fn train(
-        xs: &[SparseVec],
-        ys: &[u32],
-        n_columns: u32,
-        n_classes: u32,
-        cfg: &TrainConfig,
-    ) -> Self {
+    pub fn train(xs: &[SparseVec], ys: &[u32], n_columns: u32, n_classes: u32, cfg: &TrainConfig) -> Self {
         let n_out = Self::n_outputs(n_classes);
         let mut weights = vec![0f32; n_columns as usize * n_out];
         let mut bias = vec![0f32; n_out];
@@ -138,10 +127,7 @@ impl LinearModel {
         let mut w = vec![0f32; n_columns as usize];
         for k in 0..n_out {
             let target = if n_classes == 2 { 1 } else { k as u32 };
-            let y: Vec<f32> = ys
-                .iter()
-                .map(|c| if *c == target { 1.0 } else { -1.0 })
-                .collect();
+            let y: Vec<f32> = ys.iter().map(|c| if *c == target { 1.0 } else { -1.0 }).collect();
             w.iter_mut().for_each(|v| *v = 0.0);
             let b = dual_cd(xs, &y, &xnorm, &mut w, cfg, &mut rng);
             for (j, v) in w.iter().enumerate() {
@@ -149,13 +135,7 @@ impl LinearModel {
             }
             bias[k] = b;
         }
-        Self {
-            n_columns,
-            n_classes,
-            weights,
-            bias,
-            temperature: 1.0,
-        }
+        Self { n_columns, n_classes, weights, bias, temperature: 1.0 }
     }
 
     /// Number of classes.
@@ -203,14 +183,7 @@ impl LinearModel {
 
 /// LIBLINEAR's `solve_l2r_l1l2_svc` for the L2 loss, with a regularised bias feature of 1
 /// and shrinking. Returns the bias; `w` holds the weights.
-fn dual_cd(
-    xs: &[SparseVec],
-    y: &[f32],
-    xnorm: &[f32],
-    w: &mut [f32],
-    cfg: &TrainConfig,
-    rng: &mut Rng,
-) -> f32 {
+fn dual_cd(xs: &[SparseVec], y: &[f32], xnorm: &[f32], w: &mut [f32], cfg: &TrainConfig, rng: &mut Rng) -> f32 {
     let l = xs.len();
     let diag = 0.5 / cfg.c.max(1e-6);
     let mut alpha = vec![0f32; l];
@@ -265,11 +238,7 @@ fn dual_cd(
             continue;
         }
         pg_max_old = if pg_max <= 0.0 { f32::INFINITY } else { pg_max };
-        pg_min_old = if pg_min >= 0.0 {
-            f32::NEG_INFINITY
-        } else {
-            pg_min
-        };
+        pg_min_old = if pg_min >= 0.0 { f32::NEG_INFINITY } else { pg_min };
     }
     let _ = pg_min_old;
     b
@@ -277,25 +246,13 @@ fn dual_cd(
 
 /// Softmax of `scores × temperature`, numerically stable.
 pub fn softmax(scores: &[f32], temperature: f32) -> Vec<f32> {
-    let max = scores
-        .iter()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(f32::NEG_INFINITY, f32::max);
+    let max = scores.iter().copied().filter(|v| v.is_finite()).fold(f32::NEG_INFINITY, f32::max);
     if !max.is_finite() {
         let n = scores.len().max(1) as f32;
         return vec![1.0 / n; scores.len()];
     }
-    let mut p: Vec<f32> = scores
-        .iter()
-        .map(|s| {
-            if s.is_finite() {
-                ((s - max) * temperature).exp()
-            } else {
-                0.0
-            }
-        })
-        .collect();
+    let mut p: Vec<f32> =
+        scores.iter().map(|s| if s.is_finite() { ((s - max) * temperature).exp() } else { 0.0 }).collect();
     let z: f32 = p.iter().sum();
     p.iter_mut().for_each(|v| *v /= z);
     p
@@ -381,14 +338,8 @@ fn label_ids<L: AsRef<str>>(labels: &[L]) -> (Vec<String>, Vec<u32>) {
     let mut names: Vec<String> = labels.iter().map(|l| l.as_ref().to_string()).collect();
     names.sort();
     names.dedup();
-    let ids = labels
-        .iter()
-        .map(|l| {
-            names
-                .binary_search_by(|n| n.as_str().cmp(l.as_ref()))
-                .unwrap_or(0) as u32
-        })
-        .collect();
+    let ids =
+        labels.iter().map(|l| names.binary_search_by(|n| n.as_str().cmp(l.as_ref())).unwrap_or(0) as u32).collect();
     (names, ids)
 }
 
@@ -412,10 +363,7 @@ impl TextClassifier {
         dense_weight: f32,
     ) -> Result<Self, TrainError> {
         if dense.len() != texts.len() {
-            return Err(TrainError::LengthMismatch {
-                texts: texts.len(),
-                labels: dense.len(),
-            });
+            return Err(TrainError::LengthMismatch { texts: texts.len(), labels: dense.len() });
         }
         let dim = dense.first().map_or(0, Vec::len) as u32;
         Self::train_inner(texts, Some(dense), labels, config, dim, dense_weight)
@@ -433,34 +381,20 @@ impl TextClassifier {
             return Err(TrainError::Empty);
         }
         if texts.len() != labels.len() {
-            return Err(TrainError::LengthMismatch {
-                texts: texts.len(),
-                labels: labels.len(),
-            });
+            return Err(TrainError::LengthMismatch { texts: texts.len(), labels: labels.len() });
         }
         let (names, ys) = label_ids(labels);
         if names.len() < 2 {
             return Err(TrainError::TooFewLabels(names.len()));
         }
-        let vectorizer =
-            Vectorizer::fit(config.features.clone(), texts).with_dense(dense_dim, dense_weight);
+        let vectorizer = Vectorizer::fit(config.features.clone(), texts).with_dense(dense_dim, dense_weight);
         let xs: Vec<SparseVec> = texts
             .iter()
             .enumerate()
             .map(|(i, t)| vectorizer.transform(t.as_ref(), dense.map(|d| d[i].as_slice())))
             .collect();
-        let model = LinearModel::train(
-            &xs,
-            &ys,
-            vectorizer.n_columns(),
-            names.len() as u32,
-            &config.train,
-        );
-        Ok(Self {
-            vectorizer,
-            model,
-            labels: names,
-        })
+        let model = LinearModel::train(&xs, &ys, vectorizer.n_columns(), names.len() as u32, &config.train);
+        Ok(Self { vectorizer, model, labels: names })
     }
 
     /// Label names; class index `i` is `labels()[i]`.
@@ -470,10 +404,7 @@ impl TextClassifier {
 
     /// Class index of a label name.
     pub fn label_index(&self, name: &str) -> Option<u32> {
-        self.labels
-            .binary_search_by(|n| n.as_str().cmp(name))
-            .ok()
-            .map(|i| i as u32)
+        self.labels.binary_search_by(|n| n.as_str().cmp(name)).ok().map(|i| i as u32)
     }
 
     /// Dimension of the dense block this model expects (0 when text-only).
@@ -498,17 +429,9 @@ impl TextClassifier {
         let n_known_features = x.nnz();
         let scores = self.model.scores(&x);
         let probs = self.model.probabilities(&scores);
-        let mut ranked: Vec<(u32, f32)> = probs
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (i as u32, *p))
-            .collect();
+        let mut ranked: Vec<(u32, f32)> = probs.iter().enumerate().map(|(i, p)| (i as u32, *p)).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        Prediction {
-            ranked,
-            scores,
-            n_known_features,
-        }
+        Prediction { ranked, scores, n_known_features }
     }
 
     /// Fits the softmax temperature on held-out `texts`/`labels` (labels unknown to the
@@ -558,11 +481,7 @@ impl TextClassifier {
         let n_out = self.model.bias.len();
         let n_sparse = self.vectorizer.n_sparse() as usize;
         let keep: Vec<bool> = (0..n_sparse)
-            .map(|j| {
-                self.model.weights[j * n_out..(j + 1) * n_out]
-                    .iter()
-                    .any(|w| w.abs() >= min_abs)
-            })
+            .map(|j| self.model.weights[j * n_out..(j + 1) * n_out].iter().any(|w| w.abs() >= min_abs))
             .collect();
         let mut weights = Vec::new();
         for (j, k) in keep.iter().enumerate() {
@@ -682,11 +601,7 @@ impl TextClassifier {
         }
         let (lo, hi) = (r.f32()?, r.f32()?);
         let step = if hi > lo { (hi - lo) / 255.0 } else { 1.0 };
-        let idf: Vec<f32> = r
-            .take(n_buckets)?
-            .iter()
-            .map(|q| lo + f32::from(*q) * step)
-            .collect();
+        let idf: Vec<f32> = r.take(n_buckets)?.iter().map(|q| lo + f32::from(*q) * step).collect();
         let dense_dim = r.len(1 << 20)? as u32;
         let dense_weight = r.f32()?;
         let temperature = r.f32()?;
@@ -702,28 +617,14 @@ impl TextClassifier {
         }
         let n_columns = n_buckets + dense_dim as usize;
         let raw = r.take(n_columns * n_out)?;
-        let weights = raw
-            .iter()
-            .enumerate()
-            .map(|(i, q)| f32::from(*q as i8) * scales[i % n_out])
-            .collect();
+        let weights = raw.iter().enumerate().map(|(i, q)| f32::from(*q as i8) * scales[i % n_out]).collect();
         if r.pos != bytes.len() {
             return Err(FormatError::Corrupt("trailing bytes"));
         }
         let vectorizer = Vectorizer::from_parts(features, buckets, idf, dense_dim, dense_weight);
-        let mut model = LinearModel {
-            n_columns: n_columns as u32,
-            n_classes,
-            weights,
-            bias,
-            temperature: 1.0,
-        };
+        let mut model = LinearModel { n_columns: n_columns as u32, n_classes, weights, bias, temperature: 1.0 };
         model.set_temperature(temperature);
-        Ok(Self {
-            vectorizer,
-            model,
-            labels,
-        })
+        Ok(Self { vectorizer, model, labels })
     }
 }
 
@@ -758,11 +659,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], FormatError> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|e| *e <= self.buf.len())
-            .ok_or(FormatError::Corrupt("truncated"))?;
+        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or(FormatError::Corrupt("truncated"))?;
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -849,14 +746,9 @@ mod tests {
             TextClassifier::train(&["a", "b"], &["x", "x"], &ClassifierConfig::default()),
             Err(TrainError::TooFewLabels(1))
         ));
-        assert_eq!(
-            TextClassifier::from_bytes(b"nope").err(),
-            Some(FormatError::BadMagic)
-        );
+        assert_eq!(TextClassifier::from_bytes(b"nope").err(), Some(FormatError::BadMagic));
         let (texts, labels) = toy();
-        let bytes = TextClassifier::train(&texts, &labels, &ClassifierConfig::default())
-            .unwrap()
-            .to_bytes();
+        let bytes = TextClassifier::train(&texts, &labels, &ClassifierConfig::default()).unwrap().to_bytes();
         for cut in [5, bytes.len() / 2, bytes.len() - 1] {
             assert!(TextClassifier::from_bytes(&bytes[..cut]).is_err());
         }
@@ -866,9 +758,6 @@ mod tests {
     fn temperature_fit_is_sane() {
         let scores = vec![vec![1.0, -1.0], vec![-1.0, 1.0], vec![0.5, -0.5]];
         let t = fit_temperature(&scores, &[0, 1, 0]);
-        assert!(
-            t > 5.0,
-            "perfectly separated data wants a sharp softmax, got {t}"
-        );
+        assert!(t > 5.0, "perfectly separated data wants a sharp softmax, got {t}");
     }
 }

@@ -21,10 +21,7 @@ pub struct Example {
 impl Example {
     /// An example from anything string-like.
     pub fn new(text: impl Into<String>, label: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            label: label.into(),
-        }
+        Self { text: text.into(), label: label.into() }
     }
 }
 
@@ -66,6 +63,9 @@ pub struct EvalConfig {
     pub holdout_fraction: f32,
     /// Seed of the hold-out split.
     pub seed: u64,
+    /// Out-of-scope operating point: the threshold maximising in-scope accuracy on dev among
+    /// those whose dev OOS recall reaches this (the most balanced one when none does).
+    pub target_oos_recall: f64,
 }
 
 impl Default for EvalConfig {
@@ -75,6 +75,7 @@ impl Default for EvalConfig {
             c_grid: vec![0.5, 1.0, 2.0],
             holdout_fraction: 0.1,
             seed: 20240601,
+            target_oos_recall: 0.7,
         }
     }
 }
@@ -130,11 +131,7 @@ pub struct EvalReport {
 }
 
 /// Stratified split of `examples` into (kept, held out), deterministic in `seed`.
-pub fn stratified_holdout(
-    examples: &[Example],
-    fraction: f32,
-    seed: u64,
-) -> (Vec<Example>, Vec<Example>) {
+pub fn stratified_holdout(examples: &[Example], fraction: f32, seed: u64) -> (Vec<Example>, Vec<Example>) {
     let mut by_label: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
     for (i, e) in examples.iter().enumerate() {
         by_label.entry(e.label.as_str()).or_default().push(i);
@@ -162,9 +159,7 @@ pub fn stratified_holdout(
 }
 
 fn texts_labels(ex: &[Example]) -> (Vec<&str>, Vec<&str>) {
-    ex.iter()
-        .map(|e| (e.text.as_str(), e.label.as_str()))
-        .unzip()
+    ex.iter().map(|e| (e.text.as_str(), e.label.as_str())).unzip()
 }
 
 /// Predicted label with the out-of-scope rule applied.
@@ -178,8 +173,9 @@ fn decide<'a>(clf: &'a TextClassifier, text: &str, oos: Option<(&'a str, f32)>) 
     }
 }
 
-/// The threshold on top confidence maximising in-scope accuracy + OOS recall on `tune`.
-fn choose_threshold(clf: &TextClassifier, tune: &[Example], oos_label: &str) -> f32 {
+/// The threshold on top confidence with the best in-scope accuracy on `tune` among those
+/// reaching `target_recall` OOS recall; the best in-scope accuracy + recall when none does.
+fn choose_threshold(clf: &TextClassifier, tune: &[Example], oos_label: &str, target_recall: f64) -> f32 {
     let preds: Vec<(bool, bool, f32)> = tune
         .iter()
         .map(|e| {
@@ -193,6 +189,7 @@ fn choose_threshold(clf: &TextClassifier, tune: &[Example], oos_label: &str) -> 
         return 0.0;
     }
     let mut best = (f64::NEG_INFINITY, 0.0f32);
+    let mut best_constrained: Option<(f64, f32)> = None;
     for step in 0..=100 {
         let t = step as f32 / 100.0;
         let in_ok = preds.iter().filter(|p| !p.0 && p.1 && p.2 >= t).count() as f64;
@@ -202,33 +199,28 @@ fn choose_threshold(clf: &TextClassifier, tune: &[Example], oos_label: &str) -> 
         if score > best.0 {
             best = (score, t);
         }
+        if oos_ok / n_oos as f64 >= target_recall && best_constrained.is_none_or(|b| in_ok / n_in > b.0) {
+            best_constrained = Some((in_ok / n_in, t));
+        }
     }
-    best.1
+    best_constrained.map_or(best.1, |b| b.1)
 }
 
-fn score_on(clf: &TextClassifier, ex: &[Example], oos: Option<(&str, f32)>) -> f64 {
+fn score_on(clf: &TextClassifier, ex: &[Example], oos: Option<(&str, f32)>, target: f64) -> f64 {
     match oos {
         Some((oos_label, _)) => {
-            let t = choose_threshold(clf, ex, oos_label);
+            let t = choose_threshold(clf, ex, oos_label, target);
             let (acc, rec) = in_scope_and_recall(clf, ex, oos_label, t);
             acc + rec
         }
         None => {
-            let ok = ex
-                .iter()
-                .filter(|e| decide(clf, &e.text, None).0 == e.label)
-                .count();
+            let ok = ex.iter().filter(|e| decide(clf, &e.text, None).0 == e.label).count();
             ok as f64 / ex.len().max(1) as f64
         }
     }
 }
 
-fn in_scope_and_recall(
-    clf: &TextClassifier,
-    ex: &[Example],
-    oos_label: &str,
-    t: f32,
-) -> (f64, f64) {
+fn in_scope_and_recall(clf: &TextClassifier, ex: &[Example], oos_label: &str, t: f32) -> (f64, f64) {
     let (mut n_in, mut ok_in, mut n_oos, mut ok_oos) = (0usize, 0usize, 0usize, 0usize);
     for e in ex {
         let (label, _) = decide(clf, &e.text, Some((oos_label, t)));
@@ -240,10 +232,7 @@ fn in_scope_and_recall(
             ok_in += usize::from(label == e.label);
         }
     }
-    (
-        ok_in as f64 / n_in.max(1) as f64,
-        ok_oos as f64 / n_oos.max(1) as f64,
-    )
+    (ok_in as f64 / n_in.max(1) as f64, ok_oos as f64 / n_oos.max(1) as f64)
 }
 
 fn macro_f1(gold: &[&str], pred: &[&str]) -> f64 {
@@ -252,21 +241,9 @@ fn macro_f1(gold: &[&str], pred: &[&str]) -> f64 {
     labels.dedup();
     let mut sum = 0.0;
     for l in &labels {
-        let tp = gold
-            .iter()
-            .zip(pred)
-            .filter(|(g, p)| *g == l && *p == l)
-            .count() as f64;
-        let fp = gold
-            .iter()
-            .zip(pred)
-            .filter(|(g, p)| *g != l && *p == l)
-            .count() as f64;
-        let fn_ = gold
-            .iter()
-            .zip(pred)
-            .filter(|(g, p)| *g == l && *p != l)
-            .count() as f64;
+        let tp = gold.iter().zip(pred).filter(|(g, p)| *g == l && *p == l).count() as f64;
+        let fp = gold.iter().zip(pred).filter(|(g, p)| *g != l && *p == l).count() as f64;
+        let fn_ = gold.iter().zip(pred).filter(|(g, p)| *g == l && *p != l).count() as f64;
         if tp > 0.0 {
             sum += 2.0 * tp / (2.0 * tp + fp + fn_);
         }
@@ -283,11 +260,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Trains on `splits.train`, tunes on dev (or a held-out slice of train), scores test.
-pub fn evaluate(
-    splits: &Splits,
-    task: &TaskKind,
-    config: &EvalConfig,
-) -> Result<EvalReport, EvalError> {
+pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result<EvalReport, EvalError> {
     if splits.test.is_empty() {
         return Err(EvalError::EmptyTest);
     }
@@ -302,11 +275,7 @@ pub fn evaluate(
         (splits.train.clone(), splits.dev.clone())
     };
     // Pick C on the tuning set.
-    let grid = if config.c_grid.is_empty() {
-        vec![config.classifier.train.c]
-    } else {
-        config.c_grid.clone()
-    };
+    let grid = if config.c_grid.is_empty() { vec![config.classifier.train.c] } else { config.c_grid.clone() };
     let (tt, tl) = texts_labels(&tune_train);
     let mut best: Option<(f64, f32, f32)> = None;
     for c in &grid {
@@ -315,7 +284,7 @@ pub fn evaluate(
         let mut clf = TextClassifier::train(&tt, &tl, &cfg)?;
         let (vt, vl) = texts_labels(&tune);
         let temp = clf.calibrate(&vt, &vl);
-        let s = score_on(&clf, &tune, oos_label.map(|l| (l, 0.0)));
+        let s = score_on(&clf, &tune, oos_label.map(|l| (l, 0.0)), config.target_oos_recall);
         if best.is_none_or(|b| s > b.0) {
             best = Some((s, *c, temp));
         }
@@ -340,9 +309,9 @@ pub fn evaluate(
             // Without a clean tuning set for this model, fall back to the probe's choice.
             let mut probe = TextClassifier::train(&tt, &tl, &cfg).expect("trained above");
             probe.set_temperature(probe_temp);
-            choose_threshold(&probe, &tune, l)
+            choose_threshold(&probe, &tune, l, config.target_oos_recall)
         } else {
-            choose_threshold(&clf, &tune, l)
+            choose_threshold(&clf, &tune, l, config.target_oos_recall)
         }
     });
     let oos = oos_label.zip(threshold);
@@ -368,11 +337,7 @@ pub fn evaluate(
     let bytes = clf.to_bytes();
     let quantized_accuracy = match TextClassifier::from_bytes(&bytes) {
         Ok(q) => {
-            let ok = splits
-                .test
-                .iter()
-                .filter(|e| decide(&q, &e.text, oos).0 == e.label)
-                .count();
+            let ok = splits.test.iter().filter(|e| decide(&q, &e.text, oos).0 == e.label).count();
             ok as f64 / splits.test.len() as f64 * 100.0
         }
         Err(_) => 0.0,
@@ -407,10 +372,7 @@ mod tests {
         let mut train = Vec::new();
         for (i, w) in ["apple", "banana", "cherry"].iter().enumerate() {
             for j in 0..8 {
-                train.push(Example::new(
-                    format!("i like {w} number {j}"),
-                    format!("l{i}"),
-                ));
+                train.push(Example::new(format!("i like {w} number {j}"), format!("l{i}")));
             }
         }
         train.push(Example::new("zzz qqq", "oos"));
@@ -420,15 +382,10 @@ mod tests {
             Example::new("cherry pie", "l2"),
             Example::new("xylophone kettle", "oos"),
         ];
-        let test = vec![
-            Example::new("an apple", "l0"),
-            Example::new("some banana", "l1"),
-            Example::new("fresh cherry", "l2"),
-        ];
+        let test =
+            vec![Example::new("an apple", "l0"), Example::new("some banana", "l1"), Example::new("fresh cherry", "l2")];
         let splits = Splits { train, dev, test };
-        let task = TaskKind::IntentWithOos {
-            oos_label: "oos".into(),
-        };
+        let task = TaskKind::IntentWithOos { oos_label: "oos".into() };
         let r = evaluate(&splits, &task, &EvalConfig::default()).unwrap();
         assert_eq!(r.n_test, 3);
         assert!(r.in_scope_accuracy.is_some());
@@ -437,9 +394,8 @@ mod tests {
 
     #[test]
     fn holdout_is_stratified_and_deterministic() {
-        let ex: Vec<Example> = (0..100)
-            .map(|i| Example::new(format!("t{i}"), if i % 4 == 0 { "a" } else { "b" }))
-            .collect();
+        let ex: Vec<Example> =
+            (0..100).map(|i| Example::new(format!("t{i}"), if i % 4 == 0 { "a" } else { "b" })).collect();
         let (k1, h1) = stratified_holdout(&ex, 0.2, 7);
         let (k2, h2) = stratified_holdout(&ex, 0.2, 7);
         assert_eq!((k1.len(), h1.len()), (80, 20));

@@ -154,13 +154,7 @@ impl Featurizer {
     /// A featurizer for `config`.
     pub fn new(config: FeatureConfig) -> Self {
         let bits = config.hash_bits.clamp(8, 31);
-        Self {
-            config: FeatureConfig {
-                hash_bits: bits,
-                ..config
-            },
-            mask: (1u64 << bits) - 1,
-        }
+        Self { config: FeatureConfig { hash_bits: bits, ..config }, mask: (1u64 << bits) - 1 }
     }
 
     /// The configuration in force.
@@ -323,10 +317,7 @@ impl Vectorizer {
         kept.sort_unstable();
         let n = texts.len() as f32;
         let buckets: Vec<u32> = kept.iter().map(|(b, _)| *b).collect();
-        let idf = kept
-            .iter()
-            .map(|(_, d)| ((1.0 + n) / (1.0 + *d as f32)).ln() + 1.0)
-            .collect();
+        let idf = kept.iter().map(|(_, d)| ((1.0 + n) / (1.0 + *d as f32)).ln() + 1.0).collect();
         Self::from_parts(featurizer.config, buckets, idf, 0, 1.0)
     }
 
@@ -337,19 +328,8 @@ impl Vectorizer {
         dense_dim: u32,
         dense_weight: f32,
     ) -> Self {
-        let columns = buckets
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (*b, i as u32))
-            .collect();
-        Self {
-            featurizer: Featurizer::new(config),
-            buckets,
-            columns,
-            idf,
-            dense_dim,
-            dense_weight,
-        }
+        let columns = buckets.iter().enumerate().map(|(i, b)| (*b, i as u32)).collect();
+        Self { featurizer: Featurizer::new(config), buckets, columns, idf, dense_dim, dense_weight }
     }
 
     /// Declares a dense block of `dim` features (e.g. a sentence embedding) appended after the
@@ -402,13 +382,7 @@ impl Vectorizer {
                 idf.push(self.idf[i]);
             }
         }
-        *self = Self::from_parts(
-            self.featurizer.config.clone(),
-            buckets,
-            idf,
-            self.dense_dim,
-            self.dense_weight,
-        );
+        *self = Self::from_parts(self.featurizer.config.clone(), buckets, idf, self.dense_dim, self.dense_weight);
     }
 
     /// Sparse TF-IDF vector of `text`; `dense` (if the vectoriser has a dense block) is
@@ -416,15 +390,9 @@ impl Vectorizer {
     pub fn transform(&self, text: &str, dense: Option<&[f32]>) -> SparseVec {
         let mut buf = Vec::with_capacity(64);
         self.featurizer.buckets(text, &mut buf);
-        let mut cols: Vec<u32> = buf
-            .iter()
-            .filter_map(|b| self.columns.get(b).copied())
-            .collect();
+        let mut cols: Vec<u32> = buf.iter().filter_map(|b| self.columns.get(b).copied()).collect();
         cols.sort_unstable();
-        let mut v = SparseVec {
-            indices: Vec::with_capacity(cols.len()),
-            values: Vec::with_capacity(cols.len()),
-        };
+        let mut v = SparseVec { indices: Vec::with_capacity(cols.len()), values: Vec::with_capacity(cols.len()) };
         let mut i = 0;
         while i < cols.len() {
             let c = cols[i];
@@ -442,12 +410,7 @@ impl Vectorizer {
             v.values.iter_mut().for_each(|x| *x /= norm);
         }
         if let Some(d) = dense.filter(|d| d.len() == self.dense_dim as usize && !d.is_empty()) {
-            let dn = d
-                .iter()
-                .filter(|x| x.is_finite())
-                .map(|x| x * x)
-                .sum::<f32>()
-                .sqrt();
+            let dn = d.iter().filter(|x| x.is_finite()).map(|x| x * x).sum::<f32>().sqrt();
             if dn > 0.0 {
                 let base = self.n_sparse();
                 for (j, x) in d.iter().enumerate() {

@@ -46,10 +46,7 @@ impl IntentTrainingData {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let examples = examples
-            .into_iter()
-            .map(Into::into)
-            .filter(|e: &String| !e.trim().is_empty());
+        let examples = examples.into_iter().map(Into::into).filter(|e: &String| !e.trim().is_empty());
         match self.intents.iter_mut().find(|(n, _)| n == intent) {
             Some((_, v)) => v.extend(examples),
             None => self.intents.push((intent.to_string(), examples.collect())),
@@ -70,27 +67,18 @@ impl IntentTrainingData {
                 let name = h.trim();
                 let name = name.strip_prefix("intent:").unwrap_or(name).trim();
                 if name.is_empty() {
-                    return Err(IntentError::Parse {
-                        line: i + 1,
-                        reason: "empty intent name",
-                    });
+                    return Err(IntentError::Parse { line: i + 1, reason: "empty intent name" });
                 }
                 current = Some(name.to_string());
             } else if let Some(ex) = line.strip_prefix("- ").or_else(|| line.strip_prefix('-')) {
                 let Some(intent) = &current else {
-                    return Err(IntentError::Parse {
-                        line: i + 1,
-                        reason: "example before any intent heading",
-                    });
+                    return Err(IntentError::Parse { line: i + 1, reason: "example before any intent heading" });
                 };
                 data.add(intent, [ex.trim()]);
             } else if line.starts_with('#') {
                 continue;
             } else {
-                return Err(IntentError::Parse {
-                    line: i + 1,
-                    reason: "expected `## intent:NAME` or `- example`",
-                });
+                return Err(IntentError::Parse { line: i + 1, reason: "expected `## intent:NAME` or `- example`" });
             }
         }
         Ok(data)
@@ -102,10 +90,7 @@ impl IntentTrainingData {
     }
 
     fn flat(&self) -> (Vec<&str>, Vec<&str>) {
-        self.intents
-            .iter()
-            .flat_map(|(n, ex)| ex.iter().map(move |e| (e.as_str(), n.as_str())))
-            .unzip()
+        self.intents.iter().flat_map(|(n, ex)| ex.iter().map(move |e| (e.as_str(), n.as_str()))).unzip()
     }
 }
 
@@ -221,13 +206,7 @@ impl IntentModel {
             start += ex.len();
         }
         let pick = |want: bool| -> (Vec<&str>, Vec<&str>) {
-            texts
-                .iter()
-                .zip(&labels)
-                .zip(&held)
-                .filter(|(_, h)| **h == want)
-                .map(|((t, l), _)| (*t, *l))
-                .unzip()
+            texts.iter().zip(&labels).zip(&held).filter(|(_, h)| **h == want).map(|((t, l), _)| (*t, *l)).unzip()
         };
         let (pt, pl) = pick(false);
         let (ht, hl) = pick(true);
@@ -243,11 +222,8 @@ impl IntentModel {
                     let uniform = 1.0 / classifier.labels().len() as f32;
                     // Never below "clearly better than uniform", never so high that ordinary
                     // messages are rejected.
-                    threshold = conf
-                        .get(k.min(conf.len() - 1))
-                        .copied()
-                        .unwrap_or(0.0)
-                        .clamp((2.0 * uniform).min(0.3), 0.5);
+                    threshold =
+                        conf.get(k.min(conf.len() - 1)).copied().unwrap_or(0.0).clamp((2.0 * uniform).min(0.3), 0.5);
                 }
             }
         }
@@ -290,18 +266,9 @@ impl IntentModel {
     fn single(&self, text: &str) -> (IntentMatch, Vec<IntentMatch>, f32, bool) {
         let p = self.classifier.predict(text);
         let names = self.classifier.labels();
-        let m = |(k, c): (u32, f32)| IntentMatch {
-            intent: names[k as usize].clone(),
-            confidence: c,
-        };
+        let m = |(k, c): (u32, f32)| IntentMatch { intent: names[k as usize].clone(), confidence: c };
         let best = m(p.top());
-        let alternatives = p
-            .ranked
-            .iter()
-            .skip(1)
-            .take(self.n_alternatives)
-            .map(|r| m(*r))
-            .collect();
+        let alternatives = p.ranked.iter().skip(1).take(self.n_alternatives).map(|r| m(*r)).collect();
         let oos = p.n_known_features == 0 || best.confidence < self.oos_threshold;
         (best, alternatives, p.margin(), oos)
     }
@@ -331,14 +298,7 @@ impl IntentModel {
             (true, None) => (None, None),
             (false, s) => (Some(best.clone()), s),
         };
-        IntentResult {
-            out_of_scope: top.is_none(),
-            top,
-            best_guess: best,
-            alternatives,
-            margin,
-            second,
-        }
+        IntentResult { out_of_scope: top.is_none(), top, best_guess: best, alternatives, margin, second }
     }
 
     /// Serialises the model (classifier artifact + settings).
@@ -379,11 +339,7 @@ impl IntentModel {
         Ok(Self {
             version,
             classifier,
-            oos_threshold: if oos_threshold.is_finite() {
-                oos_threshold.clamp(0.0, 1.0)
-            } else {
-                0.0
-            },
+            oos_threshold: if oos_threshold.is_finite() { oos_threshold.clamp(0.0, 1.0) } else { 0.0 },
             second_intent_threshold: if second.is_finite() { second } else { 1.0 },
             minor_intents,
             n_alternatives: n_alternatives.min(1024),
@@ -436,26 +392,15 @@ const CONNECTIVES: &[&str] = &[
     "并且",
     "而且",
 ];
-const EN_CONNECTIVES: &[&str] = &[
-    "by the way",
-    "btw",
-    "also",
-    "and",
-    "plus",
-    "besides",
-    "additionally",
-    "another thing",
-];
+const EN_CONNECTIVES: &[&str] =
+    &["by the way", "btw", "also", "and", "plus", "besides", "additionally", "another thing"];
 
 /// Splits a message into clauses at sentence punctuation and connectives. Clauses keep
 /// their text without the connective; empty pieces are dropped.
 pub fn split_clauses(text: &str) -> Vec<&str> {
     let mut cuts: Vec<(usize, usize)> = Vec::new(); // (start of separator, end of separator)
     for (i, c) in text.char_indices() {
-        if matches!(
-            c,
-            '。' | '！' | '？' | '!' | '?' | ';' | '；' | '\n' | '，' | ',' | '~' | '～'
-        ) {
+        if matches!(c, '。' | '！' | '？' | '!' | '?' | ';' | '；' | '\n' | '，' | ',' | '~' | '～') {
             cuts.push((i, i + c.len_utf8()));
         }
     }
@@ -493,11 +438,7 @@ pub fn split_clauses(text: &str) -> Vec<&str> {
         }
     }
     clauses.push(&text[pos..]);
-    clauses
-        .into_iter()
-        .map(str::trim)
-        .filter(|c| c.chars().filter(|ch| ch.is_alphanumeric()).count() >= 2)
-        .collect()
+    clauses.into_iter().map(str::trim).filter(|c| c.chars().filter(|ch| ch.is_alphanumeric()).count() >= 2).collect()
 }
 
 /// Language of a shipped default intent set.
@@ -530,8 +471,8 @@ pub fn default_model(lang: DefaultLanguage) -> Arc<IntentModel> {
     };
     cell.get_or_init(|| {
         let data = default_training_data(lang);
-        let model = IntentModel::train(&data, &IntentConfig::default())
-            .expect("the shipped intent data has many intents");
+        let model =
+            IntentModel::train(&data, &IntentConfig::default()).expect("the shipped intent data has many intents");
         Arc::new(model)
     })
     .clone()
@@ -543,10 +484,7 @@ mod tests {
 
     #[test]
     fn clauses_split_at_connectives_and_punctuation() {
-        assert_eq!(
-            split_clauses("我要退货，顺便问下发票怎么开"),
-            vec!["我要退货", "发票怎么开"]
-        );
+        assert_eq!(split_clauses("我要退货，顺便问下发票怎么开"), vec!["我要退货", "发票怎么开"]);
         assert_eq!(
             split_clauses("Where is my order? Also I need an invoice"),
             vec!["Where is my order", "I need an invoice"]
@@ -560,9 +498,6 @@ mod tests {
         let d = IntentTrainingData::parse_markdown("## intent:a\n- x\n- y\n## b\n-z\n").unwrap();
         assert_eq!(d.intents().len(), 2);
         assert_eq!(d.intents()[1].1, vec!["z".to_string()]);
-        assert!(matches!(
-            IntentTrainingData::parse_markdown("- orphan"),
-            Err(IntentError::Parse { line: 1, .. })
-        ));
+        assert!(matches!(IntentTrainingData::parse_markdown("- orphan"), Err(IntentError::Parse { line: 1, .. })));
     }
 }

@@ -56,16 +56,11 @@ pub struct SentimentResult {
 impl SentimentResult {
     /// A neutral result (empty or unreadable text).
     pub fn neutral() -> Self {
-        Self {
-            polarity: Polarity::Neutral,
-            score: 0.0,
-            intensity: 0.0,
-            emotions: Emotions::default(),
-        }
+        Self { polarity: Polarity::Neutral, score: 0.0, intensity: 0.0, emotions: Emotions::default() }
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Emo {
     Anger,
     Anxiety,
@@ -220,9 +215,15 @@ const LEXICON: &[(&str, Emo, f32)] = &[
 ];
 
 const ZH_NEGATORS: &[char] = &['不', '没', '别'];
-const EN_NEGATORS: &[&str] = &[
-    "not ", "n't ", "never ", "no ", "dont ", "didnt ", "isnt ", "wasnt ",
-];
+const EN_NEGATORS: &[&str] = &["not ", "n't ", "never ", "no ", "dont ", "didnt ", "isnt ", "wasnt "];
+
+/// One automaton over all cues: a single pass over the text instead of one per cue.
+fn lexicon_matcher() -> &'static aho_corasick::AhoCorasick {
+    static AC: OnceLock<aho_corasick::AhoCorasick> = OnceLock::new();
+    AC.get_or_init(|| {
+        aho_corasick::AhoCorasick::new(LEXICON.iter().map(|(cue, _, _)| cue)).expect("the cue list is small and valid")
+    })
+}
 
 fn saturate(x: f32) -> f32 {
     1.0 - (-x.max(0.0)).exp()
@@ -232,46 +233,36 @@ fn saturate(x: f32) -> f32 {
 pub fn emotions(text: &str) -> Emotions {
     let folded: String = text.chars().map(fold_char).collect();
     let mut acc = [0f32; 4];
-    for (cue, emo, w) in LEXICON {
-        let mut from = 0;
-        while let Some(off) = folded[from..].find(cue) {
-            let at = from + off;
-            from = at + cue.len();
-            let ascii = cue.is_ascii() && cue.chars().next().is_some_and(char::is_alphanumeric);
-            if ascii {
-                // Whole words only: "sad" must not fire inside "crusade".
-                let b = folded.as_bytes();
-                let before = at == 0 || !b[at - 1].is_ascii_alphabetic();
-                let after = from >= b.len() || !b[from].is_ascii_alphabetic() || *cue == "thank";
-                if !(before && after) {
-                    continue;
-                }
+    for m in lexicon_matcher().find_overlapping_iter(&folded) {
+        let (cue, emo, w) = LEXICON[m.pattern().as_usize()];
+        let (at, end) = (m.start(), m.end());
+        let ascii = cue.is_ascii() && cue.chars().next().is_some_and(char::is_alphanumeric);
+        if ascii {
+            // Whole words only: "sad" must not fire inside "crusade".
+            let b = folded.as_bytes();
+            let before = at == 0 || !b[at - 1].is_ascii_alphabetic();
+            let after = end >= b.len() || !b[end].is_ascii_alphabetic() || cue == "thank";
+            if !(before && after) {
+                continue;
             }
-            let head = &folded[..at];
-            let negated = if ascii {
-                let tail: String = head
-                    .chars()
-                    .rev()
-                    .take(8)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                EN_NEGATORS.iter().any(|n| tail.ends_with(n))
-            } else {
-                head.chars().rev().take(2).any(|c| ZH_NEGATORS.contains(&c))
-            };
-            let slot = match (emo, negated) {
-                // "不满意", "not happy": unmet expectations.
-                (Emo::Satisfaction, true) => 2,
-                (_, true) => continue,
-                (Emo::Anger, false) => 0,
-                (Emo::Anxiety, false) => 1,
-                (Emo::Disappointment, false) => 2,
-                (Emo::Satisfaction, false) => 3,
-            };
-            acc[slot] += w;
         }
+        let head = &folded[..at];
+        let negated = if ascii {
+            let tail_start = head.char_indices().rev().nth(7).map_or(0, |(i, _)| i);
+            EN_NEGATORS.iter().any(|n| head[tail_start..].ends_with(n))
+        } else {
+            head.chars().rev().take(2).any(|c| ZH_NEGATORS.contains(&c))
+        };
+        let slot = match (emo, negated) {
+            // "不满意", "not happy": unmet expectations.
+            (Emo::Satisfaction, true) => 2,
+            (_, true) => continue,
+            (Emo::Anger, false) => 0,
+            (Emo::Anxiety, false) => 1,
+            (Emo::Disappointment, false) => 2,
+            (Emo::Satisfaction, false) => 3,
+        };
+        acc[slot] += w;
     }
     // Repeated exclamation / question marks and shouting amplify what is there.
     let bangs = max_run(&folded, |c| c == '!');
@@ -334,11 +325,7 @@ impl SentimentModel {
     /// From already trained classifiers. Chinese: labels "0"/"1"; English: labels
     /// "negative"/"neutral"/"positive" (or "0"/"1").
     pub fn from_classifiers(zh: Option<TextClassifier>, en: Option<TextClassifier>) -> Self {
-        Self {
-            zh,
-            en,
-            neutral_band: 0.35,
-        }
+        Self { zh, en, neutral_band: 0.35 }
     }
 
     /// Lexicon only (no learned polarity).
@@ -365,11 +352,7 @@ impl SentimentModel {
             return None;
         }
         // One Chinese character carries about as much as a short English word.
-        let clf = if cjk * 4 >= latin {
-            self.zh.as_ref()
-        } else {
-            self.en.as_ref()
-        }?;
+        let clf = if cjk * 4 >= latin { self.zh.as_ref() } else { self.en.as_ref() }?;
         let p = clf.predict(text);
         if p.n_known_features == 0 {
             return None;
@@ -386,16 +369,12 @@ impl SentimentModel {
             return SentimentResult::neutral();
         }
         let emotions = emotions(text);
-        let negative_cue = emotions
-            .anger
-            .max(emotions.disappointment)
-            .max(emotions.anxiety * 0.5);
+        let negative_cue = emotions.anger.max(emotions.disappointment).max(emotions.anxiety * 0.5);
         let lexicon = emotions.satisfaction - negative_cue;
         let cue_strength = emotions.satisfaction.max(negative_cue);
         let score = match self.model_score(text) {
             // Strong cues dominate review-trained models on service chat; weak cues nudge.
-            Some(m) => (m * (1.0 - 0.6 * cue_strength) + lexicon * (0.6 * cue_strength + 0.2))
-                .clamp(-1.0, 1.0),
+            Some(m) => (m * (1.0 - 0.6 * cue_strength) + lexicon * (0.6 * cue_strength + 0.2)).clamp(-1.0, 1.0),
             None => lexicon.clamp(-1.0, 1.0),
         };
         let polarity = if score >= self.neutral_band {
@@ -405,25 +384,13 @@ impl SentimentModel {
         } else {
             Polarity::Neutral
         };
-        let intensity = score
-            .abs()
-            .max(emotions.anger)
-            .max(emotions.disappointment)
-            .clamp(0.0, 1.0);
-        SentimentResult {
-            polarity,
-            score,
-            intensity,
-            emotions,
-        }
+        let intensity = score.abs().max(emotions.anger).max(emotions.disappointment).clamp(0.0, 1.0);
+        SentimentResult { polarity, score, intensity, emotions }
     }
 }
 
 fn prob_of(p: &crate::classifier::Prediction, class: u32) -> f32 {
-    p.ranked
-        .iter()
-        .find(|(k, _)| *k == class)
-        .map_or(0.0, |(_, v)| *v)
+    p.ranked.iter().find(|(k, _)| *k == class).map_or(0.0, |(_, v)| *v)
 }
 
 /// The shipped sentiment model (artifacts embedded at build time), loaded once.
@@ -483,20 +450,12 @@ impl SentimentTrend {
     /// Summarises per-message results in conversation order.
     pub fn from_results(results: &[SentimentResult]) -> Self {
         let n = results.len();
-        let average_score = if n == 0 {
-            0.0
-        } else {
-            results.iter().map(|r| r.score).sum::<f32>() / n as f32
-        };
+        let average_score = if n == 0 { 0.0 } else { results.iter().map(|r| r.score).sum::<f32>() / n as f32 };
         let max_anger = results.iter().map(|r| r.emotions.anger).fold(0.0, f32::max);
         let recent = &results[n.saturating_sub(5)..];
         let anger_slope = slope(&recent.iter().map(|r| r.emotions.anger).collect::<Vec<_>>());
         let last_anger = results.last().map_or(0.0, |r| r.emotions.anger);
-        let negative_streak = results
-            .iter()
-            .rev()
-            .take_while(|r| r.polarity == Polarity::Negative)
-            .count();
+        let negative_streak = results.iter().rev().take_while(|r| r.polarity == Polarity::Negative).count();
         Self {
             n_messages: n,
             average_score,
@@ -556,20 +515,12 @@ mod tests {
     #[test]
     fn trend_detects_rising_anger() {
         let m = SentimentModel::lexicon_only();
-        let msgs = [
-            "我的快递到哪了",
-            "怎么还没到？？",
-            "太过分了！！",
-            "气死了，垃圾，我要投诉😡",
-        ];
+        let msgs = ["我的快递到哪了", "怎么还没到？？", "太过分了！！", "气死了，垃圾，我要投诉😡"];
         let results: Vec<_> = msgs.iter().map(|t| m.analyze(t)).collect();
         let trend = SentimentTrend::from_results(&results);
         assert!(trend.anger_rising, "{trend:?}");
         assert!(trend.signals().angry);
         assert!(trend.signals().any());
-        assert_eq!(
-            SentimentTrend::from_results(&[]).signals(),
-            HandoffSignals::default()
-        );
+        assert_eq!(SentimentTrend::from_results(&[]).signals(), HandoffSignals::default());
     }
 }

@@ -3,8 +3,7 @@
 use std::sync::Arc;
 
 use lingxi_nlu::intent::{
-    default_model, default_training_data, DefaultLanguage, IntentConfig, IntentModel,
-    IntentTrainingData,
+    default_model, default_training_data, DefaultLanguage, IntentConfig, IntentModel, IntentTrainingData,
 };
 
 fn check(lang: DefaultLanguage, text: &str, expected: &str) {
@@ -56,10 +55,7 @@ fn two_intents_in_one_message() {
 
     let m = default_model(DefaultLanguage::English);
     let r = m.classify("where is my package? also I need an invoice");
-    let mut got = [
-        r.top.unwrap().intent,
-        r.second.expect("second intent").intent,
-    ];
+    let mut got = [r.top.unwrap().intent, r.second.expect("second intent").intent];
     got.sort();
     assert_eq!(got, ["invoice".to_string(), "logistics".to_string()]);
 }
@@ -86,10 +82,7 @@ fn confidences_are_calibrated_probabilities() {
     assert!(top.confidence > 0.5 && top.confidence <= 1.0, "{top:?}");
     let total: f32 = r.alternatives.iter().map(|a| a.confidence).sum::<f32>() + top.confidence;
     assert!(total <= 1.0001);
-    assert!(r
-        .alternatives
-        .windows(2)
-        .all(|w| w[0].confidence >= w[1].confidence));
+    assert!(r.alternatives.windows(2).all(|w| w[0].confidence >= w[1].confidence));
 }
 
 #[test]
@@ -97,13 +90,7 @@ fn tenant_model_is_versioned_immutable_and_round_trips() {
     let mut data = IntentTrainingData::new();
     data.add(
         "open_account",
-        [
-            "how do I open an account",
-            "sign me up",
-            "create an account",
-            "register a new account",
-            "I want to join",
-        ],
+        ["how do I open an account", "sign me up", "create an account", "register a new account", "I want to join"],
     );
     data.add(
         "close_account",
@@ -117,35 +104,17 @@ fn tenant_model_is_versioned_immutable_and_round_trips() {
     );
     data.add(
         "opening_hours",
-        [
-            "when are you open",
-            "opening hours",
-            "what time do you close",
-            "are you open on sunday",
-            "business hours",
-        ],
+        ["when are you open", "opening hours", "what time do you close", "are you open on sunday", "business hours"],
     );
     let m = IntentModel::train(&data, &IntentConfig::default()).unwrap();
     let again = IntentModel::train(&data, &IntentConfig::default()).unwrap();
     assert_eq!(m.version(), again.version(), "training is deterministic");
     assert!(m.version().starts_with("intent-"));
-    assert_eq!(
-        m.classify("what are your opening hours")
-            .top
-            .unwrap()
-            .intent,
-        "opening_hours"
-    );
+    assert_eq!(m.classify("what are your opening hours").top.unwrap().intent, "opening_hours");
     let shared = Arc::new(m);
     let back = IntentModel::from_bytes(&shared.to_bytes()).unwrap();
     assert_eq!(back.version(), shared.version());
-    assert_eq!(
-        back.classify("please delete my account")
-            .top
-            .unwrap()
-            .intent,
-        "close_account"
-    );
+    assert_eq!(back.classify("please delete my account").top.unwrap().intent, "close_account");
     data.add("opening_hours", ["is the branch open late"]);
     let newer = IntentModel::train(&data, &IntentConfig::default()).unwrap();
     assert_ne!(newer.version(), shared.version());

@@ -14,12 +14,7 @@ fn assert_defined(text: &str) {
     let s = analyze(text);
     assert!(s.score.is_finite() && (-1.0..=1.0).contains(&s.score));
     assert!((0.0..=1.0).contains(&s.intensity));
-    for e in [
-        s.emotions.anger,
-        s.emotions.anxiety,
-        s.emotions.disappointment,
-        s.emotions.satisfaction,
-    ] {
+    for e in [s.emotions.anger, s.emotions.anxiety, s.emotions.disappointment, s.emotions.satisfaction] {
         assert!((0.0..=1.0).contains(&e));
     }
 }

@@ -23,18 +23,9 @@ fn obvious_chinese_examples() {
 
 #[test]
 fn obvious_english_examples() {
-    check(
-        "Thank you so much, the crew was amazing!",
-        Polarity::Positive,
-    );
-    check(
-        "This is ridiculous, my flight was cancelled again and nobody helps",
-        Polarity::Negative,
-    );
-    check(
-        "worst customer service ever, I want a refund asap",
-        Polarity::Negative,
-    );
+    check("Thank you so much, the crew was amazing!", Polarity::Positive);
+    check("This is ridiculous, my flight was cancelled again and nobody helps", Polarity::Negative);
+    check("worst customer service ever, I want a refund asap", Polarity::Negative);
 }
 
 #[test]
@@ -50,20 +41,12 @@ fn emotions_and_intensity() {
 
 #[test]
 fn conversation_trend_raises_handoff_signals() {
-    let msgs = [
-        "你好，我的订单到哪了",
-        "怎么还没发货？",
-        "都一个星期了！！",
-        "你们就是骗子，垃圾，我要投诉😡",
-    ];
+    let msgs = ["你好，我的订单到哪了", "怎么还没发货？", "都一个星期了！！", "你们就是骗子，垃圾，我要投诉😡"];
     let results: Vec<_> = msgs.iter().map(|m| analyze(m)).collect();
     let trend = SentimentTrend::from_results(&results);
     let s = trend.signals();
     assert!(s.angry && s.anger_rising, "{trend:?}");
     assert!(trend.average_score < 0.0);
-    let happy: Vec<_> = ["谢谢", "好的，非常满意"]
-        .iter()
-        .map(|m| analyze(m))
-        .collect();
+    let happy: Vec<_> = ["谢谢", "好的，非常满意"].iter().map(|m| analyze(m)).collect();
     assert!(!SentimentTrend::from_results(&happy).signals().any());
 }
