@@ -246,7 +246,7 @@ function renderList() {
   const rows = state.conversations.map((c) => {
     const selected = c.id === state.openId;
     const unseen = state.unseen.has(c.id);
-    const mine = state.me && c.assignee_id === state.me.user.id;
+    const mine = state.me && c.state === "assigned" && c.assignee_id === state.me.user.id;
     return h("li", {},
       h("button", {
         type: "button",
