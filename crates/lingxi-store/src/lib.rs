@@ -160,3 +160,11 @@ where
     use sqlx::Row;
     Ok(row.try_get::<T, _>(col)?)
 }
+
+impl Store {
+    /// Runs one administrative statement (e.g. `CREATE DATABASE` for benchmarks and tests).
+    pub async fn execute_raw(&self, sql: &str) -> Result<()> {
+        self.write.execute(sql).await?;
+        Ok(())
+    }
+}
