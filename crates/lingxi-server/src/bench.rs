@@ -126,7 +126,7 @@ fn body(i: u64, customers: u64) -> String {
     // which exercises multi-identifier resolution.
     let c = (i.wrapping_mul(2_654_435_761)) % customers;
     let phone = format!("139{:08}", c);
-    let idents = if c % 3 == 0 {
+    let idents = if c.is_multiple_of(3) {
         json!([{ "kind": "phone", "value": phone }, { "kind": "member_id", "value": format!("M{c}") }])
     } else {
         json!([{ "kind": "phone", "value": phone }])
