@@ -5,7 +5,7 @@ pub(crate) mod admin;
 mod console;
 mod conversations;
 mod customers;
-mod inbound;
+pub mod inbound;
 pub mod openapi;
 mod stream;
 pub mod views;
