@@ -16,6 +16,9 @@ pub struct Config {
     pub session_ttl_secs: i64,
     pub reopen_window_secs: i64,
     pub log_filter: String,
+    /// Concurrent live chats per agent, and asynchronous (e-mail-like) conversations.
+    pub agent_chat_capacity: u16,
+    pub agent_email_capacity: u16,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -30,6 +33,8 @@ pub struct ConfigFile {
     pub session_ttl_secs: Option<i64>,
     pub reopen_window_secs: Option<i64>,
     pub log: Option<String>,
+    pub agent_chat_capacity: Option<i64>,
+    pub agent_email_capacity: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +138,22 @@ impl Config {
                 0,
             )?,
             log_filter: env("LINGXI_LOG").or(file.log).unwrap_or_else(|| "info".into()),
+            agent_chat_capacity: num(
+                "agent_chat_capacity",
+                "LINGXI_AGENT_CHAT_CAPACITY",
+                file.agent_chat_capacity,
+                5,
+                1,
+            )?
+            .min(1000) as u16,
+            agent_email_capacity: num(
+                "agent_email_capacity",
+                "LINGXI_AGENT_EMAIL_CAPACITY",
+                file.agent_email_capacity,
+                20,
+                1,
+            )?
+            .min(1000) as u16,
         })
     }
 }

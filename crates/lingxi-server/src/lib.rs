@@ -10,6 +10,7 @@ pub mod error;
 pub mod ingest;
 pub mod live;
 pub mod metrics;
+pub mod routing;
 pub mod state;
 
 use config::Config;

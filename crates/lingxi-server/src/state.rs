@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::ingest::IngestQueue;
 use crate::live::Hub;
 use crate::metrics::Metrics;
+use crate::routing::Dispatch;
 use lingxi_store::{ChannelRow, Store, TenantPolicy};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
@@ -24,6 +25,7 @@ pub struct AppState {
     pub hub: Hub,
     pub metrics: Metrics,
     pub ingest: IngestQueue,
+    pub dispatch: Dispatch,
     pub shutting_down: AtomicBool,
     channel_cache: Mutex<HashMap<String, (Instant, ChannelRow, TenantPolicy)>>,
 }
@@ -38,6 +40,7 @@ impl AppState {
             hub: Hub::new(),
             metrics: Metrics::default(),
             ingest,
+            dispatch: Dispatch::default(),
             shutting_down: AtomicBool::new(false),
             channel_cache: Mutex::new(HashMap::new()),
         }

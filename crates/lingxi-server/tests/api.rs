@@ -190,6 +190,7 @@ both!(
     live_stream_is_filtered_by_tenant_and_team,
     merge_split_and_identifiers_through_the_api,
     conversation_life_cycle_through_the_api,
+    routing_backfills_the_oldest_waiting_customer_at_once,
 );
 
 async fn probes_metrics_and_openapi(backend: Backend) {
@@ -753,4 +754,94 @@ async fn graceful_shutdown_finishes_in_flight_work_and_closes_the_store() {
     let store = Store::connect(&url, None).await.unwrap();
     assert_eq!(store.count_messages(&t.id).await.unwrap(), n_ok);
     assert!(n_ok > 0);
+}
+
+/// Three agents with capacity 1, five customers handed off: three are assigned, two wait;
+/// when one agent resolves, the oldest waiting customer goes to that agent at once.
+async fn routing_backfills_the_oldest_waiting_customer_at_once(backend: Backend) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let app = spawn_app_with(backend, |c| c.agent_chat_capacity = 1).await;
+    let mut streams = Vec::new();
+    let mut ids = Vec::new();
+    for email in [&app.a.agent, &app.a.vip_agent, &app.a.supervisor] {
+        let token = app.login(email).await;
+        let (_, me) = app.get(&token, "/api/v1/me").await;
+        ids.push(me["user"]["id"].as_str().unwrap().to_owned());
+        let mut req = format!("{}/api/v1/stream", app.base.replace("http://", "ws://")).into_client_request().unwrap();
+        req.headers_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let hello = ws.next().await.unwrap().unwrap();
+        assert!(hello.to_text().unwrap().contains("hello"));
+        streams.push(ws);
+    }
+    let agent = app.login(&app.a.agent).await;
+    let sup = app.login(&app.a.supervisor).await;
+    let mut convs = Vec::new();
+    for i in 0..5 {
+        let (_, m) = app
+            .inbound(
+                &app.a.wechat_key,
+                msg(&format!("c{i}"), json!([{ "kind": "member_id", "value": format!("M{i}") }]), "转人工"),
+            )
+            .await;
+        let conv = m["conversation_id"].as_str().unwrap().to_owned();
+        let (s, _) = app
+            .send(
+                "post",
+                &agent,
+                &format!("/api/v1/conversations/{conv}/transitions"),
+                Some(json!({ "transition": "hand_off", "reason": "customer asked for a person" })),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        convs.push(conv);
+    }
+    let state_of = |c: String| {
+        let app = &app;
+        let sup = sup.clone();
+        async move {
+            let (_, v) = app.get(&sup, &format!("/api/v1/conversations/{c}")).await;
+            (
+                v["conversation"]["state"].as_str().unwrap().to_owned(),
+                v["conversation"]["assignee_id"].as_str().map(str::to_owned),
+            )
+        }
+    };
+    let mut owners = Vec::new();
+    for c in &convs[..3] {
+        let (s, a) = state_of(c.clone()).await;
+        assert_eq!(s, "assigned");
+        owners.push(a.unwrap());
+    }
+    owners.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(owners, expected, "one each: least loaded first");
+    for c in &convs[3..] {
+        assert_eq!(state_of(c.clone()).await.0, "queued");
+    }
+    let (_, q) = app.get(&sup, "/api/v1/queues").await;
+    let waiting: Vec<&str> =
+        q["waiting"].as_array().unwrap().iter().map(|w| w["conversation_id"].as_str().unwrap()).collect();
+    assert_eq!(waiting, vec![convs[3].as_str(), convs[4].as_str()], "FIFO within a priority");
+    // Resolve the second customer's chat: the fourth (oldest waiting) goes to that agent at once.
+    let (_, c1) = state_of(convs[1].clone()).await;
+    let (s, _) = app
+        .send(
+            "post",
+            &sup,
+            &format!("/api/v1/conversations/{}/transitions", convs[1]),
+            Some(json!({ "transition": "resolve" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, a) = state_of(convs[3].clone()).await;
+    assert_eq!((s.as_str(), a), ("assigned", c1));
+    assert_eq!(state_of(convs[4].clone()).await.0, "queued");
+    // An agent going away from the console keeps their chats; closing every stream takes them
+    // offline and their chat goes back to the queue head, then to nobody (all busy).
+    let (_, q) = app.get(&sup, "/api/v1/queues").await;
+    assert_eq!(q["agents"].as_array().unwrap().iter().filter(|a| a["presence"] == "online").count(), 3);
+    drop(streams);
 }

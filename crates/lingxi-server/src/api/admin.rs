@@ -276,3 +276,30 @@ pub async fn audit(
     let rows = state.store.list_audit(&who.tenant_id, q.limit.unwrap_or(100).clamp(1, 1000)).await?;
     Ok(Json(json!({ "entries": rows.iter().map(views::audit).collect::<Vec<_>>() })))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceBody {
+    /// `online`, `away` or `offline`.
+    pub presence: String,
+}
+
+/// The console's presence switch (an open live stream already counts as online).
+pub async fn set_presence(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    body: Result<ApiJson<PresenceBody>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let ApiJson(body) = body?;
+    if !matches!(body.presence.as_str(), "online" | "away" | "offline") {
+        return Err(ApiError::InvalidRequest("presence: online, away or offline".into()));
+    }
+    state.dispatch.set_presence(&state, &who.tenant_id, &who.user_id, &body.presence).await;
+    Ok(Json(json!({ "presence": body.presence })))
+}
+
+/// Waiting conversations in service order and every agent's presence and load.
+pub async fn queues(State(state): State<Arc<AppState>>, who: Principal) -> Result<Json<Value>, ApiError> {
+    who.require(Permission::ReadAudit)?;
+    Ok(Json(state.dispatch.snapshot(&state, &who.tenant_id).await))
+}

@@ -219,5 +219,24 @@ pub async fn transition(
         kind: "conversation.updated",
         data: json!({ "conversation": view, "transition": t.as_str(), "reason": body.reason }),
     });
-    Ok(Json(json!({ "conversation": view })))
+    // Routing hears of every change that can alter an assignment.
+    let d = &state.dispatch;
+    match t {
+        Transition::HandOff => d.enqueue(&state, &who.tenant_id, &updated).await,
+        Transition::Requeue => d.requeue(&state, &who.tenant_id, &updated).await,
+        Transition::Assign => {
+            if let Some(a) = &updated.assignee_id {
+                d.taken(&state, &who.tenant_id, &updated, a).await
+            }
+        }
+        Transition::Resolve | Transition::Close | Transition::HandBack => {
+            if matches!(conv.state, ConversationState::Queued | ConversationState::Assigned) {
+                d.release(&state, &who.tenant_id, &updated.id).await
+            }
+        }
+        Transition::Reopen => {}
+    }
+    // Routing may have assigned it in the meantime: answer with the current state.
+    let current = state.store.conversation(&who.tenant_id, &updated.id).await?;
+    Ok(Json(json!({ "conversation": views::conversation(&current) })))
 }

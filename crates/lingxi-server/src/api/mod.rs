@@ -34,6 +34,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/auth/login", post(admin::login))
         .route("/api/v1/auth/logout", post(admin::logout))
         .route("/api/v1/me", get(admin::me))
+        .route("/api/v1/me/presence", post(admin::set_presence))
+        .route("/api/v1/queues", get(admin::queues))
         .route("/api/v1/inbound/messages", post(inbound::post_message))
         .route("/api/v1/conversations", get(conversations::list))
         .route("/api/v1/conversations/{id}", get(conversations::detail))

@@ -14,6 +14,8 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
     ("post", "/api/v1/auth/login", "none", "Log in with e-mail and password; sets the session cookie and returns a bearer token.", "Login", 200),
     ("post", "/api/v1/auth/logout", "session", "End the current session.", "", 204),
     ("get", "/api/v1/me", "session", "The logged-in user, tenant and permissions.", "", 200),
+    ("post", "/api/v1/me/presence", "session", "Set your presence for routing: online, away or offline (an open live stream counts as online).", "Presence", 200),
+    ("get", "/api/v1/queues", "session", "Waiting conversations in service order, and every agent's presence and load (supervisor, admin).", "", 200),
     ("post", "/api/v1/inbound/messages", "channel", "A channel posts a customer message (idempotent per channel message id).", "InboundMessage", 201),
     ("get", "/api/v1/conversations", "session", "List conversations (query: state, assignee=me|user id, customer_id, limit).", "", 200),
     ("get", "/api/v1/conversations/{id}", "session", "A conversation with its customer and messages.", "", 200),
@@ -72,6 +74,7 @@ fn schemas() -> Value {
         "CustomerUpdate": s(json!({ "display_name": { "type": "string" }, "attributes": { "type": "object" }, "tags": { "type": "array", "items": { "type": "string" } } }), &[]),
         "Merge": s(json!({ "customer_id": { "type": "string" }, "reason": { "type": "string" } }), &["customer_id"]),
         "UserCreate": s(json!({ "email": { "type": "string" }, "name": { "type": "string" }, "role": { "type": "string", "enum": ["admin", "supervisor", "agent"] }, "password": { "type": "string", "minLength": 8 }, "team_ids": { "type": "array", "items": { "type": "string" } } }), &["email", "name", "role", "password"]),
+        "Presence": s(json!({ "presence": { "type": "string", "enum": ["online", "away", "offline"] } }), &["presence"]),
         "TeamCreate": s(json!({ "name": { "type": "string" } }), &["name"]),
         "ChannelCreate": s(json!({ "kind": { "type": "string", "enum": lingxi_domain::ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() }, "name": { "type": "string" }, "team_id": { "type": "string" } }), &["kind", "name"]),
     })

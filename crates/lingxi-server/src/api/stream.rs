@@ -24,6 +24,8 @@ pub async fn connect(
 async fn serve(mut socket: WebSocket, state: Arc<AppState>, who: Principal) {
     let mut rx = state.hub.subscribe();
     state.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+    // An open stream is the console's heartbeat: its agent is online for routing.
+    state.dispatch.stream_opened(&state, &who.tenant_id, &who.user_id).await;
     let hello =
         serde_json::json!({ "type": "hello", "user_id": who.user_id.as_str(), "tenant_id": who.tenant_id.as_str() });
     if socket.send(Message::Text(hello.to_string().into())).await.is_ok() {
@@ -57,4 +59,5 @@ async fn serve(mut socket: WebSocket, state: Arc<AppState>, who: Principal) {
         }
     }
     state.metrics.ws_connections.fetch_sub(1, Ordering::Relaxed);
+    state.dispatch.stream_closed(&state, &who.tenant_id, &who.user_id).await;
 }
