@@ -53,20 +53,38 @@ pub(crate) struct RawVocab {
     pub norm: Vec<(u32, Vec<char>)>,
 }
 
-/// One tensor's bytes inside the file.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Tensor<'a> {
+/// Where one tensor's bytes lie inside the file (checked against the file length).
+#[derive(Debug, Clone)]
+pub(crate) struct Tensor {
     pub dtype: u8,
     pub n_elems: usize,
-    pub bytes: &'a [u8],
+    pub range: std::ops::Range<usize>,
 }
 
 /// A parsed (but not yet type-checked against the forward pass) model file.
 #[derive(Debug)]
-pub(crate) struct ModelFile<'a> {
+pub(crate) struct ModelFile {
     pub config: Config,
     pub vocab: RawVocab,
-    pub tensors: HashMap<String, Tensor<'a>>,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+/// Random access to the tensor data, so that the loader can stream tensors from
+/// a file instead of holding the whole image in memory.
+pub(crate) trait Source {
+    /// Fill `buf` with the file bytes starting at `offset` (the range was validated by [`parse`]).
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> EncoderResult<()>;
+}
+
+impl Source for &[u8] {
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> EncoderResult<()> {
+        let src = offset
+            .checked_add(buf.len())
+            .and_then(|end| self.get(offset..end))
+            .ok_or(EncoderError::Truncated { what: "tensor data", offset, need: buf.len(), len: self.len() })?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
 }
 
 pub(crate) const DTYPE_F32: u8 = 0;
@@ -125,7 +143,11 @@ impl<'a> Reader<'a> {
 }
 
 /// Parse the header, vocabulary and tensor directory of an `E5S1` file.
-pub(crate) fn parse(buf: &[u8]) -> Result<ModelFile<'_>, EncoderError> {
+///
+/// `buf` is the start of a file of `file_len` bytes (the whole file, or a prefix
+/// that holds the header); tensor ranges are checked against `file_len`. When
+/// `buf` is too short for the header the error is [`EncoderError::Truncated`].
+pub(crate) fn parse(buf: &[u8], file_len: usize) -> Result<ModelFile, EncoderError> {
     let mut r = Reader { buf, pos: 0 };
     let magic =
         r.take(4, "magic").map_err(|_| EncoderError::BadMagic { found: buf.iter().take(4).copied().collect() })?;
@@ -239,14 +261,13 @@ pub(crate) fn parse(buf: &[u8]) -> Result<ModelFile<'_>, EncoderError> {
         let range = usize::try_from(offset)
             .ok()
             .and_then(|o| Some(o..o.checked_add(usize::try_from(n_bytes).ok()?)?))
-            .filter(|rg| rg.end <= buf.len())
+            .filter(|rg| rg.end <= file_len)
             .ok_or_else(|| {
                 EncoderError::Corrupt(format!(
-                    "tensor {name:?} data [{offset}, +{n_bytes}) lies outside the file ({} bytes)",
-                    buf.len()
+                    "tensor {name:?} data [{offset}, +{n_bytes}) lies outside the file ({file_len} bytes)"
                 ))
             })?;
-        tensors.insert(name, Tensor { dtype, n_elems, bytes: &buf[range] });
+        tensors.insert(name, Tensor { dtype, n_elems, range });
     }
 
     Ok(ModelFile { config, vocab: RawVocab { bos, eos, unk, offsets, scores, blob, norm }, tensors })

@@ -11,8 +11,6 @@ use crate::EncoderError;
 
 /// Lanes per accumulator; 8 f32 = two SSE registers or one AVX register.
 const LANES: usize = 8;
-/// Output rows dequantised together and processed as one tile.
-pub(crate) const ROW_TILE: usize = 4;
 
 /// Decode an IEEE-754 binary16 value.
 pub(crate) fn f16_to_f32(h: u16) -> f32 {
@@ -34,113 +32,73 @@ pub(crate) fn f16_to_f32(h: u16) -> f32 {
 
 /// A `rows x cols` matrix of Q4_0 weights: per block of 32 weights one scale and
 /// 16 bytes whose low nibbles hold weights 0..16 and high nibbles weights 16..32,
-/// each stored as `q + 8` with `q` in `-8..=7`.
+/// each stored as `q + 8` with `q` in `-8..=7`. The nibbles stay packed in memory
+/// (half a byte per weight); the matmul unpacks them in registers.
 #[derive(Debug, Clone)]
 pub(crate) struct QMatrix {
     pub rows: usize,
     pub cols: usize,
     scales: Vec<f32>,
-    quants: Quants,
-}
-
-/// Storage of the 4-bit values: packed as in the file (half the memory, used for
-/// the large word-embedding table) or expanded to one `i8` each (cheaper to
-/// dequantise, used for the layer matrices that every token multiplies).
-#[derive(Debug, Clone)]
-enum Quants {
-    Nibbles(Vec<u8>),
-    /// One byte per weight holding `q + 8` (0..=15).
-    Bytes(Vec<u8>),
+    nibbles: Vec<u8>,
 }
 
 impl QMatrix {
-    /// Split the file's interleaved `(f16 scale, 16 nibble bytes)` blocks into two arrays.
-    pub fn from_q4_bytes(bytes: &[u8], rows: usize, cols: usize) -> EncoderResult<Self> {
+    /// An empty matrix to be filled by [`QMatrix::push_q4_bytes`].
+    pub fn with_capacity(rows: usize, cols: usize) -> Self {
         let n_blocks = rows * cols / QK;
-        if cols % QK != 0 || bytes.len() != n_blocks * Q4_BLOCK_BYTES {
-            return Err(EncoderError::Corrupt(format!("q4 matrix {rows}x{cols} does not fit {} bytes", bytes.len())));
+        QMatrix { rows, cols, scales: Vec::with_capacity(n_blocks), nibbles: Vec::with_capacity(n_blocks * QK / 2) }
+    }
+
+    /// Append whole file blocks `(f16 scale, 16 nibble bytes)`, splitting scales from nibbles.
+    pub fn push_q4_bytes(&mut self, bytes: &[u8]) -> EncoderResult<()> {
+        if bytes.len() % Q4_BLOCK_BYTES != 0 || self.scales.len() + bytes.len() / Q4_BLOCK_BYTES > self.n_blocks() {
+            return Err(EncoderError::Corrupt(format!("q4 matrix {}x{} overflows", self.rows, self.cols)));
         }
-        let mut scales = Vec::with_capacity(n_blocks);
-        let mut nibbles = Vec::with_capacity(n_blocks * QK / 2);
         for block in bytes.chunks_exact(Q4_BLOCK_BYTES) {
             let d = f16_to_f32(u16::from_le_bytes([block[0], block[1]]));
             if !d.is_finite() {
                 return Err(EncoderError::Corrupt("non-finite q4 block scale".into()));
             }
-            scales.push(d);
-            nibbles.extend_from_slice(&block[2..]);
+            self.scales.push(d);
+            self.nibbles.extend_from_slice(&block[2..]);
         }
-        Ok(QMatrix { rows, cols, scales, quants: Quants::Nibbles(nibbles) })
+        Ok(())
     }
 
-    /// Expand packed nibbles to one byte per weight (`q + 8`, block order kept).
-    pub fn expanded(self) -> QMatrix {
-        let Quants::Nibbles(nibbles) = self.quants else {
-            return self;
-        };
-        let mut bytes = Vec::with_capacity(nibbles.len() * 2);
-        for block in nibbles.chunks_exact(QK / 2) {
-            bytes.extend(block.iter().map(|&b| b & 0x0f));
-            bytes.extend(block.iter().map(|&b| b >> 4));
-        }
-        QMatrix { quants: Quants::Bytes(bytes), ..self }
+    fn n_blocks(&self) -> usize {
+        self.rows * self.cols / QK
     }
 
-    /// Stack matrices with equal column counts on top of each other.
-    pub fn concat_rows(parts: Vec<QMatrix>) -> QMatrix {
-        let cols = parts[0].cols;
-        let parts: Vec<QMatrix> = parts.into_iter().map(QMatrix::expanded).collect();
-        let mut bytes = Vec::new();
-        for p in &parts {
-            if let Quants::Bytes(b) = &p.quants {
-                bytes.extend_from_slice(b);
-            }
+    /// Whether every block has been pushed.
+    pub fn is_complete(&self) -> bool {
+        self.scales.len() == self.n_blocks()
+    }
+
+    /// Split the file's interleaved `(f16 scale, 16 nibble bytes)` blocks into two arrays.
+    #[cfg(test)]
+    pub fn from_q4_bytes(bytes: &[u8], rows: usize, cols: usize) -> EncoderResult<Self> {
+        let n_blocks = rows * cols / QK;
+        if cols % QK != 0 || bytes.len() != n_blocks * Q4_BLOCK_BYTES {
+            return Err(EncoderError::Corrupt(format!("q4 matrix {rows}x{cols} does not fit {} bytes", bytes.len())));
         }
-        QMatrix {
-            rows: parts.iter().map(|p| p.rows).sum(),
-            cols,
-            scales: parts.iter().flat_map(|p| p.scales.iter().copied()).collect(),
-            quants: Quants::Bytes(bytes),
-        }
+        let mut m = QMatrix::with_capacity(rows, cols);
+        m.push_q4_bytes(bytes)?;
+        Ok(m)
     }
 
     /// Resident bytes of the weights.
     pub fn heap_bytes(&self) -> usize {
-        self.scales.len() * 4
-            + match &self.quants {
-                Quants::Nibbles(n) => n.len(),
-                Quants::Bytes(b) => b.len(),
-            }
+        self.scales.len() * 4 + self.nibbles.len()
     }
 
     /// Dequantise row `row` into `out` (`cols` floats).
     pub fn dequant_row(&self, row: usize, out: &mut [f32]) {
         let nb = self.cols / QK;
         let scales = &self.scales[row * nb..(row + 1) * nb];
-        let nibbles = match &self.quants {
-            Quants::Nibbles(n) => &n[row * nb * (QK / 2)..(row + 1) * nb * (QK / 2)],
-            Quants::Bytes(b) => {
-                let q = &b[row * self.cols..(row + 1) * self.cols];
-                dequant_bytes(q, scales, out);
-                return;
-            }
-        };
+        let nibbles = &self.nibbles[row * nb * (QK / 2)..(row + 1) * nb * (QK / 2)];
         for ((o, q), &d) in out.chunks_exact_mut(QK).zip(nibbles.chunks_exact(QK / 2)).zip(scales) {
-            let (lo, hi) = o.split_at_mut(QK / 2);
-            for ((l, h), &b) in lo.iter_mut().zip(hi.iter_mut()).zip(q) {
-                *l = biased_to_f32(b & 0x0f) * d;
-                *h = biased_to_f32(b >> 4) * d;
-            }
-        }
-    }
-}
-
-/// Dequantise blocks of 32 one-byte quants (kept out of line so it vectorises on its own).
-#[inline(never)]
-fn dequant_bytes(q: &[u8], scales: &[f32], out: &mut [f32]) {
-    for ((o, q), &d) in out.chunks_exact_mut(QK).zip(q.chunks_exact(QK)).zip(scales) {
-        for (o, &b) in o.iter_mut().zip(q) {
-            *o = biased_to_f32(b) * d;
+            let q: &[u8; QK / 2] = q.try_into().expect("block");
+            o.copy_from_slice(&dequant_block(q, d));
         }
     }
 }
@@ -150,6 +108,17 @@ fn dequant_bytes(q: &[u8], scales: &[f32], out: &mut [f32]) {
 #[inline(always)]
 fn biased_to_f32(b: u8) -> f32 {
     f32::from_bits(0x4b00_0000 | u32::from(b)) - 8_388_616.0
+}
+
+/// The 32 weights of one Q4_0 block, scaled.
+#[inline(always)]
+fn dequant_block(q: &[u8; QK / 2], d: f32) -> [f32; QK] {
+    let mut w = [0f32; QK];
+    for i in 0..QK / 2 {
+        w[i] = biased_to_f32(q[i] & 0x0f) * d;
+        w[i + QK / 2] = biased_to_f32(q[i] >> 4) * d;
+    }
+    w
 }
 
 /// Activation applied to a matmul's output.
@@ -164,106 +133,111 @@ fn hsum(a: [f32; LANES]) -> f32 {
     ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
 }
 
-/// Dot products of two activation rows with `ROW_TILE` weight rows (`w` holds the
-/// rows back to back). Eight named lane accumulators keep the tile in registers:
-/// LLVM's SLP vectoriser turns each `for l` body into packed multiplies and adds.
-#[inline(always)]
-fn tile_2x4(x0: &[f32], x1: &[f32], w: &[f32], cols: usize) -> [[f32; ROW_TILE]; 2] {
-    let n = cols / LANES * LANES;
-    let (x0, x1) = (&x0[..n], &x1[..n]);
-    let (w0, w1, w2, w3) = (&w[..n], &w[cols..cols + n], &w[2 * cols..2 * cols + n], &w[3 * cols..3 * cols + n]);
-    let (mut a00, mut a01, mut a02, mut a03) = ([0f32; LANES], [0f32; LANES], [0f32; LANES], [0f32; LANES]);
-    let (mut a10, mut a11, mut a12, mut a13) = ([0f32; LANES], [0f32; LANES], [0f32; LANES], [0f32; LANES]);
-    let mut k = 0;
-    while k < n {
-        let a: &[f32; LANES] = x0[k..k + LANES].try_into().expect("chunk");
-        let b: &[f32; LANES] = x1[k..k + LANES].try_into().expect("chunk");
-        let p: &[f32; LANES] = w0[k..k + LANES].try_into().expect("chunk");
-        let q: &[f32; LANES] = w1[k..k + LANES].try_into().expect("chunk");
-        let r: &[f32; LANES] = w2[k..k + LANES].try_into().expect("chunk");
-        let s: &[f32; LANES] = w3[k..k + LANES].try_into().expect("chunk");
-        for l in 0..LANES {
-            a00[l] += a[l] * p[l];
-            a01[l] += a[l] * q[l];
-            a02[l] += a[l] * r[l];
-            a03[l] += a[l] * s[l];
-            a10[l] += b[l] * p[l];
-            a11[l] += b[l] * q[l];
-            a12[l] += b[l] * r[l];
-            a13[l] += b[l] * s[l];
+/// Tokens multiplied together against each weight block (one accumulator register each).
+pub(crate) const TOKEN_TILE: usize = 8;
+
+/// Copy tokens `t0..t0 + nt` of `x` (`[token][k]`, `k = blocks * 32`) into a panel
+/// laid out `[block][token][32]` with `tile` token slots (the slots past `nt` are
+/// zero), so the kernel reads it front to back.
+fn pack_panel(x: &[f32], k: usize, t0: usize, nt: usize, tile: usize, panel: &mut Vec<f32>) {
+    panel.clear();
+    for b in 0..k / QK {
+        for t in t0..t0 + nt {
+            panel.extend_from_slice(&x[t * k + b * QK..t * k + (b + 1) * QK]);
         }
-        k += LANES;
+        panel.resize(panel.len() + (tile - nt) * QK, 0.0);
     }
-    [[hsum(a00), hsum(a01), hsum(a02), hsum(a03)], [hsum(a10), hsum(a11), hsum(a12), hsum(a13)]]
 }
 
-/// Dot product with independent lane accumulators (vectorisable).
+/// Dot products of one packed weight row (`nib`, `scales`: the blocks of the
+/// reduction range) with `NT` tokens of a panel. Each block is unpacked once into
+/// four registers of floats and multiplied against every token; the token
+/// accumulators (one 8-lane vector each) stay in registers.
 #[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
+fn row_dot<const NT: usize>(nib: &[u8], scales: &[f32], panel: &[f32]) -> [f32; NT] {
+    let mut acc = [[0f32; LANES]; NT];
+    for ((q, &d), xb) in nib.chunks_exact(QK / 2).zip(scales).zip(panel.chunks_exact(QK * NT)) {
+        let w = dequant_block(q.try_into().expect("block"), d);
+        for (a, xs) in acc.iter_mut().zip(xb.chunks_exact(QK)) {
+            let xs: &[f32; QK] = xs.try_into().expect("block");
+            for l in 0..LANES {
+                a[l] += (w[l] * xs[l] + w[l + 8] * xs[l + 8]) + (w[l + 16] * xs[l + 16] + w[l + 24] * xs[l + 24]);
+            }
         }
     }
-    hsum(acc) + tail
+    acc.map(hsum)
+}
+
+/// `y[t][j - rows.start] = sum over blocks b of W[j][b] . panel[b][t]` for one token tile.
+#[inline(always)]
+fn tile_rows<const NT: usize>(
+    w: &QMatrix,
+    rows: Range<usize>,
+    kb: Range<usize>,
+    panel: &[f32],
+    (t0, nt): (usize, usize),
+    y: &mut [f32],
+) {
+    let nb = w.cols / QK;
+    let width = rows.len();
+    for (j, r) in rows.enumerate() {
+        let blocks = r * nb + kb.start..r * nb + kb.end;
+        let nib = &w.nibbles[blocks.start * (QK / 2)..blocks.end * (QK / 2)];
+        let d = row_dot::<NT>(nib, &w.scales[blocks], panel);
+        for (t, v) in d.into_iter().enumerate().take(nt) {
+            y[(t0 + t) * width + j] = v;
+        }
+    }
+}
+
+/// The matmul body, compiled once for the baseline target and once with AVX2+FMA
+/// (chosen at run time by CPU detection); both compute the same operations in the
+/// same order, so the results are identical.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
+fn matmul_body(w: &QMatrix, rows: Range<usize>, kb: Range<usize>, x: &[f32], n_tokens: usize, y: &mut [f32]) {
+    let k = kb.len() * QK;
+    let mut panel = Vec::with_capacity(k * TOKEN_TILE);
+    let mut t0 = 0;
+    while t0 < n_tokens {
+        // Tiles of 8 tokens, the last one zero-padded: LLVM vectorises the 8-token
+        // shape along the lanes as intended, while for 2..7 tokens its SLP
+        // vectoriser gathers across tokens with scalar inserts (2-3x slower).
+        let nt = TOKEN_TILE.min(n_tokens - t0);
+        pack_panel(x, k, t0, nt, TOKEN_TILE, &mut panel);
+        tile_rows::<TOKEN_TILE>(w, rows.clone(), kb.clone(), &panel, (t0, nt), y);
+        t0 += nt;
+    }
+}
+
+/// `Y[t, j] = sum_{k in kblocks} X[t, k] * W[rows.start + j, k]` for every token
+/// `t < n_tokens`, where `x` is `[token][kblocks.len() * 32]` (only the reduction
+/// range's columns). Returns the `n_tokens x rows.len()` block, row-major, without bias.
+pub(crate) fn matmul_part(
+    w: &QMatrix,
+    rows: Range<usize>,
+    kblocks: Range<usize>,
+    x: &[f32],
+    n_tokens: usize,
+) -> Vec<f32> {
+    let mut y = vec![0f32; n_tokens * rows.len()];
+    if !rows.is_empty() && !kblocks.is_empty() {
+        matmul_body(w, rows, kblocks, x, n_tokens, &mut y);
+    }
+    y
 }
 
 /// `Y[t, j] = act(sum_k X[t, k] * W[rows.start + j, k] + bias[rows.start + j])` for
 /// every token `t < n_tokens`; returns the `n_tokens x rows.len()` block, row-major.
-///
-/// Weight rows are dequantised `ROW_TILE` at a time into a small buffer that
-/// stays in L1 while every token is multiplied against it, two tokens at a time.
 pub(crate) fn matmul(w: &QMatrix, bias: &[f32], x: &[f32], n_tokens: usize, rows: Range<usize>, act: Act) -> Vec<f32> {
-    let cols = w.cols;
     let width = rows.len();
-    let mut y = vec![0f32; n_tokens * width];
-    let mut wbuf = vec![0f32; ROW_TILE * cols];
-    let mut r0 = rows.start;
-    while r0 < rows.end {
-        let nr = ROW_TILE.min(rows.end - r0);
-        for r in 0..nr {
-            w.dequant_row(r0 + r, &mut wbuf[r * cols..(r + 1) * cols]);
-        }
-        let j0 = r0 - rows.start;
-        if nr == ROW_TILE && cols % LANES == 0 {
-            let mut t = 0;
-            while t + 2 <= n_tokens {
-                let x0 = &x[t * cols..(t + 1) * cols];
-                let x1 = &x[(t + 1) * cols..(t + 2) * cols];
-                let d = tile_2x4(x0, x1, &wbuf, cols);
-                for (dt, tok) in d.iter().zip(t..) {
-                    y[tok * width + j0..tok * width + j0 + ROW_TILE].copy_from_slice(dt);
-                }
-                t += 2;
-            }
-            if t < n_tokens {
-                let x0 = &x[t * cols..(t + 1) * cols];
-                for r in 0..ROW_TILE {
-                    y[t * width + j0 + r] = dot(x0, &wbuf[r * cols..(r + 1) * cols]);
-                }
-            }
-        } else {
-            for t in 0..n_tokens {
-                let x0 = &x[t * cols..(t + 1) * cols];
-                for r in 0..nr {
-                    y[t * width + j0 + r] = dot(x0, &wbuf[r * cols..(r + 1) * cols]);
-                }
-            }
-        }
-        r0 += nr;
-    }
+    let mut y = matmul_part(w, rows.clone(), 0..w.cols / QK, x, n_tokens);
     let b = &bias[rows];
     for row in y.chunks_exact_mut(width.max(1)) {
         for (v, &bb) in row.iter_mut().zip(b) {
             *v += bb;
         }
         if act == Act::Gelu {
-            for v in row.iter_mut() {
-                *v = gelu(*v);
-            }
+            gelu_slice(row);
         }
     }
     y
@@ -287,7 +261,23 @@ pub(crate) fn add_layer_norm(x: &mut [f32], residual: Option<&[f32]>, w: &[f32],
     }
 }
 
+/// Dot product with independent lane accumulators (vectorisable).
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..LANES {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    hsum(acc) + tail
+}
+
 /// Error function, |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit, in f64).
+/// The scalar reference for [`erf_fast`].
+#[cfg(test)]
 pub(crate) fn erf(x: f32) -> f32 {
     let z = f64::from(x).abs();
     let t = 1.0 / (1.0 + 0.5 * z);
@@ -303,10 +293,32 @@ pub(crate) fn erf(x: f32) -> f32 {
     (if x >= 0.0 { r } else { -r }) as f32
 }
 
-/// Exact (erf-based) GELU as used by BERT.
-#[inline]
-pub(crate) fn gelu(x: f32) -> f32 {
-    0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+/// `e^v` for `v <= 0` in branch-free f32 (vectorisable): `2^n * p(r)` with
+/// `v = n ln2 + r`, `|r| <= ln2/2`, degree-6 Taylor polynomial (relative error < 2e-7).
+#[inline(always)]
+fn exp_neg(v: f32) -> f32 {
+    let v = v.max(-87.0);
+    // round to nearest through the 1.5 * 2^23 trick (SSE2 has no vector round)
+    let n = (v * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    let r = (v - n * 0.693_145_75) - n * 1.428_606_8e-6;
+    let p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// Error function in f32, branch-free (Abramowitz & Stegun 7.1.26, |error| < 3e-7).
+#[inline(always)]
+pub(crate) fn erf_fast(x: f32) -> f32 {
+    let a = x.abs();
+    let t = 1.0 / (1.0 + 0.327_591_1 * a);
+    let poly = t * (0.254_829_6 + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152_1 + t * 1.061_405_4))));
+    (1.0 - poly * exp_neg(-a * a)).copysign(x)
+}
+
+/// Exact (erf-based) GELU as used by BERT, applied in place (vectorised).
+pub(crate) fn gelu_slice(v: &mut [f32]) {
+    for x in v.iter_mut() {
+        *x = 0.5 * *x * (1.0 + erf_fast(*x * std::f32::consts::FRAC_1_SQRT_2));
+    }
 }
 
 #[cfg(test)]
@@ -329,7 +341,19 @@ mod tests {
     fn erf_matches_reference_values() {
         for (x, e) in [(0.0, 0.0), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (-2.0, -0.995_322_3), (3.5, 0.999_999_3)] {
             assert!((erf(x) - e).abs() < 2e-7, "erf({x}) = {} != {e}", erf(x));
+            assert!((erf_fast(x) - e).abs() < 4e-7, "erf_fast({x}) = {} != {e}", erf_fast(x));
         }
+        let mut worst = 0f32;
+        for i in -20_000..=20_000 {
+            let x = i as f32 * 5e-4;
+            worst = worst.max((erf_fast(x) - erf(x)).abs());
+        }
+        assert!(worst < 4e-7, "erf_fast max error {worst}");
+        for v in [0.0f32, -1e-3, -0.5, -1.0, -10.0, -80.0] {
+            let rel = (exp_neg(v) - v.exp()).abs() / v.exp();
+            assert!(rel < 3e-7, "exp_neg({v}) rel error {rel}");
+        }
+        assert_eq!(exp_neg(-1000.0).min(1e-37), exp_neg(-1000.0));
     }
 
     fn q4_matrix(rows: usize, cols: usize) -> (QMatrix, Vec<f32>) {
@@ -357,7 +381,7 @@ mod tests {
         let (rows, cols) = (11, 64);
         let (w, dense) = q4_matrix(rows, cols);
         let bias: Vec<f32> = (0..rows).map(|i| i as f32 * 0.1).collect();
-        for n_tokens in [1, 2, 3, 5] {
+        for n_tokens in [1, 2, 3, 5, 8, 9, 15, 17] {
             let x: Vec<f32> = (0..n_tokens * cols).map(|i| ((i * 37 % 17) as f32 - 8.0) / 7.0).collect();
             for range in [0..rows, 3..9, 4..8, 10..11] {
                 let y = matmul(&w, &bias, &x, n_tokens, range.clone(), Act::None);
@@ -369,6 +393,25 @@ mod tests {
                     }
                 }
             }
+            // reduction over the second block only, input holding just that block's columns
+            let xk: Vec<f32> = (0..n_tokens).flat_map(|t| x[t * cols + QK..(t + 1) * cols].to_vec()).collect();
+            let y = matmul_part(&w, 2..7, 1..2, &xk, n_tokens);
+            for t in 0..n_tokens {
+                for (j, r) in (2..7).enumerate() {
+                    let want: f32 = (QK..cols).map(|k| x[t * cols + k] * dense[r * cols + k]).sum();
+                    assert!((y[t * 5 + j] - want).abs() < 1e-3);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gelu_matches_exact_erf_gelu() {
+        let mut v: Vec<f32> = (-800..=800).map(|i| i as f32 * 0.01).collect();
+        let want: Vec<f32> = v.iter().map(|&x| 0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))).collect();
+        gelu_slice(&mut v);
+        for (g, w) in v.iter().zip(&want) {
+            assert!((g - w).abs() < 3e-6, "{g} != {w}");
         }
     }
 

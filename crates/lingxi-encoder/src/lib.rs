@@ -20,12 +20,15 @@ mod kernels;
 mod model;
 mod tokenizer;
 
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 pub use error::EncoderError;
 pub use tokenizer::{Tokenizer, METASPACE};
 
-use model::{Model, Segment};
+use format::Source;
+use model::{Model, Segment, Worker};
 
 /// File name of the model inside a model directory.
 pub const MODEL_FILE_NAME: &str = "e5-small-q4.bin";
@@ -39,32 +42,74 @@ pub const PASSAGE_PREFIX: &str = "passage: ";
 /// Upper bound on tokens processed in one forward pass (bounds activation memory).
 const MAX_TOKENS_PER_PASS: usize = 2048;
 
+/// Bytes of the file read first to parse the header and vocabulary (doubled while too short).
+const HEADER_PREFIX: usize = 8 << 20;
+
 /// A loaded multilingual-e5-small encoder. Cheap to share across threads (`&self` everywhere).
 #[derive(Debug)]
 pub struct Encoder {
-    model: Model,
+    model: Arc<Model>,
     tokenizer: Tokenizer,
     n_threads: usize,
+    /// The persistent helper thread, started on the first multi-threaded forward pass.
+    worker: OnceLock<Option<Worker>>,
+}
+
+/// The model file, read piecewise.
+struct FileSource<'p> {
+    file: std::fs::File,
+    path: &'p Path,
+}
+
+impl Source for FileSource<'_> {
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<(), EncoderError> {
+        let io = |source| EncoderError::Io { path: self.path.to_path_buf(), source };
+        self.file.seek(SeekFrom::Start(offset as u64)).map_err(io)?;
+        self.file.read_exact(buf).map_err(|source| EncoderError::Io { path: self.path.to_path_buf(), source })
+    }
 }
 
 impl Encoder {
     /// Load an `E5S1` model file (`e5-small-q4.bin`).
+    ///
+    /// The header and vocabulary are read first; the tensors are then streamed
+    /// from the file into their in-memory form, so the whole file is never held.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, EncoderError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| {
+        let io = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 EncoderError::NotFound { searched: vec![path.to_path_buf()] }
             } else {
                 EncoderError::Io { path: path.to_path_buf(), source }
             }
-        })?;
-        Self::from_bytes(&bytes)
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let file_len = usize::try_from(file.metadata().map_err(io)?.len())
+            .map_err(|_| EncoderError::Corrupt("file too large".into()))?;
+        let mut prefix_len = HEADER_PREFIX.min(file_len);
+        let parsed = loop {
+            let mut prefix = vec![0u8; prefix_len];
+            file.seek(SeekFrom::Start(0)).map_err(io)?;
+            file.read_exact(&mut prefix).map_err(io)?;
+            match format::parse(&prefix, file_len) {
+                Err(EncoderError::Truncated { .. }) if prefix_len < file_len => {
+                    prefix_len = (prefix_len * 2).min(file_len);
+                }
+                other => break other?,
+            }
+        };
+        Self::build(parsed, &mut FileSource { file, path })
     }
 
     /// Parse a model from an in-memory image of the file. The image is not kept.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncoderError> {
-        let file = format::parse(bytes)?;
-        let model = Model::from_file(&file)?;
+        let file = format::parse(bytes, bytes.len())?;
+        let mut src = bytes;
+        Self::build(file, &mut src)
+    }
+
+    fn build(file: format::ModelFile, src: &mut dyn Source) -> Result<Self, EncoderError> {
+        let model = Model::load(&file, src)?;
         let tokenizer = Tokenizer::from_raw(file.vocab);
         if tokenizer.vocab_size() > model.config.vocab_rows {
             return Err(EncoderError::Corrupt(format!(
@@ -73,7 +118,7 @@ impl Encoder {
                 model.config.vocab_rows
             )));
         }
-        Ok(Encoder { model, tokenizer, n_threads: 2 })
+        Ok(Encoder { model: Arc::new(model), tokenizer, n_threads: 2, worker: OnceLock::new() })
     }
 
     /// The paths [`Encoder::load_default`] tries, in order.
@@ -185,7 +230,8 @@ impl Encoder {
                 segments.push(start..ids.len());
                 w1 += 1;
             }
-            let means = self.model.forward(&ids, &segments, self.n_threads);
+            let worker = if self.n_threads > 1 { self.worker.get_or_init(Worker::spawn).as_ref() } else { None };
+            let means = self.model.forward(worker, &ids, &segments);
             for ((text_idx, content), mean) in windows[w0..w1].iter().zip(means) {
                 let weight = content.len().max(1) as f32;
                 for (s, m) in sums[*text_idx].iter_mut().zip(mean) {

@@ -3,15 +3,19 @@
 use std::ops::Range;
 use std::sync::{mpsc, Arc};
 
-use crate::format::{Config, EncoderResult, ModelFile, DTYPE_F32, DTYPE_Q4};
-use crate::kernels::{add_layer_norm, dot, matmul, Act, QMatrix, ROW_TILE};
+use crate::format::{Config, EncoderResult, ModelFile, Source, DTYPE_F32, DTYPE_Q4, Q4_BLOCK_BYTES, QK};
+use crate::kernels::{add_layer_norm, dot, matmul, matmul_part, Act, QMatrix};
 use crate::EncoderError;
 
-/// Weights of one transformer layer; Q, K and V are stacked into one matrix.
+/// Weights of one transformer layer.
 #[derive(Debug)]
 struct Layer {
-    qkv: QMatrix,
-    qkv_b: Vec<f32>,
+    q: QMatrix,
+    q_b: Vec<f32>,
+    k: QMatrix,
+    k_b: Vec<f32>,
+    v: QMatrix,
+    v_b: Vec<f32>,
     ao: QMatrix,
     ao_b: Vec<f32>,
     aln_w: Vec<f32>,
@@ -39,70 +43,92 @@ pub(crate) struct Model {
 /// One input sequence inside a batched forward pass: token range `[start, end)`.
 pub(crate) type Segment = Range<usize>;
 
-fn f32_tensor(file: &ModelFile<'_>, name: &str, n: usize) -> EncoderResult<Vec<f32>> {
-    let t = file.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor(name.to_owned()))?;
-    if t.dtype != DTYPE_F32 || t.n_elems < n {
-        return Err(EncoderError::TensorShape {
-            name: name.to_owned(),
-            expected: format!("f32 x {n}"),
-            found: format!("dtype {} x {}", t.dtype, t.n_elems),
-        });
-    }
-    let v: Vec<f32> = t.bytes[..n * 4].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    if v.iter().any(|x| !x.is_finite()) {
-        return Err(EncoderError::Corrupt(format!("tensor {name:?} has non-finite values")));
-    }
-    Ok(v)
+/// File bytes streamed per read while converting a Q4 tensor (a whole number of blocks).
+const STREAM_CHUNK: usize = 4096 * Q4_BLOCK_BYTES;
+
+struct Loader<'s> {
+    file: &'s ModelFile,
+    src: &'s mut dyn Source,
 }
 
-fn q4_tensor(file: &ModelFile<'_>, name: &str, rows: usize, cols: usize) -> EncoderResult<QMatrix> {
-    let t = file.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor(name.to_owned()))?;
-    if t.dtype != DTYPE_Q4 || t.n_elems != rows * cols {
-        return Err(EncoderError::TensorShape {
-            name: name.to_owned(),
-            expected: format!("q4_0 {rows}x{cols}"),
-            found: format!("dtype {} x {}", t.dtype, t.n_elems),
-        });
+impl Loader<'_> {
+    fn f32_tensor(&mut self, name: &str, n: usize) -> EncoderResult<Vec<f32>> {
+        let t = self.file.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor(name.to_owned()))?;
+        if t.dtype != DTYPE_F32 || t.n_elems < n {
+            return Err(EncoderError::TensorShape {
+                name: name.to_owned(),
+                expected: format!("f32 x {n}"),
+                found: format!("dtype {} x {}", t.dtype, t.n_elems),
+            });
+        }
+        let mut bytes = vec![0u8; n * 4];
+        self.src.read_at(t.range.start, &mut bytes)?;
+        let v: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(EncoderError::Corrupt(format!("tensor {name:?} has non-finite values")));
+        }
+        Ok(v)
     }
-    QMatrix::from_q4_bytes(t.bytes, rows, cols)
+
+    /// Read a Q4 tensor in chunks straight into its packed in-memory form.
+    fn q4_tensor(&mut self, name: &str, rows: usize, cols: usize) -> EncoderResult<QMatrix> {
+        let t = self.file.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor(name.to_owned()))?;
+        if t.dtype != DTYPE_Q4 || t.n_elems != rows * cols || cols % QK != 0 {
+            return Err(EncoderError::TensorShape {
+                name: name.to_owned(),
+                expected: format!("q4_0 {rows}x{cols}"),
+                found: format!("dtype {} x {}", t.dtype, t.n_elems),
+            });
+        }
+        let mut m = QMatrix::with_capacity(rows, cols);
+        let mut buf = vec![0u8; STREAM_CHUNK.min(t.range.len())];
+        let mut off = t.range.start;
+        while off < t.range.end {
+            let n = STREAM_CHUNK.min(t.range.end - off);
+            self.src.read_at(off, &mut buf[..n])?;
+            m.push_q4_bytes(&buf[..n])?;
+            off += n;
+        }
+        if !m.is_complete() {
+            return Err(EncoderError::Corrupt(format!("q4 tensor {name:?} is short")));
+        }
+        Ok(m)
+    }
 }
 
 impl Model {
-    pub fn from_file(file: &ModelFile<'_>) -> EncoderResult<Self> {
+    pub fn load(file: &ModelFile, src: &mut dyn Source) -> EncoderResult<Self> {
         let c = file.config.clone();
         let (h, ff) = (c.hidden, c.ffn);
+        let mut ld = Loader { file, src };
         let mut layers = Vec::with_capacity(c.n_layers);
         for l in 0..c.n_layers {
             let n = |s: &str| format!("l{l}.{s}");
-            let qkv = QMatrix::concat_rows(vec![
-                q4_tensor(file, &n("q.w"), h, h)?,
-                q4_tensor(file, &n("k.w"), h, h)?,
-                q4_tensor(file, &n("v.w"), h, h)?,
-            ]);
-            let mut qkv_b = f32_tensor(file, &n("q.b"), h)?;
-            qkv_b.extend(f32_tensor(file, &n("k.b"), h)?);
-            qkv_b.extend(f32_tensor(file, &n("v.b"), h)?);
             layers.push(Layer {
-                qkv,
-                qkv_b,
-                ao: q4_tensor(file, &n("ao.w"), h, h)?.expanded(),
-                ao_b: f32_tensor(file, &n("ao.b"), h)?,
-                aln_w: f32_tensor(file, &n("aln.w"), h)?,
-                aln_b: f32_tensor(file, &n("aln.b"), h)?,
-                fi: q4_tensor(file, &n("fi.w"), ff, h)?.expanded(),
-                fi_b: f32_tensor(file, &n("fi.b"), ff)?,
-                fo: q4_tensor(file, &n("fo.w"), h, ff)?.expanded(),
-                fo_b: f32_tensor(file, &n("fo.b"), h)?,
-                oln_w: f32_tensor(file, &n("oln.w"), h)?,
-                oln_b: f32_tensor(file, &n("oln.b"), h)?,
+                q: ld.q4_tensor(&n("q.w"), h, h)?,
+                q_b: ld.f32_tensor(&n("q.b"), h)?,
+                k: ld.q4_tensor(&n("k.w"), h, h)?,
+                k_b: ld.f32_tensor(&n("k.b"), h)?,
+                v: ld.q4_tensor(&n("v.w"), h, h)?,
+                v_b: ld.f32_tensor(&n("v.b"), h)?,
+                ao: ld.q4_tensor(&n("ao.w"), h, h)?,
+                ao_b: ld.f32_tensor(&n("ao.b"), h)?,
+                aln_w: ld.f32_tensor(&n("aln.w"), h)?,
+                aln_b: ld.f32_tensor(&n("aln.b"), h)?,
+                fi: ld.q4_tensor(&n("fi.w"), ff, h)?,
+                fi_b: ld.f32_tensor(&n("fi.b"), ff)?,
+                fo: ld.q4_tensor(&n("fo.w"), h, ff)?,
+                fo_b: ld.f32_tensor(&n("fo.b"), h)?,
+                oln_w: ld.f32_tensor(&n("oln.w"), h)?,
+                oln_b: ld.f32_tensor(&n("oln.b"), h)?,
             });
         }
         Ok(Model {
-            word: q4_tensor(file, "emb.word", c.vocab_rows, h)?,
-            pos: f32_tensor(file, "emb.pos", c.max_positions * h)?,
-            type0: f32_tensor(file, "emb.type", h)?,
-            eln_w: f32_tensor(file, "emb.ln.w", h)?,
-            eln_b: f32_tensor(file, "emb.ln.b", h)?,
+            word: ld.q4_tensor("emb.word", c.vocab_rows, h)?,
+            pos: ld.f32_tensor("emb.pos", c.max_positions * h)?,
+            type0: ld.f32_tensor("emb.type", h)?,
+            eln_w: ld.f32_tensor("emb.ln.w", h)?,
+            eln_b: ld.f32_tensor("emb.ln.b", h)?,
             layers,
             config: c,
         })
@@ -118,20 +144,59 @@ impl Model {
                 .layers
                 .iter()
                 .map(|l| {
-                    l.qkv.heap_bytes()
-                        + l.ao.heap_bytes()
-                        + l.fi.heap_bytes()
-                        + l.fo.heap_bytes()
-                        + f(&l.qkv_b)
-                        + f(&l.fi_b)
-                        + f(&l.ao_b)
-                        + f(&l.aln_w)
-                        + f(&l.aln_b)
-                        + f(&l.fo_b)
-                        + f(&l.oln_w)
-                        + f(&l.oln_b)
+                    [&l.q, &l.k, &l.v, &l.ao, &l.fi, &l.fo].iter().map(|m| m.heap_bytes()).sum::<usize>()
+                        + [&l.q_b, &l.k_b, &l.v_b, &l.fi_b, &l.ao_b, &l.aln_w, &l.aln_b, &l.fo_b, &l.oln_w, &l.oln_b]
+                            .iter()
+                            .map(|v| f(v))
+                            .sum::<usize>()
                 })
                 .sum::<usize>()
+    }
+
+    /// The two halves of the attention heads; the split point falls on a quant block
+    /// boundary of the context columns (else everything goes to the second half).
+    fn head_parts(&self) -> [Range<usize>; 2] {
+        let c = &self.config;
+        let hd = c.hidden / c.n_heads;
+        let mid = c.n_heads / 2;
+        let mid = if (mid * hd) % QK == 0 { mid } else { 0 };
+        [0..mid, mid..c.n_heads]
+    }
+
+    /// The two halves of the FFN units, split on a quant block boundary.
+    fn ffn_parts(&self) -> [Range<usize>; 2] {
+        let mid = self.config.ffn / 2 / QK * QK;
+        [0..mid, mid..self.config.ffn]
+    }
+
+    /// Q, K, V for `heads`, attention, and this half's share of the output
+    /// projection: `ctx[:, heads] x AO[:, heads]^T` (`[n_tok][hidden]`, no bias).
+    fn attention_part(&self, l: usize, heads: Range<usize>, x: &[f32], segments: &[Segment]) -> Vec<f32> {
+        let c = &self.config;
+        let (h, hd) = (c.hidden, c.hidden / c.n_heads);
+        let n_tok = x.len() / h;
+        if heads.is_empty() {
+            return vec![0f32; n_tok * h];
+        }
+        let layer = &self.layers[l];
+        let cols = heads.start * hd..heads.end * hd;
+        let q = matmul(&layer.q, &layer.q_b, x, n_tok, cols.clone(), Act::None);
+        let k = matmul(&layer.k, &layer.k_b, x, n_tok, cols.clone(), Act::None);
+        let v = matmul(&layer.v, &layer.v_b, x, n_tok, cols.clone(), Act::None);
+        let ctx = attention(&q, &k, &v, segments, heads.len(), hd);
+        matmul_part(&layer.ao, 0..h, cols.start / QK..cols.end / QK, &ctx, n_tok)
+    }
+
+    /// FFN units `units`: `gelu(x FI[units]^T + b) x FO[:, units]^T` (`[n_tok][hidden]`, no bias).
+    fn ffn_part(&self, l: usize, units: Range<usize>, x: &[f32]) -> Vec<f32> {
+        let h = self.config.hidden;
+        let n_tok = x.len() / h;
+        if units.is_empty() {
+            return vec![0f32; n_tok * h];
+        }
+        let layer = &self.layers[l];
+        let mid = matmul(&layer.fi, &layer.fi_b, x, n_tok, units.clone(), Act::Gelu);
+        matmul_part(&layer.fo, 0..h, units.start / QK..units.end / QK, &mid, n_tok)
     }
 
     /// Mean-pooled (not normalised) final hidden states of each segment.
@@ -140,28 +205,14 @@ impl Model {
     /// wrapped in `<s> … </s>`); positions restart at 0 in every segment and
     /// attention never crosses a segment boundary. Ids must be `< vocab_rows`
     /// and segments at most `max_positions` long (the caller guarantees both).
-    pub fn forward(&self, ids: &[u32], segments: &[Segment], n_threads: usize) -> Vec<Vec<f32>> {
-        if n_threads <= 1 || ids.len() < 2 {
-            return self.forward_with(None, ids, segments);
-        }
-        std::thread::scope(|s| {
-            let (job_tx, job_rx) = mpsc::channel::<Job<'_>>();
-            let (res_tx, res_rx) = mpsc::channel::<Vec<f32>>();
-            s.spawn(move || {
-                for job in job_rx {
-                    if res_tx.send(job()).is_err() {
-                        break;
-                    }
-                }
-            });
-            let helper = Helper { jobs: job_tx, results: res_rx };
-            self.forward_with(Some(&helper), ids, segments)
-        })
-    }
-
-    fn forward_with<'w>(&'w self, helper: Option<&Helper<'w>>, ids: &[u32], segments: &[Segment]) -> Vec<Vec<f32>> {
+    ///
+    /// Each layer is two stages, each split in two halves (attention heads, then
+    /// FFN units) whose partial products are summed in a fixed order, so the
+    /// result is the same whether the worker thread computes the second half or
+    /// the caller does.
+    pub fn forward(self: &Arc<Self>, worker: Option<&Worker>, ids: &[u32], segments: &[Segment]) -> Vec<Vec<f32>> {
         let c = &self.config;
-        let (h, n_heads) = (c.hidden, c.n_heads);
+        let h = c.hidden;
         let n_tok = ids.len();
         let mut x = vec![0f32; n_tok * h];
         for seg in segments {
@@ -176,38 +227,30 @@ impl Model {
         }
         add_layer_norm(&mut x, None, &self.eln_w, &self.eln_b, c.ln_eps);
         let segments: Arc<[Segment]> = segments.into();
+        let worker = worker.filter(|_| n_tok > 0);
+        let [heads0, heads1] = self.head_parts();
+        let [units0, units1] = self.ffn_parts();
 
-        for layer in &self.layers {
-            let xa: Arc<Vec<f32>> = Arc::new(x);
-            let qkv = {
-                let xa = Arc::clone(&xa);
-                split(helper, 3 * h, n_tok, ROW_TILE, move |r| {
-                    matmul(&layer.qkv, &layer.qkv_b, &xa, n_tok, r, Act::None)
-                })
+        for l in 0..self.layers.len() {
+            let layer = &self.layers[l];
+            let xa = Arc::new(x);
+            let (a0, a1) = {
+                let (m, xw, segs, heads1) = (Arc::clone(self), Arc::clone(&xa), Arc::clone(&segments), heads1.clone());
+                run2(
+                    worker,
+                    move || m.attention_part(l, heads1.clone(), &xw, &segs),
+                    || self.attention_part(l, heads0.clone(), &xa, &segments),
+                )
             };
-            let qkv = Arc::new(qkv);
-            let ctx = {
-                let segments = Arc::clone(&segments);
-                let hd = h / n_heads;
-                split(helper, n_heads, n_tok, 1, move |heads| attention(&qkv, &segments, heads, h, hd))
-            };
-            let ctx = Arc::new(ctx);
-            let ao =
-                split(helper, h, n_tok, ROW_TILE, move |r| matmul(&layer.ao, &layer.ao_b, &ctx, n_tok, r, Act::None));
             let mut x1 = Arc::try_unwrap(xa).unwrap_or_else(|a| (*a).clone());
-            add_layer_norm(&mut x1, Some(&ao), &layer.aln_w, &layer.aln_b, c.ln_eps);
+            add_layer_norm(&mut x1, Some(&sum_parts(a0, &a1, &layer.ao_b)), &layer.aln_w, &layer.aln_b, c.ln_eps);
             let x1a = Arc::new(x1);
-            let mid = {
-                let x1a = Arc::clone(&x1a);
-                split(helper, c.ffn, n_tok, ROW_TILE, move |r| {
-                    matmul(&layer.fi, &layer.fi_b, &x1a, n_tok, r, Act::Gelu)
-                })
+            let (f0, f1) = {
+                let (m, xw, units1) = (Arc::clone(self), Arc::clone(&x1a), units1.clone());
+                run2(worker, move || m.ffn_part(l, units1.clone(), &xw), || self.ffn_part(l, units0.clone(), &x1a))
             };
-            let mid = Arc::new(mid);
-            let fo =
-                split(helper, h, n_tok, ROW_TILE, move |r| matmul(&layer.fo, &layer.fo_b, &mid, n_tok, r, Act::None));
             x = Arc::try_unwrap(x1a).unwrap_or_else(|a| (*a).clone());
-            add_layer_norm(&mut x, Some(&fo), &layer.oln_w, &layer.oln_b, c.ln_eps);
+            add_layer_norm(&mut x, Some(&sum_parts(f0, &f1, &layer.fo_b)), &layer.oln_w, &layer.oln_b, c.ln_eps);
         }
 
         segments
@@ -227,22 +270,30 @@ impl Model {
     }
 }
 
-/// Scaled dot-product attention for heads `heads`; returns `[token][heads.len() * hd]`.
-fn attention(qkv: &[f32], segments: &[Segment], heads: Range<usize>, h: usize, hd: usize) -> Vec<f32> {
-    let n_tok = segments.iter().map(|s| s.end).max().unwrap_or(0);
-    let width = heads.len() * hd;
-    let stride = 3 * h;
+/// `(a + b) + bias` per row of width `bias.len()`, in place in `a`.
+fn sum_parts(mut a: Vec<f32>, b: &[f32], bias: &[f32]) -> Vec<f32> {
+    for (ra, rb) in a.chunks_exact_mut(bias.len()).zip(b.chunks_exact(bias.len())) {
+        for ((va, vb), bb) in ra.iter_mut().zip(rb).zip(bias) {
+            *va = (*va + vb) + bb;
+        }
+    }
+    a
+}
+
+/// Scaled dot-product attention over `n_heads` heads of width `hd`; `q`, `k`, `v`
+/// and the result are `[token][n_heads * hd]`.
+fn attention(q: &[f32], k: &[f32], v: &[f32], segments: &[Segment], n_heads: usize, hd: usize) -> Vec<f32> {
+    let width = n_heads * hd;
     let scale = 1.0 / (hd as f32).sqrt();
-    let mut out = vec![0f32; n_tok * width];
+    let mut out = vec![0f32; q.len()];
     let mut probs = Vec::new();
     for seg in segments {
-        for head in heads.clone() {
-            let qo = head * hd;
-            let (ko, vo) = (h + qo, 2 * h + qo);
+        for head in 0..n_heads {
+            let o = head * hd;
             for t in seg.clone() {
-                let q = &qkv[t * stride + qo..t * stride + qo + hd];
+                let qt = &q[t * width + o..t * width + o + hd];
                 probs.clear();
-                probs.extend(seg.clone().map(|s| dot(q, &qkv[s * stride + ko..s * stride + ko + hd]) * scale));
+                probs.extend(seg.clone().map(|s| dot(qt, &k[s * width + o..s * width + o + hd]) * scale));
                 let max = probs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let mut sum = 0.0;
                 for p in probs.iter_mut() {
@@ -250,11 +301,10 @@ fn attention(qkv: &[f32], segments: &[Segment], heads: Range<usize>, h: usize, h
                     sum += *p;
                 }
                 let inv = 1.0 / sum;
-                let o0 = t * width + (head - heads.start) * hd;
-                let o = &mut out[o0..o0 + hd];
+                let out_t = &mut out[t * width + o..t * width + o + hd];
                 for (s, &p) in seg.clone().zip(probs.iter()) {
                     let p = p * inv;
-                    for (oe, &ve) in o.iter_mut().zip(&qkv[s * stride + vo..s * stride + vo + hd]) {
+                    for (oe, &ve) in out_t.iter_mut().zip(&v[s * width + o..s * width + o + hd]) {
                         *oe += p * ve;
                     }
                 }
@@ -264,45 +314,53 @@ fn attention(qkv: &[f32], segments: &[Segment], heads: Range<usize>, h: usize, h
     out
 }
 
-type Job<'w> = Box<dyn FnOnce() -> Vec<f32> + Send + 'w>;
+type Job = Box<dyn FnOnce() + Send>;
 
-/// The second worker of a forward pass: receives half of each stage's columns.
-struct Helper<'w> {
-    jobs: mpsc::Sender<Job<'w>>,
-    results: mpsc::Receiver<Vec<f32>>,
+/// A persistent helper thread that computes the second half of every stage.
+/// It lives as long as the [`Worker`] (the thread ends when the sender drops).
+#[derive(Debug)]
+pub(crate) struct Worker {
+    jobs: mpsc::Sender<Job>,
 }
 
-/// Compute `f(0..n_units)` (a `[n_tok][width(units)]` block), handing the upper
-/// half of the units to the helper thread when there is one. Column widths are
-/// proportional to the unit count, so the two halves are joined row by row.
-fn split<'w, F>(helper: Option<&Helper<'w>>, n_units: usize, n_tok: usize, align: usize, f: F) -> Vec<f32>
+impl Worker {
+    pub fn spawn() -> Option<Worker> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("lingxi-encoder".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .ok()?;
+        Some(Worker { jobs })
+    }
+}
+
+/// Run `hi` on the worker (if any) while the caller runs `lo`; returns `(lo, hi)`.
+fn run2<T, H, L>(worker: Option<&Worker>, hi: H, lo: L) -> (T, T)
 where
-    F: Fn(Range<usize>) -> Vec<f32> + Send + Sync + 'w,
+    T: Send + 'static,
+    H: Fn() -> T + Send + Sync + 'static,
+    L: FnOnce() -> T,
 {
-    let mid = (n_units / 2).div_ceil(align) * align;
-    let Some(helper) = helper.filter(|_| mid > 0 && mid < n_units && n_tok > 0) else {
-        return f(0..n_units);
+    let Some(worker) = worker else {
+        let a = lo();
+        return (a, hi());
     };
-    let f = Arc::new(f);
-    let f2 = Arc::clone(&f);
-    if helper.jobs.send(Box::new(move || f2(mid..n_units))).is_err() {
-        return f(0..n_units);
+    let hi = Arc::new(hi);
+    let (tx, rx) = mpsc::sync_channel(1);
+    let remote = Arc::clone(&hi);
+    let job: Job = Box::new(move || {
+        let _ = tx.send(remote());
+    });
+    if worker.jobs.send(job).is_err() {
+        let a = lo();
+        return (a, hi());
     }
-    let lo = f(0..mid);
-    let Ok(hi) = helper.results.recv() else {
-        // The helper died (it cannot, short of a bug): finish on this thread.
-        let hi = f(mid..n_units);
-        return join_columns(&lo, &hi, n_tok);
-    };
-    join_columns(&lo, &hi, n_tok)
-}
-
-fn join_columns(lo: &[f32], hi: &[f32], n_tok: usize) -> Vec<f32> {
-    let (wl, wh) = (lo.len() / n_tok, hi.len() / n_tok);
-    let mut out = Vec::with_capacity(lo.len() + hi.len());
-    for t in 0..n_tok {
-        out.extend_from_slice(&lo[t * wl..(t + 1) * wl]);
-        out.extend_from_slice(&hi[t * wh..(t + 1) * wh]);
-    }
-    out
+    let a = lo();
+    // The worker only fails to answer if the job panicked: recompute here.
+    let b = rx.recv().unwrap_or_else(|_| hi());
+    (a, b)
 }
