@@ -23,15 +23,9 @@ pub enum SlaError {
 impl SlaThreshold {
     pub fn new(warning_ms: i64, breach_ms: i64) -> Result<Self, SlaError> {
         if warning_ms < 0 || warning_ms > breach_ms {
-            return Err(SlaError::InvalidThreshold {
-                warning_ms,
-                breach_ms,
-            });
+            return Err(SlaError::InvalidThreshold { warning_ms, breach_ms });
         }
-        Ok(SlaThreshold {
-            warning_ms,
-            breach_ms,
-        })
+        Ok(SlaThreshold { warning_ms, breach_ms })
     }
 
     pub fn warning_ms(self) -> i64 {
@@ -168,32 +162,15 @@ fn clocks(targets: &SlaTargets, times: &ConversationTimes) -> Vec<Clock> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        out.push(Clock {
-            metric: SlaMetric::FirstResponse,
-            start: times.opened_at_ms,
-            stop,
-            threshold,
-        });
+        out.push(Clock { metric: SlaMetric::FirstResponse, start: times.opened_at_ms, stop, threshold });
     }
-    if let (Some(threshold), Some(_), Some(since)) = (
-        targets.next_response,
-        times.first_response_at_ms,
-        times.awaiting_reply_since_ms,
-    ) {
-        out.push(Clock {
-            metric: SlaMetric::NextResponse,
-            start: since,
-            stop: resolved,
-            threshold,
-        });
+    if let (Some(threshold), Some(_), Some(since)) =
+        (targets.next_response, times.first_response_at_ms, times.awaiting_reply_since_ms)
+    {
+        out.push(Clock { metric: SlaMetric::NextResponse, start: since, stop: resolved, threshold });
     }
     if let Some(threshold) = targets.resolution {
-        out.push(Clock {
-            metric: SlaMetric::Resolution,
-            start: times.opened_at_ms,
-            stop: resolved,
-            threshold,
-        });
+        out.push(Clock { metric: SlaMetric::Resolution, start: times.opened_at_ms, stop: resolved, threshold });
     }
     out
 }
@@ -230,11 +207,7 @@ pub fn check(
         for level in [SlaLevel::Warning, SlaLevel::Breach] {
             if clock.crossed(level, now_ms) && !already(&marks, &clock, level) {
                 mark(&mut marks, &clock, level);
-                events.push(SlaEvent {
-                    metric: clock.metric,
-                    level,
-                    due_at_ms: clock.due(level),
-                });
+                events.push(SlaEvent { metric: clock.metric, level, due_at_ms: clock.due(level) });
             }
         }
     }
@@ -244,20 +217,13 @@ pub fn check(
 
 /// The earliest time at which [`check`] would emit something new, if any clock still can.
 /// It may be in the past, meaning "check now".
-pub fn next_due_ms(
-    targets: &SlaTargets,
-    times: &ConversationTimes,
-    marks: SlaMarks,
-) -> Option<i64> {
+pub fn next_due_ms(targets: &SlaTargets, times: &ConversationTimes, marks: SlaMarks) -> Option<i64> {
     clocks(targets, times)
         .iter()
         .flat_map(|clock| {
             [SlaLevel::Warning, SlaLevel::Breach]
                 .into_iter()
-                .filter(|&level| {
-                    !already(&marks, clock, level)
-                        && clock.stop.is_none_or(|s| s > clock.due(level))
-                })
+                .filter(|&level| !already(&marks, clock, level) && clock.stop.is_none_or(|s| s > clock.due(level)))
                 .map(|level| clock.due(level))
         })
         .min()
@@ -286,13 +252,7 @@ mod tests {
             let (events, m) = check(&targets(), &times, marks, now);
             marks = m;
             for e in events {
-                got.push(format!(
-                    "{}: {:?} {:?} {}",
-                    now / MIN,
-                    e.metric,
-                    e.level,
-                    e.due_at_ms / MIN
-                ));
+                got.push(format!("{}: {:?} {:?} {}", now / MIN, e.metric, e.level, e.due_at_ms / MIN));
             }
         }
         assert_eq!(got, expected);
@@ -323,33 +283,20 @@ mod tests {
 
     #[test]
     fn reply_before_warning_stops_first_response_clock() {
-        let times = ConversationTimes {
-            first_response_at_ms: Some(3 * MIN),
-            ..Default::default()
-        };
+        let times = ConversationTimes { first_response_at_ms: Some(3 * MIN), ..Default::default() };
         check_timeline(times, &[5 * MIN, 20 * MIN], &[]);
     }
 
     #[test]
     fn reply_exactly_at_breach_meets_target() {
-        let times = ConversationTimes {
-            first_response_at_ms: Some(5 * MIN),
-            ..Default::default()
-        };
+        let times = ConversationTimes { first_response_at_ms: Some(5 * MIN), ..Default::default() };
         check_timeline(times, &[6 * MIN], &["6: FirstResponse Warning 4"]);
     }
 
     #[test]
     fn reply_after_breach_still_reports_it_once() {
-        let times = ConversationTimes {
-            first_response_at_ms: Some(7 * MIN),
-            ..Default::default()
-        };
-        check_timeline(
-            times,
-            &[8 * MIN, 9 * MIN],
-            &["8: FirstResponse Warning 4", "8: FirstResponse Breach 5"],
-        );
+        let times = ConversationTimes { first_response_at_ms: Some(7 * MIN), ..Default::default() };
+        check_timeline(times, &[8 * MIN, 9 * MIN], &["8: FirstResponse Warning 4", "8: FirstResponse Breach 5"]);
     }
 
     #[test]
@@ -372,18 +319,12 @@ mod tests {
         times.awaiting_reply_since_ms = Some(20 * MIN);
         assert_eq!(next_due_ms(&t, &times, marks), Some(28 * MIN));
         let (e, _) = check(&t, &times, marks, 31 * MIN);
-        assert_eq!(
-            e.iter().map(|e| e.due_at_ms / MIN).collect::<Vec<_>>(),
-            [28, 30]
-        );
+        assert_eq!(e.iter().map(|e| e.due_at_ms / MIN).collect::<Vec<_>>(), [28, 30]);
     }
 
     #[test]
     fn resolution_stops_every_clock() {
-        let times = ConversationTimes {
-            resolved_at_ms: Some(2 * MIN),
-            ..Default::default()
-        };
+        let times = ConversationTimes { resolved_at_ms: Some(2 * MIN), ..Default::default() };
         check_timeline(times, &[100 * MIN], &[]);
         assert_eq!(next_due_ms(&targets(), &times, SlaMarks::default()), None);
     }
@@ -399,10 +340,7 @@ mod tests {
 
     #[test]
     fn policies_pick_highest_level_not_above_priority() {
-        let fast = SlaTargets {
-            first_response: Some(SlaThreshold::new(MIN, 2 * MIN).unwrap()),
-            ..Default::default()
-        };
+        let fast = SlaTargets { first_response: Some(SlaThreshold::new(MIN, 2 * MIN).unwrap()), ..Default::default() };
         let p = SlaPolicies::new().with(0, targets()).with(2, fast);
         assert_eq!(p.for_priority(0), targets());
         assert_eq!(p.for_priority(1), targets());

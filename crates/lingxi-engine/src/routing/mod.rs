@@ -210,11 +210,7 @@ pub enum Action<A, C> {
     Queue { conversation: C },
     /// The agent no longer owns the conversation; an `Assign` or `Queue` for it follows in
     /// the same list.
-    Unassign {
-        conversation: C,
-        agent: A,
-        reason: UnassignReason,
-    },
+    Unassign { conversation: C, agent: A, reason: UnassignReason },
     /// The router has forgotten the conversation (resolved, closed, or abandoned while waiting).
     Release { conversation: C, agent: Option<A> },
     /// The router changed an agent's presence itself (an agent who left conversations
@@ -499,11 +495,7 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
     // ---------------------------------------------------------------- conversations
 
     /// A conversation needs a human: it is assigned to the best eligible agent, or waits.
-    pub fn enqueue(
-        &mut self,
-        spec: ConversationSpec<C, T>,
-        now_ms: i64,
-    ) -> Result<Actions<A, C>, RoutingError> {
+    pub fn enqueue(&mut self, spec: ConversationSpec<C, T>, now_ms: i64) -> Result<Actions<A, C>, RoutingError> {
         let id = self.insert_record(spec)?;
         let mut out = Vec::new();
         self.route(id, now_ms, &mut out);
@@ -537,20 +529,10 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
 
     /// The conversation is done with routing (resolved, closed, handed back to the bot, or the
     /// customer left the queue). Its agent's capacity is backfilled from the queue at once.
-    pub fn release(
-        &mut self,
-        conversation: &C,
-        now_ms: i64,
-    ) -> Result<Actions<A, C>, RoutingError> {
+    pub fn release(&mut self, conversation: &C, now_ms: i64) -> Result<Actions<A, C>, RoutingError> {
         let prev = self.detach(conversation)?;
-        let (record_id, _) = self
-            .conversations
-            .remove_entry(conversation)
-            .expect("detached conversation has a record");
-        let mut out = vec![Action::Release {
-            conversation: record_id,
-            agent: prev.map(|i| self.slot(i).id.clone()),
-        }];
+        let (record_id, _) = self.conversations.remove_entry(conversation).expect("detached conversation has a record");
+        let mut out = vec![Action::Release { conversation: record_id, agent: prev.map(|i| self.slot(i).id.clone()) }];
         if let Some(i) = prev {
             self.fill_agent(i, now_ms, &mut out);
         }
@@ -559,16 +541,9 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
 
     /// The owning agent has replied, so [`Router::reassign_unanswered`] leaves it alone.
     pub fn mark_answered(&mut self, conversation: &C) -> Result<(), RoutingError> {
-        let rec = self
-            .conversations
-            .get_mut(conversation)
-            .ok_or(RoutingError::UnknownConversation)?;
+        let rec = self.conversations.get_mut(conversation).ok_or(RoutingError::UnknownConversation)?;
         match &mut rec.place {
-            Place::Assigned {
-                assigned_at_ms,
-                answered,
-                ..
-            } => {
+            Place::Assigned { assigned_at_ms, answered, .. } => {
                 if !*answered {
                     *answered = true;
                     let k = (*assigned_at_ms, rec.key.seq, conversation.clone());
@@ -590,10 +565,7 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
         target: TransferTarget<A, T>,
         now_ms: i64,
     ) -> Result<Actions<A, C>, RoutingError> {
-        let rec = self
-            .conversations
-            .get(conversation)
-            .ok_or(RoutingError::UnknownConversation)?;
+        let rec = self.conversations.get(conversation).ok_or(RoutingError::UnknownConversation)?;
         let kind = rec.kind;
         let current = match rec.place {
             Place::Assigned { agent, .. } => Some(agent),
@@ -624,10 +596,7 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
                 if let Some(from) = current {
                     self.fill_agent(from, now_ms, &mut out);
                 }
-                self.conversations
-                    .get_mut(conversation)
-                    .expect("record exists")
-                    .team = Some(t);
+                self.conversations.get_mut(conversation).expect("record exists").team = Some(t);
                 self.route(conversation.clone(), now_ms, &mut out);
             }
         }
@@ -658,24 +627,14 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
             let slot = self.slot_mut(i);
             if slot.presence == Presence::Online {
                 slot.presence = Presence::Away;
-                out.push(Action::Presence {
-                    agent: slot.id.clone(),
-                    presence: Presence::Away,
-                });
+                out.push(Action::Presence { agent: slot.id.clone(), presence: Presence::Away });
             }
             let requeue_all = self.policy.on_away == AwayPolicy::Requeue;
             let owned = self.slot(i).conversations.clone();
             for c in owned {
-                let answered = matches!(
-                    self.conversations[&c].place,
-                    Place::Assigned { answered: true, .. }
-                );
+                let answered = matches!(self.conversations[&c].place, Place::Assigned { answered: true, .. });
                 if requeue_all || !answered {
-                    let reason = if answered {
-                        UnassignReason::AgentAway
-                    } else {
-                        UnassignReason::Unanswered
-                    };
+                    let reason = if answered { UnassignReason::AgentAway } else { UnassignReason::Unanswered };
                     self.detach_reporting(&c, reason, &mut out);
                     convs.push(c);
                 }
@@ -691,12 +650,9 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
         let rec = self.conversations.get(conversation)?;
         Some(match rec.place {
             Place::Waiting { .. } => ConversationState::Waiting,
-            Place::Assigned {
-                agent, answered, ..
-            } => ConversationState::Assigned {
-                agent: self.slot(agent).id.clone(),
-                answered,
-            },
+            Place::Assigned { agent, answered, .. } => {
+                ConversationState::Assigned { agent: self.slot(agent).id.clone(), answered }
+            }
             Place::Detached => unreachable!("no conversation is detached between calls"),
         })
     }
@@ -747,11 +703,8 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
     /// Waiting conversations in service order (best first), across all queues. O(n log n);
     /// for consoles and tests, not the hot path.
     pub fn waiting(&self) -> Vec<&C> {
-        let mut all: Vec<(QueueKey, &C)> = self
-            .buckets
-            .iter()
-            .flat_map(|b| b.queue.iter().map(|(k, c)| (*k, c)))
-            .collect();
+        let mut all: Vec<(QueueKey, &C)> =
+            self.buckets.iter().flat_map(|b| b.queue.iter().map(|(k, c)| (*k, c))).collect();
         all.sort_by_key(|(k, _)| *k);
         all.into_iter().map(|(_, c)| c).collect()
     }
@@ -771,10 +724,7 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
 
     /// Whether `agent` could take `conversation` right now (online, skills, team, room).
     pub fn is_eligible(&self, agent: &A, conversation: &C) -> bool {
-        let (Some(&i), Some(rec)) = (
-            self.agent_index.get(agent),
-            self.conversations.get(conversation),
-        ) else {
+        let (Some(&i), Some(rec)) = (self.agent_index.get(agent), self.conversations.get(conversation)) else {
             return false;
         };
         let slot = self.slot(i);
@@ -792,10 +742,7 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
     }
 
     fn agent_idx(&self, agent: &A) -> Result<usize, RoutingError> {
-        self.agent_index
-            .get(agent)
-            .copied()
-            .ok_or(RoutingError::UnknownAgent)
+        self.agent_index.get(agent).copied().ok_or(RoutingError::UnknownAgent)
     }
 
     fn queue_key(&self, priority: i32, enqueued_at_ms: i64, seq: u64) -> QueueKey {
@@ -806,11 +753,7 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
             Some(s) => i128::from(s.get()),
             None => 1i128 << 64,
         };
-        QueueKey {
-            rank: Reverse(i128::from(priority) * step - i128::from(enqueued_at_ms)),
-            enqueued_at_ms,
-            seq,
-        }
+        QueueKey { rank: Reverse(i128::from(priority) * step - i128::from(enqueued_at_ms)), enqueued_at_ms, seq }
     }
 
     fn insert_record(&mut self, spec: ConversationSpec<C, T>) -> Result<C, RoutingError> {
@@ -845,19 +788,13 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
             None => self.teamless_buckets.push(b),
         }
         self.bucket_index.insert(key.clone(), b);
-        self.buckets.push(Bucket {
-            key,
-            queue: BTreeMap::new(),
-        });
+        self.buckets.push(Bucket { key, queue: BTreeMap::new() });
         b
     }
 
     /// Takes a conversation out of its bucket or off its agent; returns the agent it left.
     fn detach(&mut self, conversation: &C) -> Result<Option<usize>, RoutingError> {
-        let rec = self
-            .conversations
-            .get_mut(conversation)
-            .ok_or(RoutingError::UnknownConversation)?;
+        let rec = self.conversations.get_mut(conversation).ok_or(RoutingError::UnknownConversation)?;
         let place = std::mem::replace(&mut rec.place, Place::Detached);
         match place {
             Place::Waiting { bucket } => {
@@ -865,23 +802,15 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
                 self.n_waiting -= 1;
                 Ok(None)
             }
-            Place::Assigned {
-                agent,
-                assigned_at_ms,
-                answered,
-            } => {
+            Place::Assigned { agent, assigned_at_ms, answered } => {
                 if !answered {
-                    self.unanswered
-                        .remove(&(assigned_at_ms, rec.key.seq, conversation.clone()));
+                    self.unanswered.remove(&(assigned_at_ms, rec.key.seq, conversation.clone()));
                 }
                 let kind = rec.kind;
                 let slot = self.agents[agent].as_mut().expect("agent slot is live");
                 slot.load[kind.idx()] -= 1;
-                let pos = slot
-                    .conversations
-                    .iter()
-                    .position(|c| c == conversation)
-                    .expect("agent lists its conversation");
+                let pos =
+                    slot.conversations.iter().position(|c| c == conversation).expect("agent lists its conversation");
                 slot.conversations.remove(pos);
                 Ok(Some(agent))
             }
@@ -890,29 +819,15 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
     }
 
     /// Like `detach` for a known conversation, emitting `Unassign` if it had an owner.
-    fn detach_reporting(
-        &mut self,
-        conversation: &C,
-        reason: UnassignReason,
-        out: &mut Actions<A, C>,
-    ) -> Option<usize> {
+    fn detach_reporting(&mut self, conversation: &C, reason: UnassignReason, out: &mut Actions<A, C>) -> Option<usize> {
         let prev = self.detach(conversation).expect("conversation exists");
         if let Some(i) = prev {
-            out.push(Action::Unassign {
-                conversation: conversation.clone(),
-                agent: self.slot(i).id.clone(),
-                reason,
-            });
+            out.push(Action::Unassign { conversation: conversation.clone(), agent: self.slot(i).id.clone(), reason });
         }
         prev
     }
 
-    fn detach_all(
-        &mut self,
-        idx: usize,
-        reason: UnassignReason,
-        out: &mut Actions<A, C>,
-    ) -> Vec<C> {
+    fn detach_all(&mut self, idx: usize, reason: UnassignReason, out: &mut Actions<A, C>) -> Vec<C> {
         let convs = self.slot(idx).conversations.clone();
         for c in &convs {
             self.detach_reporting(c, reason, out);
@@ -920,27 +835,12 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
         convs
     }
 
-    fn attach(
-        &mut self,
-        conversation: C,
-        idx: usize,
-        now_ms: i64,
-        answered: bool,
-        out: Option<&mut Actions<A, C>>,
-    ) {
-        let rec = self
-            .conversations
-            .get_mut(&conversation)
-            .expect("record exists");
+    fn attach(&mut self, conversation: C, idx: usize, now_ms: i64, answered: bool, out: Option<&mut Actions<A, C>>) {
+        let rec = self.conversations.get_mut(&conversation).expect("record exists");
         debug_assert!(matches!(rec.place, Place::Detached));
-        rec.place = Place::Assigned {
-            agent: idx,
-            assigned_at_ms: now_ms,
-            answered,
-        };
+        rec.place = Place::Assigned { agent: idx, assigned_at_ms: now_ms, answered };
         if !answered {
-            self.unanswered
-                .insert((now_ms, rec.key.seq, conversation.clone()));
+            self.unanswered.insert((now_ms, rec.key.seq, conversation.clone()));
         }
         let kind = rec.kind;
         let slot = self.agents[idx].as_mut().expect("agent slot is live");
@@ -948,49 +848,28 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
         slot.idle_since_ms = slot.idle_since_ms.max(now_ms);
         slot.conversations.push(conversation.clone());
         if let Some(out) = out {
-            out.push(Action::Assign(Assignment {
-                conversation,
-                agent: slot.id.clone(),
-            }));
+            out.push(Action::Assign(Assignment { conversation, agent: slot.id.clone() }));
         }
     }
 
     fn push_waiting(&mut self, conversation: C, out: &mut Actions<A, C>) {
         let rec = &self.conversations[&conversation];
-        let bkey = BucketKey {
-            team: rec.team.clone(),
-            kind: rec.kind,
-            required: rec.required,
-        };
+        let bkey = BucketKey { team: rec.team.clone(), kind: rec.kind, required: rec.required };
         let qkey = rec.key;
         let b = self.bucket_for(bkey);
         self.buckets[b].queue.insert(qkey, conversation.clone());
         self.n_waiting += 1;
-        self.conversations
-            .get_mut(&conversation)
-            .expect("record exists")
-            .place = Place::Waiting { bucket: b };
+        self.conversations.get_mut(&conversation).expect("record exists").place = Place::Waiting { bucket: b };
         out.push(Action::Queue { conversation });
     }
 
     /// Places a detached conversation: with the best eligible agent, or in its queue.
     fn route(&mut self, conversation: C, now_ms: i64, out: &mut Actions<A, C>) {
         let rec = &self.conversations[&conversation];
-        let bkey = BucketKey {
-            team: rec.team.clone(),
-            kind: rec.kind,
-            required: rec.required,
-        };
+        let bkey = BucketKey { team: rec.team.clone(), kind: rec.kind, required: rec.required };
         // Head of line: a non-empty queue means every agent eligible for it is busy.
-        let queue_busy = self
-            .bucket_index
-            .get(&bkey)
-            .is_some_and(|&b| !self.buckets[b].queue.is_empty());
-        let best = if queue_busy {
-            None
-        } else {
-            self.best_agent(rec)
-        };
+        let queue_busy = self.bucket_index.get(&bkey).is_some_and(|&b| !self.buckets[b].queue.is_empty());
+        let best = if queue_busy { None } else { self.best_agent(rec) };
         match best {
             Some(i) => self.attach(conversation, i, now_ms, false, Some(out)),
             None => self.push_waiting(conversation, out),
@@ -1044,19 +923,9 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
         // because both agents have room.
         let by_load = (u32::from(a.load[k]) * u32::from(b.capacity.0[k]))
             .cmp(&(u32::from(b.load[k]) * u32::from(a.capacity.0[k])));
-        let by_pref = b
-            .skills
-            .n_common(rec.preferred)
-            .cmp(&a.skills.n_common(rec.preferred));
-        let (first, second) = if self.policy.preferred_skills_first {
-            (by_pref, by_load)
-        } else {
-            (by_load, by_pref)
-        };
-        first
-            .then(second)
-            .then(a.idle_since_ms.cmp(&b.idle_since_ms))
-            .then(ai.cmp(&bi))
+        let by_pref = b.skills.n_common(rec.preferred).cmp(&a.skills.n_common(rec.preferred));
+        let (first, second) = if self.policy.preferred_skills_first { (by_pref, by_load) } else { (by_load, by_pref) };
+        first.then(second).then(a.idle_since_ms.cmp(&b.idle_since_ms)).then(ai.cmp(&bi))
     }
 
     /// Gives an online agent the best waiting conversations it can take until it is full or
@@ -1066,10 +935,7 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
             return;
         }
         while let Some(b) = self.best_bucket_for(idx) {
-            let (_, c) = self.buckets[b]
-                .queue
-                .pop_first()
-                .expect("chosen bucket is non-empty");
+            let (_, c) = self.buckets[b].queue.pop_first().expect("chosen bucket is non-empty");
             self.n_waiting -= 1;
             self.conversations.get_mut(&c).expect("record exists").place = Place::Detached;
             self.attach(c, idx, now_ms, false, Some(out));
@@ -1079,19 +945,15 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
     fn best_bucket_for(&self, idx: usize) -> Option<usize> {
         let slot = self.slot(idx);
         let mut best: Option<(QueueKey, usize)> = None;
-        let team_lists = slot
-            .teams
-            .iter()
-            .filter_map(|t| self.team_buckets.get(t))
-            .chain(std::iter::once(&self.teamless_buckets));
+        let team_lists =
+            slot.teams.iter().filter_map(|t| self.team_buckets.get(t)).chain(std::iter::once(&self.teamless_buckets));
         for list in team_lists {
             for &b in list {
                 let bucket = &self.buckets[b];
                 let Some((&head, _)) = bucket.queue.first_key_value() else {
                     continue;
                 };
-                if !slot.has_room(bucket.key.kind) || !slot.skills.contains_all(bucket.key.required)
-                {
+                if !slot.has_room(bucket.key.kind) || !slot.skills.contains_all(bucket.key.required) {
                     continue;
                 }
                 if best.is_none_or(|(k, _)| head < k) {
@@ -1105,11 +967,7 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
 
 /// Skills and team, ignoring presence and room.
 fn qualifies<A, C, T: Key>(slot: &AgentSlot<A, C, T>, rec: &ConvRecord<T>) -> bool {
-    slot.skills.contains_all(rec.required)
-        && rec
-            .team
-            .as_ref()
-            .is_none_or(|t| slot.teams.binary_search(t).is_ok())
+    slot.skills.contains_all(rec.required) && rec.team.as_ref().is_none_or(|t| slot.teams.binary_search(t).is_ok())
 }
 
 #[cfg(test)]

@@ -108,12 +108,7 @@ impl SkillCatalog {
     }
 
     /// Interns every name and returns the set.
-    pub fn set<'a>(
-        &mut self,
-        names: impl IntoIterator<Item = &'a str>,
-    ) -> Result<SkillSet, RoutingError> {
-        names
-            .into_iter()
-            .try_fold(SkillSet::EMPTY, |acc, n| Ok(acc.with(self.intern(n)?)))
+    pub fn set<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) -> Result<SkillSet, RoutingError> {
+        names.into_iter().try_fold(SkillSet::EMPTY, |acc, n| Ok(acc.with(self.intern(n)?)))
     }
 }

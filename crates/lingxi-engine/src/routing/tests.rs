@@ -8,16 +8,11 @@ use super::*;
 type R = Router<u32, u32, u32>;
 
 fn id(word: &str) -> u32 {
-    word[1..]
-        .parse()
-        .unwrap_or_else(|_| panic!("bad id {word:?}"))
+    word[1..].parse().unwrap_or_else(|_| panic!("bad id {word:?}"))
 }
 
 fn skills(list: &str) -> SkillSet {
-    list.split(',')
-        .filter(|s| !s.is_empty())
-        .map(|s| Skill::new(s.parse().unwrap()).unwrap())
-        .collect()
+    list.split(',').filter(|s| !s.is_empty()).map(|s| Skill::new(s.parse().unwrap()).unwrap()).collect()
 }
 
 fn kind(word: &str) -> CapacityKind {
@@ -30,24 +25,11 @@ fn kind(word: &str) -> CapacityKind {
 
 fn render(a: &Action<u32, u32>) -> String {
     match a {
-        Action::Assign(Assignment {
-            conversation,
-            agent,
-        }) => format!("assign c{conversation} a{agent}"),
+        Action::Assign(Assignment { conversation, agent }) => format!("assign c{conversation} a{agent}"),
         Action::Queue { conversation } => format!("queue c{conversation}"),
-        Action::Unassign {
-            conversation,
-            agent,
-            reason,
-        } => format!("unassign c{conversation} a{agent} {reason:?}"),
-        Action::Release {
-            conversation,
-            agent: Some(a),
-        } => format!("release c{conversation} a{a}"),
-        Action::Release {
-            conversation,
-            agent: None,
-        } => format!("release c{conversation} -"),
+        Action::Unassign { conversation, agent, reason } => format!("unassign c{conversation} a{agent} {reason:?}"),
+        Action::Release { conversation, agent: Some(a) } => format!("release c{conversation} a{a}"),
+        Action::Release { conversation, agent: None } => format!("release c{conversation} -"),
         Action::Presence { agent, presence } => format!("presence a{agent} {presence:?}"),
     }
 }
@@ -68,10 +50,7 @@ fn split(words: &[&str]) -> (Vec<String>, HashMap<String, String>) {
 }
 
 fn policy(named: &HashMap<String, String>) -> RoutingPolicy {
-    let mut p = RoutingPolicy {
-        ageing_step: None,
-        ..RoutingPolicy::default()
-    };
+    let mut p = RoutingPolicy { ageing_step: None, ..RoutingPolicy::default() };
     if let Some(ms) = named.get("ageing") {
         p.ageing_step = NonZeroU32::new(ms.parse().unwrap());
     }
@@ -102,15 +81,8 @@ fn run(router: &mut Option<R>, line: &str) -> Result<Vec<Action<u32, u32>>, Rout
             AgentSpec {
                 id: id(&pos[0]),
                 skills: skills(&get("skills", "")),
-                capacity: Capacity::new(
-                    get("chat", "0").parse().unwrap(),
-                    get("email", "0").parse().unwrap(),
-                ),
-                teams: get("teams", "")
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(id)
-                    .collect(),
+                capacity: Capacity::new(get("chat", "0").parse().unwrap(), get("email", "0").parse().unwrap()),
+                teams: get("teams", "").split(',').filter(|s| !s.is_empty()).map(id).collect(),
             },
             now,
         )),
@@ -151,11 +123,7 @@ fn run(router: &mut Option<R>, line: &str) -> Result<Vec<Action<u32, u32>>, Rout
 /// (`… @now_ms`), every indented line an action it must return, in order.
 #[track_caller]
 fn check(transcript: &str) {
-    let expected: Vec<&str> = transcript
-        .lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty())
-        .collect();
+    let expected: Vec<&str> = transcript.lines().map(str::trim_end).filter(|l| !l.trim().is_empty()).collect();
     let mut router = None;
     let mut got = Vec::new();
     for line in &expected {
@@ -176,12 +144,7 @@ fn check(transcript: &str) {
         }
     };
     let expected: Vec<String> = expected.iter().map(|l| norm(l)).collect();
-    assert_eq!(
-        got.join("\n"),
-        expected.join("\n"),
-        "\n--- got ---\n{}\n",
-        got.join("\n")
-    );
+    assert_eq!(got.join("\n"), expected.join("\n"), "\n--- got ---\n{}\n", got.join("\n"));
 }
 
 #[test]
@@ -627,15 +590,7 @@ online a1 @3
 #[test]
 fn restore_then_rebalance() {
     let mut r = R::new(RoutingPolicy::default());
-    r.upsert_agent(
-        AgentSpec {
-            id: 1,
-            skills: SkillSet::EMPTY,
-            capacity: Capacity::new(2, 0),
-            teams: vec![],
-        },
-        0,
-    );
+    r.upsert_agent(AgentSpec { id: 1, skills: SkillSet::EMPTY, capacity: Capacity::new(2, 0), teams: vec![] }, 0);
     r.agent_online(&1, 0).unwrap();
     let spec = |id| ConversationSpec {
         id,
@@ -647,27 +602,15 @@ fn restore_then_rebalance() {
         enqueued_at_ms: 0,
     };
     r.restore_assigned(spec(10), &1, 0, true).unwrap();
-    assert_eq!(
-        r.conversation_state(&10),
-        Some(ConversationState::Assigned {
-            agent: 1,
-            answered: true
-        })
-    );
+    assert_eq!(r.conversation_state(&10), Some(ConversationState::Assigned { agent: 1, answered: true }));
     assert_eq!(r.agent(&1).unwrap().load(CapacityKind::Chat), 1);
     assert_eq!(r.rebalance(1), vec![]);
-    assert_eq!(
-        r.restore_assigned(spec(10), &1, 0, true),
-        Err(RoutingError::DuplicateConversation)
-    );
+    assert_eq!(r.restore_assigned(spec(10), &1, 0, true), Err(RoutingError::DuplicateConversation));
 }
 
 #[test]
 fn effective_priority_counts_whole_steps() {
-    let mut r: R = R::new(RoutingPolicy {
-        ageing_step: NonZeroU32::new(1000),
-        ..RoutingPolicy::default()
-    });
+    let mut r: R = R::new(RoutingPolicy { ageing_step: NonZeroU32::new(1000), ..RoutingPolicy::default() });
     r.enqueue(
         ConversationSpec {
             id: 1,
@@ -691,14 +634,7 @@ fn effective_priority_counts_whole_steps() {
 fn policy_weights_add_up() {
     let p = RoutingPolicy::default();
     assert_eq!(p.priority(PriorityFlags::default()), 0);
-    assert_eq!(
-        p.priority(PriorityFlags {
-            vip: true,
-            angry: true,
-            priority_topic: true
-        }),
-        4
-    );
+    assert_eq!(p.priority(PriorityFlags { vip: true, angry: true, priority_topic: true }), 4);
 }
 
 #[test]
