@@ -12,6 +12,10 @@ use lingxi_domain::{
     Resolution, TeamId, TenantId, Timestamp,
 };
 use sqlx::{Any, Transaction};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static SET_BASED_MESSAGES: AtomicU64 = AtomicU64::new(0);
+static FALLBACK_BATCHES: AtomicU64 = AtomicU64::new(0);
 
 /// Tenant settings the inbound path needs.
 #[derive(Debug, Clone, Copy)]
@@ -65,8 +69,21 @@ impl Store {
 
     /// Stores a batch in one transaction; results come back in input order. If the shared
     /// transaction fails, each message is retried alone so one bad message cannot sink others.
+    ///
+    /// Batches of two or more take the set-based path (`ingest_fast`), a constant number of
+    /// statements per batch; if it fails for any reason the per-message path below runs instead,
+    /// which is also the reference the fast path is tested against.
     pub async fn ingest_batch(&self, batch: &[Inbound]) -> Vec<Result<IngestOutcome>> {
         if batch.len() > 1 {
+            match self.try_fast(batch).await {
+                Ok(outcomes) => {
+                    SET_BASED_MESSAGES.fetch_add(outcomes.len() as u64, Ordering::Relaxed);
+                    return outcomes.into_iter().map(Ok).collect();
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, n = batch.len(), "set-based ingest failed, using the per-message path")
+                }
+            }
             match self.try_batch(batch).await {
                 Ok(outcomes) => return outcomes.into_iter().map(Ok).collect(),
                 Err(e) => tracing::debug!(error = %e, n = batch.len(), "batch ingest failed, retrying one by one"),
@@ -88,6 +105,31 @@ impl Store {
         results
     }
 
+    async fn try_fast(&self, batch: &[Inbound]) -> Result<Vec<IngestOutcome>> {
+        let mut tx = self.write.begin().await?;
+        let out = crate::ingest_fast::ingest_set(&mut tx, batch).await;
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                FALLBACK_BATCHES.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        if let Err(e) = tx.commit().await {
+            FALLBACK_BATCHES.fetch_add(1, Ordering::Relaxed);
+            return Err(e.into());
+        }
+        Ok(out)
+    }
+
+    /// Process-wide counts of the inbound paths: messages stored by the set-based path
+    /// (including the merges it delegates inside its transaction), and batches it handed back
+    /// to the per-message path because of an error. For metrics, and for tests that must know
+    /// the fast path really ran rather than silently falling back.
+    pub fn ingest_path_counts() -> (u64, u64) {
+        (SET_BASED_MESSAGES.load(Ordering::Relaxed), FALLBACK_BATCHES.load(Ordering::Relaxed))
+    }
+
     async fn try_batch(&self, batch: &[Inbound]) -> Result<Vec<IngestOutcome>> {
         let mut tx = self.write.begin().await?;
         let mut out = Vec::with_capacity(batch.len());
@@ -99,7 +141,8 @@ impl Store {
     }
 }
 
-async fn ingest_one(tx: &mut Transaction<'_, Any>, msg: &Inbound) -> Result<IngestOutcome> {
+/// The per-message reference implementation: ~8 statements per message.
+pub(crate) async fn ingest_one(tx: &mut Transaction<'_, Any>, msg: &Inbound) -> Result<IngestOutcome> {
     let tenant = msg.tenant_id.as_str();
     let now = msg.received_at.millis();
 

@@ -52,6 +52,8 @@ both!(
     tenants_are_isolated,
     batch_ingest_preserves_order_and_dedups_inside_batch,
     identifiers_can_be_added_and_removed,
+    set_based_batches_match_one_at_a_time_automatic,
+    set_based_batches_match_one_at_a_time_review,
 );
 
 const T0: i64 = 1_760_000_000_000;
@@ -336,4 +338,291 @@ async fn identifiers_can_be_added_and_removed(store: Store) {
         .unwrap();
     assert_eq!(updated.attributes["city"], "杭州");
     assert_eq!(updated.tags, vec!["vip"]);
+}
+
+/// Deterministic xorshift generator: the randomized equivalence test replays the same sequence.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// A bijection between the ids of two stores, learned in order of appearance: the batched
+/// and the one-at-a-time store draw different random ids for the same thing.
+#[derive(Default)]
+struct IdMap {
+    fwd: std::collections::HashMap<String, String>,
+    back: std::collections::HashMap<String, String>,
+}
+
+impl IdMap {
+    fn pair(&mut self, a: &str, b: &str, what: &str) {
+        match (self.fwd.get(a), self.back.get(b)) {
+            (None, None) => {
+                self.fwd.insert(a.to_owned(), b.to_owned());
+                self.back.insert(b.to_owned(), a.to_owned());
+            }
+            (Some(x), Some(y)) if x == b && y == a => {}
+            (x, y) => panic!("{what}: {a} ↔ {b} contradicts earlier pairs {x:?} / {y:?}"),
+        }
+    }
+    fn opt(&mut self, a: Option<&str>, b: Option<&str>, what: &str) {
+        match (a, b) {
+            (Some(a), Some(b)) => self.pair(a, b, what),
+            (None, None) => {}
+            (a, b) => panic!("{what}: {a:?} vs {b:?}"),
+        }
+    }
+    fn get(&self, a: &str) -> String {
+        self.fwd.get(a).cloned().unwrap_or_else(|| panic!("{a} never appeared in an outcome"))
+    }
+}
+
+fn compare_outcomes(ids: &mut IdMap, a: &lingxi_store::IngestOutcome, b: &lingxi_store::IngestOutcome, at: &str) {
+    assert_eq!(
+        (a.duplicate, a.conversation_created, a.reopened, a.conversation_state),
+        (b.duplicate, b.conversation_created, b.reopened, b.conversation_state),
+        "{at}"
+    );
+    ids.pair(a.message_id.as_str(), b.message_id.as_str(), at);
+    ids.pair(a.conversation_id.as_str(), b.conversation_id.as_str(), at);
+    ids.pair(a.customer_id.as_str(), b.customer_id.as_str(), at);
+    ids.opt(
+        a.linked_conversation_id.as_ref().map(|c| c.as_str()),
+        b.linked_conversation_id.as_ref().map(|c| c.as_str()),
+        at,
+    );
+    assert_eq!((a.merged.len(), a.merge_suggested.len()), (b.merged.len(), b.merge_suggested.len()), "{at}");
+    for (x, y) in a.merged.iter().zip(&b.merged).chain(a.merge_suggested.iter().zip(&b.merge_suggested)) {
+        ids.pair(x.as_str(), y.as_str(), at);
+    }
+}
+
+async fn set_based_batches_match_one_at_a_time_automatic(store: Store) {
+    set_based_matches_one_at_a_time(store, MergePolicy::Automatic, 0x9e37_79b9_7f4a_7c15).await
+}
+
+async fn set_based_batches_match_one_at_a_time_review(store: Store) {
+    set_based_matches_one_at_a_time(store, MergePolicy::Review, 0xd1b5_4a32_d192_ed03).await
+}
+
+/// The same randomized traffic through `ingest_batch` in big batches (tenant "batched") and
+/// one message at a time through the per-message reference path (tenant "single") must leave
+/// the same outcomes and the same rows, up to the random ids. The traffic has customers
+/// reusing identifiers across channels, phone numbers spelled differently, partial identifier
+/// sets that later meet in one message (merges or merge suggestions), duplicates inside and
+/// across batches, messages slightly out of time order, and conversations handed off, assigned,
+/// resolved or closed between batches, then written to inside or beyond the reopen window.
+async fn set_based_matches_one_at_a_time(store: Store, policy: MergePolicy, seed: u64) {
+    let fa = fixture(&store, "batched", policy).await;
+    let fb = fixture(&store, "single", policy).await;
+    let web_a = store.create_channel(&fa.tenant, ChannelKind::WebChat, "web", "batched-k3", None, ts(0)).await.unwrap();
+    let web_b = store.create_channel(&fb.tenant, ChannelKind::WebChat, "web", "single-k3", None, ts(0)).await.unwrap();
+    let user_a = store.create_user(&fa.tenant, "a@batched.test", "A", Role::Agent, "x", &[], ts(0)).await.unwrap();
+    let user_b = store.create_user(&fb.tenant, "a@single.test", "A", Role::Agent, "x", &[], ts(0)).await.unwrap();
+    let chans_a = [fa.wechat.clone(), fa.app.clone(), web_a];
+    let chans_b = [fb.wechat.clone(), fb.app.clone(), web_b];
+    let (fast_before, fallbacks_before) = Store::ingest_path_counts();
+
+    let mut rng = Rng(seed);
+    let mut ids = IdMap::default();
+    ids.pair(user_a.id.as_str(), user_b.id.as_str(), "user");
+    let mut t: i64 = 100;
+    // (person, channel index, identifiers, external id, text) of every message sent so far.
+    type Sent = (usize, Vec<Identifier>, String, String, Option<String>);
+    let mut sent: Vec<Sent> = Vec::new();
+    let mut convs_a: Vec<String> = Vec::new();
+    let mut n_merged = 0;
+    let mut n_reopened = 0;
+    let mut n_dups = 0;
+    for round in 0..16 {
+        let size = if rng.chance(15) { 1 + rng.below(3) } else { 20 + rng.below(90) } as usize;
+        let mut batch_a = Vec::with_capacity(size);
+        let mut batch_b = Vec::with_capacity(size);
+        let mut times: Vec<i64> = (0..size)
+            .map(|_| {
+                t += 1 + rng.below(120) as i64;
+                t
+            })
+            .collect();
+        // A few neighbours swap times: arrival order is not time order.
+        for k in 1..size {
+            if rng.chance(5) {
+                times.swap(k - 1, k);
+            }
+        }
+        for (k, &at) in times.iter().enumerate() {
+            let (chan, idents, ext, text, name) = if !sent.is_empty() && rng.chance(10) {
+                n_dups += 1;
+                sent[rng.below(sent.len() as u64) as usize].clone()
+            } else {
+                let person = rng.below(40);
+                let all = [
+                    ident(
+                        "phone",
+                        &match rng.below(3) {
+                            0 => format!("1390000{person:04}"),
+                            1 => format!("+86 139 0000 {person:04}"),
+                            _ => format!("139-0000-{person:04}"),
+                        },
+                    ),
+                    ident("email", &format!("P{person}@Example.com")),
+                    ident("wechat_openid", &format!("o{person}")),
+                    ident("member_id", &format!("M{person}")),
+                ];
+                let first = rng.below(4) as usize;
+                let mut idents = vec![all[first].clone()];
+                if rng.chance(35) {
+                    idents.push(all[(first + 1 + rng.below(3) as usize) % 4].clone());
+                }
+                let name = rng.chance(60).then(|| format!("客户{person}"));
+                let msg = (rng.below(3) as usize, idents, format!("r{round}-{k}"), format!("第{round}轮第{k}条"), name);
+                sent.push(msg.clone());
+                msg
+            };
+            let mut a = inbound(&fa, &chans_a[chan], idents.clone(), &ext, &text, at);
+            a.display_name.clone_from(&name);
+            let mut b = inbound(&fb, &chans_b[chan], idents, &ext, &text, at);
+            b.display_name = name;
+            batch_a.push(a);
+            batch_b.push(b);
+        }
+        let out_a: Vec<_> = store.ingest_batch(&batch_a).await.into_iter().map(Result::unwrap).collect();
+        for (k, (a, b)) in out_a.iter().zip(&batch_b).enumerate() {
+            let ob = store.ingest(b).await.unwrap();
+            compare_outcomes(&mut ids, a, &ob, &format!("round {round} message {k}"));
+            n_merged += a.merged.len() + a.merge_suggested.len();
+            n_reopened += usize::from(a.reopened);
+            if !convs_a.contains(&a.conversation_id.as_str().to_owned()) {
+                convs_a.push(a.conversation_id.as_str().to_owned());
+            }
+        }
+
+        // Between batches, agents work on some conversations; then time may jump past the
+        // one-hour reopen window.
+        for conv in &convs_a {
+            if !rng.chance(30) {
+                continue;
+            }
+            t += 1;
+            let transition = match rng.below(10) {
+                0..=5 => Transition::Resolve,
+                6 => Transition::HandOff,
+                7 => Transition::Close,
+                _ => Transition::Assign,
+            };
+            let ca = lingxi_domain::ConversationId::parse(conv).unwrap();
+            let cb = lingxi_domain::ConversationId::parse(&ids.get(conv)).unwrap();
+            let ra = store.transition(&fa.tenant, &ca, transition, Some(&user_a.id), None, "t", ts(t)).await;
+            let rb = store.transition(&fb.tenant, &cb, transition, Some(&user_b.id), None, "t", ts(t)).await;
+            match (ra, rb) {
+                (Ok(a), Ok(b)) => assert_eq!(a.state, b.state),
+                (Err(_), Err(_)) => {}
+                (a, b) => {
+                    panic!("transition {transition:?} of {conv}: {:?} vs {:?}", a.map(|c| c.state), b.map(|c| c.state))
+                }
+            }
+        }
+        t += [0, 600, 3000, 5000][rng.below(4) as usize];
+    }
+    assert!(
+        n_dups > 20 && n_reopened > 3 && n_merged > 3,
+        "the traffic exercised dups {n_dups}, reopens {n_reopened}, merges {n_merged}"
+    );
+    let (fast_after, fallbacks_after) = Store::ingest_path_counts();
+    assert!(fast_after - fast_before > 500, "the set-based path stored the batches");
+    assert_eq!(fallbacks_after, fallbacks_before, "no batch fell back to the per-message path");
+
+    // The rows, compared through the id bijection.
+    assert_eq!(store.count_messages(&fa.tenant).await.unwrap(), store.count_messages(&fb.tenant).await.unwrap());
+    let customers_a: Vec<String> = ids.fwd.keys().filter(|k| k.starts_with("cus")).cloned().collect();
+    assert!(customers_a.len() > 10);
+    for ca in &customers_a {
+        let a = store.customer(&fa.tenant, &lingxi_domain::CustomerId::parse(ca).unwrap()).await.unwrap();
+        let cb = lingxi_domain::CustomerId::parse(&ids.get(ca)).unwrap();
+        let b = store.customer(&fb.tenant, &cb).await.unwrap();
+        assert_eq!(
+            (&a.display_name, a.created_at, a.updated_at),
+            (&b.display_name, b.created_at, b.updated_at),
+            "{ca}"
+        );
+        assert_eq!(
+            a.merged_into.as_ref().map(|m| ids.get(m.as_str())),
+            b.merged_into.as_ref().map(|m| m.as_str().to_owned()),
+            "{ca}"
+        );
+        let idents = |v: &lingxi_store::CustomerView| {
+            v.identities
+                .iter()
+                .map(|i| (i.kind.clone(), i.value.clone(), i.source.clone(), i.created_at))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(idents(&a), idents(&b), "{ca}");
+        let (convs_a, msgs_a) = store.timeline(&fa.tenant, &a.id, 10_000).await.unwrap();
+        let (convs_b, msgs_b) = store.timeline(&fb.tenant, &cb, 10_000).await.unwrap();
+        assert_eq!(convs_a.len(), convs_b.len(), "{ca}");
+        for (x, y) in convs_a.iter().zip(&convs_b) {
+            assert_eq!(ids.get(x.id.as_str()), y.id.as_str());
+            assert_eq!(
+                (x.channel_kind, x.state, x.created_at, x.updated_at, x.last_message_at, x.resolved_at),
+                (y.channel_kind, y.state, y.created_at, y.updated_at, y.last_message_at, y.resolved_at),
+                "{}",
+                x.id
+            );
+            assert_eq!(
+                x.assignee_id.as_ref().map(|u| ids.get(u.as_str())),
+                y.assignee_id.as_ref().map(|u| u.as_str().to_owned())
+            );
+            assert_eq!(
+                x.linked_conversation_id.as_ref().map(|c| ids.get(c.as_str())),
+                y.linked_conversation_id.as_ref().map(|c| c.as_str().to_owned())
+            );
+        }
+        assert_eq!(msgs_a.len(), msgs_b.len(), "{ca}");
+        for (x, y) in msgs_a.iter().zip(&msgs_b) {
+            assert_eq!(ids.get(x.id.as_str()), y.id.as_str());
+            assert_eq!(ids.get(x.conversation_id.as_str()), y.conversation_id.as_str());
+            assert_eq!(ids.get(x.customer_id.as_str()), y.customer_id.as_str());
+            assert_eq!(
+                (&x.sender_kind, &x.content, &x.external_id, x.sent_at, x.received_at),
+                (&y.sender_kind, &y.content, &y.external_id, y.sent_at, y.received_at)
+            );
+        }
+    }
+    let audit = |rows: Vec<lingxi_store::AuditRow>, map: Option<&IdMap>| {
+        let mut v: Vec<_> = rows
+            .into_iter()
+            .map(|r| (r.at, r.action, r.actor, map.map_or(r.target.clone(), |m| m.get(&r.target))))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        audit(store.list_audit(&fa.tenant, 100_000).await.unwrap(), Some(&ids)),
+        audit(store.list_audit(&fb.tenant, 100_000).await.unwrap(), None)
+    );
+    let merges = |rows: Vec<lingxi_store::MergeRow>, map: Option<&IdMap>| {
+        let m = |id: &str| map.map_or(id.to_owned(), |m| m.get(id));
+        let mut v: Vec<_> = rows
+            .into_iter()
+            .map(|r| (r.created_at, r.status, m(r.survivor_id.as_str()), m(r.absorbed_id.as_str()), r.reason))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        merges(store.list_merges(&fa.tenant, None).await.unwrap(), Some(&ids)),
+        merges(store.list_merges(&fb.tenant, None).await.unwrap(), None)
+    );
 }
