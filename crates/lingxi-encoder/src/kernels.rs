@@ -154,14 +154,23 @@ fn pack_panel(x: &[f32], k: usize, t0: usize, nt: usize, tile: usize, panel: &mu
 /// four registers of floats and multiplied against every token; the token
 /// accumulators (one 8-lane vector each) stay in registers.
 #[inline(always)]
-fn row_dot<const NT: usize>(nib: &[u8], scales: &[f32], panel: &[f32]) -> [f32; NT] {
+fn row_dot<const NT: usize, const FMA: bool>(nib: &[u8], scales: &[f32], panel: &[f32]) -> [f32; NT] {
     let mut acc = [[0f32; LANES]; NT];
     for ((q, &d), xb) in nib.chunks_exact(QK / 2).zip(scales).zip(panel.chunks_exact(QK * NT)) {
         let w = dequant_block(q.try_into().expect("block"), d);
         for (a, xs) in acc.iter_mut().zip(xb.chunks_exact(QK)) {
             let xs: &[f32; QK] = xs.try_into().expect("block");
-            for l in 0..LANES {
-                a[l] += (w[l] * xs[l] + w[l + 8] * xs[l + 8]) + (w[l + 16] * xs[l + 16] + w[l + 24] * xs[l + 24]);
+            if FMA {
+                // fused multiply-adds (only instantiated where the CPU has FMA)
+                for l in 0..LANES {
+                    let p = w[l].mul_add(xs[l], w[l + 8] * xs[l + 8]);
+                    let q = w[l + 16].mul_add(xs[l + 16], w[l + 24] * xs[l + 24]);
+                    a[l] += p + q;
+                }
+            } else {
+                for l in 0..LANES {
+                    a[l] += (w[l] * xs[l] + w[l + 8] * xs[l + 8]) + (w[l + 16] * xs[l + 16] + w[l + 24] * xs[l + 24]);
+                }
             }
         }
     }
@@ -170,7 +179,7 @@ fn row_dot<const NT: usize>(nib: &[u8], scales: &[f32], panel: &[f32]) -> [f32; 
 
 /// `y[t][j - rows.start] = sum over blocks b of W[j][b] . panel[b][t]` for one token tile.
 #[inline(always)]
-fn tile_rows<const NT: usize>(
+fn tile_rows<const NT: usize, const FMA: bool>(
     w: &QMatrix,
     rows: Range<usize>,
     kb: Range<usize>,
@@ -183,7 +192,7 @@ fn tile_rows<const NT: usize>(
     for (j, r) in rows.enumerate() {
         let blocks = r * nb + kb.start..r * nb + kb.end;
         let nib = &w.nibbles[blocks.start * (QK / 2)..blocks.end * (QK / 2)];
-        let d = row_dot::<NT>(nib, &w.scales[blocks], panel);
+        let d = row_dot::<NT, FMA>(nib, &w.scales[blocks], panel);
         for (t, v) in d.into_iter().enumerate().take(nt) {
             y[(t0 + t) * width + j] = v;
         }
@@ -204,7 +213,14 @@ fn matmul_body(w: &QMatrix, rows: Range<usize>, kb: Range<usize>, x: &[f32], n_t
         // vectoriser gathers across tokens with scalar inserts (2-3x slower).
         let nt = TOKEN_TILE.min(n_tokens - t0);
         pack_panel(x, k, t0, nt, TOKEN_TILE, &mut panel);
-        tile_rows::<TOKEN_TILE>(w, rows.clone(), kb.clone(), &panel, (t0, nt), y);
+        tile_rows::<TOKEN_TILE, { multiversion::target::selected_target!().supports_feature_str("fma") }>(
+            w,
+            rows.clone(),
+            kb.clone(),
+            &panel,
+            (t0, nt),
+            y,
+        );
         t0 += nt;
     }
 }
@@ -401,6 +417,25 @@ mod tests {
                     let want: f32 = (QK..cols).map(|k| x[t * cols + k] * dense[r * cols + k]).sum();
                     assert!((y[t * 5 + j] - want).abs() < 1e-3);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn portable_and_fma_kernels_agree() {
+        // Both instantiations, whichever one the CPU dispatch picks at run time.
+        let (w, dense) = q4_matrix(3, 96);
+        let x: Vec<f32> = (0..TOKEN_TILE * 96).map(|i| ((i * 29 % 23) as f32 - 11.0) / 5.0).collect();
+        let mut panel = Vec::new();
+        pack_panel(&x, 96, 0, TOKEN_TILE, TOKEN_TILE, &mut panel);
+        for r in 0..3 {
+            let nib = &w.nibbles[r * 48..(r + 1) * 48];
+            let sc = &w.scales[r * 3..(r + 1) * 3];
+            let a = row_dot::<TOKEN_TILE, false>(nib, sc, &panel);
+            let b = row_dot::<TOKEN_TILE, true>(nib, sc, &panel);
+            for t in 0..TOKEN_TILE {
+                let want: f32 = (0..96).map(|k| x[t * 96 + k] * dense[r * 96 + k]).sum();
+                assert!((a[t] - want).abs() < 1e-3 && (b[t] - want).abs() < 1e-3, "{} {} {want}", a[t], b[t]);
             }
         }
     }
