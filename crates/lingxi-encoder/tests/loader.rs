@@ -120,6 +120,23 @@ fn missing_file_is_not_found() {
 }
 
 #[test]
+fn streamed_file_load_equals_in_memory_load() {
+    let bytes = tiny_model();
+    let dir = std::env::temp_dir().join(format!("lingxi-encoder-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("tiny.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let from_file = Encoder::load(&path).expect("tiny model loads from a file");
+    let in_memory = Encoder::from_bytes(&bytes).unwrap();
+    assert_eq!(from_file.encode("a b a"), in_memory.encode("a b a"));
+    for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        assert!(Encoder::load(&path).is_err(), "cut at {cut}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn directory_is_an_io_error() {
     let err = Encoder::load(env!("CARGO_MANIFEST_DIR")).unwrap_err();
     assert!(matches!(err, EncoderError::Io { .. }), "{err}");
