@@ -1,0 +1,215 @@
+//! Integration tests: demo knowledge base retrieval cases, import/export round trips and rejections, robustness.
+
+use std::sync::OnceLock;
+
+use lingxi_knowledge::io::{export_csv, export_markdown, import_csv, import_markdown, ImportPolicy, RowError};
+use lingxi_knowledge::json::{import_dtos, FaqDto};
+use lingxi_knowledge::model::{ChannelName, Label, ModelError};
+use lingxi_knowledge::text::Analyzer;
+use lingxi_knowledge::{Calibrator, Decision, Filter, KnowledgeIndex, Lang, RetrievalConfig, Status, Thresholds};
+
+fn demo_index() -> &'static KnowledgeIndex {
+    static INDEX: OnceLock<KnowledgeIndex> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let report = lingxi_knowledge::demo::demo_entries();
+        KnowledgeIndex::build(report.entries, Analyzer::default(), None, RetrievalConfig::default())
+    })
+}
+
+/// The top entry for each query (lexical only, all live entries) must be the expected one.
+#[track_caller]
+fn check(cases: &[(&str, &str)]) {
+    let index = demo_index();
+    let mut failures = Vec::new();
+    for (query, expected) in cases {
+        let ranking = index.search(query, None, &Filter::at(0), 3);
+        let got: Vec<&str> = ranking.hits.iter().map(|h| index.entries()[h.entry].id().as_str()).collect();
+        if got.first() != Some(expected) {
+            failures.push(format!("{query:?}: expected {expected}, ranked {got:?}"));
+        }
+        assert!(!ranking.semantic_used);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn demo_kb_is_valid_and_large_enough() {
+    let report = lingxi_knowledge::demo::demo_entries();
+    assert!(report.is_clean(), "{:?}", report.rejected);
+    assert!(report.entries.len() >= 150, "{}", report.entries.len());
+    let zh = report.entries.iter().filter(|e| e.lang() == Lang::Zh).count();
+    let en = report.entries.iter().filter(|e| e.lang() == Lang::En).count();
+    assert!(zh >= 75 && en >= 75, "zh {zh} en {en}");
+    for e in &report.entries {
+        assert!(e.similar().len() >= 3, "{} has {} similar phrasings", e.id(), e.similar().len());
+    }
+}
+
+#[test]
+fn chinese_queries() {
+    check(&[
+        ("我想退货该怎么弄", "zh-return-how"),
+        ("退款多久能到账啊", "zh-return-refund-time"),
+        ("退宽多久到账", "zh-return-refund-time"),  // typo 退宽
+        ("怎麼開發票", "zh-order-invoice-request"), // traditional characters
+        ("快遞到哪裡了", "zh-ship-track"),
+        ("肿么取消订单", "zh-order-cancel"), // colloquial
+        ("我的包裹到哪了", "zh-ship-track"),
+        ("摄像头offline了咋办", "zh-cam-offline"), // mixed text
+        ("扫地机器人不回充", "zh-vac-not-charging"),
+        ("耳机左边没声音", "zh-ear-one-side"),
+        ("门锁没电了进不去家", "zh-lock-battery"),
+        ("积分可以抵现吗", "zh-points-use"),
+        ("专票", "zh-invoice-vat"),
+        ("转人工客服", "zh-human-agent"),
+    ]);
+}
+
+#[test]
+fn english_queries() {
+    check(&[
+        ("how do I return something", "en-return-how"),
+        ("how long until my refund comes through", "en-refund-time"),
+        ("refnud not recieved", "en-refund-time"), // typos
+        ("Where is my parcel???", "en-ship-track"),
+        ("wanna cancel my order", "en-order-cancel"),
+        ("camera keeps going offline", "en-cam-offline"),
+        ("earbuds wont pair with my phone", "en-ear-pair"),
+        ("robot vacuum not charging", "en-vac-charging"),
+        ("do points expire", "en-points-expire"),
+        ("talk to a real person", "en-human"),
+    ]);
+}
+
+#[test]
+fn filters_language_product_status_and_time() {
+    let report = lingxi_knowledge::demo::demo_entries();
+    let mut entries = report.entries;
+    // archive one entry, time-limit another
+    let i = entries.iter().position(|e| e.id().as_str() == "zh-order-cancel").unwrap();
+    entries[i] = entries[i].with_status(Status::Archived);
+    assert_eq!(entries[i].version(), 2);
+    let index = KnowledgeIndex::build(entries, Analyzer::default(), None, RetrievalConfig::default());
+    let r = index.search("怎么取消订单", None, &Filter::at(0), 5);
+    assert!(r.hits.iter().all(|h| index.entries()[h.entry].id().as_str() != "zh-order-cancel"));
+    let en_only = Filter { lang: Some(Lang::En), ..Filter::at(0) };
+    let r = index.search("退款", None, &en_only, 5);
+    assert!(r.hits.iter().all(|h| index.entries()[h.entry].lang() == Lang::En));
+    let lock = Label::parse("smart_lock").unwrap();
+    let f = Filter { product: Some(&lock), ..Filter::at(0) };
+    let r = index.search("怎么配网", None, &f, 5);
+    for h in &r.hits {
+        let p = index.entries()[h.entry].products();
+        assert!(p.is_empty() || p.contains(&lock));
+    }
+    let web = ChannelName::parse("web_chat").unwrap();
+    assert!(!index.search("发票", None, &Filter { channel: Some(&web), ..Filter::at(0) }, 3).hits.is_empty());
+}
+
+#[test]
+fn decisions_answer_suggest_not_understood() {
+    let index = demo_index();
+    let cal = Calibrator::default();
+    let th = Thresholds::default();
+    let d = th.decide(&index.search("退款多久到账", None, &Filter::at(0), 3), &cal);
+    assert!(matches!(d, Decision::Answer { .. }), "{d:?}");
+    let d = th.decide(&index.search("今天天气怎么样", None, &Filter::at(0), 3), &cal);
+    assert!(matches!(d, Decision::NotUnderstood { .. } | Decision::Suggest { .. }), "{d:?}");
+    let d = th.decide(&index.search("", None, &Filter::at(0), 3), &cal);
+    assert!(matches!(d, Decision::NotUnderstood { .. }), "{d:?}");
+}
+
+const GOOD_CSV: &str = "id,lang,question,similar,answer,rich,answer_variants,tags,products,channels,valid_from_ms,valid_to_ms,status,version
+faq-1,zh,怎么退款,退款流程 | 如何退钱,在订单中申请售后。,link:售后入口=https://example.com/after-sales | button:转人工=human,wechat_official@zh: 点击菜单“售后”。,退换,,,,,published,3
+faq-2,en,How do I get a refund?,refund please | money back,Request it in the order.,,,returns,earbuds,web_chat,1000,2000,draft,1
+";
+
+#[test]
+fn csv_round_trip() {
+    let r = import_csv(GOOD_CSV, ImportPolicy::AllOrNothing);
+    assert!(r.is_clean(), "{:?}", r.rejected);
+    assert_eq!(r.entries.len(), 2);
+    let e = &r.entries[0];
+    assert_eq!(e.similar().len(), 2);
+    assert_eq!(e.answer().rich().len(), 2);
+    assert_eq!(e.version(), 3);
+    let wechat = ChannelName::parse("wechat_official").unwrap();
+    assert_eq!(e.answer_for(Some(&wechat), Some(Lang::Zh)).text(), "点击菜单“售后”。");
+    assert_eq!(e.answer_for(None, Some(Lang::Zh)).text(), "在订单中申请售后。");
+    let e2 = &r.entries[1];
+    assert!(!e2.is_live(1500), "draft is not live");
+    assert!(e2.validity().contains(1500) && !e2.validity().contains(2000));
+    let again = import_csv(&export_csv(&r.entries), ImportPolicy::AllOrNothing);
+    assert_eq!(again.entries, r.entries);
+    let md = import_markdown(&export_markdown(&r.entries), ImportPolicy::AllOrNothing);
+    assert_eq!(md.entries, r.entries, "{:?}", md.rejected);
+    let dtos: Vec<FaqDto> = r.entries.iter().map(FaqDto::from).collect();
+    let json = serde_json::to_string(&dtos).unwrap();
+    let back: Vec<FaqDto> = serde_json::from_str(&json).unwrap();
+    assert_eq!(import_dtos(&back, ImportPolicy::AllOrNothing).entries, r.entries);
+}
+
+#[test]
+fn import_rejects_bad_rows_with_reasons() {
+    let csv = "id,lang,question,similar,answer,status,valid_from_ms,valid_to_ms,rich
+ok-1,zh,怎么退款,,可以退。,published,,,
+bad id!,zh,怎么退款,,可以退。,published,,,
+ok-2,fr,How?,,Yes.,published,,,
+ok-3,en,,,Yes.,published,,,
+ok-4,en,Why?,,,published,,,
+ok-5,en,Why?,,Because.,live,,,
+ok-6,en,Why?,,Because.,published,2000,1000,
+ok-7,en,Why?,why?,Because.,published,,,
+ok-8,en,Why?,,Because.,published,,,image:not-a-url
+ok-1,en,Again?,,Yes.,published,,,
+";
+    let r = import_csv(csv, ImportPolicy::AllOrNothing);
+    assert!(r.entries.is_empty(), "all-or-nothing stores nothing");
+    assert_eq!(r.n_rows, 10);
+    let rows: Vec<(usize, &RowError)> = r.rejected.iter().map(|x| (x.row, &x.reason)).collect();
+    assert_eq!(rows.len(), 9, "{rows:?}");
+    assert!(matches!(rows[0], (3, RowError::Field { column: "id", source: ModelError::InvalidId(_) })));
+    assert!(matches!(rows[1], (4, RowError::Field { column: "lang", .. })));
+    assert!(matches!(rows[2], (5, RowError::Missing("question"))));
+    assert!(matches!(rows[3], (6, RowError::Missing("answer"))));
+    assert!(matches!(rows[4], (7, RowError::Field { column: "status", .. })));
+    assert!(matches!(rows[5], (8, RowError::Field { source: ModelError::InvalidWindow { .. }, .. })));
+    assert!(matches!(rows[6], (9, RowError::Field { source: ModelError::DuplicatePhrasing(_), .. })));
+    assert!(matches!(rows[7], (10, RowError::Field { column: "rich", .. })));
+    assert!(matches!(rows[8], (11, RowError::DuplicateId(_))));
+    assert!(rows[0].1.to_string().contains("invalid entry id"));
+    let kept = import_csv(csv, ImportPolicy::KeepValid);
+    assert_eq!(kept.entries.len(), 1);
+    assert_eq!(kept.rejected.len(), 9);
+}
+
+#[test]
+fn articles_split_into_bounded_passages() {
+    let md = "# 扫地机使用手册\n\n## 配网\n\n打开 App。按住电源键和回充键三秒。\n\n连接 2.4G Wi-Fi。\n\n## 清洁\n\n"
+        .to_owned()
+        + &"主刷每周清理一次。".repeat(30);
+    let a = lingxi_knowledge::article::Article::parse(&md, 120).unwrap();
+    assert_eq!(a.title(), "扫地机使用手册");
+    assert!(a.passages().len() >= 3);
+    assert!(a.passages().iter().all(|p| p.text.chars().count() <= 120));
+    assert_eq!(a.passages()[0].heading, "扫地机使用手册 > 配网");
+    assert!(lingxi_knowledge::article::Article::parse("  \n", 100).is_err());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn arbitrary_queries_never_panic(q in "\\PC{0,60}", v in proptest::collection::vec(-1.0f32..1.0, 0..8)) {
+        let index = demo_index();
+        let r = index.search(&q, Some(&v), &Filter::at(0), 3);
+        proptest::prop_assert!(r.hits.len() <= 3);
+        let c = Calibrator::default().confidence(&r);
+        proptest::prop_assert!((0.0..=1.0).contains(&c));
+    }
+
+    #[test]
+    fn arbitrary_csv_never_panics(s in "\\PC{0,200}") {
+        let _ = import_csv(&s, ImportPolicy::KeepValid);
+        let _ = import_markdown(&s, ImportPolicy::KeepValid);
+    }
+}
