@@ -94,8 +94,15 @@ fn intent(dir: &Path, emb: Option<&Path>) {
     let hg: Vec<String> = hold.iter().map(|x| x.1.clone()).collect();
     let w_sem = if semantic { 1.0 } else { 0.0 };
     let mut best = (f32::MIN, base);
-    for w_lex in [0.0f32, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5] {
-        for w_clf in [0.0f32, 0.25, 0.5, 1.0, 2.0] {
+    // KB_EVAL_WEIGHTS="w_lex,w_clf" replays a grid point chosen earlier instead of the whole grid.
+    let fixed: Option<(f32, f32)> = std::env::var("KB_EVAL_WEIGHTS").ok().and_then(|v| {
+        let (a, b) = v.split_once(',')?;
+        Some((a.parse().ok()?, b.parse().ok()?))
+    });
+    let lex_grid: Vec<f32> = fixed.map_or(vec![0.0, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 1.5], |f| vec![f.0]);
+    let clf_grid: Vec<f32> = fixed.map_or(vec![0.0, 0.25, 0.5, 1.0, 2.0], |f| vec![f.1]);
+    for &w_lex in &lex_grid {
+        for &w_clf in &clf_grid {
             if !semantic && w_lex == 0.0 {
                 continue;
             }

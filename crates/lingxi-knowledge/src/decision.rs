@@ -23,7 +23,7 @@ impl Default for Calibrator {
 }
 
 const DEFAULT_LEXICAL: [f32; 5] = [2.829, 3.053, 2.733, 0.0, 0.819];
-const DEFAULT_HYBRID: [f32; 5] = [4.0, 8.0, 2.0, 2.0, -4.0];
+const DEFAULT_HYBRID: [f32; 5] = [1.982, 2.942, 1.772, 0.218, -0.478];
 
 fn features(r: &Ranking) -> Option<[f32; 5]> {
     let top: &Hit = r.hits.first()?;

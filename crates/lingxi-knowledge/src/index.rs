@@ -105,10 +105,20 @@ pub struct KnowledgeIndex {
     vectors: Vec<i8>,
     scales: Vec<f32>,
     dim: usize,
+    /// Per entry: mean phrasing vector (normalised, f32) for candidate pruning; empty when no vectors.
+    centroids: Vec<f32>,
+    /// Per entry: its range of docs (phrasings are indexed entry after entry).
+    entry_docs: Vec<std::ops::Range<usize>>,
     classifier: Option<TextClassifier>,
     /// classifier label index → entry index.
     class_entry: Vec<u32>,
 }
+
+/// Above this many phrasings (and with more than twice [`PRUNE_KEEP`] entries) exact cosines are computed
+/// only for candidate entries.
+const PRUNE_MIN_DOCS: usize = 3000;
+/// Entries kept per candidate source (centroid cosine, lexical, classifier).
+const PRUNE_KEEP: usize = 12;
 
 fn quantize(v: &[f32], out: &mut Vec<i8>) -> f32 {
     let max = v.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12);
@@ -117,23 +127,10 @@ fn quantize(v: &[f32], out: &mut Vec<i8>) -> f32 {
     1.0 / s
 }
 
+/// Integer dot product; written as a plain widening reduction so LLVM vectorises it (pmaddwd on x86-64).
 #[inline]
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    let mut acc = [0i32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    for (x, y) in ca.zip(cb) {
-        for k in 0..16 {
-            acc[k] += i32::from(x[k]) * i32::from(y[k]);
-        }
-    }
-    let tail: i32 = a
-        .chunks_exact(16)
-        .remainder()
-        .iter()
-        .zip(b.chunks_exact(16).remainder())
-        .map(|(x, y)| i32::from(*x) * i32::from(*y))
-        .sum();
-    acc.iter().sum::<i32>() + tail
+    a.iter().zip(b).map(|(&x, &y)| i32::from(i16::from(x) * i16::from(y))).sum()
 }
 
 impl KnowledgeIndex {
@@ -196,7 +193,31 @@ impl KnowledgeIndex {
                 dim = 0;
             }
         }
+        let mut entry_docs = vec![0..0; entries.len()];
+        for (d, doc) in docs.iter().enumerate() {
+            let r = &mut entry_docs[doc.entry as usize];
+            if r.start == r.end {
+                *r = d..d + 1;
+            } else {
+                r.end = d + 1;
+            }
+        }
+        let mut centroids = Vec::new();
+        if dim > 0 {
+            if let Some(vs) = vectors {
+                for r in &entry_docs {
+                    let mut c = vec![0f32; dim];
+                    for v in &vs[r.clone()] {
+                        c.iter_mut().zip(v).for_each(|(a, b)| *a += b);
+                    }
+                    let n = c.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                    centroids.extend(c.iter().map(|x| x / n));
+                }
+            }
+        }
         KnowledgeIndex {
+            centroids,
+            entry_docs,
             entries,
             analyzer,
             config,
@@ -287,25 +308,11 @@ impl KnowledgeIndex {
             }
         }
         let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
-        let mut sem = Vec::new();
-        let semantic_used = match query_vector.filter(|q| self.dim > 0 && q.len() == self.dim) {
-            Some(q) => {
-                let mut qq = Vec::with_capacity(self.dim);
-                let qs = quantize(q, &mut qq);
-                sem = self
-                    .vectors
-                    .chunks_exact(self.dim)
-                    .zip(&self.scales)
-                    .map(|(v, s)| dot_i8(v, &qq) as f32 * s * qs)
-                    .collect();
-                true
-            }
-            None => false,
-        };
         let c = self.config;
         let mut clf_p: Vec<f32> = Vec::new();
+        let q_ok = query_vector.filter(|q| self.dim > 0 && q.len() == self.dim);
         if let (Some(m), true) = (&self.classifier, c.w_classifier > 0.0) {
-            let p = m.predict_with_dense(text, if semantic_used { query_vector } else { None });
+            let p = m.predict_with_dense(text, q_ok);
             clf_p = vec![0.0; self.entries.len()];
             for (cls, prob) in p.ranked {
                 if let Some(&e) = self.class_entry.get(cls as usize) {
@@ -313,11 +320,54 @@ impl KnowledgeIndex {
                 }
             }
         }
+        // Candidate entries: all, unless the index is large; then the best by centroid cosine, by lexical
+        // score and by classifier probability (exact phrasing cosines are computed for candidates only).
+        let n_entries = self.entries.len();
+        let mut candidate = vec![true; n_entries];
+        if let (Some(q), true) = (q_ok, n > PRUNE_MIN_DOCS && n_entries > 2 * PRUNE_KEEP) {
+            candidate.iter_mut().for_each(|x| *x = false);
+            let mut mark = |scores: &[f32]| {
+                let mut idx: Vec<usize> = (0..scores.len()).collect();
+                idx.select_nth_unstable_by(PRUNE_KEEP, |a, b| scores[*b].total_cmp(&scores[*a]));
+                idx[..PRUNE_KEEP].iter().for_each(|&e| candidate[e] = true);
+            };
+            let cent: Vec<f32> =
+                self.centroids.chunks_exact(self.dim).map(|c| c.iter().zip(q).map(|(a, b)| a * b).sum()).collect();
+            mark(&cent);
+            let lex_max: Vec<f32> =
+                self.entry_docs.iter().map(|r| lex[r.clone()].iter().fold(0f32, |m, x| m.max(*x))).collect();
+            mark(&lex_max);
+            if !clf_p.is_empty() {
+                mark(&clf_p);
+            }
+        }
+        let mut sem = Vec::new();
+        let semantic_used = match q_ok {
+            Some(q) => {
+                let mut qq = Vec::with_capacity(self.dim);
+                let qs = quantize(q, &mut qq);
+                sem = vec![0f32; n];
+                for (e, r) in self.entry_docs.iter().enumerate() {
+                    if !candidate[e] {
+                        continue;
+                    }
+                    for d in r.clone() {
+                        let v = &self.vectors[d * self.dim..(d + 1) * self.dim];
+                        sem[d] = dot_i8(v, &qq) as f32 * self.scales[d] * qs;
+                    }
+                }
+                true
+            }
+            None => false,
+        };
         // best phrasing per entry
         let mut best: Vec<Option<Hit>> = vec![None; self.entries.len()];
         let mut admitted: Vec<Option<bool>> = vec![None; self.entries.len()];
         for (d, doc) in self.docs.iter().enumerate() {
             let e = doc.entry as usize;
+            if !candidate[e] {
+                continue;
+            }
             let l = (lex[d] * inv).min(1.0);
             let s = if semantic_used { sem[d] } else { 0.0 };
             let score = c.w_lexical * l + c.w_semantic * s;
