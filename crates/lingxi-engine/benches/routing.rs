@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
 use lingxi_engine::routing::{
-    Action, AgentSpec, Capacity, CapacityKind, ConversationSpec, Router, RoutingPolicy, Skill,
-    SkillSet,
+    Action, AgentSpec, Capacity, CapacityKind, ConversationSpec, Router, RoutingPolicy, Skill, SkillSet,
 };
 
 const N_AGENTS: u32 = 1_000;
@@ -51,29 +50,15 @@ struct World {
 
 impl World {
     fn new() -> World {
-        let mut w = World {
-            router: R::new(RoutingPolicy::default()),
-            rng: Rng(0x9e37_79b9_7f4a_7c15),
-            next_id: 0,
-            now_ms: 0,
-        };
+        let mut w =
+            World { router: R::new(RoutingPolicy::default()), rng: Rng(0x9e37_79b9_7f4a_7c15), next_id: 0, now_ms: 0 };
         for a in 0..N_AGENTS {
             let mut teams = vec![a % N_TEAMS];
             if w.rng.below(2) == 0 {
                 teams.push((a + 1) % N_TEAMS);
             }
-            let skills: SkillSet = (0..3)
-                .map(|_| skill(w.rng.below(u64::from(N_SKILLS))))
-                .collect();
-            w.router.upsert_agent(
-                AgentSpec {
-                    id: a,
-                    skills,
-                    capacity: Capacity::new(5, 20),
-                    teams,
-                },
-                0,
-            );
+            let skills: SkillSet = (0..3).map(|_| skill(w.rng.below(u64::from(N_SKILLS)))).collect();
+            w.router.upsert_agent(AgentSpec { id: a, skills, capacity: Capacity::new(5, 20), teams }, 0);
             w.router.agent_online(&a, 0).unwrap();
         }
         while w.router.n_waiting() < N_WAITING {
@@ -175,10 +160,7 @@ fn report_percentiles(n: usize) {
     percentiles("release + backfill from 10k queue", samples);
     println!("  ({backfilled} of {n} releases backfilled)");
 
-    for (name, team) in [
-        ("enqueue email, any agent (scan 1000)", None),
-        ("enqueue email, team (scan ~375)", Some(1)),
-    ] {
+    for (name, team) in [("enqueue email, any agent (scan 1000)", None), ("enqueue email, team (scan ~375)", Some(1))] {
         let mut samples = Vec::with_capacity(n);
         for _ in 0..n {
             let spec = w.spec(CapacityKind::Email, team);
@@ -274,7 +256,5 @@ fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
     report_percentiles(if quick { 200 } else { 20_000 });
     benches();
-    criterion::Criterion::default()
-        .configure_from_args()
-        .final_summary();
+    criterion::Criterion::default().configure_from_args().final_summary();
 }

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::num::NonZeroU32;
 
 use lingxi_engine::routing::{
-    Action, AgentSpec, Assignment, AwayPolicy, Capacity, CapacityKind, ConversationSpec,
-    ConversationState, Router, RoutingPolicy, Skill, SkillSet, TransferTarget,
+    Action, AgentSpec, Assignment, AwayPolicy, Capacity, CapacityKind, ConversationSpec, ConversationState, Router,
+    RoutingPolicy, Skill, SkillSet, TransferTarget,
 };
 use proptest::prelude::*;
 
@@ -40,8 +40,7 @@ enum Op {
 }
 
 fn skill_set() -> impl Strategy<Value = SkillSet> {
-    prop::collection::vec(0..N_SKILLS, 0..3)
-        .prop_map(|v| v.into_iter().map(|s| Skill::new(s).unwrap()).collect())
+    prop::collection::vec(0..N_SKILLS, 0..3).prop_map(|v| v.into_iter().map(|s| Skill::new(s).unwrap()).collect())
 }
 
 fn teams() -> impl Strategy<Value = Vec<u32>> {
@@ -84,18 +83,14 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn policy() -> impl Strategy<Value = RoutingPolicy> {
-    (prop::option::of(1..100u32), any::<bool>(), any::<bool>()).prop_map(
-        |(step, requeue, prefer_first)| RoutingPolicy {
+    (prop::option::of(1..100u32), any::<bool>(), any::<bool>()).prop_map(|(step, requeue, prefer_first)| {
+        RoutingPolicy {
             ageing_step: step.and_then(NonZeroU32::new),
-            on_away: if requeue {
-                AwayPolicy::Requeue
-            } else {
-                AwayPolicy::Keep
-            },
+            on_away: if requeue { AwayPolicy::Requeue } else { AwayPolicy::Keep },
             preferred_skills_first: prefer_first,
             ..RoutingPolicy::default()
-        },
-    )
+        }
+    })
 }
 
 fn kind(email: bool) -> CapacityKind {
@@ -125,38 +120,18 @@ fn qualifies(r: &R, agent: u32, spec: &ConversationSpec<u32, u32>) -> bool {
 fn run(policy: RoutingPolicy, agents: Vec<(SkillSet, Vec<u32>, u16, u16)>, ops: Vec<Op>) {
     let mut r = R::new(policy);
     for (i, (skills, teams, chat, email)) in agents.into_iter().enumerate() {
-        let out = r.upsert_agent(
-            AgentSpec {
-                id: i as u32,
-                skills,
-                capacity: Capacity::new(chat, email),
-                teams,
-            },
-            0,
-        );
+        let out = r.upsert_agent(AgentSpec { id: i as u32, skills, capacity: Capacity::new(chat, email), teams }, 0);
         assert!(out.is_empty());
     }
     let mut m = Model::default();
     let mut now = 0i64;
     let mut next_id = 0u32;
     for op in ops {
-        let waiting_before: HashMap<u32, usize> = r
-            .waiting()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| (*c, i))
-            .collect();
-        let pick =
-            |m: &Model, i: usize| (!m.created.is_empty()).then(|| m.created[i % m.created.len()]);
+        let waiting_before: HashMap<u32, usize> = r.waiting().into_iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        let pick = |m: &Model, i: usize| (!m.created.is_empty()).then(|| m.created[i % m.created.len()]);
         let mut direct_target = None;
         let result = match op.clone() {
-            Op::Enqueue {
-                team,
-                email,
-                priority,
-                required,
-                preferred,
-            } => {
+            Op::Enqueue { team, email, priority, required, preferred } => {
                 let spec = ConversationSpec {
                     id: next_id,
                     team,
@@ -183,15 +158,9 @@ fn run(policy: RoutingPolicy, agents: Vec<(SkillSet, Vec<u32>, u16, u16)>, ops: 
                 None => continue,
             },
             Op::SetCapacity(a, email, n) => r.set_capacity(&a, kind(email), n, now),
-            Op::Upsert(a, skills, teams, chat, email) => Ok(r.upsert_agent(
-                AgentSpec {
-                    id: a,
-                    skills,
-                    capacity: Capacity::new(chat, email),
-                    teams,
-                },
-                now,
-            )),
+            Op::Upsert(a, skills, teams, chat, email) => {
+                Ok(r.upsert_agent(AgentSpec { id: a, skills, capacity: Capacity::new(chat, email), teams }, now))
+            }
             Op::TransferToAgent(i, a) => match pick(&m, i) {
                 Some(c) => {
                     direct_target = Some((c, a));
@@ -232,10 +201,7 @@ fn run(policy: RoutingPolicy, agents: Vec<(SkillSet, Vec<u32>, u16, u16)>, ops: 
         let mut assigned_now = Vec::new();
         for action in &actions {
             match action {
-                Action::Assign(Assignment {
-                    conversation: c,
-                    agent: a,
-                }) => {
+                Action::Assign(Assignment { conversation: c, agent: a }) => {
                     let prev = m.owner.insert(*c, Some(*a));
                     assert!(
                         matches!(prev, None | Some(None)) || detached.contains(c),
@@ -250,10 +216,7 @@ fn run(policy: RoutingPolicy, agents: Vec<(SkillSet, Vec<u32>, u16, u16)>, ops: 
                     *l += 1;
                     assert_eq!(view.presence, lingxi_engine::routing::Presence::Online);
                     if direct_target != Some((*c, *a)) {
-                        assert!(
-                            qualifies(&r, *a, &m.specs[c]),
-                            "{a} does not qualify for {c}"
-                        );
+                        assert!(qualifies(&r, *a, &m.specs[c]), "{a} does not qualify for {c}");
                     }
                     assigned_now.push((*c, *a));
                 }
@@ -267,19 +230,12 @@ fn run(policy: RoutingPolicy, agents: Vec<(SkillSet, Vec<u32>, u16, u16)>, ops: 
                     );
                     detached.remove(c);
                 }
-                Action::Unassign {
-                    conversation: c,
-                    agent: a,
-                    ..
-                } => {
+                Action::Unassign { conversation: c, agent: a, .. } => {
                     assert_eq!(m.owner.get(c), Some(&Some(*a)), "unassign from non-owner");
                     *load.get_mut(&(*a, m.specs[c].kind)).unwrap() -= 1;
                     detached.insert(*c);
                 }
-                Action::Release {
-                    conversation: c,
-                    agent,
-                } => {
+                Action::Release { conversation: c, agent } => {
                     assert_eq!(m.owner.remove(c), Some(*agent), "release mismatch");
                     if let Some(a) = agent {
                         *load.get_mut(&(*a, m.specs[c].kind)).unwrap() -= 1;
@@ -289,10 +245,7 @@ fn run(policy: RoutingPolicy, agents: Vec<(SkillSet, Vec<u32>, u16, u16)>, ops: 
                 Action::Presence { .. } => {}
             }
         }
-        assert!(
-            detached.is_empty(),
-            "unassigned and never placed: {detached:?}"
-        );
+        assert!(detached.is_empty(), "unassigned and never placed: {detached:?}");
 
         // Head-of-line order: a conversation given to an agent from the queue was ahead of
         // every conversation still waiting that the same agent could have taken instead.
@@ -309,10 +262,7 @@ fn run(policy: RoutingPolicy, agents: Vec<(SkillSet, Vec<u32>, u16, u16)>, ops: 
                     continue;
                 }
                 let pos_c = waiting_before.get(&c).copied();
-                assert!(
-                    pos_c.is_some_and(|p| p < pos_d),
-                    "{c} went to {a} while {d}, ahead of it, kept waiting"
-                );
+                assert!(pos_c.is_some_and(|p| p < pos_d), "{c} went to {a} while {d}, ahead of it, kept waiting");
             }
         }
         check_state(&r, &m);
@@ -323,10 +273,7 @@ fn run(policy: RoutingPolicy, agents: Vec<(SkillSet, Vec<u32>, u16, u16)>, ops: 
 /// be taken by anyone.
 fn check_state(r: &R, m: &Model) {
     assert_eq!(r.n_conversations(), m.owner.len());
-    assert_eq!(
-        r.n_waiting(),
-        m.owner.values().filter(|o| o.is_none()).count()
-    );
+    assert_eq!(r.n_waiting(), m.owner.values().filter(|o| o.is_none()).count());
     for (c, o) in &m.owner {
         let state = r.conversation_state(c).expect("known conversation");
         match (o, state) {
@@ -340,18 +287,11 @@ fn check_state(r: &R, m: &Model) {
     }
     for view in r.agents() {
         for k in CapacityKind::ALL {
-            let n = m
-                .owner
-                .iter()
-                .filter(|(c, o)| **o == Some(*view.id) && m.specs[c].kind == k)
-                .count();
+            let n = m.owner.iter().filter(|(c, o)| **o == Some(*view.id) && m.specs[c].kind == k).count();
             assert_eq!(usize::from(view.load(k)), n, "load counter of {}", view.id);
         }
         let owned = r.agent_conversations(view.id).unwrap();
-        assert_eq!(
-            owned.len(),
-            m.owner.values().filter(|o| **o == Some(*view.id)).count()
-        );
+        assert_eq!(owned.len(), m.owner.values().filter(|o| **o == Some(*view.id)).count());
     }
     for c in r.waiting() {
         for a in 0..N_AGENTS {
@@ -361,10 +301,7 @@ fn check_state(r: &R, m: &Model) {
 }
 
 fn agents() -> impl Strategy<Value = Vec<(SkillSet, Vec<u32>, u16, u16)>> {
-    prop::collection::vec(
-        (skill_set(), teams(), 0..4u16, 0..4u16),
-        N_AGENTS as usize..=N_AGENTS as usize,
-    )
+    prop::collection::vec((skill_set(), teams(), 0..4u16, 0..4u16), N_AGENTS as usize..=N_AGENTS as usize)
 }
 
 proptest! {

@@ -19,6 +19,8 @@ pub struct Config {
     /// Concurrent live chats per agent, and asynchronous (e-mail-like) conversations.
     pub agent_chat_capacity: u16,
     pub agent_email_capacity: u16,
+    /// The AI first line answers and hands over; off, every conversation waits for people.
+    pub bot_enabled: bool,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -35,6 +37,7 @@ pub struct ConfigFile {
     pub log: Option<String>,
     pub agent_chat_capacity: Option<i64>,
     pub agent_email_capacity: Option<i64>,
+    pub bot: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +114,13 @@ impl Config {
         };
         let demo =
             flags.demo || env("LINGXI_DEMO").is_some_and(|v| v == "1" || v == "true") || file.demo.unwrap_or(false);
+        let bot_enabled = match env("LINGXI_BOT").as_deref() {
+            Some("0" | "false" | "off") => false,
+            Some(_) => true,
+            None => file.bot.unwrap_or(true),
+        };
         Ok(Config {
+            bot_enabled,
             listen,
             data_dir,
             database_url,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod bench;
+pub mod bot;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -18,7 +19,6 @@ use lingxi_store::Store;
 use state::AppState;
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use tokio::net::TcpListener;
 
 /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests and
@@ -29,7 +29,10 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = Arc::new(AppState::new(store.clone(), config));
+    let state = AppState::new(store.clone(), config);
+    if state.config.bot_enabled {
+        tokio::task::spawn_blocking(bot::warm_up);
+    }
     let app = api::router(state.clone());
     let drain_state = state.clone();
     axum::serve(listener, app)

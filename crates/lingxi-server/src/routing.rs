@@ -219,6 +219,20 @@ impl Dispatch {
         .await;
     }
 
+    /// Agents online for the tenant (0 when its routing state cannot be loaded).
+    pub async fn n_online(&self, state: &AppState, tenant: &TenantId) -> usize {
+        let slot = self.slot(tenant);
+        let mut guard = slot.lock().await;
+        if guard.is_none() {
+            if let Ok(r) = Self::load(state, tenant).await {
+                *guard = Some(r);
+            }
+        }
+        guard
+            .as_ref()
+            .map_or(0, |r| r.agents().filter(|a| a.presence == lingxi_engine::routing::Presence::Online).count())
+    }
+
     /// The tenant's queue and agent loads, for supervisors.
     pub async fn snapshot(&self, state: &AppState, tenant: &TenantId) -> serde_json::Value {
         let slot = self.slot(tenant);

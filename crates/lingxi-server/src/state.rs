@@ -3,6 +3,7 @@
 //! authenticate every message).
 
 use crate::auth::Clock;
+use crate::bot::BotQueue;
 use crate::config::Config;
 use crate::ingest::IngestQueue;
 use crate::live::Hub;
@@ -11,7 +12,7 @@ use crate::routing::Dispatch;
 use lingxi_store::{ChannelRow, Store, TenantPolicy};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a channel key stays cached; rotation on this node invalidates at once, on other
@@ -26,14 +27,17 @@ pub struct AppState {
     pub metrics: Metrics,
     pub ingest: IngestQueue,
     pub dispatch: Dispatch,
+    pub bot: BotQueue,
     pub shutting_down: AtomicBool,
     channel_cache: Mutex<HashMap<String, (Instant, ChannelRow, TenantPolicy)>>,
 }
 
 impl AppState {
-    pub fn new(store: Store, config: Config) -> AppState {
+    /// Builds the state and starts its background writers (inbound batches, bot turns).
+    pub fn new(store: Store, config: Config) -> Arc<AppState> {
         let ingest = IngestQueue::start(store.clone());
-        AppState {
+        let (bot, bot_rx) = BotQueue::new();
+        let state = Arc::new(AppState {
             store,
             config,
             clock: Clock,
@@ -41,9 +45,12 @@ impl AppState {
             metrics: Metrics::default(),
             ingest,
             dispatch: Dispatch::default(),
+            bot,
             shutting_down: AtomicBool::new(false),
             channel_cache: Mutex::new(HashMap::new()),
-        }
+        });
+        tokio::spawn(crate::bot::run_writer(Arc::downgrade(&state), bot_rx));
+        state
     }
 
     pub fn cached_channel(&self, key_digest: &str) -> Option<(ChannelRow, TenantPolicy)> {

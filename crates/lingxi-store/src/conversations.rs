@@ -26,6 +26,12 @@ pub struct ConversationRow {
     pub updated_at: Timestamp,
     pub last_message_at: Timestamp,
     pub resolved_at: Option<Timestamp>,
+    /// Why the bot handed the conversation to people (a stable code), and the summary for them.
+    pub handoff_reason: Option<String>,
+    pub handoff_summary: Option<String>,
+    /// Consecutive customer turns the bot did not understand.
+    pub bot_failures: i64,
+    pub last_sentiment: Option<f64>,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +90,10 @@ pub(crate) fn conversation_from(r: &AnyRow) -> Result<ConversationRow> {
         updated_at: Timestamp::from_millis(get(r, "updated_at")?),
         last_message_at: Timestamp::from_millis(get(r, "last_message_at")?),
         resolved_at: get::<Option<i64>>(r, "resolved_at")?.map(Timestamp::from_millis),
+        handoff_reason: get(r, "handoff_reason")?,
+        handoff_summary: get(r, "handoff_summary")?,
+        bot_failures: get(r, "bot_failures")?,
+        last_sentiment: get(r, "last_sentiment")?,
     })
 }
 
@@ -357,5 +367,126 @@ impl Store {
             .fetch_one(&self.read)
             .await?;
         get(&row, "n")
+    }
+}
+
+/// What one bot turn writes: understanding for the conversation's context, the reply, and
+/// (when the bot hands over) the hand-off package with its state transition.
+#[derive(Debug, Clone)]
+pub struct BotTurn {
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    pub last_intent: Option<String>,
+    pub sentiment: f64,
+    pub failures: i64,
+    pub reply: Option<Content>,
+    /// (reason code, summary): hand the conversation to people.
+    pub handoff: Option<(String, String)>,
+    pub at: Timestamp,
+}
+
+impl Store {
+    /// Stores several bot turns in one transaction (one fsync for all of them). A turn whose
+    /// conversation is no longer with the bot (a person took it meanwhile) is skipped: the bot
+    /// never speaks once people own the conversation. Returns, per turn, the updated
+    /// conversation and the stored reply, or `None` when skipped.
+    pub async fn bot_turns(&self, turns: &[BotTurn]) -> Result<Vec<Option<(ConversationRow, Option<MessageRow>)>>> {
+        let mut tx = self.write.begin().await?;
+        let mut done = Vec::with_capacity(turns.len());
+        for t in turns {
+            let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND tenant_id = $2")
+                .bind(t.conversation_id.as_str())
+                .bind(t.tenant_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else {
+                done.push(None);
+                continue;
+            };
+            let conv = conversation_from(&row)?;
+            if conv.state != ConversationState::Bot {
+                done.push(None);
+                continue;
+            }
+            let mut reply_id = None;
+            if let Some(content) = &t.reply {
+                let id = new_id(MessageId::from_random);
+                sqlx::query(
+                    "INSERT INTO messages (id, tenant_id, conversation_id, customer_id, channel_id, sender_kind, content_kind, \
+                     content, sent_at, received_at) VALUES ($1,$2,$3,$4,$5,'bot',$6,$7,$8,$8)",
+                )
+                .bind(id.as_str())
+                .bind(t.tenant_id.as_str())
+                .bind(conv.id.as_str())
+                .bind(conv.customer_id.as_str())
+                .bind(conv.channel_id.as_str())
+                .bind(content.kind_str())
+                .bind(content_to_json(content))
+                .bind(t.at.millis())
+                .execute(&mut *tx)
+                .await?;
+                reply_id = Some(id);
+            }
+            let (state, reason, summary) = match &t.handoff {
+                Some((reason, summary)) => {
+                    let next =
+                        conv.state.apply(Transition::HandOff).map_err(|e| StoreError::Conflict(e.to_string()))?;
+                    (next, Some(reason.clone()), Some(summary.clone()))
+                }
+                None => (conv.state, conv.handoff_reason.clone(), conv.handoff_summary.clone()),
+            };
+            sqlx::query(
+                "UPDATE conversations SET state = $1, last_intent = COALESCE($2, last_intent), last_sentiment = $3, bot_failures = $4, \
+                 handoff_reason = $5, handoff_summary = $6, updated_at = $7, last_message_at = $7 WHERE id = $8",
+            )
+            .bind(state.as_str())
+            .bind(t.last_intent.clone())
+            .bind(t.sentiment)
+            .bind(t.failures)
+            .bind(reason.clone())
+            .bind(summary)
+            .bind(t.at.millis())
+            .bind(conv.id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            if let Some(reason) = &reason {
+                if t.handoff.is_some() {
+                    let detail = serde_json::json!({ "from": "bot", "to": "queued", "reason": reason }).to_string();
+                    record_audit(
+                        &mut tx,
+                        t.tenant_id.as_str(),
+                        "bot",
+                        "conversation.hand_off",
+                        conv.id.as_str(),
+                        &detail,
+                        t.at.millis(),
+                    )
+                    .await?;
+                }
+            }
+            done.push(Some((conv.id.clone(), reply_id)));
+        }
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(done.len());
+        for (d, t) in done.into_iter().zip(turns) {
+            match d {
+                None => out.push(None),
+                Some((conv, reply)) => {
+                    let c = self.conversation(&t.tenant_id, &conv).await?;
+                    let m = match reply {
+                        Some(id) => {
+                            let row = sqlx::query("SELECT * FROM messages WHERE id = $1")
+                                .bind(id.as_str())
+                                .fetch_one(&self.read)
+                                .await?;
+                            Some(message_from(&row)?)
+                        }
+                        None => None,
+                    };
+                    out.push(Some((c, m)));
+                }
+            }
+        }
+        Ok(out)
     }
 }

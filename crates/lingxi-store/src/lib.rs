@@ -14,7 +14,7 @@ mod ingest_fast;
 mod migrate;
 
 pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
-pub use conversations::{ConversationFilter, ConversationRow, MessageRow, NewMessage};
+pub use conversations::{BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
 

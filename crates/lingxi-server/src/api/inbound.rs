@@ -220,5 +220,17 @@ pub async fn post_message(
             "message": { "id": outcome.message_id.as_str(), "sender": { "kind": "customer" }, "content": content, "received_at": views::time(now) },
         }),
     });
+    // The AI first line takes its turn after the message is durable and acknowledged.
+    if state.config.bot_enabled
+        && outcome.conversation_state == lingxi_domain::ConversationState::Bot
+        && matches!(parsed.content, Content::Text { .. })
+    {
+        tokio::spawn(crate::bot::on_customer_message(
+            state.clone(),
+            channel.tenant_id.clone(),
+            outcome.conversation_id.clone(),
+            channel.kind,
+        ));
+    }
     Ok((StatusCode::CREATED, Json(body)))
 }

@@ -73,6 +73,10 @@ pub fn conversation(c: &ConversationRow) -> Value {
         "updated_at": time(c.updated_at),
         "last_message_at": time(c.last_message_at),
         "resolved_at": opt_time(c.resolved_at),
+        "handoff_reason": c.handoff_reason,
+        "handoff_summary": c.handoff_summary,
+        "bot_failures": c.bot_failures,
+        "last_sentiment": c.last_sentiment,
     })
 }
 

@@ -1,0 +1,341 @@
+//! The AI first line, after the message is durable: understand (normalise, language, intent,
+//! entities, sentiment over the conversation), decide with the tenant's hand-off policy, then
+//! answer or hand over with a summary. Turns are written in batches through one writer task,
+//! like inbound messages, so the bot never costs an fsync per message.
+//!
+//! The bot speaks only while the conversation is in the bot state: the store re-checks that
+//! inside the write, so a person taking over in the meantime silences it.
+
+use crate::live::LiveEvent;
+use crate::state::AppState;
+use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
+use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, Turn};
+use lingxi_engine::summary::{summarize, SummaryInput, TurnNote};
+use lingxi_nlu::entities::{mask, EntityConfig, EntityExtractor, EntityKind, EntityValue, Now};
+use lingxi_nlu::intent::{default_model, DefaultLanguage};
+use lingxi_nlu::language::Language;
+use lingxi_nlu::normalize::Normalizer;
+use lingxi_nlu::sentiment::{analyze, SentimentTrend};
+use lingxi_store::{BotTurn, StoreError};
+use serde_json::json;
+use std::sync::{Arc, OnceLock, Weak};
+use tokio::sync::mpsc;
+
+const MAX_BATCH: usize = 128;
+
+fn normalizer() -> &'static Normalizer {
+    static N: OnceLock<Normalizer> = OnceLock::new();
+    N.get_or_init(Normalizer::default)
+}
+
+fn extractor() -> &'static EntityExtractor {
+    static E: OnceLock<EntityExtractor> = OnceLock::new();
+    E.get_or_init(|| EntityExtractor::new(&EntityConfig::default()).unwrap_or_default())
+}
+
+/// Loads the models before the first customer arrives (training the default intents takes a
+/// fraction of a second, but not on a customer's time).
+pub fn warm_up() {
+    let _ = normalizer().normalize("你好");
+    let _ = extractor();
+    let _ = default_model(DefaultLanguage::Chinese);
+    let _ = default_model(DefaultLanguage::English);
+    let _ = analyze("好");
+}
+
+/// Batches bot turns into shared transactions.
+#[derive(Clone)]
+pub struct BotQueue {
+    tx: mpsc::Sender<BotTurn>,
+}
+
+impl BotQueue {
+    pub fn new() -> (BotQueue, mpsc::Receiver<BotTurn>) {
+        let (tx, rx) = mpsc::channel::<BotTurn>(8192);
+        (BotQueue { tx }, rx)
+    }
+
+    pub async fn submit(&self, turn: BotTurn) {
+        let _ = self.tx.send(turn).await;
+    }
+}
+
+/// The writer: stores queued turns together, then announces them and routes hand-offs.
+pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(t) => batch.push(t),
+                Err(_) => break,
+            }
+        }
+        let Some(state) = state.upgrade() else { return };
+        let turns: Vec<BotTurn> = std::mem::take(&mut batch);
+        let results = match state.store.bot_turns(&turns).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, n = turns.len(), "bot turns not stored");
+                continue;
+            }
+        };
+        for (turn, result) in turns.iter().zip(results) {
+            let Some((conv, reply)) = result else { continue };
+            if let Some(m) = &reply {
+                state.hub.publish(LiveEvent {
+                    tenant_id: turn.tenant_id.clone(),
+                    team_id: conv.team_id.clone(),
+                    kind: "message.created",
+                    data: json!({ "conversation_id": conv.id.as_str(), "customer_id": conv.customer_id.as_str(), "state": conv.state.as_str(), "message": crate::api::views::message(m) }),
+                });
+            }
+            if turn.handoff.is_some() {
+                state.hub.publish(LiveEvent {
+                    tenant_id: turn.tenant_id.clone(),
+                    team_id: conv.team_id.clone(),
+                    kind: "conversation.updated",
+                    data: json!({ "conversation": crate::api::views::conversation(&conv), "transition": "hand_off", "reason": conv.handoff_reason }),
+                });
+                state.dispatch.enqueue(&state, &turn.tenant_id, &conv).await;
+            }
+        }
+    }
+}
+
+fn is_chinese(lang: Language, text: &str) -> bool {
+    match lang {
+        Language::Chinese | Language::Mixed => true,
+        Language::English => false,
+        Language::Unknown => text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+    }
+}
+
+/// Understands the customer's latest message in its conversation and queues the bot's turn.
+pub async fn on_customer_message(
+    state: Arc<AppState>,
+    tenant: TenantId,
+    conversation: ConversationId,
+    channel: ChannelKind,
+) {
+    if let Err(e) = turn(&state, &tenant, &conversation, channel).await {
+        tracing::warn!(error = %e, conversation = %conversation, "bot turn failed");
+    }
+}
+
+async fn turn(
+    state: &AppState,
+    tenant: &TenantId,
+    conv_id: &ConversationId,
+    channel: ChannelKind,
+) -> Result<(), StoreError> {
+    let conv = state.store.conversation(tenant, conv_id).await?;
+    if conv.state != ConversationState::Bot {
+        return Ok(());
+    }
+    let messages = state.store.messages(tenant, conv_id, 40).await?;
+    let customer_texts: Vec<String> = messages
+        .iter()
+        .filter(|m| m.sender_kind == "customer")
+        .filter_map(|m| m.content["text"].as_str().map(str::to_owned))
+        .collect();
+    let Some(last_raw) = customer_texts.last() else { return Ok(()) };
+    let bot_replies: Vec<String> = messages
+        .iter()
+        .filter(|m| m.sender_kind == "bot")
+        .filter_map(|m| m.content["text"].as_str().map(str::to_owned))
+        .collect();
+
+    let normalized = normalizer().normalize(last_raw);
+    let chinese = is_chinese(normalized.language, &normalized.text);
+    let model = default_model(if chinese { DefaultLanguage::Chinese } else { DefaultLanguage::English });
+    let intent = model.classify(&normalized.text);
+    let now = state.clock.now();
+    let entities = extractor().extract(&normalized.text, Now::china(now.millis() / 1000));
+    let amounts: Vec<i64> = entities
+        .iter()
+        .filter_map(|e| match &e.value {
+            EntityValue::Amount(m) => Some(m.minor_units),
+            _ => None,
+        })
+        .collect();
+    let sentiments: Vec<_> = customer_texts.iter().map(|t| analyze(&normalizer().normalize(t).text)).collect();
+    let trend = SentimentTrend::from_results(&sentiments);
+    let customer = state.store.customer(tenant, &conv.customer_id).await?;
+    let vip = customer.tags.iter().any(|t| t.eq_ignore_ascii_case("vip")) || customer.attributes["vip"] == json!(true);
+    let understood = !intent.out_of_scope;
+    let decision = decide(
+        &HandoffPolicy::default(),
+        &Turn {
+            text: &normalized.text,
+            intent: &intent,
+            sentiment: &trend,
+            amounts_minor: &amounts,
+            vip,
+            failures_before: conv.bot_failures.max(0) as u32,
+            understood,
+        },
+    );
+    let last_intent = intent.top.as_ref().map(|m| m.intent.clone());
+    let sentiment = trend.last.as_ref().map_or(0.0, |s| f64::from(s.score));
+    let bot_turn = match decision {
+        BotDecision::Continue { failures } => BotTurn {
+            tenant_id: tenant.clone(),
+            conversation_id: conv_id.clone(),
+            last_intent: last_intent.clone(),
+            sentiment,
+            failures: i64::from(failures),
+            reply: Content::text(&answer(last_intent.as_deref(), chinese)).ok(),
+            handoff: None,
+            at: later(now),
+        },
+        BotDecision::HandOff { reason, .. } => {
+            // The package for the agent: what the customer wants, in one look.
+            let turns: Vec<TurnNote> = customer_texts
+                .iter()
+                .zip(&sentiments)
+                .map(|(t, s)| {
+                    let n = normalizer().normalize(t);
+                    let m = default_model(if is_chinese(n.language, &n.text) {
+                        DefaultLanguage::Chinese
+                    } else {
+                        DefaultLanguage::English
+                    });
+                    TurnNote {
+                        text: t.clone(),
+                        intent: m.classify(&n.text).top.map(|m| m.intent),
+                        sentiment: s.score,
+                        anger: s.emotions.anger,
+                    }
+                })
+                .collect();
+            let facts: Vec<String> = customer_texts
+                .iter()
+                .flat_map(|t| extractor().extract(&normalizer().normalize(t).text, Now::china(now.millis() / 1000)))
+                .filter(|e| {
+                    matches!(
+                        e.kind,
+                        EntityKind::OrderNumber
+                            | EntityKind::TrackingNumber
+                            | EntityKind::Amount
+                            | EntityKind::Phone
+                            | EntityKind::Product
+                    )
+                })
+                .map(|e| {
+                    let label = match (e.kind, chinese) {
+                        (EntityKind::OrderNumber, true) => "订单号",
+                        (EntityKind::TrackingNumber, true) => "快递单号",
+                        (EntityKind::Amount, true) => "金额",
+                        (EntityKind::Phone, true) => "电话",
+                        (EntityKind::Product, true) => "产品",
+                        (EntityKind::OrderNumber, false) => "order",
+                        (EntityKind::TrackingNumber, false) => "tracking",
+                        (EntityKind::Amount, false) => "amount",
+                        (EntityKind::Phone, false) => "phone",
+                        _ => "product",
+                    };
+                    // Normalisation lower-cased the text; ids read better as customers write them.
+                    let value = match e.kind {
+                        EntityKind::Phone => mask(e.kind, &e.raw),
+                        EntityKind::OrderNumber | EntityKind::TrackingNumber => e.raw.to_uppercase(),
+                        _ => e.raw.clone(),
+                    };
+                    format!("{label} {value}")
+                })
+                .collect::<Vec<_>>();
+            let mut facts = facts;
+            facts.dedup();
+            let others = state
+                .store
+                .context(tenant, conv_id, 3)
+                .await
+                .map(|ctx| {
+                    ctx.into_iter()
+                        .map(|(c, last)| {
+                            let what = c
+                                .last_intent
+                                .clone()
+                                .or_else(|| last.and_then(|m| m.content["text"].as_str().map(str::to_owned)))
+                                .unwrap_or_default();
+                            (c.channel_kind.as_str().to_owned(), what)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let summary = summarize(
+                &SummaryInput {
+                    customer_name: customer.display_name.clone(),
+                    channel: channel.as_str().into(),
+                    turns,
+                    entities: facts,
+                    bot_replies,
+                    other_channels: others,
+                    chinese,
+                },
+                &reason,
+            );
+            let online = state.dispatch.n_online(state, tenant).await;
+            BotTurn {
+                tenant_id: tenant.clone(),
+                conversation_id: conv_id.clone(),
+                last_intent,
+                sentiment,
+                failures: 0,
+                reply: Content::text(&handoff_notice(&reason, chinese, online)).ok(),
+                handoff: Some((reason.code().to_owned(), summary)),
+                at: later(now),
+            }
+        }
+    };
+    state.bot.submit(bot_turn).await;
+    Ok(())
+}
+
+/// The bot's reply is stamped a millisecond after the customer's message so timelines keep
+/// their order even when both land in the same millisecond.
+fn later(t: Timestamp) -> Timestamp {
+    Timestamp::from_millis(t.millis() + 1)
+}
+
+/// Tells the customer honestly what happens next.
+fn handoff_notice(reason: &HandoffReason, chinese: bool, agents_online: usize) -> String {
+    let sorry = matches!(
+        reason,
+        HandoffReason::NegativeSentiment | HandoffReason::AngerRising | HandoffReason::RepeatedFailure(_)
+    );
+    match (chinese, agents_online > 0) {
+        (true, true) => format!("{}正在为您转接人工客服，请稍候，客服会看到您刚才说的所有内容，无需重复。", if sorry { "非常抱歉给您带来不便。" } else { "" }),
+        (true, false) => "目前暂无在线客服。您的问题已记录并进入排队，客服上线后会第一时间在这里回复您，无需重复描述。".into(),
+        (false, true) => format!("{}I'm connecting you with a person now. They will see everything you've told me, so there's no need to repeat it.", if sorry { "I'm sorry about this. " } else { "" }),
+        (false, false) => "No agent is online right now. Your request is in the queue and a person will reply here as soon as one is available; you won't need to repeat anything.".into(),
+    }
+}
+
+/// Intent-level answers used until the knowledge base answers (issue 5).
+fn answer(intent: Option<&str>, chinese: bool) -> String {
+    let (zh, en) = match intent {
+        Some("greeting") => ("您好，我是灵犀智能客服，请问有什么可以帮您？", "Hello, I'm Lingxi's assistant. How can I help?"),
+        Some("thanks") => ("不客气，还有其他问题随时找我～", "You're welcome! Anything else, just ask."),
+        Some("order_status") => ("请提供订单号，我帮您查询订单状态；也可以在“我的订单”里查看。", "Please share your order number and I'll check its status; you can also see it under My Orders."),
+        Some("logistics") => ("请提供订单号或快递单号，我帮您查询物流进度。", "Please share your order or tracking number and I'll look up the delivery."),
+        Some("return_request") => ("签收 7 天内、商品完好可申请无理由退货：在“我的订单”中选择该订单，点击“申请售后”即可。", "Within 7 days of delivery, unused items can be returned: open the order in My Orders and choose Return."),
+        Some("refund_status") => ("退货签收后，退款会在 1–3 个工作日内原路退回，银行卡到账可能再需 1–5 个工作日。", "Once the return is received, refunds go back to the original payment within 1–3 business days (banks may take 1–5 more)."),
+        Some("invoice") => ("电子发票可在订单完成后于“我的订单-发票”中申请，通常 24 小时内开具。", "E-invoices can be requested under My Orders → Invoice after delivery, usually issued within 24 hours."),
+        Some("change_address") => ("订单发货前可在订单详情中修改地址；已发货的请提供订单号，我为您联系快递。", "Before shipping you can change the address in the order details; if it has shipped, share the order number."),
+        Some("membership_points") => ("积分可在“会员中心”查看，100 积分可抵 1 元，积分有效期为 2 年。", "See your points in the Member Center; 100 points = ¥1, valid for 2 years."),
+        Some("product_troubleshooting") => ("请告诉我设备型号和具体现象，我一步步帮您排查。", "Tell me the device model and what happens, and I'll walk you through it."),
+        Some("warranty") => ("本店电子产品享受 1 年保修，凭订单即可，无需纸质发票。", "Electronics carry a 1-year warranty; your order is your proof of purchase."),
+        Some("installation") => ("请告诉我产品型号，我发您安装步骤；大件可预约上门安装。", "Tell me the model and I'll send the setup steps; home installation can be booked for large items."),
+        Some("payment_issue") => ("支付未成功不会扣款；若已扣款未出单，款项会在 24 小时内自动退回。", "A failed payment is not charged; if you were charged without an order, it's refunded automatically within 24 hours."),
+        Some("coupon") => ("优惠券可在“我的-优惠券”查看，下单时自动抵扣，注意使用门槛和有效期。", "Coupons are under Me → Coupons and apply automatically at checkout; check the minimum spend and expiry."),
+        Some("account_login") => ("可通过登录页的“忘记密码”用手机号重置；收不到验证码请检查是否被拦截。", "Use 'Forgot password' on the login page to reset with your phone; check your SMS filter if no code arrives."),
+        Some("price_protection") => ("签收后 7 天内降价可申请价保，在订单详情点击“价格保护”即可。", "If the price drops within 7 days of delivery, apply for price protection in the order details."),
+        _ => ("抱歉，我没有完全理解，能换个说法或补充一下细节吗？也可以输入“转人工”。", "Sorry, I didn't quite get that. Could you rephrase or add details? You can also ask for a person."),
+    };
+    if chinese {
+        zh.into()
+    } else {
+        en.into()
+    }
+}
