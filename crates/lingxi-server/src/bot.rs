@@ -11,6 +11,10 @@ use crate::state::AppState;
 use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
 use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, Turn};
 use lingxi_engine::summary::{summarize, SummaryInput, TurnNote};
+use lingxi_knowledge::decision::{Calibrator, Decision, Thresholds};
+use lingxi_knowledge::index::{Filter, KnowledgeIndex, RetrievalConfig};
+use lingxi_knowledge::model::Lang;
+use lingxi_knowledge::text::Analyzer;
 use lingxi_nlu::entities::{mask, EntityConfig, EntityExtractor, EntityKind, EntityValue, Now};
 use lingxi_nlu::intent::{default_model, DefaultLanguage};
 use lingxi_nlu::language::Language;
@@ -33,6 +37,40 @@ fn extractor() -> &'static EntityExtractor {
     E.get_or_init(|| EntityExtractor::new(&EntityConfig::default()).unwrap_or_default())
 }
 
+/// The demo tenant's knowledge base (issue 5's shipped FAQ), indexed lexically. Other tenants
+/// have no knowledge base storage yet and answer at intent level.
+fn demo_knowledge() -> &'static KnowledgeIndex {
+    static K: OnceLock<KnowledgeIndex> = OnceLock::new();
+    K.get_or_init(|| {
+        let report = lingxi_knowledge::demo::demo_entries();
+        KnowledgeIndex::build(report.entries, Analyzer::new(&[]), None, RetrievalConfig::default())
+    })
+}
+
+/// What the knowledge base says to a message: a reply text, or nothing when it does not know.
+fn knowledge_reply(text: &str, chinese: bool, now_ms: i64) -> Option<String> {
+    let index = demo_knowledge();
+    let lang = if chinese { Lang::Zh } else { Lang::En };
+    let filter = Filter { lang: Some(lang), ..Filter::at(now_ms) };
+    let ranking = index.search(text, None, &filter, 5);
+    match Thresholds::default().decide(&ranking, &Calibrator::default()) {
+        Decision::Answer { entry, .. } => Some(index.entries()[entry].answer_for(None, Some(lang)).text().to_owned()),
+        Decision::Suggest { entries, .. } => {
+            let qs: Vec<String> = entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| format!("{}. {}", i + 1, index.entries()[*e].question().as_str()))
+                .collect();
+            Some(if chinese {
+                format!("您是想问以下哪个问题？\n{}", qs.join("\n"))
+            } else {
+                format!("Did you mean one of these?\n{}", qs.join("\n"))
+            })
+        }
+        Decision::NotUnderstood { .. } => None,
+    }
+}
+
 /// Loads the models before the first customer arrives (training the default intents takes a
 /// fraction of a second, but not on a customer's time).
 pub fn warm_up() {
@@ -41,6 +79,7 @@ pub fn warm_up() {
     let _ = default_model(DefaultLanguage::Chinese);
     let _ = default_model(DefaultLanguage::English);
     let _ = analyze("好");
+    let _ = demo_knowledge();
 }
 
 /// Batches bot turns into shared transactions.
@@ -163,7 +202,13 @@ async fn turn(
     let trend = SentimentTrend::from_results(&sentiments);
     let customer = state.store.customer(tenant, &conv.customer_id).await?;
     let vip = customer.tags.iter().any(|t| t.eq_ignore_ascii_case("vip")) || customer.attributes["vip"] == json!(true);
-    let understood = !intent.out_of_scope;
+    let tenant_row = state.store.tenant(tenant).await?;
+    let kb = if tenant_row.slug == crate::demo::DEMO_SLUG {
+        knowledge_reply(&normalized.text, chinese, now.millis())
+    } else {
+        None
+    };
+    let understood = kb.is_some() || !intent.out_of_scope;
     let decision = decide(
         &HandoffPolicy::default(),
         &Turn {
@@ -185,7 +230,7 @@ async fn turn(
             last_intent: last_intent.clone(),
             sentiment,
             failures: i64::from(failures),
-            reply: Content::text(&answer(last_intent.as_deref(), chinese)).ok(),
+            reply: Content::text(&kb.clone().unwrap_or_else(|| answer(last_intent.as_deref(), chinese))).ok(),
             handoff: None,
             at: later(now),
         },
@@ -312,7 +357,7 @@ fn handoff_notice(reason: &HandoffReason, chinese: bool, agents_online: usize) -
     }
 }
 
-/// Intent-level answers used until the knowledge base answers (issue 5).
+/// Intent-level answers, for tenants without a knowledge base and when it does not know.
 fn answer(intent: Option<&str>, chinese: bool) -> String {
     let (zh, en) = match intent {
         Some("greeting") => ("您好，我是灵犀智能客服，请问有什么可以帮您？", "Hello, I'm Lingxi's assistant. How can I help?"),

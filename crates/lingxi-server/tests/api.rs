@@ -194,6 +194,7 @@ both!(
     conversation_life_cycle_through_the_api,
     routing_backfills_the_oldest_waiting_customer_at_once,
     the_bot_answers_then_hands_over_with_a_summary,
+    the_demo_tenant_answers_from_its_knowledge_base,
 );
 
 async fn probes_metrics_and_openapi(backend: Backend) {
@@ -934,4 +935,38 @@ async fn the_bot_answers_then_hands_over_with_a_summary(backend: Backend) {
     let after = v["messages"].as_array().unwrap();
     assert_eq!(after.len(), n_before + 1);
     assert_eq!(after.last().unwrap()["sender"]["kind"], "customer");
+}
+
+/// The demo tenant's bot answers from the shipped knowledge base, in the customer's language.
+async fn the_demo_tenant_answers_from_its_knowledge_base(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let now = Timestamp::from_millis(1_760_000_000_000);
+    let t = app
+        .store
+        .create_tenant(lingxi_server::demo::DEMO_SLUG, "Demo", MergePolicy::Automatic, 3600, now)
+        .await
+        .unwrap();
+    let key = new_secret(CHANNEL_KEY_PREFIX);
+    app.store.create_channel(&t.id, ChannelKind::MobileApp, "app", &digest(&key), None, now).await.unwrap();
+    for (i, (question, expected)) in
+        [("退款多久到账？", "1–3 个工作日内退款"), ("how long does a refund take to arrive?", "1-3 business days")]
+            .iter()
+            .enumerate()
+    {
+        let (_, m) = app
+            .inbound(&key, msg(&format!("kb{i}"), json!([{ "kind": "device_id", "value": format!("d{i}") }]), question))
+            .await;
+        let conv = m["conversation_id"].as_str().unwrap().to_owned();
+        let reply = eventually(|| {
+            let (store, tenant, conv) = (app.store.clone(), t.id.clone(), conv.clone());
+            async move {
+                let id = lingxi_domain::ConversationId::parse(&conv).unwrap();
+                let msgs = store.messages(&tenant, &id, 10).await.unwrap();
+                msgs.iter().find(|m| m.sender_kind == "bot").map(|m| m.content.clone())
+            }
+        })
+        .await;
+        let text = reply["text"].as_str().unwrap();
+        assert!(text.contains(expected), "{question} -> {text}");
+    }
 }
