@@ -62,6 +62,45 @@ enum Command {
     /// Load generators.
     #[command(subcommand)]
     Bench(lingxi_server::bench::BenchCmd),
+    /// Understanding: evaluation on labelled data.
+    #[command(subcommand)]
+    Nlu(NluCmd),
+}
+
+#[derive(Subcommand)]
+enum NluCmd {
+    /// Train on train.jsonl, tune on dev.jsonl (or a held-out slice of train), score test.jsonl.
+    Eval {
+        /// A folder with train/dev/test JSON Lines ({"text": …, "label": …}).
+        #[arg(long)]
+        dataset: PathBuf,
+        /// intent, oos (intent with out-of-scope label `oos`) or sentiment; default: oos if
+        /// the training data has an `oos` label, else intent.
+        #[arg(long)]
+        task: Option<String>,
+    },
+}
+
+fn read_split(dir: &std::path::Path, name: &str) -> anyhow::Result<Vec<lingxi_nlu::eval::Example>> {
+    let path = dir.join(format!("{name}.jsonl"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| anyhow!("{}:{}: not JSON: {e}", path.display(), i + 1))?;
+        let text = v["text"].as_str().ok_or_else(|| anyhow!("{}:{}: no \"text\" string", path.display(), i + 1))?;
+        let label = match &v["label"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => return Err(anyhow!("{}:{}: no \"label\"", path.display(), i + 1)),
+            other => other.to_string(),
+        };
+        out.push(lingxi_nlu::eval::Example::new(text, label));
+    }
+    Ok(out)
 }
 
 #[derive(Subcommand)]
@@ -288,6 +327,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Bench(cmd) => lingxi_server::bench::run(cmd, &config).await?,
+        Command::Nlu(NluCmd::Eval { dataset, task }) => {
+            use lingxi_nlu::eval::{evaluate, EvalConfig, Splits, TaskKind};
+            let splits = Splits {
+                train: read_split(&dataset, "train")?,
+                dev: read_split(&dataset, "dev")?,
+                test: read_split(&dataset, "test")?,
+            };
+            if splits.train.is_empty() || splits.test.is_empty() {
+                return Err(anyhow!("{} needs train.jsonl and test.jsonl", dataset.display()));
+            }
+            let oos = || TaskKind::IntentWithOos { oos_label: "oos".into() };
+            let task = match task.as_deref() {
+                Some("intent") => TaskKind::Intent,
+                Some("oos") => oos(),
+                Some("sentiment") => TaskKind::Sentiment,
+                Some(other) => return Err(anyhow!("--task must be intent, oos or sentiment, not `{other}`")),
+                None if splits.train.iter().any(|e| e.label == "oos") => oos(),
+                None => TaskKind::Intent,
+            };
+            let report = evaluate(&splits, &task, &EvalConfig::default()).map_err(|e| anyhow!("{e}"))?;
+            println!("dataset: {}\n{report:#?}", dataset.display());
+        }
     }
     Ok(())
 }
