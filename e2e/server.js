@@ -41,7 +41,9 @@ export async function startServer(opts = {}) {
   const baseUrl = `http://127.0.0.1:${port}`;
   const child = spawn(BIN, ["serve", "--demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`], {
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", LINGXI_LOG: process.env.LINGXI_LOG || "warn" },
+    // These tests drive the console shell by hand (take, reply, resolve); the AI first line
+    // would answer and hand over on its own, so it is off here (tested in tests/api.rs).
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", LINGXI_LOG: process.env.LINGXI_LOG || "warn", LINGXI_BOT: "0" },
   });
   let stdout = "";
   let stderr = "";
