@@ -178,14 +178,15 @@ async fn turn(
         .filter(|m| m.sender_kind == "customer")
         .filter_map(|m| m.content["text"].as_str().map(str::to_owned))
         .collect();
-    let Some(last_raw) = customer_texts.last() else { return Ok(()) };
     let bot_replies: Vec<String> = messages
         .iter()
         .filter(|m| m.sender_kind == "bot")
         .filter_map(|m| m.content["text"].as_str().map(str::to_owned))
         .collect();
 
-    let normalized = normalizer().normalize(last_raw);
+    // Normalise every customer message once; sentiment, the summary and entities all read it.
+    let normalized_all: Vec<_> = customer_texts.iter().map(|t| normalizer().normalize(t)).collect();
+    let Some(normalized) = normalized_all.last() else { return Ok(()) };
     let chinese = is_chinese(normalized.language, &normalized.text);
     let model = default_model(if chinese { DefaultLanguage::Chinese } else { DefaultLanguage::English });
     let intent = model.classify(&normalized.text);
@@ -198,12 +199,11 @@ async fn turn(
             _ => None,
         })
         .collect();
-    let sentiments: Vec<_> = customer_texts.iter().map(|t| analyze(&normalizer().normalize(t).text)).collect();
+    let sentiments: Vec<_> = normalized_all.iter().map(|n| analyze(&n.text)).collect();
     let trend = SentimentTrend::from_results(&sentiments);
     let customer = state.store.customer(tenant, &conv.customer_id).await?;
     let vip = customer.tags.iter().any(|t| t.eq_ignore_ascii_case("vip")) || customer.attributes["vip"] == json!(true);
-    let tenant_row = state.store.tenant(tenant).await?;
-    let kb = if tenant_row.slug == crate::demo::DEMO_SLUG {
+    let kb = if tenant_slug(state, tenant).await? == crate::demo::DEMO_SLUG {
         knowledge_reply(&normalized.text, chinese, now.millis())
     } else {
         None
@@ -238,9 +238,9 @@ async fn turn(
             // The package for the agent: what the customer wants, in one look.
             let turns: Vec<TurnNote> = customer_texts
                 .iter()
+                .zip(&normalized_all)
                 .zip(&sentiments)
-                .map(|(t, s)| {
-                    let n = normalizer().normalize(t);
+                .map(|((t, n), s)| {
                     let m = default_model(if is_chinese(n.language, &n.text) {
                         DefaultLanguage::Chinese
                     } else {
@@ -254,9 +254,9 @@ async fn turn(
                     }
                 })
                 .collect();
-            let facts: Vec<String> = customer_texts
+            let facts: Vec<String> = normalized_all
                 .iter()
-                .flat_map(|t| extractor().extract(&normalizer().normalize(t).text, Now::china(now.millis() / 1000)))
+                .flat_map(|n| extractor().extract(&n.text, Now::china(now.millis() / 1000)))
                 .filter(|e| {
                     matches!(
                         e.kind,
@@ -335,6 +335,19 @@ async fn turn(
     };
     state.bot.submit(bot_turn).await;
     Ok(())
+}
+
+/// A tenant's slug, read from the store once per tenant (slugs never change): the bot turn is
+/// on every message's path and should not re-read the tenant each time.
+async fn tenant_slug(state: &AppState, tenant: &TenantId) -> Result<String, StoreError> {
+    static SLUGS: OnceLock<std::sync::Mutex<std::collections::HashMap<TenantId, String>>> = OnceLock::new();
+    let slugs = SLUGS.get_or_init(Default::default);
+    if let Some(s) = slugs.lock().unwrap_or_else(|p| p.into_inner()).get(tenant) {
+        return Ok(s.clone());
+    }
+    let slug = state.store.tenant(tenant).await?.slug;
+    slugs.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.clone(), slug.clone());
+    Ok(slug)
 }
 
 /// The bot's reply is stamped a millisecond after the customer's message so timelines keep

@@ -91,23 +91,26 @@ impl Dispatch {
         Ok(router)
     }
 
+    /// The tenant's router, loaded from the store on first use (left `None`, and logged, when
+    /// the store cannot be read; the next call tries again).
+    async fn loaded(&self, state: &AppState, tenant: &TenantId) -> tokio::sync::OwnedMutexGuard<Option<TenantRouter>> {
+        let mut guard = self.slot(tenant).lock_owned().await;
+        if guard.is_none() {
+            match Self::load(state, tenant).await {
+                Ok(r) => *guard = Some(r),
+                Err(e) => tracing::error!(error = %e, tenant = %tenant, "cannot load routing state"),
+            }
+        }
+        guard
+    }
+
     /// Runs `f` on the tenant's router and persists the actions it returns, under the
     /// tenant's lock so that decisions are applied in the order they were made.
     async fn with_router<F>(&self, state: &AppState, tenant: &TenantId, f: F)
     where
         F: FnOnce(&mut TenantRouter, i64) -> Vec<Action<UserId, ConversationId>>,
     {
-        let slot = self.slot(tenant);
-        let mut guard = slot.lock().await;
-        if guard.is_none() {
-            match Self::load(state, tenant).await {
-                Ok(r) => *guard = Some(r),
-                Err(e) => {
-                    tracing::error!(error = %e, tenant = %tenant, "cannot load routing state");
-                    return;
-                }
-            }
-        }
+        let mut guard = self.loaded(state, tenant).await;
         let Some(router) = guard.as_mut() else { return };
         let actions = f(router, state.clock.now().millis());
         for action in actions {
@@ -156,9 +159,9 @@ impl Dispatch {
     pub async fn taken(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow, agent: &UserId) {
         let (c, a) = (conv.clone(), agent.clone());
         self.with_router(state, tenant, move |r, now| {
+            // Release frees the previous owner (and backfills them); the conversation is then
+            // recorded as the chosen person's without routing.
             let mut out = r.release(&c.id, now).unwrap_or_default();
-            // The release may have backfilled someone into... never this conversation: it is gone
-            // from the router until restored below.
             if r.agent(&a).is_some() {
                 let _ = r.restore_assigned(spec(&c, now), &a, now, false);
             }
@@ -221,13 +224,7 @@ impl Dispatch {
 
     /// Agents online for the tenant (0 when its routing state cannot be loaded).
     pub async fn n_online(&self, state: &AppState, tenant: &TenantId) -> usize {
-        let slot = self.slot(tenant);
-        let mut guard = slot.lock().await;
-        if guard.is_none() {
-            if let Ok(r) = Self::load(state, tenant).await {
-                *guard = Some(r);
-            }
-        }
+        let guard = self.loaded(state, tenant).await;
         guard
             .as_ref()
             .map_or(0, |r| r.agents().filter(|a| a.presence == lingxi_engine::routing::Presence::Online).count())
@@ -235,13 +232,7 @@ impl Dispatch {
 
     /// The tenant's queue and agent loads, for supervisors.
     pub async fn snapshot(&self, state: &AppState, tenant: &TenantId) -> serde_json::Value {
-        let slot = self.slot(tenant);
-        let mut guard = slot.lock().await;
-        if guard.is_none() {
-            if let Ok(r) = Self::load(state, tenant).await {
-                *guard = Some(r);
-            }
-        }
+        let guard = self.loaded(state, tenant).await;
         let Some(r) = guard.as_ref() else { return json!({}) };
         let now = state.clock.now().millis();
         json!({

@@ -116,9 +116,7 @@ pub fn check_new_user(email: &str, name: &str, role: &str, password: &str) -> Re
         .map_err(|e| ApiError::InvalidRequest(format!("email: {e}")))?
         .value()
         .to_owned();
-    if name.trim().is_empty() || name.chars().count() > 100 {
-        return Err(ApiError::InvalidRequest("name: 1 to 100 characters".into()));
-    }
+    check_name(name)?;
     let role = Role::parse(role).ok_or_else(|| ApiError::InvalidRequest("role: admin, supervisor or agent".into()))?;
     if password.chars().count() < 8 || password.len() > 1024 {
         return Err(ApiError::InvalidRequest("password: at least 8 characters".into()));
@@ -180,9 +178,7 @@ pub async fn create_team(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     who.require(Permission::ManageUsers)?;
     let ApiJson(body) = body?;
-    if body.name.trim().is_empty() || body.name.chars().count() > 100 {
-        return Err(ApiError::InvalidRequest("name: 1 to 100 characters".into()));
-    }
+    check_name(&body.name)?;
     let team = state.store.create_team(&who.tenant_id, body.name.trim(), state.clock.now()).await?;
     Ok((StatusCode::CREATED, Json(json!({ "team": views::team(&team) }))))
 }
@@ -214,9 +210,7 @@ pub async fn create_channel(
             ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
         ))
     })?;
-    if body.name.trim().is_empty() || body.name.chars().count() > 100 {
-        return Err(ApiError::InvalidRequest("name: 1 to 100 characters".into()));
-    }
+    check_name(&body.name)?;
     let team = body
         .team_id
         .as_deref()
@@ -302,4 +296,12 @@ pub async fn set_presence(
 pub async fn queues(State(state): State<Arc<AppState>>, who: Principal) -> Result<Json<Value>, ApiError> {
     who.require(Permission::ReadAudit)?;
     Ok(Json(state.dispatch.snapshot(&state, &who.tenant_id).await))
+}
+
+/// Names of users, teams and channels: 1 to 100 characters once trimmed.
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.trim().is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::InvalidRequest("name: 1 to 100 characters".into()));
+    }
+    Ok(())
 }
