@@ -4,6 +4,7 @@
 //! Nothing here reads a clock or does I/O: every function takes `now_ms` and returns
 //! decisions as data for the application layer to persist and carry out.
 
+pub mod flow;
 pub mod handoff;
 pub mod routing;
 pub mod sla;
