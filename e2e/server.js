@@ -13,6 +13,7 @@ export const BIN = process.env.LINGXI_BIN ? resolve(process.env.LINGXI_BIN) : re
 
 export const DEMO_PASSWORD = "lingxi-demo";
 export const AGENT_EMAIL = "agent@demo.lingxi.dev";
+export const SUPERVISOR_EMAIL = "supervisor@demo.lingxi.dev";
 
 /** A port nobody listens on right now. */
 export function freePort() {
@@ -31,7 +32,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Spawns the server and resolves once /readyz answers. `opts.dataDir` and `opts.port` reuse a
- * previous run's (to test a restart); otherwise both are fresh.
+ * previous run's (to test a restart); otherwise both are fresh. `opts.bot` turns the AI first line on.
  */
 export async function startServer(opts = {}) {
   if (!existsSync(BIN)) throw new Error(`no server binary at ${BIN}: run \`cargo build --release -p lingxi-server\` or set LINGXI_BIN`);
@@ -41,9 +42,9 @@ export async function startServer(opts = {}) {
   const baseUrl = `http://127.0.0.1:${port}`;
   const child = spawn(BIN, ["serve", "--demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`], {
     stdio: ["ignore", "pipe", "pipe"],
-    // These tests drive the console shell by hand (take, reply, resolve); the AI first line
-    // would answer and hand over on its own, so it is off here (tested in tests/api.rs).
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", LINGXI_LOG: process.env.LINGXI_LOG || "warn", LINGXI_BOT: "0" },
+    // The console-shell tests drive conversations by hand (take, reply, resolve); the AI first
+    // line would answer and hand over on its own, so it is off unless `opts.bot` asks for it.
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", LINGXI_LOG: process.env.LINGXI_LOG || "warn", LINGXI_BOT: opts.bot ? "1" : "0" },
   });
   let stdout = "";
   let stderr = "";

@@ -58,13 +58,17 @@ pub enum Permission {
     EditCustomers,
     MergeCustomers,
     ReadAudit,
+    /// See every team's queue and agents, transfer conversations between other people.
+    SuperviseQueues,
+    /// Create, change and delete the tenant's canned responses.
+    ManageCannedResponses,
     ManageUsers,
     ManageChannels,
     ManageTenant,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ReadConversations,
         Permission::ReplyConversations,
         Permission::ChangeConversationState,
@@ -72,6 +76,8 @@ impl Permission {
         Permission::EditCustomers,
         Permission::MergeCustomers,
         Permission::ReadAudit,
+        Permission::SuperviseQueues,
+        Permission::ManageCannedResponses,
         Permission::ManageUsers,
         Permission::ManageChannels,
         Permission::ManageTenant,
@@ -91,5 +97,9 @@ mod tests {
         assert!(!Role::Agent.allows(Permission::ManageChannels));
         assert!(Role::Agent.allows(Permission::ReplyConversations));
         assert!(!Role::Agent.sees_all_teams());
+        assert!(Role::Supervisor.allows(Permission::ManageCannedResponses));
+        assert!(Role::Supervisor.allows(Permission::SuperviseQueues));
+        assert!(!Role::Agent.allows(Permission::ManageCannedResponses));
+        assert!(!Role::Agent.allows(Permission::SuperviseQueues));
     }
 }

@@ -57,6 +57,8 @@ id_type!(ChannelId, "chn", "channel");
 id_type!(CustomerId, "cus", "customer");
 id_type!(ConversationId, "cnv", "conversation");
 id_type!(MessageId, "msg", "message");
+id_type!(NoteId, "note", "note");
+id_type!(CannedId, "cnd", "canned response");
 
 #[cfg(test)]
 mod tests {

@@ -79,71 +79,114 @@ fn mood(turns: &[TurnNote], chinese: bool) -> String {
     format!("{}{trend}{anger}", label(last))
 }
 
+/// The summary's parts, for consoles that lay the package out themselves (the server stores
+/// them as JSON next to the text form).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SummaryParts {
+    /// Why a person is needed, in the conversation's language.
+    pub why: String,
+    pub customer_name: Option<String>,
+    pub channel: String,
+    /// The customer's request in their own words (clipped) and its intent.
+    pub wants: Option<String>,
+    pub intent: Option<String>,
+    /// Intents over the conversation, in order, repeats collapsed.
+    pub intents: Vec<String>,
+    pub entities: Vec<String>,
+    /// "negative, getting worse, clearly angry" and the signed score of the last message.
+    pub mood: String,
+    pub last_sentiment: f32,
+    pub customer_messages: usize,
+    /// The bot's last (at most two) replies, clipped.
+    pub bot_replies: Vec<String>,
+    pub other_channels: Vec<(String, String)>,
+    pub chinese: bool,
+}
+
+/// Works out what the summary says.
+pub fn parts(input: &SummaryInput, reason: &HandoffReason) -> SummaryParts {
+    let zh = input.chinese;
+    let (why_zh, why_en) = reason.describe();
+    let wants = input.turns.iter().rev().find(|t| t.intent.is_some()).or(input.turns.last());
+    let mut intents: Vec<String> = input.turns.iter().filter_map(|t| t.intent.clone()).collect();
+    intents.dedup();
+    SummaryParts {
+        why: if zh { why_zh } else { why_en },
+        customer_name: input.customer_name.clone().filter(|n| !n.is_empty()),
+        channel: input.channel.clone(),
+        wants: wants.map(|t| clip(&t.text, 60)),
+        intent: wants.and_then(|t| t.intent.clone()),
+        intents,
+        entities: input.entities.clone(),
+        mood: mood(&input.turns, zh),
+        last_sentiment: input.turns.last().map_or(0.0, |t| t.sentiment),
+        customer_messages: input.turns.len(),
+        bot_replies: input.bot_replies.iter().rev().take(2).rev().map(|r| clip(r, 40)).collect(),
+        other_channels: input.other_channels.iter().take(3).map(|(c, what)| (c.clone(), clip(what, 30))).collect(),
+        chinese: zh,
+    }
+}
+
 /// Renders the summary as a few short lines in the conversation's language.
 pub fn summarize(input: &SummaryInput, reason: &HandoffReason) -> String {
-    let zh = input.chinese;
+    render(&parts(input, reason))
+}
+
+/// The text form of the parts.
+pub fn render(p: &SummaryParts) -> String {
+    let zh = p.chinese;
     let mut lines = Vec::new();
-    let (why_zh, why_en) = reason.describe();
-    lines.push(if zh { format!("转人工原因：{why_zh}") } else { format!("Why a person: {why_en}") });
-    let wants = input.turns.iter().rev().find(|t| t.intent.is_some()).or(input.turns.last());
-    if let Some(t) = wants {
-        let intent = t.intent.clone().unwrap_or_else(|| if zh { "未识别".into() } else { "not recognised".into() });
+    if let Some(who) = &p.customer_name {
         lines.push(if zh {
-            format!("客户诉求：{}（意图 {intent}）", clip(&t.text, 60))
+            format!("客户：{who}（{}）", p.channel)
         } else {
-            format!("Customer wants: {} (intent {intent})", clip(&t.text, 60))
+            format!("Customer: {who} ({})", p.channel)
         });
     }
-    let mut intents: Vec<&str> = input.turns.iter().filter_map(|t| t.intent.as_deref()).collect();
-    intents.dedup();
-    if intents.len() > 1 {
+    lines.push(if zh { format!("转人工原因：{}", p.why) } else { format!("Why a person: {}", p.why) });
+    if let Some(wants) = &p.wants {
+        let intent = p.intent.clone().unwrap_or_else(|| if zh { "未识别".into() } else { "not recognised".into() });
         lines.push(if zh {
-            format!("本次会话意图：{}", intents.join(" → "))
+            format!("客户诉求：{wants}（意图 {intent}）")
         } else {
-            format!("Intents: {}", intents.join(" → "))
+            format!("Customer wants: {wants} (intent {intent})")
         });
     }
-    if !input.entities.is_empty() {
+    if p.intents.len() > 1 {
         lines.push(if zh {
-            format!("关键信息：{}", input.entities.join("；"))
+            format!("本次会话意图：{}", p.intents.join(" → "))
         } else {
-            format!("Key facts: {}", input.entities.join("; "))
+            format!("Intents: {}", p.intents.join(" → "))
+        });
+    }
+    if !p.entities.is_empty() {
+        lines.push(if zh {
+            format!("关键信息：{}", p.entities.join("；"))
+        } else {
+            format!("Key facts: {}", p.entities.join("; "))
         });
     }
     lines.push(if zh {
-        format!("情绪：{}（{} 条客户消息）", mood(&input.turns, true), input.turns.len())
+        format!("情绪：{}（{} 条客户消息）", p.mood, p.customer_messages)
     } else {
-        format!("Mood: {} ({} customer messages)", mood(&input.turns, false), input.turns.len())
+        format!("Mood: {} ({} customer messages)", p.mood, p.customer_messages)
     });
-    if input.bot_replies.is_empty() {
+    if p.bot_replies.is_empty() {
         lines.push(if zh { "机器人尚未作答".into() } else { "The bot has not answered yet".into() });
     } else {
-        let tried: Vec<String> = input.bot_replies.iter().rev().take(2).rev().map(|r| clip(r, 40)).collect();
         lines.push(if zh {
-            format!("机器人已答：{}", tried.join(" / "))
+            format!("机器人已答：{}", p.bot_replies.join(" / "))
         } else {
-            format!("Bot already said: {}", tried.join(" / "))
+            format!("Bot already said: {}", p.bot_replies.join(" / "))
         });
     }
-    if !input.other_channels.is_empty() {
-        let other: Vec<String> =
-            input.other_channels.iter().take(3).map(|(c, what)| format!("{c}: {}", clip(what, 30))).collect();
+    if !p.other_channels.is_empty() {
+        let other: Vec<String> = p.other_channels.iter().map(|(c, what)| format!("{c}: {what}")).collect();
         lines.push(if zh {
             format!("其他渠道近期：{}", other.join("；"))
         } else {
             format!("Recently elsewhere: {}", other.join("; "))
         });
-    }
-    let who = input.customer_name.clone().unwrap_or_default();
-    if !who.is_empty() {
-        lines.insert(
-            0,
-            if zh {
-                format!("客户：{who}（{}）", input.channel)
-            } else {
-                format!("Customer: {who} ({})", input.channel)
-            },
-        );
     }
     lines.join("\n")
 }
@@ -186,6 +229,13 @@ mod tests {
         ] {
             assert!(s.contains(part), "missing {part} in:\n{s}");
         }
+        let p = parts(&input, &HandoffReason::NegativeSentiment);
+        assert_eq!(p.intent.as_deref(), Some("refund_status"));
+        assert_eq!(p.intents, ["return_request", "refund_status"]);
+        assert_eq!(p.entities, ["订单号 DD20261124001"]);
+        assert_eq!(p.customer_messages, 2);
+        assert!(p.last_sentiment < -0.5);
+        assert_eq!(render(&p), s, "the text form is rendered from the parts");
         let en = summarize(&SummaryInput { chinese: false, ..input }, &HandoffReason::CustomerRequest);
         assert!(en.contains("Why a person: The customer asked for a person"));
     }

@@ -48,6 +48,8 @@ const api = {
   conversations(filter) {
     const q = new URLSearchParams({ limit: "200" });
     if (filter === "mine") q.set("assignee", "me");
+    else if (filter === "team") q.set("team", "mine");
+    else if (filter === "queue") q.set("state", "queued");
     else if (filter && filter !== "all") q.set("state", filter);
     return this.get("/api/v1/conversations?" + q.toString());
   },
@@ -57,6 +59,13 @@ const api = {
   reply(id, text) {
     return this.post("/api/v1/conversations/" + encodeURIComponent(id) + "/messages", { content: { type: "text", text } });
   },
+  notes(id) { return this.get("/api/v1/conversations/" + encodeURIComponent(id) + "/notes"); },
+  addNote(id, text) { return this.post("/api/v1/conversations/" + encodeURIComponent(id) + "/notes", { text }); },
+  suggestions(id) { return this.get("/api/v1/conversations/" + encodeURIComponent(id) + "/suggestions"); },
+  transfer(id, body) { return this.post("/api/v1/conversations/" + encodeURIComponent(id) + "/transfer", body); },
+  teams() { return this.get("/api/v1/teams"); },
+  users() { return this.get("/api/v1/users"); },
+  queueOverview() { return this.get("/api/v1/queues/overview"); },
   transition(id, transition, extra) {
     return this.post("/api/v1/conversations/" + encodeURIComponent(id) + "/transitions", Object.assign({ transition }, extra || {}));
   },

@@ -105,7 +105,9 @@ function handleError(e) {
 
 /* ───────────────────────────── state ───────────────────────────── */
 
-const FILTERS = ["all", "mine", "bot", "queued", "assigned", "resolved"];
+// Tabs (queue, mine, team, all) then states. "all" is everything the caller may see: the whole
+// tenant for supervisors and admins, their teams and unteamed conversations for agents.
+const FILTERS = ["queue", "mine", "team", "all", "bot", "assigned", "resolved"];
 
 const state = {
   me: null,               // GET /me: {user, tenant, permissions}
@@ -141,6 +143,7 @@ async function showApp(me) {
   $("login-view").hidden = true;
   $("app-view").hidden = false;
   $("me-name").textContent = me.user.name;
+  workspaceSession(me);
   renderFilters();
   renderConversation();
   renderCustomer();
@@ -158,6 +161,7 @@ function endSession() {
   state.customers.clear();
   state.unseen.clear();
   $("conversation-list").replaceChildren();
+  workspaceSession(null);
   history.replaceState(null, "", location.pathname);
   showLogin();
 }
@@ -263,6 +267,7 @@ function renderList() {
           channelBadge(c.channel_kind),
           statePill(c.state),
           mine ? h("span", { class: "mine-mark", title: t("state.assigned_to_me") }, t("filter.mine")) : null,
+          emotionBadge(c),
           h("span", { class: "spacer" }),
           unseen ? h("span", { class: "new-marker", "aria-label": t("list.new.label"), dataset: { testid: "new-marker" } }, t("list.new")) : null,
         ),
@@ -286,6 +291,7 @@ async function openConversation(id) {
   if (!state.open || state.open.conversation.id !== id) {
     state.open = null;
     state.timeline = null;
+    resetWorkspace();
   }
   renderList();
   await refreshOpen();
@@ -303,6 +309,7 @@ async function refreshOpen() {
     state.open = detail;
     state.customers.set(detail.customer.id, detail.customer);
     renderConversation();
+    loadWorkspaceExtras(id, seq);
     const tl = await api.timeline(detail.customer.id);
     if (seq !== state.openSeq) return;
     state.timeline = tl;
@@ -323,10 +330,12 @@ const scheduleOpenRefresh = debounce(refreshOpen, 120);
 /** The buttons offered in each state (the server checks again). */
 function allowedActions(conv) {
   const mine = state.me && conv.assignee_id === state.me.user.id;
+  const supervise = can("supervise_queues");
   switch (conv.state) {
     case "bot": return ["take", "resolve", "close"];
-    case "queued": return ["take", "hand_back", "resolve", "close"];
-    case "assigned": return mine ? ["requeue", "hand_back", "resolve", "close"] : ["take", "hand_back", "resolve", "close"];
+    case "queued": return supervise ? ["take", "transfer", "hand_back", "resolve", "close"] : ["take", "hand_back", "resolve", "close"];
+    case "assigned": return mine ? ["requeue", "transfer", "hand_back", "resolve", "close"]
+      : supervise ? ["take", "transfer", "hand_back", "resolve", "close"] : ["take", "hand_back", "resolve", "close"];
     case "resolved": return ["reopen", "close"];
     default: return [];
   }
@@ -335,6 +344,10 @@ function allowedActions(conv) {
 async function runAction(action) {
   const conv = state.open && state.open.conversation;
   if (!conv) return;
+  if (action === "transfer") {
+    openTransfer();
+    return;
+  }
   const buttons = $("conv-actions").querySelectorAll("button");
   buttons.forEach((b) => { b.disabled = true; });
   try {
@@ -423,8 +436,11 @@ function renderConversation() {
   );
   const closed = conv.state === "closed";
   $("reply-form").hidden = closed || !can("reply_conversations");
+  $("note-form").hidden = !can("reply_conversations");
   $("reply-closed").hidden = !closed;
+  renderHandoff(conv);
   renderMessages();
+  renderSuggestions();
 }
 
 /** "Earlier on WeChat": the conversation this one continues, on another channel. */
@@ -450,13 +466,15 @@ function renderMessages() {
   if (!open) return;
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   const kind = open.conversation.channel_kind;
-  const msgs = open.messages.slice().sort(byTime);
+  // Internal notes sit in the same time line, styled apart (they never reach the customer).
+  const msgs = open.messages.concat(noteItems()).sort(byTime);
   if (!msgs.length) {
     list.replaceChildren(h("li", { class: "empty" }, t("conv.empty")));
     return;
   }
   list.replaceChildren(
     ...msgs.map((m) => {
+      if (m.note) return renderNote(m.note);
       const sk = (m.sender && m.sender.kind) || "system";
       return h("li", { class: "msg msg-" + sk, dataset: { testid: "message", sender: sk, messageId: m.id } },
         h("div", { class: "msg-meta" },
@@ -562,11 +580,16 @@ function onLiveEvent(ev) {
     case "message.created": {
       const fromCustomer = d.message && d.message.sender && d.message.sender.kind === "customer";
       if (fromCustomer && d.conversation_id !== state.openId) state.unseen.add(d.conversation_id);
+      if (ws.queuesOpen) scheduleQueuesRefresh();
       scheduleListRefresh();
       if (state.open && (d.conversation_id === state.openId || d.customer_id === state.open.customer.id)) scheduleOpenRefresh();
       break;
     }
+    case "note.created":
+      onNoteEvent(d);
+      break;
     case "conversation.updated":
+      if (ws.queuesOpen) scheduleQueuesRefresh();
       if (d.conversation) applyConversationUpdate(d.conversation);
       if (state.open && d.conversation && d.conversation.customer_id === state.open.customer.id) scheduleOpenRefresh();
       break;
@@ -624,6 +647,7 @@ function rerenderAll() {
   renderConversation();
   renderCustomer();
   renderConn();
+  refreshQueues();
 }
 
 /* ───────────────────────────── boot ───────────────────────────── */
@@ -636,6 +660,7 @@ async function boot() {
   document.querySelector("[data-testid=lang-toggle-login]").addEventListener("click", toggleLang);
   $("reply-form").addEventListener("submit", onReplySubmit);
   $("reply-input").addEventListener("keydown", onReplyKey);
+  bootWorkspace();
   setInterval(() => { if (state.me) renderList(); }, 30000); // keep "5 min" fresh
   try {
     await showApp(await api.me());

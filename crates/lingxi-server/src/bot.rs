@@ -10,7 +10,7 @@ use crate::live::LiveEvent;
 use crate::state::AppState;
 use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
 use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, Turn};
-use lingxi_engine::summary::{summarize, SummaryInput, TurnNote};
+use lingxi_engine::summary::{parts as summary_parts, render, SummaryInput, TurnNote};
 use lingxi_knowledge::decision::{Calibrator, Decision, Thresholds};
 use lingxi_knowledge::index::{Filter, KnowledgeIndex, RetrievalConfig};
 use lingxi_knowledge::model::Lang;
@@ -27,18 +27,17 @@ use tokio::sync::mpsc;
 
 const MAX_BATCH: usize = 128;
 
-fn normalizer() -> &'static Normalizer {
+pub(crate) fn normalizer() -> &'static Normalizer {
     static N: OnceLock<Normalizer> = OnceLock::new();
     N.get_or_init(Normalizer::default)
 }
 
-fn extractor() -> &'static EntityExtractor {
+pub(crate) fn extractor() -> &'static EntityExtractor {
     static E: OnceLock<EntityExtractor> = OnceLock::new();
     E.get_or_init(|| EntityExtractor::new(&EntityConfig::default()).unwrap_or_default())
 }
 
-/// The demo tenant's knowledge base (issue 5's shipped FAQ), indexed lexically. Other tenants
-/// have no knowledge base storage yet and answer at intent level.
+/// The demo tenant's knowledge base (issue 5's shipped FAQ), indexed lexically.
 fn demo_knowledge() -> &'static KnowledgeIndex {
     static K: OnceLock<KnowledgeIndex> = OnceLock::new();
     K.get_or_init(|| {
@@ -47,9 +46,38 @@ fn demo_knowledge() -> &'static KnowledgeIndex {
     })
 }
 
+/// A tenant's knowledge base, if it has one. The one place the bot and the agents' suggested
+/// replies look it up: only the demo tenant has one today; per-tenant storage plugs in here.
+pub(crate) async fn knowledge_for(
+    state: &AppState,
+    tenant: &TenantId,
+) -> Result<Option<&'static KnowledgeIndex>, StoreError> {
+    Ok((tenant_slug(state, tenant).await? == crate::demo::DEMO_SLUG).then(demo_knowledge))
+}
+
+/// The best entries for a message in its language: (question, answer, score), best first.
+pub(crate) fn knowledge_suggestions(
+    index: &KnowledgeIndex,
+    text: &str,
+    now_ms: i64,
+    k: usize,
+) -> Vec<(String, String, f32)> {
+    let normalized = normalizer().normalize(text);
+    let lang = if is_chinese(normalized.language, &normalized.text) { Lang::Zh } else { Lang::En };
+    let filter = Filter { lang: Some(lang), ..Filter::at(now_ms) };
+    index
+        .search(&normalized.text, None, &filter, k)
+        .hits
+        .iter()
+        .map(|h| {
+            let e = &index.entries()[h.entry];
+            (e.question().as_str().to_owned(), e.answer_for(None, Some(lang)).text().to_owned(), h.score)
+        })
+        .collect()
+}
+
 /// What the knowledge base says to a message: a reply text, or nothing when it does not know.
-fn knowledge_reply(text: &str, chinese: bool, now_ms: i64) -> Option<String> {
-    let index = demo_knowledge();
+fn knowledge_reply(index: &KnowledgeIndex, text: &str, chinese: bool, now_ms: i64) -> Option<String> {
     let lang = if chinese { Lang::Zh } else { Lang::En };
     let filter = Filter { lang: Some(lang), ..Filter::at(now_ms) };
     let ranking = index.search(text, None, &filter, 5);
@@ -142,7 +170,7 @@ pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) 
     }
 }
 
-fn is_chinese(lang: Language, text: &str) -> bool {
+pub(crate) fn is_chinese(lang: Language, text: &str) -> bool {
     match lang {
         Language::Chinese | Language::Mixed => true,
         Language::English => false,
@@ -203,11 +231,9 @@ async fn turn(
     let trend = SentimentTrend::from_results(&sentiments);
     let customer = state.store.customer(tenant, &conv.customer_id).await?;
     let vip = customer.tags.iter().any(|t| t.eq_ignore_ascii_case("vip")) || customer.attributes["vip"] == json!(true);
-    let kb = if tenant_slug(state, tenant).await? == crate::demo::DEMO_SLUG {
-        knowledge_reply(&normalized.text, chinese, now.millis())
-    } else {
-        None
-    };
+    let kb = knowledge_for(state, tenant)
+        .await?
+        .and_then(|index| knowledge_reply(index, &normalized.text, chinese, now.millis()));
     let understood = kb.is_some() || !intent.out_of_scope;
     let decision = decide(
         &HandoffPolicy::default(),
@@ -232,6 +258,7 @@ async fn turn(
             failures: i64::from(failures),
             reply: Content::text(&kb.clone().unwrap_or_else(|| answer(last_intent.as_deref(), chinese))).ok(),
             handoff: None,
+            handoff_details: None,
             at: later(now),
         },
         BotDecision::HandOff { reason, .. } => {
@@ -308,7 +335,7 @@ async fn turn(
                         .collect()
                 })
                 .unwrap_or_default();
-            let summary = summarize(
+            let parts = summary_parts(
                 &SummaryInput {
                     customer_name: customer.display_name.clone(),
                     channel: channel.as_str().into(),
@@ -320,6 +347,8 @@ async fn turn(
                 },
                 &reason,
             );
+            let details = crate::api::views::handoff_details(&parts, reason.code()).to_string();
+            let summary = render(&parts);
             let online = state.dispatch.n_online(state, tenant).await;
             BotTurn {
                 tenant_id: tenant.clone(),
@@ -329,6 +358,7 @@ async fn turn(
                 failures: 0,
                 reply: Content::text(&handoff_notice(&reason, chinese, online)).ok(),
                 handoff: Some((reason.code().to_owned(), summary)),
+                handoff_details: Some(details),
                 at: later(now),
             }
         }

@@ -14,6 +14,17 @@ pub const DEMO_USERS: &[(&str, &str, Role)] = &[
     ("agent@demo.lingxi.dev", "客服 Agent", Role::Agent),
 ];
 
+/// Canned responses the demo tenant ships with: (title, text, lang).
+pub const DEMO_CANNED: &[(&str, &str, &str)] = &[
+    ("问候", "{{customer.name}}您好，我是客服{{agent.name}}，很高兴为您服务。", "zh"),
+    ("查询订单", "好的，我马上为您查询订单 {{order_no}} 的最新进度，请稍候。", "zh"),
+    ("退款说明", "退货签收后，退款会在 1–3 个工作日内原路退回，请您留意。", "zh"),
+    ("结束语", "感谢您的耐心，还有其他问题随时联系我们，祝您生活愉快！", "zh"),
+    ("Greeting", "Hello {{customer.name}}, this is {{agent.name}}. How can I help you today?", "en"),
+    ("Order check", "Thanks, I'm checking order {{order_no}} for you now.", "en"),
+    ("Closing", "Thank you for your patience. Anything else, just let us know!", "en"),
+];
+
 pub struct DemoChannel {
     pub kind: ChannelKind,
     pub id: String,
@@ -32,6 +43,9 @@ pub async fn ensure(store: &Store, now: Timestamp, reopen_window_secs: i64) -> a
             let hash = hash_password(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("{e}"))?;
             for (email, name, role) in DEMO_USERS {
                 store.create_user(&t.id, email, name, *role, &hash, std::slice::from_ref(&team.id), now).await?;
+            }
+            for (title, text, lang) in DEMO_CANNED {
+                store.create_canned_response(&t.id, title, text, lang, now).await?;
             }
             for kind in ChannelKind::ALL {
                 store

@@ -181,6 +181,32 @@ impl Dispatch {
         .await;
     }
 
+    /// Makes routing agree with the store about one conversation changed outside routing (a
+    /// transfer). The store is read under the tenant's lock, so when changes race, the last
+    /// sync sees the last committed change, whatever order the requests finish in.
+    pub async fn sync(&self, state: &AppState, tenant: &TenantId, conv: &ConversationId) {
+        let mut guard = self.loaded(state, tenant).await;
+        let Some(router) = guard.as_mut() else { return };
+        let Ok(c) = state.store.conversation(tenant, conv).await else { return };
+        let now = state.clock.now().millis();
+        let mut actions = router.release(&c.id, now).unwrap_or_default();
+        match (c.state, &c.assignee_id) {
+            (ConversationState::Assigned, Some(a)) => {
+                if router.agent(a).is_some() {
+                    let _ = router.restore_assigned(spec(&c, now), a, now, false);
+                }
+                actions.retain(|x| !matches!(x, Action::Assign(asg) if asg.conversation == c.id));
+            }
+            (ConversationState::Queued, _) => {
+                actions.extend(router.enqueue(spec(&c, c.updated_at.millis().min(now)), now).unwrap_or_default())
+            }
+            _ => {}
+        }
+        for action in actions {
+            Self::persist(state, tenant, action).await;
+        }
+    }
+
     /// An agent's live stream opened.
     pub async fn stream_opened(&self, state: &AppState, tenant: &TenantId, agent: &UserId) {
         let first = {

@@ -492,6 +492,18 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     let (_, chans) = app.get(&b_admin, "/api/v1/channels").await;
     let b_chan = chans["channels"][0]["id"].as_str().unwrap().to_owned();
     let (_, before) = app.get(&b_admin, &format!("/api/v1/customers/{b_cus}/timeline")).await;
+    // B's workspace data: a canned response and an internal note, named so a leak shows.
+    let (_, canned) = app
+        .send(
+            "post",
+            &b_admin,
+            "/api/v1/canned-responses",
+            Some(json!({ "title": "tenant b canned", "text": "tenant b" })),
+        )
+        .await;
+    let b_canned = canned["canned_response"]["id"].as_str().unwrap().to_owned();
+    let b_note_path = format!("/api/v1/conversations/{b_conv}/notes");
+    app.send("post", &b_admin, &b_note_path, Some(json!({ "text": "tenant b note" }))).await;
 
     // A's own data, so that lists are non-empty and we can see B's are absent.
     app.inbound(&app.a.wechat_key, msg("a1", json!([{ "kind": "phone", "value": "13900000000" }]), "tenant a")).await;
@@ -507,6 +519,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 .replace("/conversations/{id}", &format!("/conversations/{b_conv}"))
                 .replace("/merges/{id}", &format!("/merges/{b_merge}"))
                 .replace("/channels/{id}", &format!("/channels/{b_chan}"))
+                .replace("/canned-responses/{id}", &format!("/canned-responses/{b_canned}"))
                 .replace("{kind}", "phone")
                 .replace("{value}", "13900000000");
             let payload = match *body {
@@ -520,6 +533,10 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 ),
                 "TeamCreate" => Some(json!({ "name": format!("t{}", rand_hex()) })),
                 "ChannelCreate" => Some(json!({ "kind": "email", "name": "x" })),
+                "Note" => Some(json!({ "text": "from A" })),
+                "TransferRequest" => Some(json!({ "team_id": "team_0", "note": "from A" })),
+                "CannedResponse" => Some(json!({ "title": "a", "text": "a" })),
+                "CannedResponseUpdate" => Some(json!({ "title": "hijacked" })),
                 _ => None,
             };
             let (s, v) = app.send(method, &token, &concrete, payload).await;
@@ -546,6 +563,10 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     assert_eq!(before, after, "tenant B unchanged");
     let (_, m) = app.get(&b_admin, &format!("/api/v1/customers/{b_cus}/merges")).await;
     assert_eq!(m["merges"][0]["status"], "merged", "A could not split B's merge");
+    let (_, notes) = app.get(&b_admin, &b_note_path).await;
+    assert_eq!(notes["notes"].as_array().unwrap().len(), 1, "A added no note to B's conversation");
+    let (_, canned) = app.get(&b_admin, "/api/v1/canned-responses").await;
+    assert_eq!(canned["canned_responses"][0]["title"], "tenant b canned", "A changed none of B's canned responses");
 }
 
 async fn live_stream_is_filtered_by_tenant_and_team(backend: Backend) {

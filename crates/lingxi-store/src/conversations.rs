@@ -32,6 +32,10 @@ pub struct ConversationRow {
     /// Consecutive customer turns the bot did not understand.
     pub bot_failures: i64,
     pub last_sentiment: Option<f64>,
+    /// The hand-off package in structured form (JSON text), alongside the readable summary.
+    pub handoff_details: Option<String>,
+    /// The customer's latest messages read as angry (or anger rising): agents see an alert.
+    pub emotion_alert: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +62,8 @@ pub struct ConversationFilter {
     pub customer: Option<CustomerId>,
     /// `Some(teams)`: only conversations of these teams, or of no team (agents' visibility).
     pub visible_teams: Option<Vec<TeamId>>,
+    /// `Some(teams)`: only conversations of exactly these teams (the "team" tab).
+    pub teams: Option<Vec<TeamId>>,
     pub limit: i64,
 }
 
@@ -94,6 +100,8 @@ pub(crate) fn conversation_from(r: &AnyRow) -> Result<ConversationRow> {
         handoff_summary: get(r, "handoff_summary")?,
         bot_failures: get(r, "bot_failures")?,
         last_sentiment: get(r, "last_sentiment")?,
+        handoff_details: get(r, "handoff_details")?,
+        emotion_alert: get::<i64>(r, "emotion_alert")? != 0,
     })
 }
 
@@ -132,6 +140,14 @@ impl Store {
         }
         if let Some(teams) = &f.visible_teams {
             sql.push_str(" AND (team_id IS NULL");
+            for t in teams {
+                push(&mut sql, &mut binds, " OR team_id = $?", t.as_str().to_owned());
+            }
+            sql.push(')');
+        }
+        if let Some(teams) = &f.teams {
+            // No team matches nothing: `1 = 0` keeps the OR list well-formed.
+            sql.push_str(" AND (1 = 0");
             for t in teams {
                 push(&mut sql, &mut binds, " OR team_id = $?", t.as_str().to_owned());
             }
@@ -382,6 +398,8 @@ pub struct BotTurn {
     pub reply: Option<Content>,
     /// (reason code, summary): hand the conversation to people.
     pub handoff: Option<(String, String)>,
+    /// The same package in structured form (JSON text) for the agent's console.
+    pub handoff_details: Option<String>,
     pub at: Timestamp,
 }
 
@@ -427,17 +445,22 @@ impl Store {
                 .await?;
                 reply_id = Some(id);
             }
-            let (state, reason, summary) = match &t.handoff {
+            let (state, reason, summary, details) = match &t.handoff {
                 Some((reason, summary)) => {
                     let next =
                         conv.state.apply(Transition::HandOff).map_err(|e| StoreError::Conflict(e.to_string()))?;
-                    (next, Some(reason.clone()), Some(summary.clone()))
+                    (next, Some(reason.clone()), Some(summary.clone()), t.handoff_details.clone())
                 }
-                None => (conv.state, conv.handoff_reason.clone(), conv.handoff_summary.clone()),
+                None => (
+                    conv.state,
+                    conv.handoff_reason.clone(),
+                    conv.handoff_summary.clone(),
+                    conv.handoff_details.clone(),
+                ),
             };
             sqlx::query(
                 "UPDATE conversations SET state = $1, last_intent = COALESCE($2, last_intent), last_sentiment = $3, bot_failures = $4, \
-                 handoff_reason = $5, handoff_summary = $6, updated_at = $7, last_message_at = $7 WHERE id = $8",
+                 handoff_reason = $5, handoff_summary = $6, updated_at = $7, last_message_at = $7, handoff_details = $9 WHERE id = $8",
             )
             .bind(state.as_str())
             .bind(t.last_intent.clone())
@@ -447,6 +470,7 @@ impl Store {
             .bind(summary)
             .bind(t.at.millis())
             .bind(conv.id.as_str())
+            .bind(details)
             .execute(&mut *tx)
             .await?;
             if let Some(reason) = &reason {

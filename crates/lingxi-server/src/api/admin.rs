@@ -88,6 +88,8 @@ pub fn permission_name(p: Permission) -> &'static str {
         Permission::EditCustomers => "edit_customers",
         Permission::MergeCustomers => "merge_customers",
         Permission::ReadAudit => "read_audit",
+        Permission::SuperviseQueues => "supervise_queues",
+        Permission::ManageCannedResponses => "manage_canned_responses",
         Permission::ManageUsers => "manage_users",
         Permission::ManageChannels => "manage_channels",
         Permission::ManageTenant => "manage_tenant",

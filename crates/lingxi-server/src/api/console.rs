@@ -10,6 +10,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("i18n.js", "text/javascript; charset=utf-8", include_str!("../../console/i18n.js")),
     ("api.js", "text/javascript; charset=utf-8", include_str!("../../console/api.js")),
     ("app.js", "text/javascript; charset=utf-8", include_str!("../../console/app.js")),
+    ("workspace.js", "text/javascript; charset=utf-8", include_str!("../../console/workspace.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../console/style.css")),
 ];
 

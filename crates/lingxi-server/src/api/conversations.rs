@@ -22,6 +22,8 @@ pub struct ListQuery {
     /// A user id, or `me`.
     pub assignee: Option<String>,
     pub customer_id: Option<String>,
+    /// `mine`: only conversations of the caller's own teams (the "team" tab).
+    pub team: Option<String>,
     pub limit: Option<i64>,
 }
 
@@ -58,6 +60,11 @@ pub async fn list(
             .map(|c| lingxi_domain::CustomerId::parse(c).map_err(|e| ApiError::InvalidRequest(e.to_string())))
             .transpose()?,
         visible_teams: who.visible_teams(),
+        teams: match q.team.as_deref() {
+            None => None,
+            Some("mine") => Some(who.team_ids.clone()),
+            Some(_) => return Err(ApiError::InvalidRequest("team: only `mine`".into())),
+        },
         limit: q.limit.unwrap_or(100).clamp(1, 500),
     };
     let rows = state.store.list_conversations(&who.tenant_id, &filter).await?;

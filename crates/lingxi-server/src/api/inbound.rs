@@ -220,6 +220,14 @@ pub async fn post_message(
             "message": { "id": outcome.message_id.as_str(), "sender": { "kind": "customer" }, "content": content, "received_at": views::time(now) },
         }),
     });
+    // The emotion alert follows every customer text, whoever owns the conversation.
+    if matches!(parsed.content, Content::Text { .. }) {
+        tokio::spawn(crate::api::workspace::watch_emotion(
+            state.clone(),
+            channel.tenant_id.clone(),
+            outcome.conversation_id.clone(),
+        ));
+    }
     // The AI first line takes its turn after the message is durable and acknowledged.
     if state.config.bot_enabled
         && outcome.conversation_state == lingxi_domain::ConversationState::Bot

@@ -9,6 +9,7 @@ pub mod inbound;
 pub mod openapi;
 mod stream;
 pub mod views;
+pub mod workspace;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,7 +18,7 @@ use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::Ordering;
@@ -36,12 +37,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/me", get(admin::me))
         .route("/api/v1/me/presence", post(admin::set_presence))
         .route("/api/v1/queues", get(admin::queues))
+        .route("/api/v1/queues/overview", get(workspace::queue_overview))
         .route("/api/v1/inbound/messages", post(inbound::post_message))
         .route("/api/v1/conversations", get(conversations::list))
         .route("/api/v1/conversations/{id}", get(conversations::detail))
         .route("/api/v1/conversations/{id}/context", get(conversations::context))
         .route("/api/v1/conversations/{id}/messages", post(conversations::reply))
         .route("/api/v1/conversations/{id}/transitions", post(conversations::transition))
+        .route("/api/v1/conversations/{id}/notes", get(workspace::list_notes).post(workspace::add_note))
+        .route("/api/v1/conversations/{id}/transfer", post(workspace::transfer))
+        .route("/api/v1/conversations/{id}/suggestions", get(workspace::suggestions))
+        .route("/api/v1/canned-responses", get(workspace::list_canned).post(workspace::create_canned))
+        .route("/api/v1/canned-responses/{id}", patch(workspace::update_canned).delete(workspace::delete_canned))
         .route("/api/v1/customers", get(customers::list))
         .route("/api/v1/customers/{id}", get(customers::detail).patch(customers::update))
         .route("/api/v1/customers/{id}/timeline", get(customers::timeline))

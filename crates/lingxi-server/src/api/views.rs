@@ -77,6 +77,42 @@ pub fn conversation(c: &ConversationRow) -> Value {
         "handoff_summary": c.handoff_summary,
         "bot_failures": c.bot_failures,
         "last_sentiment": c.last_sentiment,
+        "handoff_details": c.handoff_details.as_deref().and_then(|d| serde_json::from_str::<Value>(d).ok()),
+        "emotion_alert": c.emotion_alert,
+    })
+}
+
+/// The hand-off package as the console lays it out (stored with the conversation).
+pub fn handoff_details(p: &lingxi_engine::summary::SummaryParts, reason: &str) -> Value {
+    json!({
+        "reason": reason,
+        "why": p.why,
+        "customer_name": p.customer_name,
+        "channel": p.channel,
+        "wants": p.wants,
+        "intent": p.intent,
+        "intents": p.intents,
+        "entities": p.entities,
+        "mood": p.mood,
+        "last_sentiment": p.last_sentiment,
+        "customer_messages": p.customer_messages,
+        "bot_replies": p.bot_replies,
+        "other_channels": p.other_channels.iter().map(|(c, what)| json!({ "channel": c, "what": what })).collect::<Vec<_>>(),
+        "lang": if p.chinese { "zh" } else { "en" },
+    })
+}
+
+pub fn note(n: &lingxi_store::NoteRow) -> Value {
+    json!({
+        "id": n.id.as_str(), "conversation_id": n.conversation_id.as_str(), "author_id": n.author_id.as_str(),
+        "kind": n.kind, "text": n.text, "target": n.target, "created_at": time(n.created_at),
+    })
+}
+
+pub fn canned(c: &lingxi_store::CannedRow) -> Value {
+    json!({
+        "id": c.id.as_str(), "title": c.title, "text": c.text, "lang": c.lang,
+        "created_at": time(c.created_at), "updated_at": time(c.updated_at),
     })
 }
 
