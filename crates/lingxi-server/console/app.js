@@ -421,6 +421,10 @@ function renderConversation() {
       }, t("action." + a)),
     ),
   );
+  // The bot's hand-off package, so the agent never asks the customer to repeat themself.
+  $("handoff-summary").hidden = !conv.handoff_summary;
+  $("handoff-title").textContent = t("handoff.title");
+  $("handoff-text").textContent = conv.handoff_summary || "";
   const closed = conv.state === "closed";
   $("reply-form").hidden = closed || !can("reply_conversations");
   $("reply-closed").hidden = !closed;

@@ -9,6 +9,8 @@ pub mod inbound;
 pub mod openapi;
 mod stream;
 pub mod views;
+pub mod widget;
+mod widget_page;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -56,6 +58,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/channels/{id}/rotate-key", post(admin::rotate_channel_key))
         .route("/api/v1/audit", get(admin::audit))
         .route("/api/v1/stream", get(stream::connect))
+        .merge(widget_routes())
+        .route("/widget.js", get(widget_page::script))
+        .route("/demo", get(widget_page::demo))
         .route("/", get(console::index))
         .route("/console/{file}", get(console::asset))
         .fallback(not_found)
@@ -63,6 +68,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// The widget's API, open to any origin (it runs on other sites' pages).
+fn widget_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/widget/sessions", post(widget::create_session))
+        .route("/api/v1/widget/messages", get(widget::history).post(widget::send))
+        .route("/api/v1/widget/stream", get(widget::stream))
+        .layer(axum::middleware::from_fn(widget::cors))
 }
 
 async fn not_found() -> ApiError {
