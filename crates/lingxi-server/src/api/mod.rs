@@ -65,18 +65,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/console/{file}", get(console::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(widget::cors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
 
-/// The widget's API, open to any origin (it runs on other sites' pages).
+/// The widget's API (open to any origin: see `widget::cors`, layered on the whole router so
+/// that it also answers preflights, which no route handles).
 fn widget_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/api/v1/widget/sessions", post(widget::create_session))
         .route("/api/v1/widget/messages", get(widget::history).post(widget::send))
         .route("/api/v1/widget/stream", get(widget::stream))
-        .layer(axum::middleware::from_fn(widget::cors))
 }
 
 async fn not_found() -> ApiError {

@@ -43,8 +43,12 @@ pub const JOINED: &str = "widget.joined";
 const VISIBLE_SENDERS: &[&str] = &["customer", "bot", "agent"];
 
 /// The widget runs on other sites' pages: its API answers any origin. It needs no cookies
-/// (the token travels in a header), so this opens no cross-site request forgery.
+/// (the token travels in a header), so this opens no cross-site request forgery. Every other
+/// path passes through untouched.
 pub async fn cors(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/api/v1/widget/") {
+        return next.run(req).await;
+    }
     let preflight = req.method() == Method::OPTIONS;
     let mut res = if preflight { StatusCode::NO_CONTENT.into_response() } else { next.run(req).await };
     let h = res.headers_mut();
