@@ -32,7 +32,9 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Spawns the server and resolves once /readyz answers. `opts.dataDir` and `opts.port` reuse a
- * previous run's (to test a restart); otherwise both are fresh. `opts.bot` turns the AI first line on.
+ * previous run's (to test a restart); otherwise both are fresh. `opts.bot` turns the AI first
+ * line on (off by default: the console tests drive conversations by hand); `opts.env` adds
+ * environment variables (e.g. LINGXI_AGENT_CHAT_CAPACITY).
  */
 export async function startServer(opts = {}) {
   if (!existsSync(BIN)) throw new Error(`no server binary at ${BIN}: run \`cargo build --release -p lingxi-server\` or set LINGXI_BIN`);
@@ -42,9 +44,9 @@ export async function startServer(opts = {}) {
   const baseUrl = `http://127.0.0.1:${port}`;
   const child = spawn(BIN, ["serve", "--demo", "--data-dir", dataDir, "--listen", `127.0.0.1:${port}`], {
     stdio: ["ignore", "pipe", "pipe"],
-    // The console-shell tests drive conversations by hand (take, reply, resolve); the AI first
-    // line would answer and hand over on its own, so it is off unless `opts.bot` asks for it.
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", LINGXI_LOG: process.env.LINGXI_LOG || "warn", LINGXI_BOT: opts.bot ? "1" : "0" },
+    // These tests drive the console shell by hand (take, reply, resolve); the AI first line
+    // would answer and hand over on its own, so it is off here (tested in tests/api.rs).
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG || "warn", LINGXI_LOG: process.env.LINGXI_LOG || "warn", LINGXI_BOT: opts.bot ? "1" : "0", ...(opts.env || {}) },
   });
   let stdout = "";
   let stderr = "";
@@ -69,11 +71,12 @@ export async function startServer(opts = {}) {
 
   // "    wechat_official      chn_…  lxk_…" — one line per channel kind.
   const keys = {};
-  for (const m of stdout.matchAll(/^\s+([a-z_]+)\s+(\S+)\s+(lxk_[0-9a-f]+)\s*$/gm)) keys[m[1]] = m[3];
+  const channels = {};
+  for (const m of stdout.matchAll(/^\s+([a-z_]+)\s+(\S+)\s+(lxk_[0-9a-f]+)\s*$/gm)) { keys[m[1]] = m[3]; channels[m[1]] = m[2]; }
   if (!keys.wechat_official || !keys.mobile_app) throw new Error(`channel keys not found in the server output:\n${stdout}`);
 
   return {
-    baseUrl, port, dataDir, keys,
+    baseUrl, port, dataDir, keys, channels,
     output: () => stdout + stderr,
     /** Ends the process (SIGTERM, then SIGKILL after 5 s); removes the data dir unless `keepData`. */
     async stop({ keepData = false } = {}) {

@@ -224,6 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 for (email, _, role) in demo::DEMO_USERS {
                     println!("    {:<11} {email}", role.as_str());
                 }
+                println!("  Demo shop with the chat widget: http://{}/demo", config.listen);
                 println!("  Channel keys (re-issued at every start):");
                 for ch in &channels {
                     println!("    {:<20} {}  {}", ch.kind.as_str(), ch.id, ch.api_key);

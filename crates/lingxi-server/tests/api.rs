@@ -195,6 +195,8 @@ both!(
     routing_backfills_the_oldest_waiting_customer_at_once,
     the_bot_answers_then_hands_over_with_a_summary,
     the_demo_tenant_answers_from_its_knowledge_base,
+    widget_sessions_history_and_idempotent_send,
+    widget_stream_delivers_bot_and_agent_replies_to_its_visitor_only,
 );
 
 async fn probes_metrics_and_openapi(backend: Backend) {
@@ -555,6 +557,24 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
         }
     }
     assert!(n_checked >= 60);
+    // Visitors: a widget is public, but a visitor token reads only its own visitor's messages,
+    // whichever tenant's widget it was issued by (B's visitor's words never reach anyone else).
+    let b_visitor = app.visitor(&app.web_chat(&app.b).await).await;
+    assert_eq!(app.widget_say(&b_visitor, "b1", "tenant b secret via widget").await.0, StatusCode::CREATED);
+    for token in [app.visitor(&app.web_chat(&app.a).await).await, app.visitor(&app.web_chat(&app.b).await).await] {
+        for (method, path, auth, _, body, _) in lingxi_server::api::openapi::OPERATIONS {
+            if *auth != "visitor" || path.contains("stream") {
+                continue;
+            }
+            let payload = (*body == "WidgetMessage")
+                .then(|| json!({ "client_message_id": "b1", "content": { "type": "text", "text": "from A" } }));
+            let (s, v) = app.send(method, &token, path, payload).await;
+            assert!(s.is_success(), "{method} {path} -> {s} {v}");
+            assert!(!v.to_string().contains("tenant b"), "{method} {path} leaked B's visitor's words: {v}");
+        }
+    }
+    let (_, own) = app.get(&b_visitor, "/api/v1/widget/messages").await;
+    assert_eq!(own["messages"].as_array().unwrap().len(), 1, "B's visitor unchanged: {own}");
     // A's channel key cannot reach B: whatever it posts lands in A.
     let (_, a_msg) =
         app.inbound(&app.a.app_key, msg("x", json!([{ "kind": "email", "value": "b@b.com" }]), "a side")).await;
@@ -990,4 +1010,248 @@ async fn the_demo_tenant_answers_from_its_knowledge_base(backend: Backend) {
         let text = reply["text"].as_str().unwrap();
         assert!(text.contains(expected), "{question} -> {text}");
     }
+}
+
+// ── The customer chat widget ────────────────────────────────────────────────────────────────
+
+impl TestApp {
+    /// The tenant's web-chat channel id (its public widget id).
+    async fn web_chat(&self, t: &Tenant) -> String {
+        let tenant = self.store.tenant_by_slug(&t.slug).await.unwrap();
+        let chans = self.store.list_channels(&tenant.id).await.unwrap();
+        chans.iter().find(|c| c.kind == ChannelKind::WebChat).unwrap().id.to_string()
+    }
+
+    async fn visitor(&self, channel: &str) -> String {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/widget/sessions", self.base))
+            .json(&json!({ "channel_id": channel, "name": "访客" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn widget_say(&self, token: &str, client_id: &str, text: &str) -> (StatusCode, Value) {
+        let body = json!({ "client_message_id": client_id, "content": { "type": "text", "text": text } });
+        self.send("post", token, "/api/v1/widget/messages", Some(body)).await
+    }
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn widget_stream(app: &TestApp, token: &str) -> Ws {
+    use futures_util::StreamExt;
+    let url = format!("{}/api/v1/widget/stream?token={token}", app.base.replace("http://", "ws://"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let hello = ws.next().await.unwrap().unwrap();
+    assert!(hello.to_text().unwrap().contains("\"hello\""), "{hello:?}");
+    ws
+}
+
+/// Every JSON event the stream sends until `done` says so (or `wait` passes without one).
+async fn events_until(ws: &mut Ws, wait_ms: u64, mut done: impl FnMut(&[Value]) -> bool) -> Vec<Value> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    while !done(&out) {
+        match tokio::time::timeout(std::time::Duration::from_millis(wait_ms), ws.next()).await {
+            Ok(Some(Ok(m))) => out.push(serde_json::from_str(m.to_text().unwrap_or("null")).unwrap_or(Value::Null)),
+            _ => break,
+        }
+    }
+    out
+}
+
+fn has_message(evs: &[Value], sender: &str, text: &str) -> bool {
+    evs.iter().any(|e| {
+        e["type"] == "message"
+            && e["message"]["sender"] == sender
+            && e["message"]["content"]["text"].as_str().is_some_and(|t| t.contains(text))
+    })
+}
+
+/// A visitor starts, resumes, sends idempotently, reads its history and nothing else; bad input
+/// gets stable codes; another visitor's identical client ids are theirs alone.
+async fn widget_sessions_history_and_idempotent_send(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let chan = app.web_chat(&app.a).await;
+    let post_session = |body: Value| {
+        let req = app.http.post(format!("{}/api/v1/widget/sessions", app.base)).json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            let s = r.status();
+            (s, r.json::<Value>().await.unwrap())
+        }
+    };
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or("").to_owned();
+    let (s, v) = post_session(json!({ "channel_id": "nope" })).await;
+    assert_eq!((s, code(&v).as_str()), (StatusCode::BAD_REQUEST, "invalid_request"));
+    let (s, v) = post_session(json!({ "channel_id": "chn_00000000000000000000000000" })).await;
+    assert_eq!((s, code(&v).as_str()), (StatusCode::NOT_FOUND, "not_found"));
+    let tenant = app.store.tenant_by_slug(&app.a.slug).await.unwrap();
+    let wechat = app.store.list_channels(&tenant.id).await.unwrap()[0].id.to_string();
+    let (s, v) = post_session(json!({ "channel_id": wechat })).await;
+    assert_eq!((s, code(&v).as_str()), (StatusCode::NOT_FOUND, "not_found"), "only web-chat channels have a widget");
+    let (s, v) = post_session(json!({ "channel_id": chan, "secret": 1 })).await;
+    assert_eq!((s, code(&v).as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
+    let (s, v) = post_session(json!({ "channel_id": chan, "name": "x".repeat(101) })).await;
+    assert_eq!((s, code(&v).as_str()), (StatusCode::BAD_REQUEST, "invalid_request"));
+
+    let (s, first) = post_session(json!({ "channel_id": chan, "name": "王小明" })).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let token = first["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("lxv_"));
+    let (s, again) = post_session(json!({ "channel_id": chan, "token": token })).await;
+    assert_eq!(
+        (s, &again["visitor_id"], again["resumed"].as_bool()),
+        (StatusCode::OK, &first["visitor_id"], Some(true))
+    );
+    let (s, fresh) = post_session(json!({ "channel_id": chan, "token": "lxv_forgotten" })).await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_ne!(fresh["visitor_id"], first["visitor_id"]);
+
+    // Credentials: none, a session token, a garbage token.
+    let r = app.http.get(format!("{}/api/v1/widget/messages", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let admin = app.login(&app.a.admin).await;
+    assert_eq!(app.get(&admin, "/api/v1/widget/messages").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("lxv_0123", "/api/v1/widget/messages").await.0, StatusCode::UNAUTHORIZED);
+    // …and a visitor token opens nothing meant for people.
+    assert_eq!(app.get(&token, "/api/v1/conversations").await.0, StatusCode::UNAUTHORIZED);
+
+    let (s, sent) = app.widget_say(&token, "c1", "我的订单什么时候发货？").await;
+    assert_eq!(s, StatusCode::CREATED, "{sent}");
+    assert_eq!((sent["duplicate"].as_bool(), &sent["message"]["sender"]), (Some(false), &json!("customer")));
+    let (s, dup) = app.widget_say(&token, "c1", "我的订单什么时候发货？").await;
+    assert_eq!((s, dup["duplicate"].as_bool()), (StatusCode::OK, Some(true)));
+    assert_eq!(dup["message"]["id"], sent["message"]["id"]);
+    let (s, v) = app
+        .send("post", &token, "/api/v1/widget/messages", Some(json!({ "content": { "type": "text", "text": "x" } })))
+        .await;
+    assert_eq!((s, code(&v).as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
+    let (s, v) = app.widget_say(&token, " ", "x").await;
+    assert_eq!((s, code(&v).as_str()), (StatusCode::BAD_REQUEST, "invalid_request"));
+    let (s, v) = app.widget_say(&token, "c2", "").await;
+    assert_eq!((s, code(&v).as_str()), (StatusCode::BAD_REQUEST, "invalid_request"));
+    for bad in ["?since=-1", "?limit=0", "?since=abc", "?other=1"] {
+        let (s, v) = app.get(&token, &format!("/api/v1/widget/messages{bad}")).await;
+        assert_eq!((s, code(&v).as_str()), (StatusCode::BAD_REQUEST, "invalid_request"), "{bad}");
+    }
+
+    let (_, hist) = app.get(&token, "/api/v1/widget/messages").await;
+    let msgs = hist["messages"].as_array().unwrap();
+    assert_eq!(msgs.len(), 1, "stored once: {hist}");
+    assert_eq!(msgs[0]["content"]["text"], "我的订单什么时候发货？");
+    assert!(msgs[0].get("customer_id").is_none() && msgs[0].get("external_id").is_none(), "no internal ids");
+    let ms = time::OffsetDateTime::parse(
+        msgs[0]["received_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp_nanos()
+        / 1_000_000;
+    assert_eq!(
+        app.get(&token, &format!("/api/v1/widget/messages?since={ms}")).await.1["messages"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(app.get(&token, &format!("/api/v1/widget/messages?since={}", ms + 1)).await.1["messages"], json!([]));
+
+    // Another visitor reusing the same client id writes its own message and reads only its own.
+    let other = app.visitor(&chan).await;
+    assert_eq!(app.get(&other, "/api/v1/widget/messages").await.1["messages"], json!([]));
+    let (s, theirs) = app.widget_say(&other, "c1", "hello").await;
+    assert_eq!((s, theirs["duplicate"].as_bool()), (StatusCode::CREATED, Some(false)));
+    assert_ne!(theirs["message"]["conversation_id"], sent["message"]["conversation_id"]);
+    assert_eq!(app.get(&other, "/api/v1/widget/messages").await.1["messages"].as_array().unwrap().len(), 1);
+
+    // People see the visitor as a customer with a device id and the page's name.
+    let conv = sent["message"]["conversation_id"].as_str().unwrap();
+    let (_, detail) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
+    assert_eq!(detail["conversation"]["channel_kind"], "web_chat");
+    assert_eq!(detail["customer"]["display_name"], "王小明");
+    assert_eq!(detail["customer"]["identifiers"][0]["kind"], "device_id");
+    assert_eq!(detail["messages"].as_array().unwrap().len(), 1);
+
+    // Any origin may call the widget API (it runs on other sites' pages).
+    let r = app
+        .http
+        .request(reqwest::Method::OPTIONS, format!("{}/api/v1/widget/messages", app.base))
+        .header("origin", "https://shop.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    let script = app.http.get(format!("{}/widget.js", app.base)).send().await.unwrap();
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(script.text().await.unwrap().contains("/api/v1/widget/stream"));
+    let demo = app.http.get(format!("{}/demo", app.base)).send().await.unwrap();
+    assert_eq!(demo.status(), StatusCode::NOT_FOUND, "the demo page exists only with --demo");
+}
+
+/// The visitor's stream carries the bot's answer, the hand-off notice and the agent's reply,
+/// and nothing reaches another visitor or another tenant.
+async fn widget_stream_delivers_bot_and_agent_replies_to_its_visitor_only(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let chan = app.web_chat(&app.a).await;
+    let (me, other) = (app.visitor(&chan).await, app.visitor(&chan).await);
+    let b_visitor = app.visitor(&app.web_chat(&app.b).await).await;
+    let mut ws = widget_stream(&app, &me).await;
+    let mut ws_other = widget_stream(&app, &other).await;
+    let mut ws_b = widget_stream(&app, &b_visitor).await;
+
+    let (_, sent) = app.widget_say(&me, "q1", "你好").await;
+    let conv = sent["message"]["conversation_id"].as_str().unwrap().to_owned();
+    let evs = events_until(&mut ws, 5000, |e| e.iter().any(|e| e["message"]["sender"] == "bot")).await;
+    assert!(has_message(&evs, "customer", "你好"), "{evs:?}");
+    assert!(evs.iter().any(|e| e["message"]["sender"] == "bot"), "the bot answers: {evs:?}");
+    app.widget_say(&me, "q2", "转人工").await;
+    let evs = events_until(&mut ws, 5000, |e| e.iter().any(|e| e["conversation"]["state"] == "queued")).await;
+    assert!(has_message(&evs, "bot", "暂无在线客服"), "the hand-off notice reaches the visitor: {evs:?}");
+    assert!(evs.iter().any(|e| e["type"] == "conversation" && e["conversation"]["id"] == conv.as_str()));
+
+    let sup = app.login(&app.a.supervisor).await;
+    let (s, _) = app
+        .send(
+            "post",
+            &sup,
+            &format!("/api/v1/conversations/{conv}/messages"),
+            Some(json!({ "content": { "type": "text", "text": "您好，我是客服小李" } })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let evs = events_until(&mut ws, 5000, |e| has_message(e, "agent", "客服小李")).await;
+    assert!(has_message(&evs, "agent", "客服小李"), "{evs:?}");
+    let leaked = evs.iter().any(|e| e.to_string().contains("customer_id") || e.to_string().contains("user_id"));
+    assert!(!leaked, "no internal ids on the visitor stream: {evs:?}");
+
+    // Another tenant's customer on another channel, and another visitor's conversation.
+    app.inbound(&app.a.wechat_key, msg("w1", json!([{ "kind": "phone", "value": "13800000001" }]), "其他渠道")).await;
+    app.widget_say(&other, "o1", "别人的问题").await;
+    let evs = events_until(&mut ws, 1500, |_| false).await;
+    assert!(evs.is_empty(), "my stream hears nothing of others: {evs:?}");
+    let evs = events_until(&mut ws_other, 3000, |e| e.iter().any(|e| e["message"]["sender"] == "bot")).await;
+    assert!(has_message(&evs, "customer", "别人的问题"), "{evs:?}");
+    assert!(!evs.iter().any(|e| e.to_string().contains("客服小李") || e.to_string().contains(&conv)), "{evs:?}");
+    assert!(events_until(&mut ws_b, 1000, |_| false).await.is_empty(), "tenant B's visitor hears nothing of A");
+
+    // Catch-up after a disconnect returns what was missed, once.
+    drop(ws);
+    app.send(
+        "post",
+        &sup,
+        &format!("/api/v1/conversations/{conv}/messages"),
+        Some(json!({ "content": { "type": "text", "text": "还在吗？" } })),
+    )
+    .await;
+    let (_, hist) = app.get(&me, "/api/v1/widget/messages").await;
+    let senders: Vec<&str> =
+        hist["messages"].as_array().unwrap().iter().map(|m| m["sender"].as_str().unwrap()).collect();
+    assert_eq!(senders, ["customer", "bot", "customer", "bot", "agent", "agent"]);
+    let r = app.http.get(format!("{}/api/v1/widget/stream?token=lxv_nope", app.base)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }

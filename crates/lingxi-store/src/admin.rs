@@ -67,7 +67,7 @@ fn tenant_from(row: &AnyRow) -> Result<TenantRow> {
     })
 }
 
-fn channel_from(row: &AnyRow) -> Result<ChannelRow> {
+pub(crate) fn channel_from(row: &AnyRow) -> Result<ChannelRow> {
     let id: String = get(row, "id")?;
     let tenant: String = get(row, "tenant_id")?;
     let kind: String = get(row, "kind")?;

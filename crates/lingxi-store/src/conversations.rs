@@ -105,7 +105,7 @@ pub(crate) fn conversation_from(r: &AnyRow) -> Result<ConversationRow> {
     })
 }
 
-fn message_from(r: &AnyRow) -> Result<MessageRow> {
+pub(crate) fn message_from(r: &AnyRow) -> Result<MessageRow> {
     Ok(MessageRow {
         id: MessageId::parse(&get::<String>(r, "id")?).map_err(invalid)?,
         conversation_id: ConversationId::parse(&get::<String>(r, "conversation_id")?).map_err(invalid)?,

@@ -13,12 +13,14 @@ mod ingest;
 mod ingest_fast;
 mod migrate;
 mod workspace;
+mod widget;
 
 pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
 pub use conversations::{BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
 pub use workspace::{CannedRow, NoteRow, Transfer};
+pub use widget::VisitorRow;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};

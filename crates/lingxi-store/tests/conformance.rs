@@ -54,6 +54,7 @@ both!(
     identifiers_can_be_added_and_removed,
     set_based_batches_match_one_at_a_time_automatic,
     set_based_batches_match_one_at_a_time_review,
+    widget_visitors_read_only_their_own_conversations,
 );
 
 const T0: i64 = 1_760_000_000_000;
@@ -625,4 +626,45 @@ async fn set_based_matches_one_at_a_time(store: Store, policy: MergePolicy, seed
         merges(store.list_merges(&fa.tenant, None).await.unwrap(), Some(&ids)),
         merges(store.list_merges(&fb.tenant, None).await.unwrap(), None)
     );
+}
+
+/// Widget visitors: found by token digest, linked idempotently to the conversations their
+/// messages went into, and reading exactly those (even after a merge joins customers).
+async fn widget_visitors_read_only_their_own_conversations(store: Store) {
+    let f = fixture(&store, "shop", MergePolicy::Automatic).await;
+    let web = store.create_channel(&f.tenant, ChannelKind::WebChat, "web", "shop-k3", None, ts(0)).await.unwrap();
+    assert_eq!(store.channel_by_id(&web.id).await.unwrap().kind, ChannelKind::WebChat);
+    let v1 = store.create_visitor(&web, "digest-1", "web-1", Some("王"), ts(1)).await.unwrap();
+    let v2 = store.create_visitor(&web, "digest-2", "web-2", None, ts(1)).await.unwrap();
+    assert_eq!(store.visitor_by_token("digest-1").await.unwrap().id, v1.id);
+    assert!(matches!(store.visitor_by_token("nope").await, Err(lingxi_store::StoreError::NotFound(_))));
+    assert!(store.create_visitor(&web, "digest-1", "web-3", None, ts(1)).await.is_err(), "token digests are unique");
+
+    let a = store.ingest(&inbound(&f, &web, vec![ident("device_id", "web-1")], "v1:a", "我的", 10)).await.unwrap();
+    let b = store.ingest(&inbound(&f, &web, vec![ident("device_id", "web-2")], "v2:a", "别人的", 11)).await.unwrap();
+    for _ in 0..2 {
+        store.link_visitor_conversation(&v1, &a.conversation_id, ts(10)).await.unwrap();
+    }
+    store.link_visitor_conversation(&v2, &b.conversation_id, ts(11)).await.unwrap();
+    assert_eq!(store.visitor_conversations(&v1).await.unwrap(), vec![a.conversation_id.clone()]);
+    // An agent merges the two customers: each visitor still reads only its own conversation.
+    store.merge_customers(&f.tenant, &a.customer_id, &b.customer_id, "same person", "test", ts(12)).await.unwrap();
+    let texts = |msgs: Vec<lingxi_store::MessageRow>| {
+        msgs.iter().map(|m| m.content["text"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(texts(store.visitor_messages(&v1, None, 50).await.unwrap()), ["我的"]);
+    assert_eq!(texts(store.visitor_messages(&v2, None, 50).await.unwrap()), ["别人的"]);
+    store
+        .add_message(
+            &f.tenant,
+            &a.conversation_id,
+            &NewMessage { sender: Sender::Bot, content: Content::text("您好").unwrap() },
+            ts(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(texts(store.visitor_messages(&v1, None, 50).await.unwrap()), ["我的", "您好"]);
+    assert_eq!(texts(store.visitor_messages(&v1, None, 1).await.unwrap()), ["您好"], "the latest, in time order");
+    assert_eq!(texts(store.visitor_messages(&v1, Some(ts(20)), 50).await.unwrap()), ["您好"], "since is inclusive");
+    assert!(store.visitor_messages(&v1, Some(ts(21)), 50).await.unwrap().is_empty());
 }

@@ -201,11 +201,25 @@ pub async fn post_message(
         state.metrics.inbound_duplicates.fetch_add(1, Ordering::Relaxed);
         return Ok((StatusCode::OK, Json(body)));
     }
+    announce(&state, &channel, &outcome, &parsed.content, now);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// After a new customer message is durable: count it, publish it on the live hub and let the
+/// AI first line take its turn. Shared by channels and the web-chat widget, so a message is
+/// handled the same whichever door it came through.
+pub fn announce(
+    state: &Arc<AppState>,
+    channel: &ChannelRow,
+    outcome: &lingxi_store::IngestOutcome,
+    content: &Content,
+    now: Timestamp,
+) {
     state.metrics.inbound_messages.fetch_add(1, Ordering::Relaxed);
     state.metrics.customers_merged.fetch_add(outcome.merged.len() as u64, Ordering::Relaxed);
-    let mut content = crate::api::views::message_content(&parsed.content);
-    if let Value::Object(m) = &mut content {
-        m.insert("type".into(), parsed.content.kind_str().into());
+    let mut view = crate::api::views::message_content(content);
+    if let Value::Object(m) = &mut view {
+        m.insert("type".into(), content.kind_str().into());
     }
     let kind = if outcome.conversation_created { "conversation.created" } else { "message.created" };
     state.hub.publish(LiveEvent {
@@ -217,7 +231,7 @@ pub async fn post_message(
             "customer_id": outcome.customer_id.as_str(),
             "channel_kind": channel.kind.as_str(),
             "state": outcome.conversation_state.as_str(),
-            "message": { "id": outcome.message_id.as_str(), "sender": { "kind": "customer" }, "content": content, "received_at": views::time(now) },
+            "message": { "id": outcome.message_id.as_str(), "sender": { "kind": "customer" }, "content": view, "received_at": views::time(now) },
         }),
     });
     // The emotion alert follows every customer text, whoever owns the conversation.
@@ -231,7 +245,7 @@ pub async fn post_message(
     // The AI first line takes its turn after the message is durable and acknowledged.
     if state.config.bot_enabled
         && outcome.conversation_state == lingxi_domain::ConversationState::Bot
-        && matches!(parsed.content, Content::Text { .. })
+        && matches!(content, Content::Text { .. })
     {
         tokio::spawn(crate::bot::on_customer_message(
             state.clone(),
@@ -240,5 +254,4 @@ pub async fn post_message(
             channel.kind,
         ));
     }
-    Ok((StatusCode::CREATED, Json(body)))
 }

@@ -10,6 +10,8 @@ pub mod openapi;
 mod stream;
 pub mod views;
 pub mod workspace;
+pub mod widget;
+mod widget_page;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -63,13 +65,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/channels/{id}/rotate-key", post(admin::rotate_channel_key))
         .route("/api/v1/audit", get(admin::audit))
         .route("/api/v1/stream", get(stream::connect))
+        .merge(widget_routes())
+        .route("/widget.js", get(widget_page::script))
+        .route("/demo", get(widget_page::demo))
         .route("/", get(console::index))
         .route("/console/{file}", get(console::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(widget::cors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe))
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
         .with_state(state)
+}
+
+/// The widget's API (open to any origin: see `widget::cors`, layered on the whole router so
+/// that it also answers preflights, which no route handles).
+fn widget_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/widget/sessions", post(widget::create_session))
+        .route("/api/v1/widget/messages", get(widget::history).post(widget::send))
+        .route("/api/v1/widget/stream", get(widget::stream))
 }
 
 async fn not_found() -> ApiError {

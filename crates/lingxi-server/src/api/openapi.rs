@@ -49,6 +49,12 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
     ("post", "/api/v1/channels/{id}/rotate-key", "session", "Replace a channel's API key (admin).", "", 200),
     ("get", "/api/v1/audit", "session", "The tenant's audit log (supervisor, admin).", "", 200),
     ("get", "/api/v1/stream", "session", "WebSocket of live events (message.created, conversation.created, conversation.updated, note.created, customer.merged, resync).", "", 101),
+    ("post", "/api/v1/widget/sessions", "none", "A web-chat visitor starts or resumes a session on a web_chat channel (its id is the public widget id); returns the visitor token (lxv_…).", "WidgetSession", 201),
+    ("get", "/api/v1/widget/messages", "visitor", "The visitor's messages (query: since = Unix ms for catch-up, limit).", "", 200),
+    ("post", "/api/v1/widget/messages", "visitor", "The visitor sends a message (same ingest as channels; idempotent per client_message_id).", "WidgetMessage", 201),
+    ("get", "/api/v1/widget/stream", "visitor", "WebSocket (?token=lxv_…) of the visitor's messages (customer, bot, agent) and conversation states.", "", 101),
+    ("get", "/widget.js", "none", "The embeddable chat widget script.", "", 200),
+    ("get", "/demo", "none", "A demo shop page embedding the widget (only with `lingxi serve --demo`).", "", 200),
     ("get", "/", "none", "The web console.", "", 200),
     ("get", "/console/{file}", "none", "Console assets.", "", 200),
 ];
@@ -88,6 +94,8 @@ fn schemas() -> Value {
         "TransferRequest": s(json!({ "team_id": { "type": "string" }, "agent_id": { "type": "string" }, "note": { "type": "string", "maxLength": 2000 } }), &[]),
         "CannedResponse": s(json!({ "title": { "type": "string", "maxLength": 100 }, "text": { "type": "string", "maxLength": 4000, "description": "May use {{customer.name}}, {{agent.name}}, {{order_no}}, {{tracking_no}}." }, "lang": { "type": "string", "enum": ["zh", "en"] } }), &["title", "text"]),
         "CannedResponseUpdate": s(json!({ "title": { "type": "string", "maxLength": 100 }, "text": { "type": "string", "maxLength": 4000 }, "lang": { "type": "string", "enum": ["zh", "en"] } }), &[]),
+        "WidgetSession": s(json!({ "channel_id": { "type": "string", "description": "A web_chat channel id (chn_…)." }, "token": { "type": "string", "description": "An earlier visitor token, to resume." }, "name": { "type": "string", "maxLength": 100 } }), &["channel_id"]),
+        "WidgetMessage": s(json!({ "client_message_id": { "type": "string", "maxLength": 64, "description": "The widget's id for the message; re-sending it returns the first result." }, "content": { "$ref": "#/components/schemas/Content" } }), &["client_message_id", "content"]),
         "TeamCreate": s(json!({ "name": { "type": "string" } }), &["name"]),
         "ChannelCreate": s(json!({ "kind": { "type": "string", "enum": lingxi_domain::ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() }, "name": { "type": "string" }, "team_id": { "type": "string" } }), &["kind", "name"]),
     })
@@ -110,6 +118,7 @@ pub fn build() -> Value {
         match *auth {
             "session" => op["security"] = json!([{ "session": [] }, { "bearer": [] }]),
             "channel" => op["security"] = json!([{ "channelKey": [] }]),
+            "visitor" => op["security"] = json!([{ "visitorToken": [] }]),
             _ => op["security"] = json!([]),
         }
         if !body.is_empty() {
@@ -135,6 +144,7 @@ pub fn build() -> Value {
                 "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE },
                 "bearer": { "type": "http", "scheme": "bearer", "description": "Session token (lxs_…) from /api/v1/auth/login." },
                 "channelKey": { "type": "http", "scheme": "bearer", "description": "Channel API key (lxk_…), also accepted as X-Lingxi-Channel-Key." },
+                "visitorToken": { "type": "http", "scheme": "bearer", "description": "Web-chat visitor token (lxv_…) from /api/v1/widget/sessions; ?token= on the stream." },
             }
         }
     })

@@ -33,7 +33,10 @@ async fn serve(mut socket: WebSocket, state: Arc<AppState>, who: Principal) {
             tokio::select! {
                 event = rx.recv() => match event {
                     Ok(e) => {
-                        if e.tenant_id != who.tenant_id || !who.can_see_team(e.team_id.as_ref()) {
+                        if e.tenant_id != who.tenant_id
+                            || !who.can_see_team(e.team_id.as_ref())
+                            || e.kind == crate::api::widget::JOINED
+                        {
                             continue;
                         }
                         let msg = serde_json::json!({ "type": e.kind, "data": e.data });
