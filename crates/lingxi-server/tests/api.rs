@@ -197,6 +197,9 @@ both!(
     the_demo_tenant_answers_from_its_knowledge_base,
 );
 
+#[path = "api/routing.rs"]
+mod routing;
+
 async fn probes_metrics_and_openapi(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), 200);
@@ -492,6 +495,8 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     let (_, chans) = app.get(&b_admin, "/api/v1/channels").await;
     let b_chan = chans["channels"][0]["id"].as_str().unwrap().to_owned();
     let (_, before) = app.get(&b_admin, &format!("/api/v1/customers/{b_cus}/timeline")).await;
+    let (_, b_users) = app.get(&b_admin, "/api/v1/users").await;
+    let b_user = b_users["users"][0]["id"].as_str().unwrap().to_owned();
 
     // A's own data, so that lists are non-empty and we can see B's are absent.
     app.inbound(&app.a.wechat_key, msg("a1", json!([{ "kind": "phone", "value": "13900000000" }]), "tenant a")).await;
@@ -507,6 +512,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 .replace("/conversations/{id}", &format!("/conversations/{b_conv}"))
                 .replace("/merges/{id}", &format!("/merges/{b_merge}"))
                 .replace("/channels/{id}", &format!("/channels/{b_chan}"))
+                .replace("/users/{id}", &format!("/users/{b_user}"))
                 .replace("{kind}", "phone")
                 .replace("{value}", "13900000000");
             let payload = match *body {
@@ -519,6 +525,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                     json!({ "email": format!("x{}@a.test", rand_hex()), "name": "x", "role": "agent", "password": "long-enough-pw" }),
                 ),
                 "TeamCreate" => Some(json!({ "name": format!("t{}", rand_hex()) })),
+                "UserRouting" => Some(json!({ "skills": ["lang:en"], "capacity": { "chat": 0 } })),
                 "ChannelCreate" => Some(json!({ "kind": "email", "name": "x" })),
                 _ => None,
             };

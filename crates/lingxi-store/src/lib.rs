@@ -12,11 +12,13 @@ mod customers;
 mod ingest;
 mod ingest_fast;
 mod migrate;
+mod routing;
 
 pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
 pub use conversations::{BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
+pub use routing::{RoutingProfile, SlaClockRow};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};

@@ -7,6 +7,7 @@ mod conversations;
 mod customers;
 pub mod inbound;
 pub mod openapi;
+mod routing_profile;
 mod stream;
 pub mod views;
 
@@ -17,7 +18,7 @@ use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::Ordering;
@@ -51,6 +52,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/customers/{id}/merges", get(customers::merges))
         .route("/api/v1/merges/{id}/split", post(customers::split))
         .route("/api/v1/users", get(admin::list_users).post(admin::create_user))
+        .route("/api/v1/users/{id}", patch(routing_profile::update_user))
         .route("/api/v1/teams", get(admin::list_teams).post(admin::create_team))
         .route("/api/v1/channels", get(admin::list_channels).post(admin::create_channel))
         .route("/api/v1/channels/{id}/rotate-key", post(admin::rotate_channel_key))
