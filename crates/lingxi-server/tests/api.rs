@@ -705,7 +705,8 @@ async fn conversation_life_cycle_through_the_api(backend: Backend) {
     let (_, detail) = app.get(&agent, &format!("/api/v1/conversations/{conv}")).await;
     let senders: Vec<&str> =
         detail["messages"].as_array().unwrap().iter().map(|m| m["sender"]["kind"].as_str().unwrap()).collect();
-    assert_eq!(senders, vec!["customer", "agent", "customer"]);
+    // The bot line is the honest waiting notice: nobody was online when it was handed off.
+    assert_eq!(senders, vec!["customer", "bot", "agent", "customer"]);
     assert_eq!(app.send("post", &agent, &path, t("close")).await.1["conversation"]["state"], "closed");
     let (s, v) = app
         .send(

@@ -297,6 +297,16 @@ impl Dispatch {
     /// A conversation entered the queue from the bot (or a person handed it off): it is
     /// routed at once, and if nobody takes it the customer is told honestly how long the wait is.
     pub async fn enqueue(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow) {
+        self.enqueue_announcing(state, tenant, conv, true).await
+    }
+
+    /// The bot handed over: it already told the customer when nobody is online, so only the
+    /// other reasons to wait (closed, busy with the expected wait) are announced.
+    pub async fn enqueue_from_bot(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow) {
+        self.enqueue_announcing(state, tenant, conv, false).await
+    }
+
+    async fn enqueue_announcing(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow, nobody_online: bool) {
         let now = state.clock.now();
         if let Err(e) = state.store.mark_handoff(tenant, &conv.id, now).await {
             tracing::warn!(error = %e, conversation = %conv.id, "hand-off time not recorded");
@@ -307,9 +317,11 @@ impl Dispatch {
         let actions = tr.router.enqueue(spec, now.millis()).unwrap_or_default();
         Self::apply(state, tenant, tr, actions).await;
         if tr.router.conversation_state(&conv.id) == Some(lingxi_engine::routing::ConversationState::Waiting) {
-            let text = notice::waiting_notice(state, tr, conv, now.millis());
+            let notice = notice::waiting_notice(state, tr, conv, now.millis());
             drop(guard);
-            notice::tell_customer(state, tenant, conv, text).await;
+            if nobody_online || !matches!(notice, notice::Notice::NobodyOnline { .. }) {
+                notice::tell_customer(state, tenant, conv, notice).await;
+            }
         }
     }
 
