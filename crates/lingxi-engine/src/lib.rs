@@ -1,4 +1,4 @@
-//! The decision core: routing, queueing, SLA timers, the hand-off policy and the hand-off
+//! The decision core: routing, queueing, SLA timers, business hours, the hand-off policy and the hand-off
 //! summary. Pure, synchronous, time passed in.
 //!
 //! Nothing here reads a clock or does I/O: every function takes `now_ms` and returns
@@ -6,6 +6,7 @@
 
 pub mod flow;
 pub mod handoff;
+pub mod hours;
 pub mod routing;
 pub mod sla;
 pub mod summary;

@@ -20,6 +20,9 @@ pub enum BenchCmd {
     /// The store alone: `Store::ingest_batch` in-process on a fresh database, batch after
     /// batch, with the same traffic shape as `ingest` (what the HTTP layer adds on top).
     Store(StoreArgs),
+    /// Hand-offs over HTTP at a fixed rate to agents on WebSockets: time from the POST to the
+    /// assigned agent's stream receiving the assignment.
+    Handoff(crate::bench_handoff::HandoffArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -76,11 +79,12 @@ pub async fn run(cmd: BenchCmd, _config: &Config) -> anyhow::Result<()> {
     match cmd {
         BenchCmd::Ingest(args) => ingest(args).await,
         BenchCmd::Store(args) => store_only(args).await,
+        BenchCmd::Handoff(args) => crate::bench_handoff::run(args).await,
     }
 }
 
 /// A fresh database URL: SQLite in `dir`, or a new database next to the given PostgreSQL one.
-async fn fresh_database(postgres: Option<&str>, dir: &std::path::Path) -> anyhow::Result<(String, String)> {
+pub(crate) async fn fresh_database(postgres: Option<&str>, dir: &std::path::Path) -> anyhow::Result<(String, String)> {
     Ok(match postgres {
         Some(pg) => {
             let db = format!("lingxi_bench_{:x}", rand::random::<u32>());
@@ -240,7 +244,7 @@ fn cpu_secs(pid: u32) -> Option<f64> {
 }
 
 /// The 1-, 5- and 15-minute load averages: the machine is shared, so every report says how busy it was.
-fn load_average() -> Option<Vec<f64>> {
+pub(crate) fn load_average() -> Option<Vec<f64>> {
     let raw = std::fs::read_to_string("/proc/loadavg").ok()?;
     raw.split_whitespace().take(3).map(|v| v.parse().ok()).collect()
 }

@@ -164,7 +164,7 @@ pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) 
                     kind: "conversation.updated",
                     data: json!({ "conversation": crate::api::views::conversation(&conv), "transition": "hand_off", "reason": conv.handoff_reason }),
                 });
-                state.dispatch.enqueue(&state, &turn.tenant_id, &conv).await;
+                state.dispatch.enqueue_from_bot(&state, &turn.tenant_id, &conv).await;
             }
         }
     }

@@ -21,6 +21,8 @@ pub struct Config {
     pub agent_email_capacity: u16,
     /// The AI first line answers and hands over; off, every conversation waits for people.
     pub bot_enabled: bool,
+    /// Queue and routing: reassignment, SLA, business hours (`[routing]`).
+    pub routing: crate::routing::config::RoutingConfig,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -38,6 +40,7 @@ pub struct ConfigFile {
     pub agent_chat_capacity: Option<i64>,
     pub agent_email_capacity: Option<i64>,
     pub bot: Option<bool>,
+    pub routing: Option<crate::routing::config::RoutingFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +122,9 @@ impl Config {
             Some(_) => true,
             None => file.bot.unwrap_or(true),
         };
+        let routing = crate::routing::config::RoutingConfig::from_file(file.routing, &env)?;
         Ok(Config {
+            routing,
             bot_enabled,
             listen,
             data_dir,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod bench;
+pub mod bench_handoff;
 pub mod bot;
 pub mod config;
 pub mod demo;

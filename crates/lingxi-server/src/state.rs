@@ -33,7 +33,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Builds the state and starts its background writers (inbound batches, bot turns).
+    /// Builds the state and starts its background tasks (inbound batches, bot turns, the routing timer).
     pub fn new(store: Store, config: Config) -> Arc<AppState> {
         let ingest = IngestQueue::start(store.clone());
         let (bot, bot_rx) = BotQueue::new();
@@ -50,6 +50,7 @@ impl AppState {
             channel_cache: Mutex::new(HashMap::new()),
         });
         tokio::spawn(crate::bot::run_writer(Arc::downgrade(&state), bot_rx));
+        tokio::spawn(crate::routing::tasks::run(Arc::downgrade(&state)));
         state
     }
 

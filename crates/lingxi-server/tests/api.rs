@@ -199,6 +199,9 @@ both!(
     widget_stream_delivers_bot_and_agent_replies_to_its_visitor_only,
 );
 
+#[path = "api/routing.rs"]
+mod routing;
+
 async fn probes_metrics_and_openapi(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), 200);
@@ -506,6 +509,8 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     let b_canned = canned["canned_response"]["id"].as_str().unwrap().to_owned();
     let b_note_path = format!("/api/v1/conversations/{b_conv}/notes");
     app.send("post", &b_admin, &b_note_path, Some(json!({ "text": "tenant b note" }))).await;
+    let (_, b_users) = app.get(&b_admin, "/api/v1/users").await;
+    let b_user = b_users["users"][0]["id"].as_str().unwrap().to_owned();
 
     // A's own data, so that lists are non-empty and we can see B's are absent.
     app.inbound(&app.a.wechat_key, msg("a1", json!([{ "kind": "phone", "value": "13900000000" }]), "tenant a")).await;
@@ -522,6 +527,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 .replace("/merges/{id}", &format!("/merges/{b_merge}"))
                 .replace("/channels/{id}", &format!("/channels/{b_chan}"))
                 .replace("/canned-responses/{id}", &format!("/canned-responses/{b_canned}"))
+                .replace("/users/{id}", &format!("/users/{b_user}"))
                 .replace("{kind}", "phone")
                 .replace("{value}", "13900000000");
             let payload = match *body {
@@ -534,6 +540,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                     json!({ "email": format!("x{}@a.test", rand_hex()), "name": "x", "role": "agent", "password": "long-enough-pw" }),
                 ),
                 "TeamCreate" => Some(json!({ "name": format!("t{}", rand_hex()) })),
+                "UserRouting" => Some(json!({ "skills": ["lang:en"], "capacity": { "chat": 0 } })),
                 "ChannelCreate" => Some(json!({ "kind": "email", "name": "x" })),
                 "Note" => Some(json!({ "text": "from A" })),
                 "TransferRequest" => Some(json!({ "team_id": "team_0", "note": "from A" })),
@@ -739,7 +746,8 @@ async fn conversation_life_cycle_through_the_api(backend: Backend) {
     let (_, detail) = app.get(&agent, &format!("/api/v1/conversations/{conv}")).await;
     let senders: Vec<&str> =
         detail["messages"].as_array().unwrap().iter().map(|m| m["sender"]["kind"].as_str().unwrap()).collect();
-    assert_eq!(senders, vec!["customer", "agent", "customer"]);
+    // The bot line is the honest waiting notice: nobody was online when it was handed off.
+    assert_eq!(senders, vec!["customer", "bot", "agent", "customer"]);
     assert_eq!(app.send("post", &agent, &path, t("close")).await.1["conversation"]["state"], "closed");
     let (s, v) = app
         .send(

@@ -262,6 +262,24 @@ impl Store {
         actor: &str,
         now: Timestamp,
     ) -> Result<ConversationRow> {
+        self.transition_expecting(tenant, id, transition, assignee, None, reason, actor, now).await
+    }
+
+    /// [`Store::transition`], refused with a conflict unless the conversation is in the
+    /// `expect`ed state with the expected assignee: how routing decisions made from a possibly
+    /// stale view (another node, a person) never take a conversation from its owner.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn transition_expecting(
+        &self,
+        tenant: &TenantId,
+        id: &ConversationId,
+        transition: Transition,
+        assignee: Option<&UserId>,
+        expect: Option<(ConversationState, Option<&UserId>)>,
+        reason: Option<&str>,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<ConversationRow> {
         let mut tx = self.write.begin().await?;
         let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND tenant_id = $2")
             .bind(id.as_str())
@@ -270,6 +288,11 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("conversation"))?;
         let conv = conversation_from(&row)?;
+        if let Some((state, owner)) = expect {
+            if conv.state != state || conv.assignee_id.as_ref() != owner {
+                return Err(StoreError::Conflict("the conversation changed concurrently; retry".into()));
+            }
+        }
         let next = conv.state.apply(transition).map_err(|e| StoreError::Conflict(e.to_string()))?;
         let assignee = match (transition, assignee) {
             (Transition::Assign, Some(a)) => {

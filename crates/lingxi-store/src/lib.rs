@@ -14,6 +14,7 @@ mod ingest_fast;
 mod migrate;
 mod workspace;
 mod widget;
+mod routing;
 
 pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
 pub use conversations::{BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
@@ -21,6 +22,7 @@ pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
 pub use workspace::{CannedRow, NoteRow, Transfer};
 pub use widget::VisitorRow;
+pub use routing::{RoutingProfile, SlaClockRow};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_bot.sql")),
     (3, include_str!("../migrations/0003_workspace.sql")),
     (5, include_str!("../migrations/0005_widget.sql")),
+    (6, include_str!("../migrations/0006_routing.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>> {

@@ -731,6 +731,13 @@ impl<A: Key, C: Key, T: Key> Router<A, C, T> {
         slot.presence == Presence::Online && slot.has_room(rec.kind) && qualifies(slot, rec)
     }
 
+    /// Online agents who qualify for the conversation (teams and required skills), busy or
+    /// not: how many people could take it, for an honest expected wait.
+    pub fn n_qualified_online(&self, conversation: &C) -> usize {
+        let Some(rec) = self.conversations.get(conversation) else { return 0 };
+        self.agents.iter().flatten().filter(|s| s.presence == Presence::Online && qualifies(s, rec)).count()
+    }
+
     // ---------------------------------------------------------------- internals
 
     fn slot(&self, idx: usize) -> &AgentSlot<A, C, T> {

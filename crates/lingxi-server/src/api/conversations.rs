@@ -153,6 +153,9 @@ pub async fn reply(
             state.clock.now(),
         )
         .await?;
+    if conv.assignee_id.as_ref() == Some(&who.user_id) {
+        state.dispatch.answered(&state, &who.tenant_id, &conv.id).await;
+    }
     let view = views::message(&msg);
     state.hub.publish(LiveEvent {
         tenant_id: who.tenant_id.clone(),

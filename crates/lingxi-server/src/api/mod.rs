@@ -7,6 +7,7 @@ mod conversations;
 mod customers;
 pub mod inbound;
 pub mod openapi;
+mod routing_profile;
 mod stream;
 pub mod views;
 pub mod workspace;
@@ -60,6 +61,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/customers/{id}/merges", get(customers::merges))
         .route("/api/v1/merges/{id}/split", post(customers::split))
         .route("/api/v1/users", get(admin::list_users).post(admin::create_user))
+        .route("/api/v1/users/{id}", patch(routing_profile::update_user))
         .route("/api/v1/teams", get(admin::list_teams).post(admin::create_team))
         .route("/api/v1/channels", get(admin::list_channels).post(admin::create_channel))
         .route("/api/v1/channels/{id}/rotate-key", post(admin::rotate_channel_key))
