@@ -39,6 +39,7 @@ impl Role {
                     | EditCustomers
                     | MergeCustomers
                     | ChangeConversationState
+                    | ReadKnowledge
             ),
         }
     }
@@ -61,10 +62,14 @@ pub enum Permission {
     ManageUsers,
     ManageChannels,
     ManageTenant,
+    /// Read the knowledge base (entries, history, export, search).
+    ReadKnowledge,
+    /// Write the knowledge base: create, edit, review, publish, import, gaps.
+    EditKnowledge,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 10] = [
+    pub const ALL: [Permission; 12] = [
         Permission::ReadConversations,
         Permission::ReplyConversations,
         Permission::ChangeConversationState,
@@ -75,6 +80,8 @@ impl Permission {
         Permission::ManageUsers,
         Permission::ManageChannels,
         Permission::ManageTenant,
+        Permission::ReadKnowledge,
+        Permission::EditKnowledge,
     ];
 }
 
@@ -91,5 +98,8 @@ mod tests {
         assert!(!Role::Agent.allows(Permission::ManageChannels));
         assert!(Role::Agent.allows(Permission::ReplyConversations));
         assert!(!Role::Agent.sees_all_teams());
+        assert!(Role::Agent.allows(Permission::ReadKnowledge));
+        assert!(!Role::Agent.allows(Permission::EditKnowledge));
+        assert!(Role::Supervisor.allows(Permission::EditKnowledge));
     }
 }

@@ -57,6 +57,7 @@ id_type!(ChannelId, "chn", "channel");
 id_type!(CustomerId, "cus", "customer");
 id_type!(ConversationId, "cnv", "conversation");
 id_type!(MessageId, "msg", "message");
+id_type!(GapId, "gap", "knowledge gap");
 
 #[cfg(test)]
 mod tests {

@@ -11,12 +11,14 @@ mod conversations;
 mod customers;
 mod ingest;
 mod ingest_fast;
+mod knowledge;
 mod migrate;
 
 pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
 pub use conversations::{BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
+pub use knowledge::{Expect, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};

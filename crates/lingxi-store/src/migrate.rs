@@ -4,8 +4,11 @@
 use crate::Result;
 use sqlx::{AnyPool, Row};
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_init.sql")), (2, include_str!("../migrations/0002_bot.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_bot.sql")),
+    (4, include_str!("../migrations/0004_knowledge.sql")),
+];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>> {
     sqlx::query(
