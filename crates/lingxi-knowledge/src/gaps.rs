@@ -73,6 +73,20 @@ mod tests {
     }
 
     #[test]
+    fn rephrasings_of_one_question_cluster() {
+        let a = Analyzer::default();
+        let texts = [
+            "扫地机器人能拖地吗",
+            "扫地机器人可以拖地吗",
+            "你们的扫地机器人能不能拖地",
+            "保修期多久？",
+            "内部草稿问题",
+        ];
+        let c = cluster(&a, &texts, DEFAULT_SIMILARITY);
+        assert_eq!(c[0], vec![0, 1, 2], "{c:?}");
+    }
+
+    #[test]
     fn empty_input_gives_no_clusters() {
         assert!(cluster(&Analyzer::default(), &[], DEFAULT_SIMILARITY).is_empty());
     }
