@@ -39,6 +39,7 @@ impl Role {
                     | EditCustomers
                     | MergeCustomers
                     | ChangeConversationState
+                    | ReadKnowledge
             ),
         }
     }
@@ -65,10 +66,14 @@ pub enum Permission {
     ManageUsers,
     ManageChannels,
     ManageTenant,
+    /// Read the knowledge base (entries, history, export, search).
+    ReadKnowledge,
+    /// Write the knowledge base: create, edit, review, publish, import, gaps.
+    EditKnowledge,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 12] = [
+    pub const ALL: [Permission; 14] = [
         Permission::ReadConversations,
         Permission::ReplyConversations,
         Permission::ChangeConversationState,
@@ -81,6 +86,8 @@ impl Permission {
         Permission::ManageUsers,
         Permission::ManageChannels,
         Permission::ManageTenant,
+        Permission::ReadKnowledge,
+        Permission::EditKnowledge,
     ];
 }
 
@@ -101,5 +108,8 @@ mod tests {
         assert!(Role::Supervisor.allows(Permission::SuperviseQueues));
         assert!(!Role::Agent.allows(Permission::ManageCannedResponses));
         assert!(!Role::Agent.allows(Permission::SuperviseQueues));
+        assert!(Role::Agent.allows(Permission::ReadKnowledge));
+        assert!(!Role::Agent.allows(Permission::EditKnowledge));
+        assert!(Role::Supervisor.allows(Permission::EditKnowledge));
     }
 }

@@ -59,6 +59,7 @@ id_type!(ConversationId, "cnv", "conversation");
 id_type!(MessageId, "msg", "message");
 id_type!(NoteId, "note", "note");
 id_type!(CannedId, "cnd", "canned response");
+id_type!(GapId, "gap", "knowledge gap");
 
 #[cfg(test)]
 mod tests {

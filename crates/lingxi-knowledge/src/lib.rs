@@ -7,6 +7,7 @@ pub mod article;
 pub mod decision;
 pub mod demo;
 pub mod eval;
+pub mod gaps;
 pub mod index;
 pub mod io;
 pub mod json;

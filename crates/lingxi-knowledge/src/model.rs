@@ -196,6 +196,20 @@ impl Status {
             _ => Err(ModelError::InvalidStatus(raw.to_owned())),
         }
     }
+    /// The review workflow: draft → in review → published → archived; a reviewer may send an
+    /// entry back to draft, a published or archived entry may be reopened as a draft for rework,
+    /// and an entry nobody wants may be archived from any state.
+    pub fn can_become(self, next: Status) -> bool {
+        use Status::*;
+        matches!(
+            (self, next),
+            (Draft, InReview)
+                | (InReview, Published | Draft)
+                | (Published, Draft)
+                | (Archived, Draft)
+                | (Draft | InReview | Published, Archived)
+        )
+    }
     /// The canonical word.
     pub fn as_str(self) -> &'static str {
         match self {

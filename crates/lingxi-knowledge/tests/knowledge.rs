@@ -213,3 +213,24 @@ proptest::proptest! {
         let _ = import_markdown(&s, ImportPolicy::KeepValid);
     }
 }
+
+#[test]
+fn review_workflow_allows_only_its_moves() {
+    use lingxi_knowledge::Status::*;
+    let all = [Draft, InReview, Published, Archived];
+    let allowed: Vec<(lingxi_knowledge::Status, lingxi_knowledge::Status)> =
+        all.iter().flat_map(|a| all.iter().map(move |b| (*a, *b))).filter(|(a, b)| a.can_become(*b)).collect();
+    assert_eq!(
+        allowed,
+        [
+            (Draft, InReview),
+            (Draft, Archived),
+            (InReview, Draft),
+            (InReview, Published),
+            (InReview, Archived),
+            (Published, Draft),
+            (Published, Archived),
+            (Archived, Draft),
+        ]
+    );
+}

@@ -6,21 +6,19 @@
 //! The bot speaks only while the conversation is in the bot state: the store re-checks that
 //! inside the write, so a person taking over in the meantime silences it.
 
+use crate::knowledge::{self, KbDecision};
 use crate::live::LiveEvent;
 use crate::state::AppState;
 use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
 use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, Turn};
 use lingxi_engine::summary::{parts as summary_parts, render, SummaryInput, TurnNote};
-use lingxi_knowledge::decision::{Calibrator, Decision, Thresholds};
-use lingxi_knowledge::index::{Filter, KnowledgeIndex, RetrievalConfig};
 use lingxi_knowledge::model::Lang;
-use lingxi_knowledge::text::Analyzer;
 use lingxi_nlu::entities::{mask, EntityConfig, EntityExtractor, EntityKind, EntityValue, Now};
 use lingxi_nlu::intent::{default_model, DefaultLanguage};
 use lingxi_nlu::language::Language;
 use lingxi_nlu::normalize::Normalizer;
 use lingxi_nlu::sentiment::{analyze, SentimentTrend};
-use lingxi_store::{BotTurn, StoreError};
+use lingxi_store::{BotTurn, NewGap, StoreError};
 use serde_json::json;
 use std::sync::{Arc, OnceLock, Weak};
 use tokio::sync::mpsc;
@@ -37,66 +35,30 @@ pub(crate) fn extractor() -> &'static EntityExtractor {
     E.get_or_init(|| EntityExtractor::new(&EntityConfig::default()).unwrap_or_default())
 }
 
-/// The demo tenant's knowledge base (issue 5's shipped FAQ), indexed lexically.
-fn demo_knowledge() -> &'static KnowledgeIndex {
-    static K: OnceLock<KnowledgeIndex> = OnceLock::new();
-    K.get_or_init(|| {
-        let report = lingxi_knowledge::demo::demo_entries();
-        KnowledgeIndex::build(report.entries, Analyzer::new(&[]), None, RetrievalConfig::default())
-    })
-}
-
-/// A tenant's knowledge base, if it has one. The one place the bot and the agents' suggested
-/// replies look it up: only the demo tenant has one today; per-tenant storage plugs in here.
-pub(crate) async fn knowledge_for(
+/// What the knowledge base says to a message: a reply text (an answer, or its best questions
+/// as "did you mean"), or nothing when it does not know; and how sure it was.
+async fn knowledge_reply(
     state: &AppState,
     tenant: &TenantId,
-) -> Result<Option<&'static KnowledgeIndex>, StoreError> {
-    Ok((tenant_slug(state, tenant).await? == crate::demo::DEMO_SLUG).then(demo_knowledge))
-}
-
-/// The best entries for a message in its language: (question, answer, score), best first.
-pub(crate) fn knowledge_suggestions(
-    index: &KnowledgeIndex,
     text: &str,
-    now_ms: i64,
-    k: usize,
-) -> Vec<(String, String, f32)> {
-    let normalized = normalizer().normalize(text);
-    let lang = if is_chinese(normalized.language, &normalized.text) { Lang::Zh } else { Lang::En };
-    let filter = Filter { lang: Some(lang), ..Filter::at(now_ms) };
-    index
-        .search(&normalized.text, None, &filter, k)
-        .hits
-        .iter()
-        .map(|h| {
-            let e = &index.entries()[h.entry];
-            (e.question().as_str().to_owned(), e.answer_for(None, Some(lang)).text().to_owned(), h.score)
-        })
-        .collect()
-}
-
-/// What the knowledge base says to a message: a reply text, or nothing when it does not know.
-fn knowledge_reply(index: &KnowledgeIndex, text: &str, chinese: bool, now_ms: i64) -> Option<String> {
+    chinese: bool,
+    channel: ChannelKind,
+) -> Result<(KbDecision, f32, Option<String>), StoreError> {
     let lang = if chinese { Lang::Zh } else { Lang::En };
-    let filter = Filter { lang: Some(lang), ..Filter::at(now_ms) };
-    let ranking = index.search(text, None, &filter, 5);
-    match Thresholds::default().decide(&ranking, &Calibrator::default()) {
-        Decision::Answer { entry, .. } => Some(index.entries()[entry].answer_for(None, Some(lang)).text().to_owned()),
-        Decision::Suggest { entries, .. } => {
-            let qs: Vec<String> = entries
-                .iter()
-                .enumerate()
-                .map(|(i, e)| format!("{}. {}", i + 1, index.entries()[*e].question().as_str()))
-                .collect();
+    let (decision, confidence, hits) = knowledge::suggest(state, tenant, text, Some(lang), Some(channel), 3).await?;
+    let reply = match decision {
+        KbDecision::Answer => hits.first().map(|h| h.answer.clone()),
+        KbDecision::Suggest => {
+            let qs: Vec<String> = hits.iter().enumerate().map(|(i, h)| format!("{}. {}", i + 1, h.question)).collect();
             Some(if chinese {
                 format!("您是想问以下哪个问题？\n{}", qs.join("\n"))
             } else {
                 format!("Did you mean one of these?\n{}", qs.join("\n"))
             })
         }
-        Decision::NotUnderstood { .. } => None,
-    }
+        KbDecision::NotUnderstood => None,
+    };
+    Ok((decision, confidence, reply))
 }
 
 /// Loads the models before the first customer arrives (training the default intents takes a
@@ -107,7 +69,7 @@ pub fn warm_up() {
     let _ = default_model(DefaultLanguage::Chinese);
     let _ = default_model(DefaultLanguage::English);
     let _ = analyze("好");
-    let _ = demo_knowledge();
+    let _ = knowledge::build_index(Vec::new());
 }
 
 /// Batches bot turns into shared transactions.
@@ -231,9 +193,7 @@ async fn turn(
     let trend = SentimentTrend::from_results(&sentiments);
     let customer = state.store.customer(tenant, &conv.customer_id).await?;
     let vip = customer.tags.iter().any(|t| t.eq_ignore_ascii_case("vip")) || customer.attributes["vip"] == json!(true);
-    let kb = knowledge_for(state, tenant)
-        .await?
-        .and_then(|index| knowledge_reply(index, &normalized.text, chinese, now.millis()));
+    let (kb_decision, kb_confidence, kb) = knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
     let understood = kb.is_some() || !intent.out_of_scope;
     let decision = decide(
         &HandoffPolicy::default(),
@@ -248,6 +208,7 @@ async fn turn(
         },
     );
     let last_intent = intent.top.as_ref().map(|m| m.intent.clone());
+    let small_talk = matches!(last_intent.as_deref(), Some("greeting" | "thanks"));
     let sentiment = trend.last.as_ref().map_or(0.0, |s| f64::from(s.score));
     let bot_turn = match decision {
         BotDecision::Continue { failures } => BotTurn {
@@ -363,21 +324,34 @@ async fn turn(
             }
         }
     };
+    // A knowledge gap: the knowledge base only half knew or did not know (small talk aside), or
+    // the bot gave up for lack of understanding. Requests for a person, anger and the like are
+    // not gaps in knowledge; a tenant without any published entry has one big gap, not news.
+    let gap_kind = match (&bot_turn.handoff, kb_decision) {
+        (Some((reason, _)), _) if reason == "repeated_failure" => Some("handoff"),
+        (Some(_), _) => None,
+        (None, KbDecision::Suggest) => Some("low_confidence"),
+        (None, KbDecision::NotUnderstood) if !small_talk => Some("low_confidence"),
+        _ => None,
+    };
+    let has_kb = match gap_kind {
+        Some(_) => !state.knowledge.index(&state.store, tenant).await?.entries().is_empty(),
+        None => false,
+    };
+    if let (true, Some(kind), Some(text)) = (has_kb, gap_kind, customer_texts.last()) {
+        let gap = NewGap {
+            conversation_id: Some(conv_id.clone()),
+            text: text.chars().take(500).collect(),
+            lang: if chinese { "zh" } else { "en" }.into(),
+            kind: kind.into(),
+            confidence: f64::from(kb_confidence),
+        };
+        if let Err(e) = state.store.kb_log_gaps(tenant, &[gap], now).await {
+            tracing::warn!(error = %e, "knowledge gap not logged");
+        }
+    }
     state.bot.submit(bot_turn).await;
     Ok(())
-}
-
-/// A tenant's slug, read from the store once per tenant (slugs never change): the bot turn is
-/// on every message's path and should not re-read the tenant each time.
-async fn tenant_slug(state: &AppState, tenant: &TenantId) -> Result<String, StoreError> {
-    static SLUGS: OnceLock<std::sync::Mutex<std::collections::HashMap<TenantId, String>>> = OnceLock::new();
-    let slugs = SLUGS.get_or_init(Default::default);
-    if let Some(s) = slugs.lock().unwrap_or_else(|p| p.into_inner()).get(tenant) {
-        return Ok(s.clone());
-    }
-    let slug = state.store.tenant(tenant).await?.slug;
-    slugs.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.clone(), slug.clone());
-    Ok(slug)
 }
 
 /// The bot's reply is stamped a millisecond after the customer's message so timelines keep

@@ -63,6 +63,10 @@ pub async fn ensure(store: &Store, now: Timestamp, reopen_window_secs: i64) -> a
         }
         Err(e) => return Err(e.into()),
     };
+    let seeded = crate::knowledge::seed_demo(store, &tenant.id, now).await?;
+    if seeded > 0 {
+        tracing::info!(entries = seeded, "demo knowledge base seeded");
+    }
     let mut out = Vec::new();
     for ch in store.list_channels(&tenant.id).await? {
         let key = new_secret(CHANNEL_KEY_PREFIX);

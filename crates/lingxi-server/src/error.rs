@@ -19,8 +19,18 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("method_not_allowed", 405, "The path exists but not with this method."),
     ("conflict", 409, "The resource exists already or changed concurrently."),
     ("invalid_transition", 409, "The conversation's state does not allow this transition."),
+    (
+        "invalid_status_change",
+        409,
+        "A knowledge entry's status does not allow this change (draft → in_review → published → archived).",
+    ),
     ("payload_too_large", 413, "The body exceeds the configured max_body_bytes."),
     ("unsupported_media_type", 415, "The body must be application/json."),
+    (
+        "import_rejected",
+        422,
+        "An import has rejected rows and stored nothing; the body lists every row with its reason.",
+    ),
     ("unavailable", 503, "The store is unreachable or the server is shutting down."),
     ("internal", 500, "An unexpected error; it was logged with its request."),
 ];
@@ -47,6 +57,11 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     InvalidTransition(String),
+    #[error("{0}")]
+    InvalidStatusChange(String),
+    /// Rows rejected by an import: (row, reason) each.
+    #[error("{} row(s) rejected; nothing was stored (send keep_valid=true to store the valid rows)", .0.len())]
+    ImportRejected(Vec<(usize, String)>),
     #[error("the body exceeds the configured limit (max_body_bytes)")]
     PayloadTooLarge,
     #[error("the body must be JSON (Content-Type: application/json)")]
@@ -70,6 +85,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::InvalidTransition(_) => "invalid_transition",
+            ApiError::InvalidStatusChange(_) => "invalid_status_change",
+            ApiError::ImportRejected(_) => "import_rejected",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
@@ -102,7 +119,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "internal error");
         }
-        let body = serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        let mut body = serde_json::json!({ "error": { "code": self.code(), "message": self.to_string() } });
+        if let ApiError::ImportRejected(rows) = &self {
+            body["rejected"] =
+                rows.iter().map(|(row, reason)| serde_json::json!({ "row": row, "reason": reason })).collect();
+        }
         (self.status(), axum::Json(body)).into_response()
     }
 }

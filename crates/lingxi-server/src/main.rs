@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 use lingxi_domain::{ChannelKind, MergePolicy, TeamId};
 use lingxi_server::auth::{digest, hash_password, new_secret, CHANNEL_KEY_PREFIX};
 use lingxi_server::config::{redact_url, Config, Overrides};
-use lingxi_server::{api::views, demo, open_store, serve, shutdown_signal};
+use lingxi_server::{api::views, dataset, demo, open_store, serve, shutdown_signal};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -65,6 +65,9 @@ enum Command {
     /// Understanding: evaluation on labelled data.
     #[command(subcommand)]
     Nlu(NluCmd),
+    /// Knowledge base: import, export, evaluation.
+    #[command(subcommand)]
+    Kb(KbCmd),
 }
 
 #[derive(Subcommand)]
@@ -82,25 +85,42 @@ enum NluCmd {
 }
 
 fn read_split(dir: &std::path::Path, name: &str) -> anyhow::Result<Vec<lingxi_nlu::eval::Example>> {
-    let path = dir.join(format!("{name}.jsonl"));
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(anyhow!("cannot read {}: {e}", path.display())),
-    };
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| anyhow!("{}:{}: not JSON: {e}", path.display(), i + 1))?;
-        let text = v["text"].as_str().ok_or_else(|| anyhow!("{}:{}: no \"text\" string", path.display(), i + 1))?;
-        let label = match &v["label"] {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => return Err(anyhow!("{}:{}: no \"label\"", path.display(), i + 1)),
-            other => other.to_string(),
-        };
-        out.push(lingxi_nlu::eval::Example::new(text, label));
-    }
-    Ok(out)
+    Ok(dataset::read_split(dir, name)?.into_iter().map(|(t, l)| lingxi_nlu::eval::Example::new(t, l)).collect())
+}
+
+#[derive(Subcommand)]
+enum KbCmd {
+    /// Import FAQ entries from a file into a tenant's knowledge base.
+    Import {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        file: PathBuf,
+        /// csv, json or md (default: from the file's extension).
+        #[arg(long)]
+        format: Option<String>,
+        /// Store the valid rows even when some are rejected (default: store nothing then).
+        #[arg(long)]
+        keep_valid: bool,
+    },
+    /// Export a tenant's FAQ entries (to stdout unless --out).
+    Export {
+        #[arg(long)]
+        tenant: String,
+        /// csv, json or md.
+        #[arg(long, default_value = "json")]
+        format: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// FAQ-retrieval evaluation on a labelled set: train utterances are FAQ phrasings of their
+    /// intent, test utterances are queries; prints top-1, top-3, decision rates and latency.
+    Eval {
+        /// A folder with train/dev/test JSON Lines ({"text": …, "label": …}).
+        #[arg(long)]
+        dataset: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -328,6 +348,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Bench(cmd) => lingxi_server::bench::run(cmd, &config).await?,
+        Command::Kb(cmd) => kb(cmd, &config, now).await?,
         Command::Nlu(NluCmd::Eval { dataset, task }) => {
             use lingxi_nlu::eval::{evaluate, EvalConfig, Splits, TaskKind};
             let splits = Splits {
@@ -349,6 +370,77 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let report = evaluate(&splits, &task, &EvalConfig::default()).map_err(|e| anyhow!("{e}"))?;
             println!("dataset: {}\n{report:#?}", dataset.display());
+        }
+    }
+    Ok(())
+}
+
+async fn kb(cmd: KbCmd, config: &Config, now: lingxi_domain::Timestamp) -> anyhow::Result<()> {
+    use lingxi_knowledge::io::ImportPolicy;
+    use lingxi_server::api::knowledge::{parse_import, render_export, store_import};
+    match cmd {
+        KbCmd::Import { tenant, file, format, keep_valid } => {
+            let store = open_store(config).await?;
+            let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
+            let format = format
+                .or_else(|| file.extension().map(|e| e.to_string_lossy().to_lowercase()))
+                .ok_or_else(|| anyhow!("--format csv|json|md (the file has no extension)"))?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            eprint!("reading {} ({} KB)…", file.display(), text.len() / 1024);
+            let policy = if keep_valid { ImportPolicy::KeepValid } else { ImportPolicy::AllOrNothing };
+            let report = parse_import(&format, &text, policy).map_err(|e| anyhow!(e))?;
+            eprintln!(" {} rows, {} rejected", report.n_rows, report.rejected.len());
+            for r in &report.rejected {
+                eprintln!("  row {}: {}", r.row, r.reason);
+            }
+            if !report.rejected.is_empty() && !keep_valid {
+                return Err(anyhow!(
+                    "{} row(s) rejected; nothing was stored (--keep-valid stores the valid rows)",
+                    report.rejected.len()
+                ));
+            }
+            // Stored in chunks of one transaction each, so that a large file shows progress.
+            let (mut created, mut updated) = (0, 0);
+            let total = report.entries.len();
+            for (i, chunk) in report.entries.chunks(500).enumerate() {
+                let (c, u) = store_import(&store, &t.id, chunk, "cli", now).await.map_err(|e| anyhow!("{e}"))?;
+                created += c;
+                updated += u;
+                let done = (i * 500 + chunk.len()).min(total);
+                eprint!("\rstoring {done}/{total} ({}%)", done * 100 / total.max(1));
+            }
+            eprintln!();
+            print(
+                json!({ "n_rows": report.n_rows, "created": created, "updated": updated, "rejected": report.rejected.len() }),
+            );
+        }
+        KbCmd::Export { tenant, format, out } => {
+            let store = open_store(config).await?;
+            let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
+            let rows = store.kb_entries(&t.id, None).await?;
+            let entries = rows.iter().map(lingxi_server::knowledge::from_row).collect::<Result<Vec<_>, _>>()?;
+            let (_, text) = render_export(&format.to_lowercase(), &entries).map_err(|e| anyhow!(e))?;
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+                    eprintln!("{} entries written to {}", entries.len(), path.display());
+                }
+                None => print!("{text}"),
+            }
+        }
+        KbCmd::Eval { dataset } => {
+            let train = dataset::read_split(&dataset, "train")?;
+            let dev = dataset::read_split(&dataset, "dev")?;
+            let test = dataset::read_split(&dataset, "test")?;
+            if train.is_empty() || test.is_empty() {
+                return Err(anyhow!("{} needs train.jsonl and test.jsonl", dataset.display()));
+            }
+            eprintln!("dataset {}: {} train, {} dev, {} test", dataset.display(), train.len(), dev.len(), test.len());
+            let report = tokio::task::spawn_blocking(move || {
+                lingxi_server::kb_eval::evaluate(&train, &dev, &test, &mut |stage| eprintln!("… {stage}"))
+            })
+            .await?;
+            println!("dataset: {}\n{report}", dataset.display());
         }
     }
     Ok(())

@@ -6,6 +6,7 @@ use crate::auth::Clock;
 use crate::bot::BotQueue;
 use crate::config::Config;
 use crate::ingest::IngestQueue;
+use crate::knowledge::KnowledgeBases;
 use crate::live::Hub;
 use crate::metrics::Metrics;
 use crate::routing::Dispatch;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub ingest: IngestQueue,
     pub dispatch: Dispatch,
     pub bot: BotQueue,
+    /// Each tenant's knowledge-base index.
+    pub knowledge: KnowledgeBases,
     pub shutting_down: AtomicBool,
     channel_cache: Mutex<HashMap<String, (Instant, ChannelRow, TenantPolicy)>>,
 }
@@ -46,6 +49,7 @@ impl AppState {
             ingest,
             dispatch: Dispatch::default(),
             bot,
+            knowledge: KnowledgeBases::default(),
             shutting_down: AtomicBool::new(false),
             channel_cache: Mutex::new(HashMap::new()),
         });

@@ -197,6 +197,8 @@ both!(
     the_demo_tenant_answers_from_its_knowledge_base,
     widget_sessions_history_and_idempotent_send,
     widget_stream_delivers_bot_and_agent_replies_to_its_visitor_only,
+    knowledge_base_crud_review_import_and_export,
+    the_bot_answers_from_the_tenants_knowledge_base_and_learns_from_gaps,
 );
 
 #[path = "api/routing.rs"]
@@ -487,6 +489,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
         .inbound(&app.b.app_key, msg("b2", json!([{ "kind": "email", "value": "b@b.com" }]), "tenant b other"))
         .await;
     let b_admin = app.login(&app.b.admin).await;
+    let b_tenant = app.store.tenant_by_slug("beta").await.unwrap().id;
     let b_cus = b_msg["customer_id"].as_str().unwrap().to_owned();
     let b_cus2 = b_msg2["customer_id"].as_str().unwrap().to_owned();
     let b_conv = b_msg["conversation_id"].as_str().unwrap().to_owned();
@@ -511,6 +514,18 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     app.send("post", &b_admin, &b_note_path, Some(json!({ "text": "tenant b note" }))).await;
     let (_, b_users) = app.get(&b_admin, "/api/v1/users").await;
     let b_user = b_users["users"][0]["id"].as_str().unwrap().to_owned();
+    let b_entry = json!({ "id": "b-secret-entry", "lang": "en", "question": "tenant b secret question", "answer": "tenant b secret answer" });
+    let (s, _) = app.send("post", &b_admin, "/api/v1/knowledge/faqs", Some(b_entry)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let b_gap = lingxi_store::NewGap {
+        conversation_id: None,
+        text: "tenant b gap".into(),
+        lang: "en".into(),
+        kind: "low_confidence".into(),
+        confidence: 0.1,
+    };
+    let b_gap = app.store.kb_log_gaps(&b_tenant, &[b_gap], Timestamp::from_millis(1)).await.unwrap()[0].to_string();
+    let (_, b_kb_before) = app.get(&b_admin, "/api/v1/knowledge/faqs/b-secret-entry/versions").await;
 
     // A's own data, so that lists are non-empty and we can see B's are absent.
     app.inbound(&app.a.wechat_key, msg("a1", json!([{ "kind": "phone", "value": "13900000000" }]), "tenant a")).await;
@@ -528,6 +543,8 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 .replace("/channels/{id}", &format!("/channels/{b_chan}"))
                 .replace("/canned-responses/{id}", &format!("/canned-responses/{b_canned}"))
                 .replace("/users/{id}", &format!("/users/{b_user}"))
+                .replace("/faqs/{id}", "/faqs/b-secret-entry")
+                .replace("/gaps/{id}", &format!("/gaps/{b_gap}"))
                 .replace("{kind}", "phone")
                 .replace("{value}", "13900000000");
             let payload = match *body {
@@ -546,6 +563,12 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 "TransferRequest" => Some(json!({ "team_id": "team_0", "note": "from A" })),
                 "CannedResponse" => Some(json!({ "title": "a", "text": "a" })),
                 "CannedResponseUpdate" => Some(json!({ "title": "hijacked" })),
+                "Faq" => Some(
+                    json!({ "id": if method == &"put" { "b-secret-entry" } else { "a-walk" }, "lang": "en", "question": "from A", "answer": "from A", "version": 1 }),
+                ),
+                "FaqStatus" => Some(json!({ "status": "in_review" })),
+                "FaqImport" => Some(json!({ "format": "json", "content": "[]" })),
+                "GapDraft" => Some(json!({})),
                 _ => None,
             };
             let (s, v) = app.send(method, &token, &concrete, payload).await;
@@ -594,6 +617,10 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     assert_eq!(notes["notes"].as_array().unwrap().len(), 1, "A added no note to B's conversation");
     let (_, canned) = app.get(&b_admin, "/api/v1/canned-responses").await;
     assert_eq!(canned["canned_responses"][0]["title"], "tenant b canned", "A changed none of B's canned responses");
+    let (_, b_kb_after) = app.get(&b_admin, "/api/v1/knowledge/faqs/b-secret-entry/versions").await;
+    assert_eq!(b_kb_before, b_kb_after, "B's knowledge base unchanged");
+    let (_, gaps) = app.get(&b_admin, "/api/v1/knowledge/gaps").await;
+    assert_eq!(gaps["clusters"][0]["id"], b_gap.as_str(), "B's gap still open");
 }
 
 async fn live_stream_is_filtered_by_tenant_and_team(backend: Backend) {
@@ -997,6 +1024,9 @@ async fn the_demo_tenant_answers_from_its_knowledge_base(backend: Backend) {
         .unwrap();
     let key = new_secret(CHANNEL_KEY_PREFIX);
     app.store.create_channel(&t.id, ChannelKind::MobileApp, "app", &digest(&key), None, now).await.unwrap();
+    // What `serve --demo` does at start: the shipped FAQ, once.
+    assert!(lingxi_server::knowledge::seed_demo(&app.store, &t.id, now).await.unwrap() >= 150);
+    assert_eq!(lingxi_server::knowledge::seed_demo(&app.store, &t.id, now).await.unwrap(), 0, "idempotent");
     for (i, (question, expected)) in
         [("退款多久到账？", "1–3 个工作日内退款"), ("how long does a refund take to arrive?", "1-3 business days")]
             .iter()
@@ -1262,4 +1292,297 @@ async fn widget_stream_delivers_bot_and_agent_replies_to_its_visitor_only(backen
     assert_eq!(senders, ["customer", "bot", "customer", "bot", "agent", "agent"]);
     let r = app.http.get(format!("{}/api/v1/widget/stream?token=lxv_nope", app.base)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The knowledge base through the API: drafts, review, compare-and-set edits, history, roles,
+/// all-or-nothing import with every rejected row reported, export.
+async fn knowledge_base_crud_review_import_and_export(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.login(&app.a.admin).await;
+    let sup = app.login(&app.a.supervisor).await;
+    let agent = app.login(&app.a.agent).await;
+    let entry = json!({ "id": "refund-time", "lang": "zh", "question": "退款多久到账", "similar": ["退款什么时候到"],
+        "answer": "退款在 1-3 个工作日内原路退回。", "answer_variants": [{ "channel": "email", "answer": "邮件版：1-3 个工作日。" }], "tags": ["refund"] });
+    let (s, v) = app.send("post", &agent, "/api/v1/knowledge/faqs", Some(entry.clone())).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+    let mut published = entry.clone();
+    published["status"] = json!("published");
+    let (s, v) = app.send("post", &admin, "/api/v1/knowledge/faqs", Some(published)).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    let (s, v) = app
+        .send(
+            "post",
+            &admin,
+            "/api/v1/knowledge/faqs",
+            Some(json!({ "id": "bad id!", "lang": "zh", "question": "q", "answer": "a" })),
+        )
+        .await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{v}");
+    let (s, v) = app.send("post", &admin, "/api/v1/knowledge/faqs", Some(entry.clone())).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!((v["entry"]["status"].as_str(), v["entry"]["version"].as_u64()), (Some("draft"), Some(1)));
+    let (s, v) = app.send("post", &admin, "/api/v1/knowledge/faqs", Some(entry.clone())).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    // Agents read.
+    let (s, v) = app.get(&agent, "/api/v1/knowledge/faqs?status=draft").await;
+    assert_eq!((s, v["entries"].as_array().unwrap().len()), (StatusCode::OK, 1));
+    let (_, v) = app.get(&agent, "/api/v1/knowledge/faqs?q=nothing-like-this").await;
+    assert!(v["entries"].as_array().unwrap().is_empty());
+    let (s, v) = app.get(&agent, "/api/v1/knowledge/faqs?status=bogus").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    // Review: a draft cannot skip review.
+    let status = |st: &str| Some(json!({ "status": st }));
+    let path = "/api/v1/knowledge/faqs/refund-time";
+    let (s, v) = app.send("post", &sup, &format!("{path}/status"), status("published")).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("invalid_status_change")));
+    let (s, _) = app.send("post", &agent, &format!("{path}/status"), status("in_review")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app.send("post", &sup, &format!("{path}/status"), status("in_review")).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = app.send("post", &admin, &format!("{path}/status"), status("published")).await;
+    assert_eq!(
+        (s, v["entry"]["status"].as_str(), v["entry"]["version"].as_u64()),
+        (StatusCode::OK, Some("published"), Some(3))
+    );
+    // Edits are compare-and-set on the version edited; the status stays.
+    let mut edit = entry.clone();
+    edit["answer"] = json!("退款在 1-3 个工作日内退回原支付账户。");
+    edit["version"] = json!(2);
+    let (s, v) = app.send("put", &admin, path, Some(edit.clone())).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    edit["version"] = json!(3);
+    let (s, _) = app.send("put", &agent, path, Some(edit.clone())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = app.send("put", &sup, path, Some(edit.clone())).await;
+    assert_eq!(
+        (s, v["entry"]["version"].as_u64(), v["entry"]["status"].as_str()),
+        (StatusCode::OK, Some(4), Some("published"))
+    );
+    let (_, v) = app.get(&agent, &format!("{path}/versions")).await;
+    let versions: Vec<(u64, &str)> = v["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["version"].as_u64().unwrap(), x["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(versions, [(4, "published"), (3, "published"), (2, "in_review"), (1, "draft")]);
+    assert_eq!(v["versions"][3]["entry"]["answer"], "退款在 1-3 个工作日内原路退回。");
+    // Search sees the published entry once the index has been rebuilt in the background.
+    let hit = eventually(|| {
+        let (app, agent) = (&app, agent.clone());
+        async move {
+            let (_, v) = app
+                .get(
+                    &agent,
+                    "/api/v1/knowledge/search?q=%E9%80%80%E6%AC%BE%E5%A4%9A%E4%B9%85%E5%88%B0%E8%B4%A6&channel=email",
+                )
+                .await;
+            (v["hits"][0]["answer"] == "邮件版：1-3 个工作日。").then_some(v)
+        }
+    })
+    .await;
+    assert_eq!(hit["decision"], "answer", "{hit}");
+    let (s, _) = app.get(&agent, "/api/v1/knowledge/search?q=").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Import: one bad row rejects the whole file, every bad row is reported.
+    let csv = "id,lang,question,similar,answer,status\n\
+        invoice,zh,怎么开发票,发票在哪开,订单完成后在订单详情申请电子发票。,published\n\
+        ,zh,没有编号,,答案,published\n\
+        warranty,zh,保修多久,,,published\n\
+        points,zh,积分怎么用,,100 积分抵 1 元。,published\n";
+    let (s, v) =
+        app.send("post", &sup, "/api/v1/knowledge/import", Some(json!({ "format": "csv", "content": csv }))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("import_rejected")), "{v}");
+    let rows: Vec<u64> = v["rejected"].as_array().unwrap().iter().map(|r| r["row"].as_u64().unwrap()).collect();
+    assert_eq!(rows, [3, 4]);
+    assert!(v["rejected"][1]["reason"].as_str().unwrap().contains("answer"), "{v}");
+    let (_, all) = app.get(&admin, "/api/v1/knowledge/faqs").await;
+    assert_eq!(all["entries"].as_array().unwrap().len(), 1, "nothing of a rejected file is stored");
+    let (s, _) =
+        app.send("post", &agent, "/api/v1/knowledge/import", Some(json!({ "format": "csv", "content": csv }))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = app
+        .send(
+            "post",
+            &sup,
+            "/api/v1/knowledge/import",
+            Some(json!({ "format": "csv", "content": csv, "keep_valid": true })),
+        )
+        .await;
+    assert_eq!(
+        (s, v["created"].as_u64(), v["rejected"].as_array().unwrap().len()),
+        (StatusCode::OK, Some(2), 2),
+        "{v}"
+    );
+    let (s, v) =
+        app.send("post", &sup, "/api/v1/knowledge/import", Some(json!({ "format": "xml", "content": "<x/>" }))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")));
+    // Re-importing an entry makes a new version of it.
+    let json_file =
+        json!([{ "id": "points", "lang": "zh", "question": "积分怎么用", "answer": "100 积分抵 1 元，2 年有效。" }])
+            .to_string();
+    let (s, v) = app
+        .send("post", &admin, "/api/v1/knowledge/import", Some(json!({ "format": "json", "content": json_file })))
+        .await;
+    assert_eq!((s, v["updated"].as_u64()), (StatusCode::OK, Some(1)), "{v}");
+    let (_, v) = app.get(&admin, "/api/v1/knowledge/faqs/points").await;
+    assert_eq!(
+        (v["entry"]["version"].as_u64(), v["entry"]["answer"].as_str()),
+        (Some(2), Some("100 积分抵 1 元，2 年有效。"))
+    );
+
+    // Export in every format; the Markdown export imports back cleanly.
+    let r = app
+        .http
+        .get(format!("{}/api/v1/knowledge/export?format=csv", app.base))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = r.text().await.unwrap();
+    assert!(text.starts_with("id,") && text.contains("refund-time") && text.contains("invoice"), "{text}");
+    let r = app
+        .http
+        .get(format!("{}/api/v1/knowledge/export?format=md", app.base))
+        .bearer_auth(&agent)
+        .send()
+        .await
+        .unwrap();
+    let md = r.text().await.unwrap();
+    let back = lingxi_knowledge::io::import_markdown(&md, lingxi_knowledge::io::ImportPolicy::AllOrNothing);
+    assert!(back.is_clean() && back.entries.len() == 3, "{:?}", back.rejected);
+    let (_, v) = app.get(&agent, "/api/v1/knowledge/export?format=json").await;
+    assert_eq!(v.as_array().unwrap().len(), 3);
+    let (s, _) = app.get(&agent, "/api/v1/knowledge/export?format=pdf").await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Delete.
+    let (s, _) = app.send("delete", &agent, "/api/v1/knowledge/faqs/invoice", None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = app.send("delete", &admin, "/api/v1/knowledge/faqs/invoice", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.get(&admin, "/api/v1/knowledge/faqs/invoice").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, audit) = app.get(&sup, "/api/v1/audit").await;
+    let actions: Vec<&str> = audit["entries"].as_array().unwrap().iter().filter_map(|e| e["action"].as_str()).collect();
+    for a in ["knowledge.create", "knowledge.status", "knowledge.update", "knowledge.import", "knowledge.delete"] {
+        assert!(actions.contains(&a), "audit has {a}: {actions:?}");
+    }
+}
+
+/// The bot answers from the tenant's own stored knowledge base (published entries only, picked up
+/// after edits without a restart); what it cannot answer, and answers rated not useful, become
+/// gap clusters that an admin turns into a draft in one step.
+async fn the_bot_answers_from_the_tenants_knowledge_base_and_learns_from_gaps(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let admin = app.login(&app.a.admin).await;
+    let kb = json!([
+        { "id": "warranty", "lang": "zh", "question": "保修期多久", "similar": ["保修多长时间", "质保几年"], "answer": "所有设备保修两年，凭订单即可。" },
+        { "id": "invoice", "lang": "zh", "question": "怎么开发票", "similar": ["发票在哪里申请"], "answer": "订单完成后在订单详情申请电子发票。" },
+        { "id": "secret-draft", "lang": "zh", "question": "内部草稿问题", "answer": "草稿答案不应出现", "status": "draft" },
+    ]);
+    let (s, v) = app
+        .send("post", &admin, "/api/v1/knowledge/import", Some(json!({ "format": "json", "content": kb.to_string() })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let bot_reply = |key: String, id: String, who: String, text: &'static str| {
+        let app = &app;
+        async move {
+            let (_, m) = app.inbound(&key, msg(&id, json!([{ "kind": "device_id", "value": who }]), text)).await;
+            let conv = lingxi_domain::ConversationId::parse(m["conversation_id"].as_str().unwrap()).unwrap();
+            let tenant = app.store.tenant_by_slug("alpha").await.unwrap().id;
+            eventually(|| {
+                let (store, tenant, conv) = (app.store.clone(), tenant.clone(), conv.clone());
+                async move {
+                    let msgs = store.messages(&tenant, &conv, 10).await.unwrap();
+                    msgs.iter()
+                        .rev()
+                        .find(|m| m.sender_kind == "bot")
+                        .map(|m| json!({ "id": m.id.as_str(), "text": m.content["text"] }))
+                }
+            })
+            .await
+        }
+    };
+    let r = bot_reply(app.a.app_key.clone(), "w1".into(), "d1".into(), "保修期多久？").await;
+    assert_eq!(r["text"], "所有设备保修两年，凭订单即可。");
+    let r2 = bot_reply(app.a.app_key.clone(), "w2".into(), "d2".into(), "内部草稿问题").await;
+    assert!(!r2["text"].as_str().unwrap().contains("草稿答案"), "drafts never answer: {r2}");
+    // Questions the knowledge base cannot answer are logged and clustered.
+    for (i, q) in ["净水器滤芯多久换一次", "净水器的滤芯多久更换"].iter().enumerate() {
+        let r = bot_reply(app.a.wechat_key.clone(), format!("g{i}"), format!("gap{i}"), q).await;
+        assert!(!r["text"].as_str().unwrap().contains("滤芯"), "{q} -> {r}");
+    }
+    let clusters = eventually(|| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let (_, v) = app.get(&admin, "/api/v1/knowledge/gaps").await;
+            (v["clusters"][0]["size"].as_u64() == Some(2)).then_some(v)
+        }
+    })
+    .await;
+    let top = &clusters["clusters"][0];
+    assert!(top["examples"].as_array().unwrap().iter().all(|e| e.as_str().unwrap().contains("滤芯")), "{top}");
+    let (s, _) = app.get(&app.login(&app.a.agent).await, "/api/v1/knowledge/gaps").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // A customer rates the warranty answer not useful: their question joins the gap list.
+    let rate = |key: &str, id: &str, useful: bool| {
+        app.http
+            .post(format!("{}/api/v1/inbound/feedback", app.base))
+            .bearer_auth(key)
+            .json(&json!({ "message_id": id, "useful": useful }))
+            .send()
+    };
+    let res = rate(&app.b.app_key, r["id"].as_str().unwrap(), false).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND, "tenant B's channel cannot rate A's answers");
+    let res = rate(&app.a.app_key, r["id"].as_str().unwrap(), false).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await.unwrap()["gap_logged"], true);
+    let res = rate("lxk_nope", r["id"].as_str().unwrap(), false).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let (_, v) = app.get(&admin, "/api/v1/knowledge/gaps").await;
+    assert_eq!(v["feedback"]["not_useful"], 1);
+    assert!(
+        v["clusters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kinds"]["not_useful"] == 1 && c["question"] == "保修期多久？"),
+        "{v}"
+    );
+    // One step from cluster to draft; the cluster's gaps close.
+    let gap_id = top["id"].as_str().unwrap();
+    let (s, v) = app
+        .send("post", &admin, &format!("/api/v1/knowledge/gaps/{gap_id}/draft"), Some(json!({ "entry_id": "mopping" })))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!((v["entry"]["status"].as_str(), v["closed_gaps"].as_u64()), (Some("draft"), Some(2)));
+    assert_eq!(v["entry"]["similar"].as_array().unwrap().len(), 1);
+    let (s, _) = app.send("post", &admin, &format!("/api/v1/knowledge/gaps/{gap_id}/draft"), Some(json!({}))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "the cluster is gone");
+    let (_, v) = app.get(&admin, "/api/v1/knowledge/gaps").await;
+    assert!(v["clusters"].as_array().unwrap().iter().all(|c| c["id"] != gap_id));
+    // Written, reviewed and published, the new entry answers without a restart.
+    let (_, e) = app.get(&admin, "/api/v1/knowledge/faqs/mopping").await;
+    let mut e = e["entry"].clone();
+    e["answer"] = json!("净水器滤芯建议每 6 个月更换一次。");
+    let (s, _) = app.send("put", &admin, "/api/v1/knowledge/faqs/mopping", Some(e)).await;
+    assert_eq!(s, StatusCode::OK);
+    for st in ["in_review", "published"] {
+        let (s, _) =
+            app.send("post", &admin, "/api/v1/knowledge/faqs/mopping/status", Some(json!({ "status": st }))).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let answered = eventually(|| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let (_, v) = app.get(&admin, "/api/v1/knowledge/search?q=%E5%87%80%E6%B0%B4%E5%99%A8%E6%BB%A4%E8%8A%AF%E5%A4%9A%E4%B9%85%E6%8D%A2%E4%B8%80%E6%AC%A1").await;
+            (v["hits"][0]["entry_id"] == "mopping").then_some(v)
+        }
+    })
+    .await;
+    assert_eq!(answered["decision"], "answer", "{answered}");
+    let r = bot_reply(app.a.app_key.clone(), "m1".into(), "d9".into(), "净水器滤芯多久换一次").await;
+    assert_eq!(r["text"], "净水器滤芯建议每 6 个月更换一次。");
 }

@@ -11,6 +11,7 @@ mod conversations;
 mod customers;
 mod ingest;
 mod ingest_fast;
+mod knowledge;
 mod migrate;
 mod workspace;
 mod widget;
@@ -23,6 +24,7 @@ pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
 pub use workspace::{CannedRow, NoteRow, Transfer};
 pub use widget::VisitorRow;
 pub use routing::{RoutingProfile, SlaClockRow};
+pub use knowledge::{Expect, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};

@@ -6,7 +6,10 @@ use lingxi_domain::{
     ChannelKind, Content, ConversationState, Identifier, IdentifierKind, MergePolicy, Role, Sender, TenantId,
     Timestamp, Transition,
 };
-use lingxi_store::{ChannelRow, ConversationFilter, Inbound, NewMessage, Store, TenantPolicy};
+use lingxi_store::{
+    BotTurn, ChannelRow, ConversationFilter, Expect, Inbound, KbArticleRow, KbEntryWrite, NewGap, NewMessage, Store,
+    StoreError, TenantPolicy,
+};
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
@@ -55,6 +58,8 @@ both!(
     set_based_batches_match_one_at_a_time_automatic,
     set_based_batches_match_one_at_a_time_review,
     widget_visitors_read_only_their_own_conversations,
+    knowledge_entries_are_versioned_compared_and_set_and_isolated,
+    knowledge_gaps_are_drafted_once_and_ratings_find_the_question,
 );
 
 const T0: i64 = 1_760_000_000_000;
@@ -667,4 +672,140 @@ async fn widget_visitors_read_only_their_own_conversations(store: Store) {
     assert_eq!(texts(store.visitor_messages(&v1, None, 1).await.unwrap()), ["您好"], "the latest, in time order");
     assert_eq!(texts(store.visitor_messages(&v1, Some(ts(20)), 50).await.unwrap()), ["您好"], "since is inclusive");
     assert!(store.visitor_messages(&v1, Some(ts(21)), 50).await.unwrap().is_empty());
+}
+
+fn kb_entry(id: &str, status: &str, version: i64, question: &str) -> KbEntryWrite {
+    KbEntryWrite {
+        entry_id: id.into(),
+        lang: "zh".into(),
+        status: status.into(),
+        version,
+        question: question.into(),
+        doc: format!("{{\"id\":\"{id}\",\"question\":\"{question}\",\"version\":{version}}}"),
+    }
+}
+
+async fn knowledge_entries_are_versioned_compared_and_set_and_isolated(store: Store) {
+    let a = fixture(&store, "kb-a", MergePolicy::Automatic).await;
+    let b = fixture(&store, "kb-b", MergePolicy::Automatic).await;
+    let e1 = kb_entry("refund-time", "draft", 1, "退款多久到账");
+    store.kb_save_entries(&a.tenant, &[(e1.clone(), Expect::New)], "usr_1", ts(1)).await.unwrap();
+    // A second "new" with the same id, or an edit of a version that moved, is a conflict.
+    assert!(matches!(
+        store.kb_save_entries(&a.tenant, &[(e1.clone(), Expect::New)], "usr_1", ts(2)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let e2 = kb_entry("refund-time", "published", 2, "退款多久能到账");
+    store.kb_save_entries(&a.tenant, &[(e2.clone(), Expect::Version(1))], "usr_2", ts(3)).await.unwrap();
+    assert!(matches!(
+        store.kb_save_entries(&a.tenant, &[(e2.clone(), Expect::Version(1))], "usr_2", ts(4)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let row = store.kb_entry(&a.tenant, "refund-time").await.unwrap();
+    assert_eq!((row.version, row.status.as_str(), row.question.as_str()), (2, "published", "退款多久能到账"));
+    assert_eq!((row.updated_by.as_str(), row.updated_at), ("usr_2", ts(3)));
+    let versions = store.kb_versions(&a.tenant, "refund-time").await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| (v.version, v.status.as_str())).collect::<Vec<_>>(),
+        [(2, "published"), (1, "draft")]
+    );
+    assert_eq!(versions[1].doc, e1.doc);
+    // A batch is all or nothing: one conflicting row stores none of the others.
+    let batch = [(kb_entry("invoice", "published", 1, "怎么开发票"), Expect::New), (e1.clone(), Expect::New)];
+    assert!(store.kb_save_entries(&a.tenant, &batch, "cli", ts(5)).await.is_err());
+    assert!(matches!(store.kb_entry(&a.tenant, "invoice").await, Err(StoreError::NotFound(_))));
+    store.kb_save_entries(&a.tenant, &batch[..1], "cli", ts(5)).await.unwrap();
+    assert_eq!(store.kb_count_entries(&a.tenant).await.unwrap(), 2);
+    let published = store.kb_entries(&a.tenant, Some("published")).await.unwrap();
+    assert_eq!(published.iter().map(|r| r.entry_id.as_str()).collect::<Vec<_>>(), ["invoice", "refund-time"]);
+    assert!(store.kb_entries(&a.tenant, Some("draft")).await.unwrap().is_empty());
+    // Tenant B sees, changes and deletes none of A's entries; the same id in B is B's own.
+    assert!(matches!(store.kb_entry(&b.tenant, "refund-time").await, Err(StoreError::NotFound(_))));
+    assert!(matches!(store.kb_versions(&b.tenant, "refund-time").await, Err(StoreError::NotFound(_))));
+    assert!(store.kb_save_entries(&b.tenant, &[(e2.clone(), Expect::Version(2))], "x", ts(6)).await.is_err());
+    assert!(matches!(store.kb_delete_entry(&b.tenant, "refund-time").await, Err(StoreError::NotFound(_))));
+    assert!(store.kb_entries(&b.tenant, None).await.unwrap().is_empty());
+    store.kb_save_entries(&b.tenant, &[(e1.clone(), Expect::New)], "x", ts(6)).await.unwrap();
+    assert_eq!(store.kb_entry(&a.tenant, "refund-time").await.unwrap().version, 2);
+    // Deleting removes the entry and its history.
+    store.kb_delete_entry(&a.tenant, "refund-time").await.unwrap();
+    assert!(matches!(store.kb_versions(&a.tenant, "refund-time").await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.kb_count_entries(&b.tenant).await.unwrap(), 1);
+    // Articles: replace by id, per tenant.
+    let art = KbArticleRow {
+        article_id: "wifi-camera".into(),
+        title: "摄像头连不上 Wi-Fi".into(),
+        body: "# 摄像头\n\n先重启路由器。".into(),
+        status: "published".into(),
+        updated_at: ts(7),
+    };
+    store.kb_put_article(&a.tenant, &art).await.unwrap();
+    store.kb_put_article(&a.tenant, &KbArticleRow { title: "新标题".into(), ..art.clone() }).await.unwrap();
+    let arts = store.kb_articles(&a.tenant).await.unwrap();
+    assert_eq!((arts.len(), arts[0].title.as_str()), (1, "新标题"));
+    assert!(store.kb_articles(&b.tenant).await.unwrap().is_empty());
+    assert!(store.kb_delete_article(&b.tenant, "wifi-camera").await.is_err());
+    store.kb_delete_article(&a.tenant, "wifi-camera").await.unwrap();
+}
+
+async fn knowledge_gaps_are_drafted_once_and_ratings_find_the_question(store: Store) {
+    let a = fixture(&store, "gap-a", MergePolicy::Automatic).await;
+    let b = fixture(&store, "gap-b", MergePolicy::Automatic).await;
+    let gap = |text: &str, kind: &str| NewGap {
+        conversation_id: None,
+        text: text.into(),
+        lang: "zh".into(),
+        kind: kind.into(),
+        confidence: 0.3,
+    };
+    let ids = store
+        .kb_log_gaps(&a.tenant, &[gap("扫地机不充电", "low_confidence"), gap("扫地机充不进电", "handoff")], ts(1))
+        .await
+        .unwrap();
+    store.kb_log_gaps(&a.tenant, &[gap("发票抬头错了", "low_confidence")], ts(2)).await.unwrap();
+    let open = store.kb_open_gaps(&a.tenant, 10).await.unwrap();
+    assert_eq!(open.len(), 3);
+    assert_eq!(open[0].text, "发票抬头错了", "newest first");
+    assert!(store.kb_open_gaps(&b.tenant, 10).await.unwrap().is_empty());
+    // B cannot draft A's gaps.
+    let draft = kb_entry("vacuum-charge", "draft", 1, "扫地机不充电");
+    assert!(store.kb_draft_from_gaps(&b.tenant, &ids, &draft, "x", ts(3)).await.is_err());
+    assert!(store.kb_entries(&b.tenant, None).await.unwrap().is_empty());
+    store.kb_draft_from_gaps(&a.tenant, &ids, &draft, "usr_1", ts(3)).await.unwrap();
+    assert_eq!(store.kb_entry(&a.tenant, "vacuum-charge").await.unwrap().status, "draft");
+    assert_eq!(store.kb_open_gaps(&a.tenant, 10).await.unwrap().len(), 1);
+    // Drafting the same gaps again is a conflict and stores nothing.
+    let again = kb_entry("vacuum-2", "draft", 1, "扫地机不充电");
+    assert!(matches!(
+        store.kb_draft_from_gaps(&a.tenant, &ids, &again, "usr_1", ts(4)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.kb_entry(&a.tenant, "vacuum-2").await.is_err());
+
+    // A rating finds the customer question the bot message answered; only bot messages of the
+    // tenant can be rated.
+    let m =
+        store.ingest(&inbound(&a, &a.app, vec![ident("phone", "13800001111")], "q1", "保修多久", 10)).await.unwrap();
+    let turn = BotTurn {
+        tenant_id: a.tenant.clone(),
+        conversation_id: m.conversation_id.clone(),
+        last_intent: None,
+        sentiment: 0.0,
+        failures: 0,
+        reply: Content::text("一年保修").ok(),
+        handoff: None,
+        at: ts(11),
+    };
+    let stored = store.bot_turns(&[turn]).await.unwrap();
+    let bot_msg = stored[0].as_ref().unwrap().1.as_ref().unwrap().id.clone();
+    let (conv, question) = store.kb_rate_answer(&a.tenant, &bot_msg, false, ts(12)).await.unwrap();
+    assert_eq!((conv, question.as_deref()), (m.conversation_id.clone(), Some("保修多久")));
+    store.kb_rate_answer(&a.tenant, &bot_msg, true, ts(13)).await.unwrap();
+    assert_eq!(store.kb_feedback_counts(&a.tenant).await.unwrap(), (1, 0), "the latest rating wins");
+    assert!(matches!(store.kb_rate_answer(&b.tenant, &bot_msg, false, ts(14)).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        store.kb_rate_answer(&a.tenant, &m.message_id, false, ts(14)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.kb_feedback_counts(&b.tenant).await.unwrap(), (0, 0));
 }

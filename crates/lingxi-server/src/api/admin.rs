@@ -93,6 +93,8 @@ pub fn permission_name(p: Permission) -> &'static str {
         Permission::ManageUsers => "manage_users",
         Permission::ManageChannels => "manage_channels",
         Permission::ManageTenant => "manage_tenant",
+        Permission::ReadKnowledge => "read_knowledge",
+        Permission::EditKnowledge => "edit_knowledge",
     }
 }
 

@@ -235,7 +235,7 @@ pub fn announce(
         }),
     });
     // The emotion alert follows every customer text, whoever owns the conversation.
-    if matches!(parsed.content, Content::Text { .. }) {
+    if matches!(content, Content::Text { .. }) {
         tokio::spawn(crate::api::workspace::watch_emotion(
             state.clone(),
             channel.tenant_id.clone(),

@@ -6,6 +6,7 @@ mod console;
 mod conversations;
 mod customers;
 pub mod inbound;
+pub mod knowledge;
 pub mod openapi;
 mod routing_profile;
 mod stream;
@@ -42,6 +43,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/queues", get(admin::queues))
         .route("/api/v1/queues/overview", get(workspace::queue_overview))
         .route("/api/v1/inbound/messages", post(inbound::post_message))
+        .route("/api/v1/inbound/feedback", post(knowledge::feedback))
+        .route("/api/v1/knowledge/faqs", get(knowledge::list).post(knowledge::create))
+        .route("/api/v1/knowledge/faqs/{id}", get(knowledge::detail).put(knowledge::update).delete(knowledge::remove))
+        .route("/api/v1/knowledge/faqs/{id}/status", post(knowledge::set_status))
+        .route("/api/v1/knowledge/faqs/{id}/versions", get(knowledge::versions))
+        .route("/api/v1/knowledge/import", post(knowledge::import))
+        .route("/api/v1/knowledge/export", get(knowledge::export))
+        .route("/api/v1/knowledge/search", get(knowledge::search))
+        .route("/api/v1/knowledge/gaps", get(knowledge::gaps))
+        .route("/api/v1/knowledge/gaps/{id}/draft", post(knowledge::draft))
         .route("/api/v1/conversations", get(conversations::list))
         .route("/api/v1/conversations/{id}", get(conversations::detail))
         .route("/api/v1/conversations/{id}/context", get(conversations::context))

@@ -208,12 +208,19 @@ pub async fn suggestions(
     let texts = customer_texts(&msgs);
     let last = texts.last().copied().unwrap_or("");
     let now = state.clock.now().millis();
-    let knowledge: Vec<Value> = match crate::bot::knowledge_for(&state, &who.tenant_id).await? {
-        Some(index) if !last.trim().is_empty() => crate::bot::knowledge_suggestions(index, last, now, 3)
-            .into_iter()
-            .map(|(q, a, score)| json!({ "question": q, "text": a, "score": score }))
-            .collect(),
-        _ => Vec::new(),
+    // The conversation's language first (the customer's last message; Chinese by default).
+    let n = crate::bot::normalizer().normalize(last);
+    let chinese = last.is_empty() || crate::bot::is_chinese(n.language, &n.text);
+    let lang = if chinese { "zh" } else { "en" };
+    let knowledge: Vec<Value> = if last.trim().is_empty() {
+        Vec::new()
+    } else {
+        let kb_lang = if chinese { lingxi_knowledge::model::Lang::Zh } else { lingxi_knowledge::model::Lang::En };
+        let (_, _, hits) =
+            crate::knowledge::suggest(&state, &who.tenant_id, &n.text, Some(kb_lang), Some(conv.channel_kind), 3).await?;
+        hits.into_iter()
+            .map(|h| json!({ "entry_id": h.entry_id, "question": h.question, "text": h.answer, "score": h.confidence }))
+            .collect()
     };
     let customer = state.store.customer(&who.tenant_id, &conv.customer_id).await?;
     let (order_no, tracking_no) = entity_vars(&texts, now);
@@ -223,9 +230,6 @@ pub async fn suggestions(
         ("order_no", order_no),
         ("tracking_no", tracking_no),
     ]);
-    // The conversation's language first (the customer's last message; Chinese by default).
-    let n = crate::bot::normalizer().normalize(last);
-    let lang = if last.is_empty() || crate::bot::is_chinese(n.language, &n.text) { "zh" } else { "en" };
     let mut canned = state.store.canned_responses(&who.tenant_id).await?;
     canned.sort_by_key(|c| c.lang != lang);
     let canned: Vec<Value> = canned

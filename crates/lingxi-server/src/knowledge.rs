@@ -1,0 +1,212 @@
+//! Each tenant's knowledge base in memory: an index over its published FAQ entries, built from the
+//! store on first use and rebuilt off the request path whenever an entry changes, then swapped in
+//! atomically (readers keep the `Arc` they hold; a query never sees a half-built index).
+//!
+//! Also the conversions between the FAQ model (lingxi-knowledge) and its stored form, the demo
+//! seed, and [`suggest`]: the one accessor the bot and the agent workspace ask for answers.
+
+use crate::state::AppState;
+use lingxi_domain::{ChannelKind, TenantId, Timestamp};
+use lingxi_knowledge::decision::{Calibrator, Decision, Thresholds};
+use lingxi_knowledge::index::{Filter, KnowledgeIndex, RetrievalConfig};
+use lingxi_knowledge::json::FaqDto;
+use lingxi_knowledge::model::{ChannelName, FaqEntry, Lang, Status};
+use lingxi_knowledge::text::Analyzer;
+use lingxi_store::{Expect, KbEntryRow, KbEntryWrite, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The stored form of an entry: its JSON document plus the columns lists filter on.
+pub fn to_write(e: &FaqEntry) -> KbEntryWrite {
+    KbEntryWrite {
+        entry_id: e.id().to_string(),
+        lang: e.lang().as_str().to_owned(),
+        status: e.status().as_str().to_owned(),
+        version: i64::from(e.version()),
+        question: e.question().as_str().to_owned(),
+        doc: serde_json::to_string(&FaqDto::from(e)).unwrap_or_default(),
+    }
+}
+
+/// Parses a stored entry (the server wrote it, so a failure means the row was damaged).
+pub fn from_row(row: &KbEntryRow) -> Result<FaqEntry, StoreError> {
+    let bad = |m: String| StoreError::Invalid(format!("stored knowledge entry `{}`: {m}", row.entry_id));
+    let dto: FaqDto = serde_json::from_str(&row.doc).map_err(|e| bad(e.to_string()))?;
+    FaqEntry::try_from(&dto).map_err(|e| bad(e.to_string()))
+}
+
+/// The shared analyser (normaliser and segmenter load their tables once).
+fn analyzer() -> Analyzer {
+    static A: OnceLock<Analyzer> = OnceLock::new();
+    A.get_or_init(|| Analyzer::new(&[])).clone()
+}
+
+/// Builds an index over the published entries (validity windows are checked per query).
+pub fn build_index(entries: Vec<FaqEntry>) -> KnowledgeIndex {
+    let live: Vec<FaqEntry> = entries.into_iter().filter(|e| e.status() == Status::Published).collect();
+    KnowledgeIndex::build(live, analyzer(), None, RetrievalConfig::default())
+}
+
+struct Slot {
+    /// Bumped by every change; a build records the generation it started from.
+    wanted: AtomicU64,
+    built: Mutex<Option<(u64, Arc<KnowledgeIndex>)>>,
+    /// Serialises builds of one tenant (a burst of edits costs at most one extra build).
+    building: tokio::sync::Mutex<()>,
+}
+
+/// Every tenant's index.
+#[derive(Default)]
+pub struct KnowledgeBases {
+    slots: Mutex<HashMap<TenantId, Arc<Slot>>>,
+}
+
+impl KnowledgeBases {
+    fn slot(&self, tenant: &TenantId) -> Arc<Slot> {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .entry(tenant.clone())
+            .or_insert_with(|| {
+                Arc::new(Slot { wanted: AtomicU64::new(1), built: Mutex::new(None), building: Default::default() })
+            })
+            .clone()
+    }
+
+    /// The tenant's current index; built (and awaited) on first use only. Later changes are
+    /// picked up by [`KnowledgeBases::changed`] in the background.
+    pub async fn index(&self, store: &Store, tenant: &TenantId) -> Result<Arc<KnowledgeIndex>, StoreError> {
+        let slot = self.slot(tenant);
+        if let Some((_, idx)) = slot.built.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return Ok(idx.clone());
+        }
+        rebuild(store, tenant, &slot).await
+    }
+
+    /// Entries of the tenant changed: rebuild in the background and swap when done.
+    pub fn changed(&self, store: &Store, tenant: &TenantId) {
+        let slot = self.slot(tenant);
+        slot.wanted.fetch_add(1, Ordering::SeqCst);
+        let (store, tenant) = (store.clone(), tenant.clone());
+        tokio::spawn(async move {
+            if let Err(e) = rebuild(&store, &tenant, &slot).await {
+                tracing::warn!(error = %e, tenant = %tenant, "knowledge index not rebuilt");
+            }
+        });
+    }
+
+    /// The generation of the index in use (0 before the first build), for tests and metrics.
+    pub fn generation(&self, tenant: &TenantId) -> u64 {
+        self.slot(tenant).built.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map_or(0, |(g, _)| *g)
+    }
+}
+
+async fn rebuild(store: &Store, tenant: &TenantId, slot: &Slot) -> Result<Arc<KnowledgeIndex>, StoreError> {
+    let _one_at_a_time = slot.building.lock().await;
+    let wanted = slot.wanted.load(Ordering::SeqCst);
+    if let Some((g, idx)) = slot.built.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if *g >= wanted {
+            return Ok(idx.clone());
+        }
+    }
+    let rows = store.kb_entries(tenant, Some(Status::Published.as_str())).await?;
+    let entries = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let index = tokio::task::spawn_blocking(move || build_index(entries))
+        .await
+        .map_err(|e| StoreError::Invalid(format!("index build failed: {e}")))?;
+    let index = Arc::new(index);
+    *slot.built.lock().unwrap_or_else(|p| p.into_inner()) = Some((wanted, index.clone()));
+    Ok(index)
+}
+
+/// One matching entry, as the bot or an agent would use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    pub entry_id: String,
+    pub question: String,
+    /// The answer for the channel and language asked for.
+    pub answer: String,
+    /// Calibrated confidence that this is the right entry (the first suggestion's; the others
+    /// carry their share of the ranking score relative to the first).
+    pub confidence: f32,
+}
+
+/// What the knowledge base makes of a customer message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KbDecision {
+    /// Confident: answer with the first suggestion.
+    Answer,
+    /// Middling: offer the suggestions' questions.
+    Suggest,
+    /// Nothing fits well enough.
+    NotUnderstood,
+}
+
+/// The accessor for answers: the best entries of the tenant's published knowledge base for a text,
+/// in the given language (and channel, when known), with the decision the tenant's thresholds take.
+/// Used by the bot turn; the agent workspace's suggested replies call it with the customer's
+/// last message.
+pub async fn suggest(
+    state: &AppState,
+    tenant: &TenantId,
+    text: &str,
+    lang: Option<Lang>,
+    channel: Option<ChannelKind>,
+    k: usize,
+) -> Result<(KbDecision, f32, Vec<Suggestion>), StoreError> {
+    let index = state.knowledge.index(&state.store, tenant).await?;
+    let now = state.clock.now().millis();
+    Ok(rank(&index, text, lang, channel, now, k))
+}
+
+/// The pure half of [`suggest`].
+pub fn rank(
+    index: &KnowledgeIndex,
+    text: &str,
+    lang: Option<Lang>,
+    channel: Option<ChannelKind>,
+    now_ms: i64,
+    k: usize,
+) -> (KbDecision, f32, Vec<Suggestion>) {
+    let channel = channel.and_then(|c| ChannelName::parse(c.as_str()).ok());
+    let filter = Filter { lang, channel: channel.as_ref(), ..Filter::at(now_ms) };
+    let ranking = index.search(text, None, &filter, k.max(3));
+    let decision = Thresholds::default().decide(&ranking, &Calibrator::default());
+    let (kind, confidence) = match decision {
+        Decision::Answer { confidence, .. } => (KbDecision::Answer, confidence),
+        Decision::Suggest { confidence, .. } => (KbDecision::Suggest, confidence),
+        Decision::NotUnderstood { confidence } => (KbDecision::NotUnderstood, confidence),
+    };
+    let top = ranking.hits.first().map_or(1.0, |h| h.score.max(1e-6));
+    let suggestions = ranking
+        .hits
+        .iter()
+        .take(k)
+        .map(|h| {
+            let e = &index.entries()[h.entry];
+            Suggestion {
+                entry_id: e.id().to_string(),
+                question: e.question().as_str().to_owned(),
+                answer: e.answer_for(channel.as_ref(), lang).text().to_owned(),
+                confidence: confidence * (h.score / top).clamp(0.0, 1.0),
+            }
+        })
+        .collect();
+    (kind, confidence, suggestions)
+}
+
+/// Seeds the demo tenant with the shipped FAQ when it has no entries yet (idempotent: a second
+/// start, or a tenant whose admins edited the seed, is left alone). Returns how many were stored.
+pub async fn seed_demo(store: &Store, tenant: &TenantId, now: Timestamp) -> Result<usize, StoreError> {
+    if store.kb_count_entries(tenant).await? > 0 {
+        return Ok(0);
+    }
+    let report = lingxi_knowledge::demo::demo_entries();
+    let writes: Vec<(KbEntryWrite, Expect)> = report.entries.iter().map(|e| (to_write(e), Expect::New)).collect();
+    match store.kb_save_entries(tenant, &writes, "system:demo", now).await {
+        Ok(()) => Ok(writes.len()),
+        // Another node seeded it at the same moment.
+        Err(StoreError::Conflict(_)) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
