@@ -127,6 +127,14 @@ pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) 
                     data: json!({ "conversation": crate::api::views::conversation(&conv), "transition": "hand_off", "reason": conv.handoff_reason }),
                 });
                 state.dispatch.enqueue_from_bot(&state, &turn.tenant_id, &conv).await;
+                // Handed over because of the customer's mood: the agent sees the alert at once.
+                if matches!(conv.handoff_reason.as_deref(), Some("negative_sentiment" | "anger_rising")) {
+                    tokio::spawn(crate::api::workspace::watch_emotion(
+                        state.clone(),
+                        turn.tenant_id.clone(),
+                        conv.id.clone(),
+                    ));
+                }
             }
         }
     }

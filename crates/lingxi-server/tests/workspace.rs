@@ -241,7 +241,7 @@ async fn canned_responses_are_managed_by_supervisors_and_filled_in_suggestions(b
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["canned"][0]["id"], id.as_str());
     assert_eq!(v["canned"][0]["text"], "李雷您好，我是agent，订单 DD20261124001 正在处理。");
-    assert_eq!(v["knowledge"], json!([]), "this tenant has no knowledge base");
+    assert_eq!(v["knowledge"], json!([]), "this tenant has an empty knowledge base");
 
     // The demo tenant's knowledge base answers the customer's last message.
     let now = Timestamp::from_millis(1_760_000_000_000);
@@ -250,6 +250,7 @@ async fn canned_responses_are_managed_by_supervisors_and_filled_in_suggestions(b
         .create_tenant(lingxi_server::demo::DEMO_SLUG, "Demo", MergePolicy::Automatic, 3600, now)
         .await
         .unwrap();
+    assert!(lingxi_server::knowledge::seed_demo(&app.store, &t.id, now).await.unwrap() >= 150);
     let key = new_secret(CHANNEL_KEY_PREFIX);
     app.store.create_channel(&t.id, ChannelKind::MobileApp, "app", &digest(&key), None, now).await.unwrap();
     let email = format!("agent@demo-{}.test", rand_hex());

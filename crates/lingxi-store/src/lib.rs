@@ -13,18 +13,18 @@ mod ingest;
 mod ingest_fast;
 mod knowledge;
 mod migrate;
-mod workspace;
-mod widget;
 mod routing;
+mod widget;
+mod workspace;
 
 pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
 pub use conversations::{BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
-pub use workspace::{CannedRow, NoteRow, Transfer};
-pub use widget::VisitorRow;
-pub use routing::{RoutingProfile, SlaClockRow};
 pub use knowledge::{Expect, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap};
+pub use routing::{RoutingProfile, SlaClockRow};
+pub use widget::VisitorRow;
+pub use workspace::{CannedRow, NoteRow, Transfer};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor};

@@ -794,6 +794,7 @@ async fn knowledge_gaps_are_drafted_once_and_ratings_find_the_question(store: St
         failures: 0,
         reply: Content::text("一年保修").ok(),
         handoff: None,
+        handoff_details: None,
         at: ts(11),
     };
     let stored = store.bot_turns(&[turn]).await.unwrap();

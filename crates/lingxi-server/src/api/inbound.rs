@@ -234,8 +234,15 @@ pub fn announce(
             "message": { "id": outcome.message_id.as_str(), "sender": { "kind": "customer" }, "content": view, "received_at": views::time(now) },
         }),
     });
-    // The emotion alert follows every customer text, whoever owns the conversation.
-    if matches!(content, Content::Text { .. }) {
+    // The emotion alert follows every customer text while people own the conversation (in
+    // the bot state the bot's own turn reads the mood and hands over on anger; skipping it
+    // there keeps a store read and a sentiment pass off the hot ingest path).
+    if matches!(content, Content::Text { .. })
+        && matches!(
+            outcome.conversation_state,
+            lingxi_domain::ConversationState::Queued | lingxi_domain::ConversationState::Assigned
+        )
+    {
         tokio::spawn(crate::api::workspace::watch_emotion(
             state.clone(),
             channel.tenant_id.clone(),

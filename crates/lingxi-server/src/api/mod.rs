@@ -11,9 +11,9 @@ pub mod openapi;
 mod routing_profile;
 mod stream;
 pub mod views;
-pub mod workspace;
 pub mod widget;
 mod widget_page;
+pub mod workspace;
 
 use crate::error::ApiError;
 use crate::state::AppState;

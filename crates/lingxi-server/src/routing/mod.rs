@@ -332,7 +332,13 @@ impl Dispatch {
         self.enqueue_announcing(state, tenant, conv, false).await
     }
 
-    async fn enqueue_announcing(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow, nobody_online: bool) {
+    async fn enqueue_announcing(
+        &self,
+        state: &AppState,
+        tenant: &TenantId,
+        conv: &ConversationRow,
+        nobody_online: bool,
+    ) {
         let now = state.clock.now();
         if let Err(e) = state.store.mark_handoff(tenant, &conv.id, now).await {
             tracing::warn!(error = %e, conversation = %conv.id, "hand-off time not recorded");
