@@ -221,11 +221,12 @@ pub async fn post_message(
         }),
     });
     // The emotion alert follows every customer text, whoever owns the conversation.
-    if matches!(parsed.content, Content::Text { .. }) {
+    if let Content::Text { text } = &parsed.content {
         tokio::spawn(crate::api::workspace::watch_emotion(
             state.clone(),
             channel.tenant_id.clone(),
             outcome.conversation_id.clone(),
+            text.clone(),
         ));
     }
     // The AI first line takes its turn after the message is durable and acknowledged.
