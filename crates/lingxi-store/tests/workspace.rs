@@ -66,7 +66,11 @@ async fn workspace_rows_are_scoped_and_transfers_compare_and_set(store: Store) {
         .unwrap();
     let conv = out.conversation_id;
     let team = store.create_team(&a, "vip", ts(0)).await.unwrap().id;
-    let u1 = store.create_user(&a, "u1@a.test", "U1", Role::Agent, "x", &[team.clone()], ts(0)).await.unwrap().id;
+    let u1 = store
+        .create_user(&a, "u1@a.test", "U1", Role::Agent, "x", std::slice::from_ref(&team), ts(0))
+        .await
+        .unwrap()
+        .id;
     let u2 = store.create_user(&a, "u2@a.test", "U2", Role::Agent, "x", &[] as &[TeamId], ts(0)).await.unwrap().id;
 
     // Notes: stored apart from messages, invisible from another tenant.
