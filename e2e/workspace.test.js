@@ -63,6 +63,8 @@ describe("agent workspace", { timeout: 120000 }, () => {
     await say("w2", "转人工");
     // The agent is online: routing gives them the conversation at once.
     await agent.locator('[data-testid=conversation-state][data-state="assigned"]').waitFor({ timeout: 5000 });
+    // The bot's last word tells the customer a person is coming (stored with the hand-off).
+    await agent.locator('[data-testid=message][data-sender="bot"]').nth(1).waitFor({ timeout: 3000 });
     const pkg = agent.getByTestId("handoff-summary");
     await pkg.waitFor({ state: "visible", timeout: 3000 });
     assert.equal(await pkg.getAttribute("data-reason"), "customer_request");

@@ -415,6 +415,7 @@ function renderConversation() {
   if (!open) return;
   const conv = open.conversation;
   $("conv-customer").textContent = customerName(open.customer);
+  // replaceChildren would print a missing note as the text "null".
   $("conv-channel").replaceChildren(...[channelBadge(conv.channel_kind), linkedNote(conv)].filter(Boolean));
   const st = $("conv-state");
   st.className = "state st-" + conv.state;

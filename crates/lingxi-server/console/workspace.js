@@ -10,6 +10,7 @@ const ws = {
   teams: null,         // [{id, name}] (fetched once per session)
   users: null,         // [{id, name, team_ids}] for supervisors; null for agents (they pick a team)
   queuesOpen: false,
+  queueTimer: null,
 };
 
 /** Loads notes and suggestions for the open conversation (after its detail). */
@@ -222,14 +223,18 @@ async function refreshQueues() {
         h("li", {}, h("button", {
           type: "button", class: "btn link", dataset: { testid: "queue-item", conversationId: w.conversation_id },
           onclick: () => { closeQueues(); openConversation(w.conversation_id); },
-        }, channelName(w.channel_kind), " · P", String(w.priority), w.emotion_alert ? " · " + t("emotion.badge") : "")))),
+        }, channelName(w.channel_kind), w.priority === null ? "" : " · P" + w.priority, w.emotion_alert ? " · " + t("emotion.badge") : "")))),
       h("ul", { class: "queue-agents", "aria-label": t("queues.agents") }, ...tm.agents.map((a) =>
         h("li", { dataset: { testid: "queue-agent", presence: a.presence, userId: a.user_id } },
           h("span", { class: "presence p-" + a.presence }, t("presence." + a.presence)), " ", a.name, " · ",
           t("queues.load", { load: a.chat_load, cap: a.chat_capacity })))),
     )));
 }
-const scheduleQueuesRefresh = debounce(refreshQueues, 300);
+/** Coalesces bursts of live events into one refetch (app.js's debounce is not defined yet here). */
+function scheduleQueuesRefresh() {
+  clearTimeout(ws.queueTimer);
+  ws.queueTimer = setTimeout(refreshQueues, 300);
+}
 
 /** Wires the workspace's static controls (called once from app.js's boot). */
 function bootWorkspace() {

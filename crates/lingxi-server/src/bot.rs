@@ -133,6 +133,7 @@ pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) 
                         state.clone(),
                         turn.tenant_id.clone(),
                         conv.id.clone(),
+                        None,
                     ));
                 }
             }

@@ -11,7 +11,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use lingxi_domain::{Content, Identifier, IdentifierKind, Timestamp};
+use lingxi_domain::{Content, ConversationState, Identifier, IdentifierKind, Timestamp};
 use lingxi_store::{ChannelRow, Inbound, TenantPolicy};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -237,21 +237,19 @@ pub fn announce(
     // The emotion alert follows every customer text while people own the conversation (in
     // the bot state the bot's own turn reads the mood and hands over on anger; skipping it
     // there keeps a store read and a sentiment pass off the hot ingest path).
-    if matches!(content, Content::Text { .. })
-        && matches!(
-            outcome.conversation_state,
-            lingxi_domain::ConversationState::Queued | lingxi_domain::ConversationState::Assigned
-        )
+    if let (Content::Text { text }, ConversationState::Queued | ConversationState::Assigned) =
+        (content, outcome.conversation_state)
     {
         tokio::spawn(crate::api::workspace::watch_emotion(
             state.clone(),
             channel.tenant_id.clone(),
             outcome.conversation_id.clone(),
+            Some(text.clone()),
         ));
     }
     // The AI first line takes its turn after the message is durable and acknowledged.
     if state.config.bot_enabled
-        && outcome.conversation_state == lingxi_domain::ConversationState::Bot
+        && outcome.conversation_state == ConversationState::Bot
         && matches!(content, Content::Text { .. })
     {
         tokio::spawn(crate::bot::on_customer_message(

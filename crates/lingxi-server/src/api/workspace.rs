@@ -412,17 +412,26 @@ pub async fn queue_overview(State(state): State<Arc<AppState>>, who: Principal) 
 
 /* ── emotion alert ── */
 
-/// Re-reads the customer's recent messages after one arrives and raises (or lowers) the
-/// conversation's emotion alert, announcing only changes. Runs in every state, so the alert
-/// works while people own the conversation, when the bot no longer reads the messages.
-pub async fn watch_emotion(state: Arc<AppState>, tenant: TenantId, conversation: ConversationId) {
+/// Raises (or lowers) the conversation's emotion alert after a customer text, announcing only
+/// changes. Runs in every state, so the alert works while people own the conversation, when
+/// the bot no longer reads the messages. On the inbound path, so the common case is cheap:
+/// a message that is not even mildly angry cannot raise the alert (both signals need the last
+/// message's anger), and then one read of the conversation decides whether to lower it.
+/// `latest`: the customer text that just arrived (a calm one settles it without reading the
+/// history); `None` reads the history (the bot handed over because of the customer's mood).
+pub async fn watch_emotion(state: Arc<AppState>, tenant: TenantId, conversation: ConversationId, latest: Option<String>) {
     let result = async {
+        let calm = latest.is_some_and(|t| analyze(&crate::bot::normalizer().normalize(&t).text).emotions.anger < 0.4);
         let conv = state.store.conversation(&tenant, &conversation).await?;
-        let msgs = state.store.messages(&tenant, &conversation, 20).await?;
-        let results: Vec<_> =
-            customer_texts(&msgs).iter().map(|t| analyze(&crate::bot::normalizer().normalize(t).text)).collect();
-        let signals = SentimentTrend::from_results(&results).signals();
-        let alert = signals.angry || signals.anger_rising;
+        let alert = if calm {
+            false
+        } else {
+            let msgs = state.store.messages(&tenant, &conversation, 20).await?;
+            let results: Vec<_> =
+                customer_texts(&msgs).iter().map(|t| analyze(&crate::bot::normalizer().normalize(t).text)).collect();
+            let signals = SentimentTrend::from_results(&results).signals();
+            signals.angry || signals.anger_rising
+        };
         if alert != conv.emotion_alert && state.store.set_emotion_alert(&tenant, &conversation, alert).await? {
             let updated = state.store.conversation(&tenant, &conversation).await?;
             publish(
