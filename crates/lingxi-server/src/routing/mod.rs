@@ -306,10 +306,14 @@ impl Dispatch {
         self.enqueue_announcing(state, tenant, conv, false).await
     }
 
-    async fn enqueue_announcing(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow, nobody_online: bool) {
+    async fn enqueue_announcing(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow, from_person: bool) {
         let now = state.clock.now();
-        if let Err(e) = state.store.mark_handoff(tenant, &conv.id, now).await {
-            tracing::warn!(error = %e, conversation = %conv.id, "hand-off time not recorded");
+        // A person's hand-off recorded its time in the transition itself; the bot's batched
+        // turns do not, so it is recorded here (off the customer's path: the bot already replied).
+        if !from_person {
+            if let Err(e) = state.store.mark_handoff(tenant, &conv.id, now).await {
+                tracing::warn!(error = %e, conversation = %conv.id, "hand-off time not recorded");
+            }
         }
         let mut guard = self.loaded(state, tenant).await;
         let Some(tr) = guard.as_mut() else { return };
@@ -319,7 +323,7 @@ impl Dispatch {
         if tr.router.conversation_state(&conv.id) == Some(lingxi_engine::routing::ConversationState::Waiting) {
             let notice = notice::waiting_notice(state, tr, conv, now.millis());
             drop(guard);
-            if nobody_online || !matches!(notice, notice::Notice::NobodyOnline { .. }) {
+            if from_person || !matches!(notice, notice::Notice::NobodyOnline { .. }) {
                 notice::tell_customer(state, tenant, conv, notice).await;
             }
         }
