@@ -26,6 +26,7 @@ use lingxi_engine::routing::{
 use lingxi_store::{ConversationFilter, ConversationRow, RoutingProfile};
 use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -235,8 +236,12 @@ impl Dispatch {
                         )
                         .await;
                     match res {
-                        Ok(updated) => publish_update(state, tenant, &updated, Transition::Assign, "routing"),
+                        Ok(updated) => {
+                            state.metrics.routing_assignments.fetch_add(1, Ordering::Relaxed);
+                            publish_update(state, tenant, &updated, Transition::Assign, "routing")
+                        }
                         Err(e) => {
+                            state.metrics.routing_conflicts.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(error = %e, conversation = %a.conversation, "assignment refused by the store");
                             let current = state.store.conversation(tenant, &a.conversation).await.ok();
                             todo.extend(tr.router.release(&a.conversation, now.millis()).unwrap_or_default());
@@ -272,9 +277,15 @@ impl Dispatch {
                         )
                         .await;
                     match res {
-                        Ok(updated) => publish_update(state, tenant, &updated, Transition::Requeue, code),
+                        Ok(updated) => {
+                            if reason == UnassignReason::Unanswered {
+                                state.metrics.routing_reassigned_unanswered.fetch_add(1, Ordering::Relaxed);
+                            }
+                            publish_update(state, tenant, &updated, Transition::Requeue, code)
+                        }
                         // Someone else moved it meanwhile: the store's state wins.
                         Err(e) => {
+                            state.metrics.routing_conflicts.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(error = %e, conversation = %conversation, "requeue refused by the store");
                             todo.retain(|x| !matches!(x, Action::Assign(a) if a.conversation == conversation));
                             todo.extend(tr.router.release(&conversation, now.millis()).unwrap_or_default());
