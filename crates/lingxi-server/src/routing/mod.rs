@@ -429,6 +429,15 @@ impl Dispatch {
 
     /// `online`, `away` or `offline`. Unknown agents (admins) are ignored.
     pub async fn set_presence(&self, state: &AppState, tenant: &TenantId, agent: &UserId, presence: &str) {
+        // An agent created after the router was loaded joins it on first appearance.
+        let known = self.loaded(state, tenant).await.as_ref().is_none_or(|tr| tr.router.agent(agent).is_some());
+        if !known {
+            if let (Ok(u), Ok(p)) =
+                (state.store.user(tenant, agent).await, state.store.routing_profile(tenant, agent).await)
+            {
+                self.agent_updated(state, tenant, &u, &p).await;
+            }
+        }
         let a = agent.clone();
         let p = presence.to_owned();
         self.with_router(state, tenant, move |tr, now| {

@@ -169,6 +169,29 @@ async fn skills_and_capacity_decide_who_gets_what(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(audit.iter().filter(|a| a.action == "user.routing").count(), 2);
+    // An agent created while the server runs takes work as soon as their console connects
+    // (the supervisor steps away first, so customers wait).
+    let (s, _) = app.send("post", &sup, "/api/v1/me/presence", Some(json!({ "presence": "away" }))).await;
+    assert_eq!(s, StatusCode::OK);
+    let email = format!("new-{}@alpha.test", rand_hex());
+    let (s, v) = app
+        .send(
+            "post",
+            &admin,
+            "/api/v1/users",
+            Some(json!({ "email": email, "name": "new", "role": "agent", "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let waiting = app.hand_off(&app.a.wechat_key, &admin, "p2", "转人工").await;
+    assert_eq!(app.owner(&sup, &waiting).await.0, "queued");
+    let newbie = app.login(&email).await;
+    let _new_ws = stream(&app.base, &newbie).await;
+    let newbie_id = app.user_id(&newbie).await;
+    let (_, q) = app.get(&sup, "/api/v1/queues").await;
+    let n = q["agents"].as_array().unwrap().iter().find(|a| a["user_id"] == newbie_id.as_str()).unwrap().clone();
+    assert_eq!(n["presence"], "online");
+    assert!(n["chat_load"].as_u64().unwrap() >= 1, "{n}");
 }
 
 async fn q_tenant(app: &TestApp, token: &str) -> String {
