@@ -154,6 +154,15 @@ enum UserCmd {
         /// Team name (repeatable).
         #[arg(long)]
         team: Vec<String>,
+        /// Routing skill, kind:value with kind lang, product, channel or level (repeatable).
+        #[arg(long)]
+        skill: Vec<String>,
+        /// Concurrent live chats (default: agent_chat_capacity).
+        #[arg(long)]
+        chat_capacity: Option<u16>,
+        /// Concurrent e-mail-like conversations (default: agent_email_capacity).
+        #[arg(long)]
+        email_capacity: Option<u16>,
     },
     List {
         #[arg(long)]
@@ -275,10 +284,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => {
             let store = open_store(&config).await?;
             match cmd {
-                UserCmd::Create { tenant, email, name, role, password, team } => {
+                UserCmd::Create { tenant, email, name, role, password, team, skill, chat_capacity, email_capacity } => {
                     let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
                     let (email, role) = lingxi_server::api::check_new_user(&email, &name, &role, &password)
                         .map_err(|e| anyhow!("{e}"))?;
+                    let skills = lingxi_server::routing::skills::parse_skills(&skill).map_err(|e| anyhow!("{e}"))?;
+                    let profile = lingxi_store::RoutingProfile {
+                        skills: skills.iter().map(|s| s.as_str().to_owned()).collect(),
+                        chat_capacity: chat_capacity.map(|n| i64::from(n.min(1000))),
+                        email_capacity: email_capacity.map(|n| i64::from(n.min(1000))),
+                    };
                     let teams = store.list_teams(&t.id).await?;
                     let mut ids: Vec<TeamId> = Vec::new();
                     for name in &team {
@@ -292,7 +307,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     let hash = hash_password(&password).map_err(|e| anyhow!("{e}"))?;
                     let u = store.create_user(&t.id, &email, name.trim(), role, &hash, &ids, now).await?;
-                    print(json!({ "user": views::user(&u) }));
+                    store.set_routing_profile(&t.id, &u.id, &profile).await?;
+                    print(
+                        json!({ "user": views::user(&u), "routing": { "skills": profile.skills, "chat_capacity": profile.chat_capacity, "email_capacity": profile.email_capacity } }),
+                    );
                 }
                 UserCmd::List { tenant } => {
                     let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;

@@ -18,6 +18,12 @@ pub struct Metrics {
     pub inbound_duplicates: AtomicU64,
     pub customers_merged: AtomicU64,
     pub ws_connections: AtomicU64,
+    pub routing_assignments: AtomicU64,
+    /// Routing decisions the store refused because the conversation changed first (another
+    /// node or a person): each one is a race the compare-and-set arbitrated.
+    pub routing_conflicts: AtomicU64,
+    pub routing_reassigned_unanswered: AtomicU64,
+    pub sla_events: AtomicU64,
 }
 
 impl Metrics {
@@ -66,6 +72,18 @@ impl Metrics {
             ("lingxi_inbound_messages_total", "Inbound customer messages stored.", &self.inbound_messages),
             ("lingxi_inbound_duplicates_total", "Inbound messages recognised as re-sent.", &self.inbound_duplicates),
             ("lingxi_customers_merged_total", "Customers merged into another.", &self.customers_merged),
+            ("lingxi_routing_assignments_total", "Conversations assigned by routing.", &self.routing_assignments),
+            (
+                "lingxi_routing_conflicts_total",
+                "Routing decisions refused by the store (changed concurrently).",
+                &self.routing_conflicts,
+            ),
+            (
+                "lingxi_routing_unanswered_total",
+                "Conversations taken back from an agent who did not reply in time.",
+                &self.routing_reassigned_unanswered,
+            ),
+            ("lingxi_sla_events_total", "SLA warnings and breaches recorded by this node.", &self.sla_events),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
         }

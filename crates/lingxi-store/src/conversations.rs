@@ -332,6 +332,14 @@ impl Store {
         if res.rows_affected() != 1 {
             return Err(StoreError::Conflict("the conversation changed concurrently; retry".into()));
         }
+        if transition == Transition::HandOff {
+            // SLA clocks start here; same transaction, so no extra commit on the hand-off path.
+            sqlx::query("UPDATE conversations SET handoff_at = $1 WHERE id = $2")
+                .bind(now.millis())
+                .bind(id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
         let detail =
             serde_json::json!({ "from": conv.state.as_str(), "to": next.as_str(), "reason": reason }).to_string();
         record_audit(

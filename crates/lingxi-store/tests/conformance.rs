@@ -60,6 +60,7 @@ both!(
     widget_visitors_read_only_their_own_conversations,
     knowledge_entries_are_versioned_compared_and_set_and_isolated,
     knowledge_gaps_are_drafted_once_and_ratings_find_the_question,
+    routing_profiles_sla_clocks_and_expected_transitions,
 );
 
 const T0: i64 = 1_760_000_000_000;
@@ -809,4 +810,56 @@ async fn knowledge_gaps_are_drafted_once_and_ratings_find_the_question(store: St
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(store.kb_feedback_counts(&b.tenant).await.unwrap(), (0, 0));
+}
+
+/// Routing data: profiles are per tenant, routing's compare-and-set refuses a stale view, SLA
+/// clocks read the right timestamps, and an SLA event is recorded once.
+async fn routing_profiles_sla_clocks_and_expected_transitions(store: Store) {
+    use lingxi_store::RoutingProfile;
+    let f = fixture(&store, "acme", MergePolicy::Automatic).await;
+    let other = fixture(&store, "other", MergePolicy::Automatic).await;
+    let a = store.create_user(&f.tenant, "a@acme.test", "A", Role::Agent, "x", &[], ts(0)).await.unwrap();
+    let b = store.create_user(&f.tenant, "b@acme.test", "B", Role::Agent, "x", &[], ts(0)).await.unwrap();
+    assert_eq!(store.routing_profile(&f.tenant, &a.id).await.unwrap(), RoutingProfile::default());
+    let p = RoutingProfile { skills: vec!["lang:en".into()], chat_capacity: Some(3), email_capacity: None };
+    store.set_routing_profile(&f.tenant, &a.id, &p).await.unwrap();
+    assert_eq!(store.routing_profiles(&f.tenant).await.unwrap()[&a.id], p);
+    assert!(store.set_routing_profile(&other.tenant, &a.id, &p).await.is_err(), "not across tenants");
+    assert!(store.routing_profile(&other.tenant, &a.id).await.is_err());
+
+    let c = store.ingest(&inbound(&f, &f.wechat, vec![ident("wechat_openid", "o")], "w1", "hi", 0)).await.unwrap();
+    let c = &c.conversation_id;
+    store.transition(&f.tenant, c, Transition::HandOff, None, None, "t", ts(10)).await.unwrap();
+    store.transition(&f.tenant, c, Transition::Assign, Some(&a.id), None, "t", ts(11)).await.unwrap();
+    // A router that still believes it is waiting, or owned by someone else, is refused.
+    let queued = Some((ConversationState::Queued, None));
+    let r = store.transition_expecting(&f.tenant, c, Transition::Assign, Some(&b.id), queued, None, "r", ts(12)).await;
+    assert!(r.is_err());
+    let by_b = Some((ConversationState::Assigned, Some(&b.id)));
+    assert!(store
+        .transition_expecting(&f.tenant, c, Transition::Requeue, None, by_b, None, "r", ts(12))
+        .await
+        .is_err());
+    assert_eq!(store.conversation(&f.tenant, c).await.unwrap().assignee_id.as_ref(), Some(&a.id));
+    let by_a = Some((ConversationState::Assigned, Some(&a.id)));
+    store.transition_expecting(&f.tenant, c, Transition::Requeue, None, by_a, None, "r", ts(13)).await.unwrap();
+    store.transition_expecting(&f.tenant, c, Transition::Assign, Some(&b.id), queued, None, "r", ts(14)).await.unwrap();
+
+    // SLA clocks: from the hand-off; the first agent reply; the customer's unanswered message.
+    let reply = |s| NewMessage { sender: Sender::Agent(b.id.clone()), content: Content::text(s).unwrap() };
+    let clocks = store.sla_clocks(&f.tenant, 10).await.unwrap();
+    assert_eq!((clocks.len(), clocks[0].handoff_at, clocks[0].first_agent_reply_at), (1, ts(10).millis(), None));
+    store.add_message(&f.tenant, c, &reply("hello"), ts(20)).await.unwrap();
+    store.ingest(&inbound(&f, &f.wechat, vec![ident("wechat_openid", "o")], "w2", "still there?", 30)).await.unwrap();
+    store.ingest(&inbound(&f, &f.wechat, vec![ident("wechat_openid", "o")], "w3", "hello?", 40)).await.unwrap();
+    let clocks = store.sla_clocks(&f.tenant, 10).await.unwrap();
+    assert_eq!(clocks[0].first_agent_reply_at, Some(ts(20).millis()));
+    assert_eq!(clocks[0].awaiting_reply_since, Some(ts(30).millis()));
+    assert!(store.sla_clocks(&other.tenant, 10).await.unwrap().is_empty());
+
+    assert!(store.record_sla_event(&f.tenant, c, "first_response", "warning", 1, 2, ts(50)).await.unwrap());
+    assert!(!store.record_sla_event(&f.tenant, c, "first_response", "warning", 1, 2, ts(51)).await.unwrap());
+    assert!(store.record_sla_event(&f.tenant, c, "first_response", "breach", 1, 3, ts(51)).await.unwrap());
+    assert_eq!(store.sla_events(&f.tenant, c).await.unwrap().len(), 2);
+    assert!(store.sla_events(&other.tenant, c).await.unwrap().is_empty());
 }

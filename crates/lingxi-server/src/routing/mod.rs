@@ -26,6 +26,7 @@ use lingxi_engine::routing::{
 use lingxi_store::{ConversationFilter, ConversationRow, RoutingProfile};
 use serde_json::json;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Mutex as AsyncMutex;
 
@@ -235,8 +236,12 @@ impl Dispatch {
                         )
                         .await;
                     match res {
-                        Ok(updated) => publish_update(state, tenant, &updated, Transition::Assign, "routing"),
+                        Ok(updated) => {
+                            state.metrics.routing_assignments.fetch_add(1, Ordering::Relaxed);
+                            publish_update(state, tenant, &updated, Transition::Assign, "routing")
+                        }
                         Err(e) => {
+                            state.metrics.routing_conflicts.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(error = %e, conversation = %a.conversation, "assignment refused by the store");
                             let current = state.store.conversation(tenant, &a.conversation).await.ok();
                             todo.extend(tr.router.release(&a.conversation, now.millis()).unwrap_or_default());
@@ -272,9 +277,15 @@ impl Dispatch {
                         )
                         .await;
                     match res {
-                        Ok(updated) => publish_update(state, tenant, &updated, Transition::Requeue, code),
+                        Ok(updated) => {
+                            if reason == UnassignReason::Unanswered {
+                                state.metrics.routing_reassigned_unanswered.fetch_add(1, Ordering::Relaxed);
+                            }
+                            publish_update(state, tenant, &updated, Transition::Requeue, code)
+                        }
                         // Someone else moved it meanwhile: the store's state wins.
                         Err(e) => {
+                            state.metrics.routing_conflicts.fetch_add(1, Ordering::Relaxed);
                             tracing::debug!(error = %e, conversation = %conversation, "requeue refused by the store");
                             todo.retain(|x| !matches!(x, Action::Assign(a) if a.conversation == conversation));
                             todo.extend(tr.router.release(&conversation, now.millis()).unwrap_or_default());
@@ -332,16 +343,14 @@ impl Dispatch {
         self.enqueue_announcing(state, tenant, conv, false).await
     }
 
-    async fn enqueue_announcing(
-        &self,
-        state: &AppState,
-        tenant: &TenantId,
-        conv: &ConversationRow,
-        nobody_online: bool,
-    ) {
+    async fn enqueue_announcing(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow, from_person: bool) {
         let now = state.clock.now();
-        if let Err(e) = state.store.mark_handoff(tenant, &conv.id, now).await {
-            tracing::warn!(error = %e, conversation = %conv.id, "hand-off time not recorded");
+        // A person's hand-off recorded its time in the transition itself; the bot's batched
+        // turns do not, so it is recorded here (off the customer's path: the bot already replied).
+        if !from_person {
+            if let Err(e) = state.store.mark_handoff(tenant, &conv.id, now).await {
+                tracing::warn!(error = %e, conversation = %conv.id, "hand-off time not recorded");
+            }
         }
         let mut guard = self.loaded(state, tenant).await;
         let Some(tr) = guard.as_mut() else { return };
@@ -351,7 +360,7 @@ impl Dispatch {
         if tr.router.conversation_state(&conv.id) == Some(lingxi_engine::routing::ConversationState::Waiting) {
             let notice = notice::waiting_notice(state, tr, conv, now.millis());
             drop(guard);
-            if nobody_online || !matches!(notice, notice::Notice::NobodyOnline { .. }) {
+            if from_person || !matches!(notice, notice::Notice::NobodyOnline { .. }) {
                 notice::tell_customer(state, tenant, conv, notice).await;
             }
         }
@@ -446,6 +455,15 @@ impl Dispatch {
 
     /// `online`, `away` or `offline`. Unknown agents (admins) are ignored.
     pub async fn set_presence(&self, state: &AppState, tenant: &TenantId, agent: &UserId, presence: &str) {
+        // An agent created after the router was loaded joins it on first appearance.
+        let known = self.loaded(state, tenant).await.as_ref().is_none_or(|tr| tr.router.agent(agent).is_some());
+        if !known {
+            if let (Ok(u), Ok(p)) =
+                (state.store.user(tenant, agent).await, state.store.routing_profile(tenant, agent).await)
+            {
+                self.agent_updated(state, tenant, &u, &p).await;
+            }
+        }
         let a = agent.clone();
         let p = presence.to_owned();
         self.with_router(state, tenant, move |tr, now| {

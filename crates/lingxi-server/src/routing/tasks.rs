@@ -176,6 +176,7 @@ async fn check_sla(
                 .await
             {
                 Ok(true) => {
+                    state.metrics.sla_events.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let detail =
                         json!({ "metric": metric, "level": level, "priority": priority, "due_at_ms": e.due_at_ms });
                     let _ = state

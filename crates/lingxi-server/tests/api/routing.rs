@@ -169,6 +169,29 @@ async fn skills_and_capacity_decide_who_gets_what(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(audit.iter().filter(|a| a.action == "user.routing").count(), 2);
+    // An agent created while the server runs takes work as soon as their console connects
+    // (the supervisor steps away first, so customers wait).
+    let (s, _) = app.send("post", &sup, "/api/v1/me/presence", Some(json!({ "presence": "away" }))).await;
+    assert_eq!(s, StatusCode::OK);
+    let email = format!("new-{}@alpha.test", rand_hex());
+    let (s, v) = app
+        .send(
+            "post",
+            &admin,
+            "/api/v1/users",
+            Some(json!({ "email": email, "name": "new", "role": "agent", "password": PASSWORD })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let waiting = app.hand_off(&app.a.wechat_key, &admin, "p2", "转人工").await;
+    assert_eq!(app.owner(&sup, &waiting).await.0, "queued");
+    let newbie = app.login(&email).await;
+    let _new_ws = stream(&app.base, &newbie).await;
+    let newbie_id = app.user_id(&newbie).await;
+    let (_, q) = app.get(&sup, "/api/v1/queues").await;
+    let n = q["agents"].as_array().unwrap().iter().find(|a| a["user_id"] == newbie_id.as_str()).unwrap().clone();
+    assert_eq!(n["presence"], "online");
+    assert!(n["chat_load"].as_u64().unwrap() >= 1, "{n}");
 }
 
 async fn q_tenant(app: &TestApp, token: &str) -> String {
@@ -390,7 +413,7 @@ async fn two_processes_on_one_postgres_never_double_assign() {
     }
 
     let cfg = std::env::temp_dir().join(format!("lingxi-race-{}.toml", rand_hex()));
-    std::fs::write(&cfg, "[routing]\nsync_ms = 200\ntick_ms = 50\nreply_timeout_secs = 0\n").unwrap();
+    std::fs::write(&cfg, "[routing]\nsync_ms = 1000\ntick_ms = 50\nreply_timeout_secs = 0\n").unwrap();
     let mut children = Vec::new();
     let mut bases = Vec::new();
     for _ in 0..2 {
@@ -442,7 +465,20 @@ async fn two_processes_on_one_postgres_never_double_assign() {
     for (i, email) in agents.iter().enumerate() {
         tokens.push((bases[i % 2].clone(), login(bases[i % 2].clone(), email.clone()).await));
     }
-    // All agents connect at once (each node's router loads the same queue and assigns it),
+    // Both nodes load the same waiting queue (nobody online yet) ...
+    for (i, base) in bases.iter().enumerate() {
+        let v: Value = http
+            .get(format!("{base}/api/v1/queues"))
+            .bearer_auth(&admin_tokens[i])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(v["waiting"].as_array().unwrap().len(), 24);
+    }
+    // ... then all agents connect at once (each node's router loads the same queue and assigns it),
     // while the remaining customers are handed off alternately through either node.
     let connects: Vec<_> =
         tokens.iter().cloned().map(|(base, token)| tokio::spawn(async move { stream(&base, &token).await })).collect();
@@ -508,8 +544,16 @@ async fn two_processes_on_one_postgres_never_double_assign() {
     assert_eq!(n_assign.len(), total_capacity);
     assert!(n_assign.values().all(|n| *n == 1), "a conversation was assigned twice: {n_assign:?}");
 
+    // The race was real: between them the nodes had decisions refused by the store.
+    let mut conflicts = 0u64;
+    for base in &bases {
+        let text = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        let line = text.lines().find(|l| l.starts_with("lingxi_routing_conflicts_total ")).unwrap();
+        conflicts += line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap();
+    }
+    assert!(conflicts > 0, "both nodes decided about the same conversations");
     // Both nodes' views converge on the store's queue.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
     let queued_in_store: std::collections::BTreeSet<String> = {
         let f = lingxi_store::ConversationFilter {
             state: Some(lingxi_domain::ConversationState::Queued),
@@ -571,7 +615,7 @@ async fn two_processes_on_one_postgres_never_double_assign() {
     }
     let open: Vec<String> = convs.iter().filter(|c| !owned_on_0[..3].contains(c)).cloned().collect();
     let mut refilled = false;
-    for _ in 0..50 {
+    for _ in 0..80 {
         let (a, q) = check(store.clone(), t.id.clone(), open.clone()).await;
         assert_eq!(a + q, open.len());
         if a == total_capacity {
