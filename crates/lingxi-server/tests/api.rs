@@ -506,7 +506,11 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
         confidence: 0.1,
     };
     let b_gap = app.store.kb_log_gaps(&b_tenant, &[b_gap], Timestamp::from_millis(1)).await.unwrap()[0].to_string();
+    let b_article = json!({ "id": "b-secret-article", "markdown": "# tenant b article\n\ntenant b secret passage", "status": "published" });
+    let (s, _) = app.send("post", &b_admin, "/api/v1/knowledge/articles", Some(b_article)).await;
+    assert_eq!(s, StatusCode::CREATED);
     let (_, b_kb_before) = app.get(&b_admin, "/api/v1/knowledge/faqs/b-secret-entry/versions").await;
+    let (_, b_art_before) = app.get(&b_admin, "/api/v1/knowledge/articles/b-secret-article").await;
 
     // A's own data, so that lists are non-empty and we can see B's are absent.
     app.inbound(&app.a.wechat_key, msg("a1", json!([{ "kind": "phone", "value": "13900000000" }]), "tenant a")).await;
@@ -523,6 +527,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 .replace("/merges/{id}", &format!("/merges/{b_merge}"))
                 .replace("/channels/{id}", &format!("/channels/{b_chan}"))
                 .replace("/faqs/{id}", "/faqs/b-secret-entry")
+                .replace("/articles/{id}", "/articles/b-secret-article")
                 .replace("/gaps/{id}", &format!("/gaps/{b_gap}"))
                 .replace("{kind}", "phone")
                 .replace("{value}", "13900000000");
@@ -543,6 +548,9 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 "FaqStatus" => Some(json!({ "status": "in_review" })),
                 "FaqImport" => Some(json!({ "format": "json", "content": "[]" })),
                 "GapDraft" => Some(json!({})),
+                "Article" => {
+                    Some(json!({ "id": "a-walk", "markdown": "# from A\n\nA's text.", "status": "published" }))
+                }
                 _ => None,
             };
             let (s, v) = app.send(method, &token, &concrete, payload).await;
@@ -571,6 +579,8 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     assert_eq!(m["merges"][0]["status"], "merged", "A could not split B's merge");
     let (_, b_kb_after) = app.get(&b_admin, "/api/v1/knowledge/faqs/b-secret-entry/versions").await;
     assert_eq!(b_kb_before, b_kb_after, "B's knowledge base unchanged");
+    let (_, b_art_after) = app.get(&b_admin, "/api/v1/knowledge/articles/b-secret-article").await;
+    assert_eq!(b_art_before, b_art_after, "B's article unchanged");
     let (_, gaps) = app.get(&b_admin, "/api/v1/knowledge/gaps").await;
     assert_eq!(gaps["clusters"][0]["id"], b_gap.as_str(), "B's gap still open");
 }
@@ -1164,6 +1174,65 @@ async fn knowledge_base_crud_review_import_and_export(backend: Backend) {
     assert_eq!(v.as_array().unwrap().len(), 3);
     let (s, _) = app.get(&agent, "/api/v1/knowledge/export?format=pdf").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Articles: published passages are searched like answers; drafts are not.
+    let md = "# 摄像头使用手册\n\n## 连接 Wi-Fi\n\n摄像头只支持 2.4GHz Wi-Fi，请在路由器中开启 2.4GHz 频段后重新配网。\n\n## 存储卡\n\n支持最大 256GB 的 microSD 存储卡，插卡前请先断电。";
+    let (s, _) = app
+        .send("post", &agent, "/api/v1/knowledge/articles", Some(json!({ "id": "camera-manual", "markdown": md })))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = app
+        .send("post", &sup, "/api/v1/knowledge/articles", Some(json!({ "id": "camera-manual", "markdown": md })))
+        .await;
+    assert_eq!(
+        (s, v["article"]["status"].as_str(), v["article"]["n_passages"].as_u64()),
+        (StatusCode::CREATED, Some("draft"), Some(2)),
+        "{v}"
+    );
+    let (s, _) = app
+        .send("post", &sup, "/api/v1/knowledge/articles", Some(json!({ "id": "camera-manual", "markdown": md })))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = app.send("put", &sup, "/api/v1/knowledge/articles/no-such", Some(json!({ "markdown": md }))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let q = "/api/v1/knowledge/search?q=%E5%AD%98%E5%82%A8%E5%8D%A1%E6%94%AF%E6%8C%81%E5%A4%9A%E5%A4%A7"; // 存储卡支持多大
+    let (_, v) = app.get(&agent, q).await;
+    assert!(
+        v["hits"].as_array().unwrap().iter().all(|h| !h["entry_id"].as_str().unwrap().starts_with("a.")),
+        "drafts are not searched: {v}"
+    );
+    let (s, _) = app
+        .send(
+            "put",
+            &sup,
+            "/api/v1/knowledge/articles/camera-manual",
+            Some(json!({ "markdown": md, "status": "published" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let hit = eventually(|| {
+        let (app, agent) = (&app, agent.clone());
+        async move {
+            let (_, v) = app.get(&agent, q).await;
+            (v["hits"][0]["entry_id"] == "a.camera-manual.1").then_some(v)
+        }
+    })
+    .await;
+    assert!(hit["hits"][0]["answer"].as_str().unwrap().contains("256GB"), "{hit}");
+    let (_, v) = app.get(&agent, "/api/v1/knowledge/articles").await;
+    assert_eq!(v["articles"][0]["title"], "摄像头使用手册");
+    let (_, v) = app.get(&agent, "/api/v1/knowledge/articles/camera-manual").await;
+    assert_eq!(v["article"]["passages"][1]["heading"], "摄像头使用手册 > 存储卡", "{v}");
+    let (s, _) =
+        app.send("post", &sup, "/api/v1/knowledge/articles", Some(json!({ "id": "bad id", "markdown": md }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) =
+        app.send("put", &sup, "/api/v1/knowledge/articles/camera-manual", Some(json!({ "markdown": "  " }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app.send("delete", &sup, "/api/v1/knowledge/articles/camera-manual", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.get(&agent, "/api/v1/knowledge/articles/camera-manual").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
     // Delete.
     let (s, _) = app.send("delete", &agent, "/api/v1/knowledge/faqs/invoice", None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);

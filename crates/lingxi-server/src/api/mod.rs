@@ -43,6 +43,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/knowledge/faqs/{id}", get(knowledge::detail).put(knowledge::update).delete(knowledge::remove))
         .route("/api/v1/knowledge/faqs/{id}/status", post(knowledge::set_status))
         .route("/api/v1/knowledge/faqs/{id}/versions", get(knowledge::versions))
+        .route("/api/v1/knowledge/articles", get(knowledge::list_articles).post(knowledge::create_article))
+        .route(
+            "/api/v1/knowledge/articles/{id}",
+            get(knowledge::article).put(knowledge::put_article).delete(knowledge::delete_article),
+        )
         .route("/api/v1/knowledge/import", post(knowledge::import))
         .route("/api/v1/knowledge/export", get(knowledge::export))
         .route("/api/v1/knowledge/search", get(knowledge::search))
