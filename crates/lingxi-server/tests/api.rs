@@ -978,16 +978,15 @@ async fn the_bot_answers_then_hands_over_with_a_summary(backend: Backend) {
 async fn the_demo_tenant_answers_from_its_knowledge_base(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
     let now = Timestamp::from_millis(1_760_000_000_000);
-    let t = app
-        .store
-        .create_tenant(lingxi_server::demo::DEMO_SLUG, "Demo", MergePolicy::Automatic, 3600, now)
-        .await
-        .unwrap();
-    let key = new_secret(CHANNEL_KEY_PREFIX);
-    app.store.create_channel(&t.id, ChannelKind::MobileApp, "app", &digest(&key), None, now).await.unwrap();
-    // What `serve --demo` does at start: the shipped FAQ, once.
-    assert!(lingxi_server::knowledge::seed_demo(&app.store, &t.id, now).await.unwrap() >= 150);
-    assert_eq!(lingxi_server::knowledge::seed_demo(&app.store, &t.id, now).await.unwrap(), 0, "idempotent");
+    // What `serve --demo` does at every start: the tenant, its users and channels, and the shipped
+    // FAQ seeded once (a second start stores nothing more; channel keys are re-issued).
+    lingxi_server::demo::ensure(&app.store, now, 3600).await.unwrap();
+    let t = app.store.tenant_by_slug(lingxi_server::demo::DEMO_SLUG).await.unwrap();
+    let n = app.store.kb_count_entries(&t.id).await.unwrap();
+    assert!(n >= 150, "{n} entries seeded");
+    let channels = lingxi_server::demo::ensure(&app.store, now, 3600).await.unwrap();
+    assert_eq!(app.store.kb_count_entries(&t.id).await.unwrap(), n, "seeding is idempotent");
+    let key = channels.iter().find(|c| c.kind == ChannelKind::MobileApp).unwrap().api_key.clone();
     for (i, (question, expected)) in
         [("退款多久到账？", "1–3 个工作日内退款"), ("how long does a refund take to arrive?", "1-3 business days")]
             .iter()
