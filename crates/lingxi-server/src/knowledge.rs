@@ -42,6 +42,40 @@ fn analyzer() -> Analyzer {
     A.get_or_init(|| Analyzer::new(&[])).clone()
 }
 
+/// Longest passage of an article (characters): short enough to be an answer in a chat bubble.
+pub const PASSAGE_CHARS: usize = 400;
+
+/// An article's passages as published entries, so that retrieval searches them like FAQ answers:
+/// id `a.<article>.<n>`, the heading path and text as the phrasing, the text as the answer.
+pub fn article_entries(article_id: &str, markdown: &str) -> Vec<FaqEntry> {
+    use lingxi_knowledge::model::{Answer, EntryId, FaqParts, Question, Validity};
+    let Ok(article) = lingxi_knowledge::article::Article::parse(markdown, PASSAGE_CHARS) else { return Vec::new() };
+    let han = markdown.chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).count();
+    let lang = if han * 4 > markdown.chars().filter(|c| !c.is_whitespace()).count() { Lang::Zh } else { Lang::En };
+    article
+        .passages()
+        .iter()
+        .filter_map(|p| {
+            let phrasing: String = format!("{} {}", p.heading, p.text).chars().take(500).collect();
+            FaqEntry::new(FaqParts {
+                id: EntryId::parse(&format!("a.{article_id}.{}", p.idx)).ok()?,
+                lang,
+                question: Question::parse(&phrasing).ok()?,
+                similar: vec![],
+                answer: Answer::parse(&p.text, vec![]).ok()?,
+                variants: vec![],
+                tags: vec![],
+                products: vec![],
+                channels: vec![],
+                validity: Validity::ALWAYS,
+                status: Status::Published,
+                version: 1,
+            })
+            .ok()
+        })
+        .collect()
+}
+
 /// Builds an index over the published entries (validity windows are checked per query).
 pub fn build_index(entries: Vec<FaqEntry>) -> KnowledgeIndex {
     let live: Vec<FaqEntry> = entries.into_iter().filter(|e| e.status() == Status::Published).collect();
@@ -110,7 +144,10 @@ async fn rebuild(store: &Store, tenant: &TenantId, slot: &Slot) -> Result<Arc<Kn
         }
     }
     let rows = store.kb_entries(tenant, Some(Status::Published.as_str())).await?;
-    let entries = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let mut entries = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    for a in store.kb_articles(tenant).await?.iter().filter(|a| a.status == Status::Published.as_str()) {
+        entries.extend(article_entries(&a.article_id, &a.body));
+    }
     let index = tokio::task::spawn_blocking(move || build_index(entries))
         .await
         .map_err(|e| StoreError::Invalid(format!("index build failed: {e}")))?;

@@ -525,7 +525,11 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
         confidence: 0.1,
     };
     let b_gap = app.store.kb_log_gaps(&b_tenant, &[b_gap], Timestamp::from_millis(1)).await.unwrap()[0].to_string();
+    let b_article = json!({ "id": "b-secret-article", "markdown": "# tenant b article\n\ntenant b secret passage", "status": "published" });
+    let (s, _) = app.send("post", &b_admin, "/api/v1/knowledge/articles", Some(b_article)).await;
+    assert_eq!(s, StatusCode::CREATED);
     let (_, b_kb_before) = app.get(&b_admin, "/api/v1/knowledge/faqs/b-secret-entry/versions").await;
+    let (_, b_art_before) = app.get(&b_admin, "/api/v1/knowledge/articles/b-secret-article").await;
 
     // A's own data, so that lists are non-empty and we can see B's are absent.
     app.inbound(&app.a.wechat_key, msg("a1", json!([{ "kind": "phone", "value": "13900000000" }]), "tenant a")).await;
@@ -544,6 +548,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 .replace("/canned-responses/{id}", &format!("/canned-responses/{b_canned}"))
                 .replace("/users/{id}", &format!("/users/{b_user}"))
                 .replace("/faqs/{id}", "/faqs/b-secret-entry")
+                .replace("/articles/{id}", "/articles/b-secret-article")
                 .replace("/gaps/{id}", &format!("/gaps/{b_gap}"))
                 .replace("{kind}", "phone")
                 .replace("{value}", "13900000000");
@@ -569,6 +574,9 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 "FaqStatus" => Some(json!({ "status": "in_review" })),
                 "FaqImport" => Some(json!({ "format": "json", "content": "[]" })),
                 "GapDraft" => Some(json!({})),
+                "Article" => {
+                    Some(json!({ "id": "a-walk", "markdown": "# from A\n\nA's text.", "status": "published" }))
+                }
                 _ => None,
             };
             let (s, v) = app.send(method, &token, &concrete, payload).await;
@@ -619,6 +627,8 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     assert_eq!(canned["canned_responses"][0]["title"], "tenant b canned", "A changed none of B's canned responses");
     let (_, b_kb_after) = app.get(&b_admin, "/api/v1/knowledge/faqs/b-secret-entry/versions").await;
     assert_eq!(b_kb_before, b_kb_after, "B's knowledge base unchanged");
+    let (_, b_art_after) = app.get(&b_admin, "/api/v1/knowledge/articles/b-secret-article").await;
+    assert_eq!(b_art_before, b_art_after, "B's article unchanged");
     let (_, gaps) = app.get(&b_admin, "/api/v1/knowledge/gaps").await;
     assert_eq!(gaps["clusters"][0]["id"], b_gap.as_str(), "B's gap still open");
 }
@@ -1017,16 +1027,15 @@ async fn the_bot_answers_then_hands_over_with_a_summary(backend: Backend) {
 async fn the_demo_tenant_answers_from_its_knowledge_base(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
     let now = Timestamp::from_millis(1_760_000_000_000);
-    let t = app
-        .store
-        .create_tenant(lingxi_server::demo::DEMO_SLUG, "Demo", MergePolicy::Automatic, 3600, now)
-        .await
-        .unwrap();
-    let key = new_secret(CHANNEL_KEY_PREFIX);
-    app.store.create_channel(&t.id, ChannelKind::MobileApp, "app", &digest(&key), None, now).await.unwrap();
-    // What `serve --demo` does at start: the shipped FAQ, once.
-    assert!(lingxi_server::knowledge::seed_demo(&app.store, &t.id, now).await.unwrap() >= 150);
-    assert_eq!(lingxi_server::knowledge::seed_demo(&app.store, &t.id, now).await.unwrap(), 0, "idempotent");
+    // What `serve --demo` does at every start: the tenant, its users and channels, and the shipped
+    // FAQ seeded once (a second start stores nothing more; channel keys are re-issued).
+    lingxi_server::demo::ensure(&app.store, now, 3600).await.unwrap();
+    let t = app.store.tenant_by_slug(lingxi_server::demo::DEMO_SLUG).await.unwrap();
+    let n = app.store.kb_count_entries(&t.id).await.unwrap();
+    assert!(n >= 150, "{n} entries seeded");
+    let channels = lingxi_server::demo::ensure(&app.store, now, 3600).await.unwrap();
+    assert_eq!(app.store.kb_count_entries(&t.id).await.unwrap(), n, "seeding is idempotent");
+    let key = channels.iter().find(|c| c.kind == ChannelKind::MobileApp).unwrap().api_key.clone();
     for (i, (question, expected)) in
         [("退款多久到账？", "1–3 个工作日内退款"), ("how long does a refund take to arrive?", "1-3 business days")]
             .iter()
@@ -1457,6 +1466,65 @@ async fn knowledge_base_crud_review_import_and_export(backend: Backend) {
     assert_eq!(v.as_array().unwrap().len(), 3);
     let (s, _) = app.get(&agent, "/api/v1/knowledge/export?format=pdf").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Articles: published passages are searched like answers; drafts are not.
+    let md = "# 摄像头使用手册\n\n## 连接 Wi-Fi\n\n摄像头只支持 2.4GHz Wi-Fi，请在路由器中开启 2.4GHz 频段后重新配网。\n\n## 存储卡\n\n支持最大 256GB 的 microSD 存储卡，插卡前请先断电。";
+    let (s, _) = app
+        .send("post", &agent, "/api/v1/knowledge/articles", Some(json!({ "id": "camera-manual", "markdown": md })))
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, v) = app
+        .send("post", &sup, "/api/v1/knowledge/articles", Some(json!({ "id": "camera-manual", "markdown": md })))
+        .await;
+    assert_eq!(
+        (s, v["article"]["status"].as_str(), v["article"]["n_passages"].as_u64()),
+        (StatusCode::CREATED, Some("draft"), Some(2)),
+        "{v}"
+    );
+    let (s, _) = app
+        .send("post", &sup, "/api/v1/knowledge/articles", Some(json!({ "id": "camera-manual", "markdown": md })))
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, _) = app.send("put", &sup, "/api/v1/knowledge/articles/no-such", Some(json!({ "markdown": md }))).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let q = "/api/v1/knowledge/search?q=%E5%AD%98%E5%82%A8%E5%8D%A1%E6%94%AF%E6%8C%81%E5%A4%9A%E5%A4%A7"; // 存储卡支持多大
+    let (_, v) = app.get(&agent, q).await;
+    assert!(
+        v["hits"].as_array().unwrap().iter().all(|h| !h["entry_id"].as_str().unwrap().starts_with("a.")),
+        "drafts are not searched: {v}"
+    );
+    let (s, _) = app
+        .send(
+            "put",
+            &sup,
+            "/api/v1/knowledge/articles/camera-manual",
+            Some(json!({ "markdown": md, "status": "published" })),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let hit = eventually(|| {
+        let (app, agent) = (&app, agent.clone());
+        async move {
+            let (_, v) = app.get(&agent, q).await;
+            (v["hits"][0]["entry_id"] == "a.camera-manual.1").then_some(v)
+        }
+    })
+    .await;
+    assert!(hit["hits"][0]["answer"].as_str().unwrap().contains("256GB"), "{hit}");
+    let (_, v) = app.get(&agent, "/api/v1/knowledge/articles").await;
+    assert_eq!(v["articles"][0]["title"], "摄像头使用手册");
+    let (_, v) = app.get(&agent, "/api/v1/knowledge/articles/camera-manual").await;
+    assert_eq!(v["article"]["passages"][1]["heading"], "摄像头使用手册 > 存储卡", "{v}");
+    let (s, _) =
+        app.send("post", &sup, "/api/v1/knowledge/articles", Some(json!({ "id": "bad id", "markdown": md }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) =
+        app.send("put", &sup, "/api/v1/knowledge/articles/camera-manual", Some(json!({ "markdown": "  " }))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app.send("delete", &sup, "/api/v1/knowledge/articles/camera-manual", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.get(&agent, "/api/v1/knowledge/articles/camera-manual").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
     // Delete.
     let (s, _) = app.send("delete", &agent, "/api/v1/knowledge/faqs/invoice", None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);

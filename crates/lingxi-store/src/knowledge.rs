@@ -93,6 +93,16 @@ fn entry_from(row: &AnyRow) -> Result<KbEntryRow> {
     })
 }
 
+fn article_from(r: &AnyRow) -> Result<KbArticleRow> {
+    Ok(KbArticleRow {
+        article_id: get(r, "article_id")?,
+        title: get(r, "title")?,
+        body: get(r, "body")?,
+        status: get(r, "status")?,
+        updated_at: Timestamp::from_millis(get(r, "updated_at")?),
+    })
+}
+
 fn gap_from(row: &AnyRow) -> Result<GapRow> {
     let id: String = get(row, "id")?;
     Ok(GapRow {
@@ -276,17 +286,17 @@ impl Store {
             .bind(tenant.as_str())
             .fetch_all(&self.read)
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(KbArticleRow {
-                    article_id: get(r, "article_id")?,
-                    title: get(r, "title")?,
-                    body: get(r, "body")?,
-                    status: get(r, "status")?,
-                    updated_at: Timestamp::from_millis(get(r, "updated_at")?),
-                })
-            })
-            .collect()
+        rows.iter().map(article_from).collect()
+    }
+
+    pub async fn kb_article(&self, tenant: &TenantId, article_id: &str) -> Result<KbArticleRow> {
+        let row = sqlx::query("SELECT * FROM kb_articles WHERE tenant_id = $1 AND article_id = $2")
+            .bind(tenant.as_str())
+            .bind(article_id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound("article"))?;
+        article_from(&row)
     }
 
     pub async fn kb_delete_article(&self, tenant: &TenantId, article_id: &str) -> Result<()> {

@@ -744,6 +744,8 @@ async fn knowledge_entries_are_versioned_compared_and_set_and_isolated(store: St
     store.kb_put_article(&a.tenant, &KbArticleRow { title: "新标题".into(), ..art.clone() }).await.unwrap();
     let arts = store.kb_articles(&a.tenant).await.unwrap();
     assert_eq!((arts.len(), arts[0].title.as_str()), (1, "新标题"));
+    assert_eq!(store.kb_article(&a.tenant, "wifi-camera").await.unwrap().body, art.body);
+    assert!(matches!(store.kb_article(&b.tenant, "wifi-camera").await, Err(StoreError::NotFound(_))));
     assert!(store.kb_articles(&b.tenant).await.unwrap().is_empty());
     assert!(store.kb_delete_article(&b.tenant, "wifi-camera").await.is_err());
     store.kb_delete_article(&a.tenant, "wifi-camera").await.unwrap();

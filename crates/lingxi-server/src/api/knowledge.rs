@@ -1,6 +1,7 @@
 //! The knowledge base over HTTP: FAQ entries (CRUD, review workflow, version history), import and
-//! export, search, knowledge gaps (clusters, one-step drafts) and customers' ratings of answers.
-//! Admins and supervisors edit; agents read. Every change re-indexes the tenant in the background.
+//! export, search. Gaps and ratings are in `knowledge_gaps.rs`, articles in `articles.rs`.
+//! Admins and supervisors edit; agents read. Every change that can alter answers re-indexes the
+//! tenant in the background.
 
 use super::{views, ApiJson};
 use crate::auth::Principal;
@@ -9,24 +10,22 @@ use crate::knowledge::{from_row, to_write, KbDecision};
 use crate::state::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use lingxi_domain::{ChannelKind, GapId, MessageId, Permission};
-use lingxi_knowledge::gaps::{cluster, DEFAULT_SIMILARITY};
+use lingxi_domain::{ChannelKind, Permission};
 use lingxi_knowledge::io::{export_csv, export_markdown, import_csv, import_markdown, ImportPolicy, ImportReport};
 use lingxi_knowledge::json::{import_dtos, FaqDto};
 use lingxi_knowledge::model::{EntryId, FaqEntry, Lang, Status};
-use lingxi_knowledge::text::Analyzer;
-use lingxi_store::{Expect, KbEntryRow, NewGap};
+use lingxi_store::{Expect, KbEntryRow};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-type Q<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+pub(super) type Q<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
 
-fn query<T>(q: Q<T>) -> Result<T, ApiError> {
+pub(super) fn query<T>(q: Q<T>) -> Result<T, ApiError> {
     q.map(|Query(t)| t).map_err(|e| ApiError::InvalidRequest(e.body_text()))
 }
 
@@ -34,7 +33,7 @@ fn entry_id(raw: &str) -> Result<EntryId, ApiError> {
     EntryId::parse(raw).map_err(|_| ApiError::NotFound("knowledge entry"))
 }
 
-fn view(row: &KbEntryRow) -> Value {
+pub(super) fn view(row: &KbEntryRow) -> Value {
     let mut v: Value = serde_json::from_str(&row.doc).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.insert("updated_at".into(), views::time(row.updated_at));
@@ -50,7 +49,7 @@ fn at_version(e: &FaqEntry, version: u32) -> Result<FaqEntry, ApiError> {
     FaqEntry::try_from(&dto).map_err(|e| ApiError::InvalidRequest(e.to_string()))
 }
 
-fn parse_entry(dto: &FaqDto) -> Result<FaqEntry, ApiError> {
+pub(super) fn parse_entry(dto: &FaqDto) -> Result<FaqEntry, ApiError> {
     FaqEntry::try_from(dto).map_err(|e| ApiError::InvalidRequest(e.to_string()))
 }
 
@@ -403,170 +402,4 @@ pub async fn search(
         .map(|h| json!({ "entry_id": h.entry_id, "question": h.question, "answer": h.answer, "confidence": h.confidence }))
         .collect();
     Ok(Json(json!({ "decision": decision, "confidence": confidence, "hits": hits })))
-}
-
-/// How many open gaps are clustered (the newest); older ones wait until these are handled.
-const GAP_WINDOW: i64 = 2000;
-
-struct GapCluster {
-    members: Vec<lingxi_store::GapRow>,
-}
-
-async fn clusters(state: &AppState, tenant: &lingxi_domain::TenantId) -> Result<Vec<GapCluster>, ApiError> {
-    let mut rows = state.store.kb_open_gaps(tenant, GAP_WINDOW).await?;
-    // Oldest first, so a cluster's id (its first gap) stays put as new messages join it.
-    rows.reverse();
-    tokio::task::spawn_blocking(move || {
-        let texts: Vec<&str> = rows.iter().map(|r| r.text.as_str()).collect();
-        let groups = cluster(&Analyzer::default(), &texts, DEFAULT_SIMILARITY);
-        let mut slots: Vec<Option<lingxi_store::GapRow>> = rows.into_iter().map(Some).collect();
-        groups
-            .into_iter()
-            .map(|g| GapCluster { members: g.into_iter().filter_map(|i| slots[i].take()).collect() })
-            .collect()
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GapsQuery {
-    pub limit: Option<usize>,
-}
-
-/// Open knowledge gaps grouped into clusters of similar messages, largest first.
-pub async fn gaps(
-    State(state): State<Arc<AppState>>,
-    who: Principal,
-    q: Q<GapsQuery>,
-) -> Result<Json<Value>, ApiError> {
-    who.require(Permission::EditKnowledge)?;
-    let q = query(q)?;
-    let all = clusters(&state, &who.tenant_id).await?;
-    let (useful, not_useful) = state.store.kb_feedback_counts(&who.tenant_id).await?;
-    let out: Vec<Value> = all
-        .iter()
-        .take(q.limit.unwrap_or(50).clamp(1, 500))
-        .map(|c| {
-            let mut kinds: HashMap<&str, usize> = HashMap::new();
-            for m in &c.members {
-                *kinds.entry(m.kind.as_str()).or_default() += 1;
-            }
-            let mut examples: Vec<&str> = Vec::new();
-            for m in &c.members {
-                if examples.len() < 5 && !examples.contains(&m.text.as_str()) {
-                    examples.push(&m.text);
-                }
-            }
-            json!({
-                "id": c.members[0].id.as_str(),
-                "size": c.members.len(),
-                "question": c.members[0].text,
-                "lang": c.members[0].lang,
-                "examples": examples,
-                "kinds": kinds,
-                "last_seen_at": views::time(c.members.iter().map(|m| m.created_at).max().unwrap_or(c.members[0].created_at)),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "clusters": out, "feedback": { "useful": useful, "not_useful": not_useful } })))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DraftBody {
-    /// The new entry's id (default: `gap-` and the cluster id's random part).
-    pub entry_id: Option<String>,
-    /// The answer, when the admin already knows it (default: a placeholder to fill in review).
-    pub answer: Option<String>,
-}
-
-/// Turns a gap cluster into a draft FAQ entry in one step: the first message becomes the standard
-/// question, the other distinct messages similar phrasings; the cluster's gaps are closed.
-pub async fn draft(
-    State(state): State<Arc<AppState>>,
-    who: Principal,
-    Path(id): Path<String>,
-    body: Result<ApiJson<DraftBody>, ApiError>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    who.require(Permission::EditKnowledge)?;
-    let gap = GapId::parse(&id).map_err(|_| ApiError::NotFound("knowledge gap"))?;
-    let ApiJson(body) = body?;
-    let all = clusters(&state, &who.tenant_id).await?;
-    let c = all.into_iter().find(|c| c.members[0].id == gap).ok_or(ApiError::NotFound("knowledge gap"))?;
-    let lang = c.members[0].lang.clone();
-    let mut questions: Vec<String> = Vec::new();
-    for m in &c.members {
-        let t: String = m.text.split_whitespace().collect::<Vec<_>>().join(" ");
-        if !t.is_empty() && questions.len() < 50 && !questions.iter().any(|q| q.to_lowercase() == t.to_lowercase()) {
-            questions.push(t);
-        }
-    }
-    let placeholder = if lang == "zh" { "（待补充答案）" } else { "(answer to be written)" };
-    let entry_id = body.entry_id.unwrap_or_else(|| format!("gap-{}", gap.as_str().trim_start_matches("gap_")));
-    let dto = FaqDto {
-        id: entry_id,
-        lang,
-        question: questions.first().cloned().unwrap_or_default(),
-        similar: questions.iter().skip(1).cloned().collect(),
-        answer: body.answer.unwrap_or_else(|| placeholder.into()),
-        status: Some(Status::Draft.as_str().into()),
-        version: Some(1),
-        tags: vec!["from-gaps".into()],
-        ..Default::default()
-    };
-    let entry = parse_entry(&dto)?;
-    let ids: Vec<GapId> = c.members.iter().map(|m| m.id.clone()).collect();
-    let now = state.clock.now();
-    state.store.kb_draft_from_gaps(&who.tenant_id, &ids, &to_write(&entry), &who.actor(), now).await?;
-    state
-        .store
-        .audit(
-            &who.tenant_id,
-            &who.actor(),
-            "knowledge.draft_from_gaps",
-            entry.id().as_str(),
-            &json!({ "gaps": ids.len() }),
-            now,
-        )
-        .await?;
-    let row = state.store.kb_entry(&who.tenant_id, entry.id().as_str()).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "entry": view(&row), "closed_gaps": ids.len() }))))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeedbackBody {
-    /// The bot message being rated (`msg_…`, as pushed to the channel).
-    pub message_id: String,
-    pub useful: bool,
-}
-
-/// A customer rates a bot answer through the channel (the web-chat widget's thumbs). A "not
-/// useful" rating logs the question it answered as a knowledge gap.
-pub async fn feedback(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Result<ApiJson<FeedbackBody>, ApiError>,
-) -> Result<Json<Value>, ApiError> {
-    let (channel, _) = super::inbound::channel_from_headers(&state, &headers).await?;
-    let ApiJson(body) = body?;
-    let message = MessageId::parse(body.message_id.trim()).map_err(|_| ApiError::NotFound("bot message"))?;
-    let now = state.clock.now();
-    let (conversation, question) = state.store.kb_rate_answer(&channel.tenant_id, &message, body.useful, now).await?;
-    let mut gap_logged = false;
-    if let (false, Some(text)) = (body.useful, question) {
-        let lang = if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) { "zh" } else { "en" };
-        let gap = NewGap {
-            conversation_id: Some(conversation),
-            text: text.chars().take(500).collect(),
-            lang: lang.into(),
-            kind: "not_useful".into(),
-            confidence: 0.0,
-        };
-        state.store.kb_log_gaps(&channel.tenant_id, &[gap], now).await?;
-        gap_logged = true;
-    }
-    Ok(Json(json!({ "message_id": message.as_str(), "useful": body.useful, "gap_logged": gap_logged })))
 }

@@ -2,11 +2,13 @@
 //! stable error, and the middleware that measures every request.
 
 pub(crate) mod admin;
+mod articles;
 mod console;
 mod conversations;
 mod customers;
 pub mod inbound;
 pub mod knowledge;
+mod knowledge_gaps;
 pub mod openapi;
 mod routing_profile;
 mod stream;
@@ -43,16 +45,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/queues", get(admin::queues))
         .route("/api/v1/queues/overview", get(workspace::queue_overview))
         .route("/api/v1/inbound/messages", post(inbound::post_message))
-        .route("/api/v1/inbound/feedback", post(knowledge::feedback))
+        .route("/api/v1/inbound/feedback", post(knowledge_gaps::feedback))
         .route("/api/v1/knowledge/faqs", get(knowledge::list).post(knowledge::create))
         .route("/api/v1/knowledge/faqs/{id}", get(knowledge::detail).put(knowledge::update).delete(knowledge::remove))
         .route("/api/v1/knowledge/faqs/{id}/status", post(knowledge::set_status))
         .route("/api/v1/knowledge/faqs/{id}/versions", get(knowledge::versions))
+        .route("/api/v1/knowledge/articles", get(articles::list_articles).post(articles::create_article))
+        .route(
+            "/api/v1/knowledge/articles/{id}",
+            get(articles::article).put(articles::put_article).delete(articles::delete_article),
+        )
         .route("/api/v1/knowledge/import", post(knowledge::import))
         .route("/api/v1/knowledge/export", get(knowledge::export))
         .route("/api/v1/knowledge/search", get(knowledge::search))
-        .route("/api/v1/knowledge/gaps", get(knowledge::gaps))
-        .route("/api/v1/knowledge/gaps/{id}/draft", post(knowledge::draft))
+        .route("/api/v1/knowledge/gaps", get(knowledge_gaps::gaps))
+        .route("/api/v1/knowledge/gaps/{id}/draft", post(knowledge_gaps::draft))
         .route("/api/v1/conversations", get(conversations::list))
         .route("/api/v1/conversations/{id}", get(conversations::detail))
         .route("/api/v1/conversations/{id}/context", get(conversations::context))
