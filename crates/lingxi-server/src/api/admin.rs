@@ -160,9 +160,6 @@ pub async fn create_user(
             state.clock.now(),
         )
         .await?;
-    // Routing knows its agents from the store when the tenant's router loads; a user created
-    // after that must be added now, or they could never be assigned until a restart.
-    state.dispatch.agent_updated(&state, &who.tenant_id, &user, &lingxi_store::RoutingProfile::default()).await;
     Ok((StatusCode::CREATED, Json(json!({ "user": views::user(&user) }))))
 }
 
