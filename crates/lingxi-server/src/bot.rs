@@ -109,6 +109,7 @@ pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) 
                 continue;
             }
         };
+        let mut handed: Vec<(TenantId, lingxi_store::ConversationRow)> = Vec::new();
         for (turn, result) in turns.iter().zip(results) {
             let Some((conv, reply)) = result else { continue };
             if let Some(m) = &reply {
@@ -126,7 +127,7 @@ pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) 
                     kind: "conversation.updated",
                     data: json!({ "conversation": crate::api::views::conversation(&conv), "transition": "hand_off", "reason": conv.handoff_reason }),
                 });
-                state.dispatch.enqueue_from_bot(&state, &turn.tenant_id, &conv).await;
+                handed.push((turn.tenant_id.clone(), conv.clone()));
                 // Handed over because of the customer's mood: the agent sees the alert at once.
                 if matches!(conv.handoff_reason.as_deref(), Some("negative_sentiment" | "anger_rising")) {
                     tokio::spawn(crate::api::workspace::watch_emotion(
@@ -137,6 +138,13 @@ pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) 
                     ));
                 }
             }
+        }
+        // Hand-offs of this batch enter routing together, tenant by tenant: one routing lock
+        // and one commit for their assignments instead of one per conversation.
+        handed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        for group in handed.chunk_by(|a, b| a.0 == b.0) {
+            let convs: Vec<lingxi_store::ConversationRow> = group.iter().map(|(_, c)| c.clone()).collect();
+            state.dispatch.enqueue_from_bot(&state, &group[0].0, &convs).await;
         }
     }
 }

@@ -281,79 +281,61 @@ impl Store {
         now: Timestamp,
     ) -> Result<ConversationRow> {
         let mut tx = self.write.begin().await?;
-        let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND tenant_id = $2")
-            .bind(id.as_str())
-            .bind(tenant.as_str())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or(StoreError::NotFound("conversation"))?;
-        let conv = conversation_from(&row)?;
-        if let Some((state, owner)) = expect {
-            if conv.state != state || conv.assignee_id.as_ref() != owner {
-                return Err(StoreError::Conflict("the conversation changed concurrently; retry".into()));
-            }
-        }
-        let next = conv.state.apply(transition).map_err(|e| StoreError::Conflict(e.to_string()))?;
-        let assignee = match (transition, assignee) {
-            (Transition::Assign, Some(a)) => {
-                let found = sqlx::query("SELECT id FROM users WHERE id = $1 AND tenant_id = $2")
-                    .bind(a.as_str())
-                    .bind(tenant.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if found.is_none() {
-                    return Err(StoreError::NotFound("user"));
-                }
-                Some(a.as_str().to_owned())
-            }
-            (Transition::Assign, None) => return Err(StoreError::Invalid("assign needs an assignee".into())),
-            (Transition::Resolve | Transition::Close, _) => conv.assignee_id.as_ref().map(|a| a.as_str().to_owned()),
-            _ => None,
-        };
-        let resolved_at = match next {
-            ConversationState::Resolved => Some(now.millis()),
-            ConversationState::Closed => conv.resolved_at.map(|t| t.millis()),
-            _ => None,
-        };
-        // The state we read is the state we change: a concurrent change makes this a conflict.
-        let res = sqlx::query(
-            "UPDATE conversations SET state = $1, assignee_id = $2, resolved_at = $3, updated_at = $4 WHERE id = $5 AND state = $6 \
-             AND (assignee_id = $7 OR (assignee_id IS NULL AND $7 = ''))",
-        )
-        .bind(next.as_str())
-        .bind(assignee)
-        .bind(resolved_at)
-        .bind(now.millis())
-        .bind(id.as_str())
-        .bind(conv.state.as_str())
-        .bind(conv.assignee_id.as_ref().map(|a| a.as_str().to_owned()).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
-        if res.rows_affected() != 1 {
-            return Err(StoreError::Conflict("the conversation changed concurrently; retry".into()));
-        }
-        if transition == Transition::HandOff {
-            // SLA clocks start here; same transaction, so no extra commit on the hand-off path.
-            sqlx::query("UPDATE conversations SET handoff_at = $1 WHERE id = $2")
-                .bind(now.millis())
-                .bind(id.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        let detail =
-            serde_json::json!({ "from": conv.state.as_str(), "to": next.as_str(), "reason": reason }).to_string();
-        record_audit(
-            &mut tx,
-            tenant.as_str(),
-            actor,
-            &format!("conversation.{}", transition.as_str()),
-            id.as_str(),
-            &detail,
-            now.millis(),
-        )
-        .await?;
+        transition_in(&mut tx, tenant, id, transition, assignee, expect, reason, actor, now).await?;
         tx.commit().await?;
         self.conversation(tenant, id).await
+    }
+
+    /// Routing's assignments, many in one commit (one fsync for a burst of hand-offs): each is
+    /// compare-and-set against "queued, nobody assigned" in its own savepoint, so a refused one
+    /// (another node or a person moved it first) leaves the others standing. One result per
+    /// item, in order; an error of the database itself fails the whole call.
+    pub async fn assign_queued(
+        &self,
+        tenant: &TenantId,
+        items: &[(ConversationId, UserId)],
+        reason: &str,
+        actor: &str,
+        now: Timestamp,
+    ) -> Result<Vec<Result<ConversationRow>>> {
+        let mut tx = self.write.begin().await?;
+        let mut done = Vec::with_capacity(items.len());
+        for (conv, agent) in items {
+            let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+            let expect = Some((ConversationState::Queued, None));
+            match transition_in(
+                &mut sp,
+                tenant,
+                conv,
+                Transition::Assign,
+                Some(agent),
+                expect,
+                Some(reason),
+                actor,
+                now,
+            )
+            .await
+            {
+                Ok(()) => {
+                    sp.commit().await?;
+                    done.push(Ok(()));
+                }
+                Err(e @ StoreError::Db(_)) => return Err(e),
+                Err(e) => {
+                    sp.rollback().await?;
+                    done.push(Err(e));
+                }
+            }
+        }
+        tx.commit().await?;
+        let mut out = Vec::with_capacity(items.len());
+        for (r, (conv, _)) in done.into_iter().zip(items) {
+            out.push(match r {
+                Ok(()) => self.conversation(tenant, conv).await,
+                Err(e) => Err(e),
+            });
+        }
+        Ok(out)
     }
 
     /// Stores an outbound message in a conversation.
@@ -491,7 +473,8 @@ impl Store {
             };
             sqlx::query(
                 "UPDATE conversations SET state = $1, last_intent = COALESCE($2, last_intent), last_sentiment = $3, bot_failures = $4, \
-                 handoff_reason = $5, handoff_summary = $6, updated_at = $7, last_message_at = $7, handoff_details = $9 WHERE id = $8",
+                 handoff_reason = $5, handoff_summary = $6, updated_at = $7, last_message_at = $7, handoff_details = $9, \
+                 handoff_at = COALESCE($10, handoff_at) WHERE id = $8",
             )
             .bind(state.as_str())
             .bind(t.last_intent.clone())
@@ -502,6 +485,8 @@ impl Store {
             .bind(t.at.millis())
             .bind(conv.id.as_str())
             .bind(details)
+            // A hand-off starts the waiting clock in the same commit (routing and SLA read it).
+            .bind(t.handoff.as_ref().map(|_| t.at.millis()))
             .execute(&mut *tx)
             .await?;
             if let Some(reason) = &reason {
@@ -544,4 +529,91 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// One validated, compare-and-set state change with its audit record, inside the caller's
+/// transaction.
+#[allow(clippy::too_many_arguments)]
+async fn transition_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &TenantId,
+    id: &ConversationId,
+    transition: Transition,
+    assignee: Option<&UserId>,
+    expect: Option<(ConversationState, Option<&UserId>)>,
+    reason: Option<&str>,
+    actor: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND tenant_id = $2")
+        .bind(id.as_str())
+        .bind(tenant.as_str())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    let conv = conversation_from(&row)?;
+    if let Some((state, owner)) = expect {
+        if conv.state != state || conv.assignee_id.as_ref() != owner {
+            return Err(StoreError::Conflict("the conversation changed concurrently; retry".into()));
+        }
+    }
+    let next = conv.state.apply(transition).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    let assignee = match (transition, assignee) {
+        (Transition::Assign, Some(a)) => {
+            let found = sqlx::query("SELECT id FROM users WHERE id = $1 AND tenant_id = $2")
+                .bind(a.as_str())
+                .bind(tenant.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound("user"));
+            }
+            Some(a.as_str().to_owned())
+        }
+        (Transition::Assign, None) => return Err(StoreError::Invalid("assign needs an assignee".into())),
+        (Transition::Resolve | Transition::Close, _) => conv.assignee_id.as_ref().map(|a| a.as_str().to_owned()),
+        _ => None,
+    };
+    let resolved_at = match next {
+        ConversationState::Resolved => Some(now.millis()),
+        ConversationState::Closed => conv.resolved_at.map(|t| t.millis()),
+        _ => None,
+    };
+    // The state we read is the state we change: a concurrent change makes this a conflict.
+    let res = sqlx::query(
+        "UPDATE conversations SET state = $1, assignee_id = $2, resolved_at = $3, updated_at = $4 WHERE id = $5 AND state = $6 \
+         AND (assignee_id = $7 OR (assignee_id IS NULL AND $7 = ''))",
+    )
+    .bind(next.as_str())
+    .bind(assignee)
+    .bind(resolved_at)
+    .bind(now.millis())
+    .bind(id.as_str())
+    .bind(conv.state.as_str())
+    .bind(conv.assignee_id.as_ref().map(|a| a.as_str().to_owned()).unwrap_or_default())
+    .execute(&mut **tx)
+    .await?;
+    if res.rows_affected() != 1 {
+        return Err(StoreError::Conflict("the conversation changed concurrently; retry".into()));
+    }
+    if transition == Transition::HandOff {
+        // SLA clocks start here; same transaction, so no extra commit on the hand-off path.
+        sqlx::query("UPDATE conversations SET handoff_at = $1 WHERE id = $2")
+            .bind(now.millis())
+            .bind(id.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    let detail = serde_json::json!({ "from": conv.state.as_str(), "to": next.as_str(), "reason": reason }).to_string();
+    record_audit(
+        tx,
+        tenant.as_str(),
+        actor,
+        &format!("conversation.{}", transition.as_str()),
+        id.as_str(),
+        &detail,
+        now.millis(),
+    )
+    .await?;
+    Ok(())
 }

@@ -412,14 +412,19 @@ pub async fn queue_overview(State(state): State<Arc<AppState>>, who: Principal) 
 
 /* ── emotion alert ── */
 
-/// Raises (or lowers) the conversation's emotion alert after a customer text, announcing only
-/// changes. Runs in every state, so the alert works while people own the conversation, when
-/// the bot no longer reads the messages. On the inbound path, so the common case is cheap:
-/// a message that is not even mildly angry cannot raise the alert (both signals need the last
-/// message's anger), and then one read of the conversation decides whether to lower it.
-/// `latest`: the customer text that just arrived (a calm one settles it without reading the
-/// history); `None` reads the history (the bot handed over because of the customer's mood).
-pub async fn watch_emotion(state: Arc<AppState>, tenant: TenantId, conversation: ConversationId, latest: Option<String>) {
+/// Raises (or lowers) the conversation's emotion alert, announcing only changes. Called for
+/// each customer text while people own the conversation (the inbound path skips the bot
+/// state, where the bot reads the mood itself), and when the bot hands over because of the
+/// customer's mood. The common case is cheap: with `latest` (the text that just arrived) not
+/// even mildly angry, the alert cannot be raised (both signals need the last message's anger)
+/// and one read of the conversation decides whether to lower it; otherwise, or with `None`,
+/// the recent history is read and scored.
+pub async fn watch_emotion(
+    state: Arc<AppState>,
+    tenant: TenantId,
+    conversation: ConversationId,
+    latest: Option<String>,
+) {
     let result = async {
         let calm = latest.is_some_and(|t| analyze(&crate::bot::normalizer().normalize(&t).text).emotions.anger < 0.4);
         let conv = state.store.conversation(&tenant, &conversation).await?;

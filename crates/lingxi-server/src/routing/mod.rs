@@ -221,35 +221,40 @@ impl Dispatch {
         while let Some(action) = todo.pop_front() {
             let now = state.clock.now();
             match action {
-                Action::Assign(a) => {
-                    let res = state
-                        .store
-                        .transition_expecting(
-                            tenant,
-                            &a.conversation,
-                            Transition::Assign,
-                            Some(&a.agent),
-                            Some((ConversationState::Queued, None)),
-                            Some("routing"),
-                            "router",
-                            now,
-                        )
-                        .await;
-                    match res {
-                        Ok(updated) => {
-                            state.metrics.routing_assignments.fetch_add(1, Ordering::Relaxed);
-                            publish_update(state, tenant, &updated, Transition::Assign, "routing")
+                Action::Assign(first) => {
+                    // Consecutive assignments (a burst of hand-offs, a backfill) share one commit.
+                    let mut batch = vec![first];
+                    while matches!(todo.front(), Some(Action::Assign(_))) {
+                        if let Some(Action::Assign(a)) = todo.pop_front() {
+                            batch.push(a);
                         }
+                    }
+                    let items: Vec<(ConversationId, UserId)> =
+                        batch.iter().map(|a| (a.conversation.clone(), a.agent.clone())).collect();
+                    let results = match state.store.assign_queued(tenant, &items, "routing", "router", now).await {
+                        Ok(r) => r,
                         Err(e) => {
-                            state.metrics.routing_conflicts.fetch_add(1, Ordering::Relaxed);
-                            tracing::debug!(error = %e, conversation = %a.conversation, "assignment refused by the store");
-                            let current = state.store.conversation(tenant, &a.conversation).await.ok();
-                            todo.extend(tr.router.release(&a.conversation, now.millis()).unwrap_or_default());
-                            // Still waiting (a transient failure): queue it again, once.
-                            if let Some(c) = current.filter(|c| c.state == ConversationState::Queued) {
-                                if retried.insert(c.id.clone()) {
-                                    let spec = tr.spec(state, &c, c.updated_at.millis());
-                                    todo.extend(tr.router.enqueue(spec, now.millis()).unwrap_or_default());
+                            tracing::warn!(error = %e, n = items.len(), "assignments not stored");
+                            items.iter().map(|_| Err(lingxi_store::StoreError::Conflict(e.to_string()))).collect()
+                        }
+                    };
+                    for (a, res) in batch.iter().zip(results) {
+                        match res {
+                            Ok(updated) => {
+                                state.metrics.routing_assignments.fetch_add(1, Ordering::Relaxed);
+                                publish_update(state, tenant, &updated, Transition::Assign, "routing")
+                            }
+                            Err(e) => {
+                                state.metrics.routing_conflicts.fetch_add(1, Ordering::Relaxed);
+                                tracing::debug!(error = %e, conversation = %a.conversation, "assignment refused by the store");
+                                let current = state.store.conversation(tenant, &a.conversation).await.ok();
+                                todo.extend(tr.router.release(&a.conversation, now.millis()).unwrap_or_default());
+                                // Still waiting (a transient failure): queue it again, once.
+                                if let Some(c) = current.filter(|c| c.state == ConversationState::Queued) {
+                                    if retried.insert(c.id.clone()) {
+                                        let spec = tr.spec(state, &c, c.updated_at.millis());
+                                        todo.extend(tr.router.enqueue(spec, now.millis()).unwrap_or_default());
+                                    }
                                 }
                             }
                         }
@@ -334,32 +339,41 @@ impl Dispatch {
     /// A conversation entered the queue from the bot (or a person handed it off): it is
     /// routed at once, and if nobody takes it the customer is told honestly how long the wait is.
     pub async fn enqueue(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow) {
-        self.enqueue_announcing(state, tenant, conv, true).await
+        self.enqueue_announcing(state, tenant, std::slice::from_ref(conv), true).await
     }
 
-    /// The bot handed over: it already told the customer when nobody is online, so only the
-    /// other reasons to wait (closed, busy with the expected wait) are announced.
-    pub async fn enqueue_from_bot(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow) {
-        self.enqueue_announcing(state, tenant, conv, false).await
+    /// The bot handed over (a batch of its turns): it already told each customer when nobody
+    /// is online, so only the other reasons to wait (closed, busy with the expected wait) are
+    /// announced. One lock and one commit for the whole batch's assignments.
+    pub async fn enqueue_from_bot(&self, state: &AppState, tenant: &TenantId, convs: &[ConversationRow]) {
+        self.enqueue_announcing(state, tenant, convs, false).await
     }
 
-    async fn enqueue_announcing(&self, state: &AppState, tenant: &TenantId, conv: &ConversationRow, from_person: bool) {
+    async fn enqueue_announcing(
+        &self,
+        state: &AppState,
+        tenant: &TenantId,
+        convs: &[ConversationRow],
+        from_person: bool,
+    ) {
+        // Both kinds of hand-off record their time in their own commit (the transition, or
+        // the bot's batched turn), so nothing is written here before routing decides.
         let now = state.clock.now();
-        // A person's hand-off recorded its time in the transition itself; the bot's batched
-        // turns do not, so it is recorded here (off the customer's path: the bot already replied).
-        if !from_person {
-            if let Err(e) = state.store.mark_handoff(tenant, &conv.id, now).await {
-                tracing::warn!(error = %e, conversation = %conv.id, "hand-off time not recorded");
-            }
-        }
         let mut guard = self.loaded(state, tenant).await;
         let Some(tr) = guard.as_mut() else { return };
-        let spec = tr.spec(state, conv, now.millis());
-        let actions = tr.router.enqueue(spec, now.millis()).unwrap_or_default();
+        let mut actions = Vec::new();
+        for conv in convs {
+            let spec = tr.spec(state, conv, now.millis());
+            actions.extend(tr.router.enqueue(spec, now.millis()).unwrap_or_default());
+        }
         Self::apply(state, tenant, tr, actions).await;
-        if tr.router.conversation_state(&conv.id) == Some(lingxi_engine::routing::ConversationState::Waiting) {
-            let notice = notice::waiting_notice(state, tr, conv, now.millis());
-            drop(guard);
+        let waiting = |c: &&ConversationRow| {
+            tr.router.conversation_state(&c.id) == Some(lingxi_engine::routing::ConversationState::Waiting)
+        };
+        let notices: Vec<(&ConversationRow, notice::Notice)> =
+            convs.iter().filter(waiting).map(|c| (c, notice::waiting_notice(state, tr, c, now.millis()))).collect();
+        drop(guard);
+        for (conv, notice) in notices {
             if from_person || !matches!(notice, notice::Notice::NobodyOnline { .. }) {
                 notice::tell_customer(state, tenant, conv, notice).await;
             }
