@@ -286,10 +286,8 @@ impl Store {
         self.conversation(tenant, id).await
     }
 
-    /// Routing's assignments, many in one commit (one fsync for a burst of hand-offs): each is
-    /// compare-and-set against "queued, nobody assigned" in its own savepoint, so a refused one
-    /// (another node or a person moved it first) leaves the others standing. One result per
-    /// item, in order; an error of the database itself fails the whole call.
+    /// Routing's assignments, many in one commit: each is compare-and-set against "queued,
+    /// nobody assigned" (another node or a person may have moved it first).
     pub async fn assign_queued(
         &self,
         tenant: &TenantId,
@@ -298,23 +296,35 @@ impl Store {
         actor: &str,
         now: Timestamp,
     ) -> Result<Vec<Result<ConversationRow>>> {
+        let batch: Vec<BatchTransition<'_>> = items
+            .iter()
+            .map(|(id, agent)| BatchTransition {
+                id,
+                transition: Transition::Assign,
+                assignee: Some(agent),
+                expect: Some((ConversationState::Queued, None)),
+                reason: Some(reason),
+                actor,
+            })
+            .collect();
+        self.transitions(tenant, &batch, now).await
+    }
+
+    /// Many state changes in one commit (one fsync for a burst of hand-offs or assignments),
+    /// each validated and compare-and-set in its own savepoint, so a refused one leaves the
+    /// others standing. One result per item, in order; an error of the database itself fails
+    /// the whole call.
+    pub async fn transitions(
+        &self,
+        tenant: &TenantId,
+        items: &[BatchTransition<'_>],
+        now: Timestamp,
+    ) -> Result<Vec<Result<ConversationRow>>> {
         let mut tx = self.write.begin().await?;
         let mut done = Vec::with_capacity(items.len());
-        for (conv, agent) in items {
+        for t in items {
             let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-            let expect = Some((ConversationState::Queued, None));
-            match transition_in(
-                &mut sp,
-                tenant,
-                conv,
-                Transition::Assign,
-                Some(agent),
-                expect,
-                Some(reason),
-                actor,
-                now,
-            )
-            .await
+            match transition_in(&mut sp, tenant, t.id, t.transition, t.assignee, t.expect, t.reason, t.actor, now).await
             {
                 Ok(()) => {
                     sp.commit().await?;
@@ -329,9 +339,9 @@ impl Store {
         }
         tx.commit().await?;
         let mut out = Vec::with_capacity(items.len());
-        for (r, (conv, _)) in done.into_iter().zip(items) {
+        for (r, t) in done.into_iter().zip(items) {
             out.push(match r {
-                Ok(()) => self.conversation(tenant, conv).await,
+                Ok(()) => self.conversation(tenant, t.id).await,
                 Err(e) => Err(e),
             });
         }
@@ -529,6 +539,18 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// One item of [`Store::transitions`].
+#[derive(Debug, Clone, Copy)]
+pub struct BatchTransition<'a> {
+    pub id: &'a ConversationId,
+    pub transition: Transition,
+    pub assignee: Option<&'a UserId>,
+    /// The state and owner the caller checked against; `None` takes whatever is there.
+    pub expect: Option<(ConversationState, Option<&'a UserId>)>,
+    pub reason: Option<&'a str>,
+    pub actor: &'a str,
 }
 
 /// One validated, compare-and-set state change with its audit record, inside the caller's

@@ -18,7 +18,7 @@ mod widget;
 mod workspace;
 
 pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
-pub use conversations::{BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
+pub use conversations::{BatchTransition, BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
 pub use knowledge::{Expect, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap};

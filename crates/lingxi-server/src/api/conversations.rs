@@ -210,6 +210,13 @@ pub async fn transition(
             return Err(ApiError::InvalidRequest("reason: at most 500 characters".into()));
         }
     }
+    let d = &state.dispatch;
+    if t == Transition::HandOff {
+        // Stored together with concurrent hand-offs, announced and routed (routing/handoff.rs).
+        let updated = d.hand_off(&state, &who.tenant_id, &conv.id, body.reason.as_deref(), &who.actor()).await?;
+        let current = state.store.conversation(&who.tenant_id, &updated.id).await?;
+        return Ok(Json(json!({ "conversation": views::conversation(&current) })));
+    }
     let updated = state
         .store
         .transition(
@@ -230,9 +237,8 @@ pub async fn transition(
         data: json!({ "conversation": view, "transition": t.as_str(), "reason": body.reason }),
     });
     // Routing hears of every change that can alter an assignment.
-    let d = &state.dispatch;
     match t {
-        Transition::HandOff => d.enqueue(&state, &who.tenant_id, &updated).await,
+        Transition::HandOff => {}
         Transition::Requeue => d.requeue(&state, &who.tenant_id, &updated).await,
         Transition::Assign => {
             if let Some(a) = &updated.assignee_id {

@@ -12,6 +12,7 @@
 //! (`tasks.rs`): simple, and correct because the store, not any node's memory, is the arbiter.
 
 pub mod config;
+mod handoff;
 mod notice;
 pub mod skills;
 pub mod tasks;
@@ -47,6 +48,8 @@ pub struct Dispatch {
     tenants: Mutex<HashMap<TenantId, Slot>>,
     /// Open live streams per agent: online while at least one is open.
     streams: Mutex<HashMap<UserId, u32>>,
+    /// People's hand-offs waiting to be stored together (`handoff.rs`).
+    pending: Mutex<HashMap<TenantId, Vec<handoff::PendingHandoff>>>,
 }
 
 fn kind_of(k: ChannelKind) -> CapacityKind {
