@@ -25,6 +25,8 @@ pub enum HandoffReason {
     RepeatedFailure(u32),
     /// The customer is a VIP and the tenant serves VIPs with people.
     Vip,
+    /// A tenant's business rule (by channel, time, customer attribute or tag) matched: its name.
+    BusinessRule(String),
 }
 
 impl HandoffReason {
@@ -39,6 +41,7 @@ impl HandoffReason {
             HandoffReason::LargeAmount => "large_amount",
             HandoffReason::RepeatedFailure(_) => "repeated_failure",
             HandoffReason::Vip => "vip",
+            HandoffReason::BusinessRule(_) => "business_rule",
         }
     }
 
@@ -55,6 +58,7 @@ impl HandoffReason {
                 (format!("机器人连续 {n} 次未能理解"), format!("The bot failed {n} times in a row"))
             }
             HandoffReason::Vip => ("VIP 客户".into(), "VIP customer".into()),
+            HandoffReason::BusinessRule(n) => (format!("业务规则：{n}"), format!("Business rule: {n}")),
         }
     }
 }
@@ -76,6 +80,45 @@ pub struct HandoffPolicy {
     /// Consecutive not-understood turns before a hand-off; 0: off.
     pub max_failures: u32,
     pub vip_to_people: bool,
+    /// The last message's anger (0–1) at which it counts as clearly angry.
+    pub anger_threshold: f32,
+    /// The tenant's own rules, checked after the built-in triggers.
+    pub rules: Vec<BusinessRule>,
+}
+
+/// A tenant's rule: hand over every turn that matches all of the conditions given (an empty
+/// condition matches anything; a rule with no condition at all is refused by the config parser).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BusinessRule {
+    /// Shown as the hand-off reason.
+    pub name: String,
+    /// Channel kinds (`email`, `wechat_official`, …); empty: any.
+    pub channels: Vec<String>,
+    /// A customer tag that must be present.
+    pub tag: Option<String>,
+    /// A customer attribute that must have this value (compared as text).
+    pub attribute: Option<(String, String)>,
+    /// Only outside (`Some(true)`) or inside (`Some(false)`) business hours.
+    pub outside_hours: Option<bool>,
+}
+
+impl BusinessRule {
+    pub fn matches(&self, ctx: &RuleContext<'_>) -> bool {
+        (self.channels.is_empty() || self.channels.iter().any(|c| c == ctx.channel))
+            && self.tag.as_ref().is_none_or(|t| ctx.tags.iter().any(|x| x.eq_ignore_ascii_case(t)))
+            && self.attribute.as_ref().is_none_or(|(k, v)| ctx.attributes.iter().any(|(ak, av)| ak == k && av == v))
+            && self.outside_hours.is_none_or(|o| o != ctx.in_business_hours)
+    }
+}
+
+/// What a business rule can look at.
+#[derive(Debug, Clone, Default)]
+pub struct RuleContext<'a> {
+    pub channel: &'a str,
+    pub tags: &'a [String],
+    /// Customer attributes as text.
+    pub attributes: &'a [(String, String)],
+    pub in_business_hours: bool,
 }
 
 impl Default for HandoffPolicy {
@@ -144,6 +187,8 @@ impl Default for HandoffPolicy {
             large_amount_minor: Some(500_000),
             max_failures: 2,
             vip_to_people: false,
+            anger_threshold: 0.7,
+            rules: Vec::new(),
         }
     }
 }
@@ -163,6 +208,8 @@ pub struct Turn<'a> {
     pub failures_before: u32,
     /// Whether this turn was understood (an in-scope intent or a confident answer).
     pub understood: bool,
+    /// For the tenant's business rules.
+    pub context: RuleContext<'a>,
 }
 
 /// The bot's decision for a turn.
@@ -179,7 +226,9 @@ pub fn decide(policy: &HandoffPolicy, turn: &Turn<'_>) -> BotDecision {
     let signals = turn.sentiment.signals();
     let intent = turn.intent.top.as_ref().map(|m| m.intent.as_str());
     let second = turn.intent.second.as_ref().map(|m| m.intent.as_str());
-    let angry = signals.angry || signals.anger_rising;
+    let last_anger = turn.sentiment.last.as_ref().map_or(0.0, |r| r.emotions.anger);
+    let clearly_angry = last_anger >= policy.anger_threshold;
+    let angry = clearly_angry || signals.anger_rising;
     let priority = |topic: bool| PriorityFlags { vip: turn.vip, angry, priority_topic: topic };
     let hand = |reason: HandoffReason, topic: bool| BotDecision::HandOff { reason, priority: priority(topic) };
 
@@ -199,7 +248,7 @@ pub fn decide(policy: &HandoffPolicy, turn: &Turn<'_>) -> BotDecision {
     if policy.on_anger_rising && signals.anger_rising {
         return hand(HandoffReason::AngerRising, false);
     }
-    if policy.on_negative_sentiment && (signals.angry || signals.persistently_negative) {
+    if policy.on_negative_sentiment && (clearly_angry || signals.persistently_negative) {
         return hand(HandoffReason::NegativeSentiment, false);
     }
     if let Some(limit) = policy.large_amount_minor {
@@ -209,6 +258,9 @@ pub fn decide(policy: &HandoffPolicy, turn: &Turn<'_>) -> BotDecision {
     }
     if policy.vip_to_people && turn.vip {
         return hand(HandoffReason::Vip, false);
+    }
+    if let Some(rule) = policy.rules.iter().find(|r| r.matches(&turn.context)) {
+        return hand(HandoffReason::BusinessRule(rule.name.clone()), false);
     }
     let failures = if turn.understood { 0 } else { turn.failures_before + 1 };
     if policy.max_failures > 0 && failures >= policy.max_failures {
@@ -244,6 +296,7 @@ mod tests {
                 vip: false,
                 failures_before: failures,
                 understood: !intent.out_of_scope,
+                context: RuleContext::default(),
             };
             let d = decide(&policy, &turn);
             if let BotDecision::Continue { failures: f } = d {
@@ -288,6 +341,7 @@ mod tests {
             vip,
             failures_before: 0,
             understood: true,
+            context: RuleContext::default(),
         };
         assert!(matches!(
             decide(&policy, &turn(&[600_000], false)),
@@ -302,5 +356,53 @@ mod tests {
             }
             d => panic!("{d:?}"),
         }
+    }
+
+    #[test]
+    fn the_anger_threshold_and_business_rules_are_the_tenants() {
+        let model = default_model(DefaultLanguage::Chinese);
+        let text = "快递到底到哪了！！！气死我了😡😡😡";
+        let intent = model.classify(text);
+        let trend = SentimentTrend::from_results(&[analyze(text)]);
+        let attrs = vec![("tier".to_string(), "gold".to_string())];
+        let tags = vec!["wholesale".to_string()];
+        let turn = |channel: &'static str, in_hours: bool| Turn {
+            text,
+            intent: &intent,
+            sentiment: &trend,
+            amounts_minor: &[],
+            vip: false,
+            failures_before: 0,
+            understood: true,
+            context: RuleContext { channel, tags: &tags, attributes: &attrs, in_business_hours: in_hours },
+        };
+        let mut policy = HandoffPolicy { priority_intents: Vec::new(), on_anger_rising: false, ..Default::default() };
+        let code = |p: &HandoffPolicy, t: &Turn<'_>| match decide(p, t) {
+            BotDecision::HandOff { reason, .. } => Some(reason),
+            BotDecision::Continue { .. } => None,
+        };
+        assert_eq!(code(&policy, &turn("web_chat", true)), Some(HandoffReason::NegativeSentiment));
+        policy.anger_threshold = 1.01;
+        assert_eq!(code(&policy, &turn("web_chat", true)), None, "a tenant that tolerates more anger");
+        policy.rules = vec![
+            BusinessRule {
+                name: "gold e-mail".into(),
+                channels: vec!["email".into()],
+                attribute: Some(("tier".into(), "gold".into())),
+                ..Default::default()
+            },
+            BusinessRule {
+                name: "wholesale at night".into(),
+                tag: Some("WHOLESALE".into()),
+                outside_hours: Some(true),
+                ..Default::default()
+            },
+        ];
+        assert_eq!(code(&policy, &turn("email", true)), Some(HandoffReason::BusinessRule("gold e-mail".into())));
+        assert_eq!(code(&policy, &turn("web_chat", true)), None, "wrong channel, and inside hours");
+        assert_eq!(
+            code(&policy, &turn("web_chat", false)),
+            Some(HandoffReason::BusinessRule("wholesale at night".into()))
+        );
     }
 }

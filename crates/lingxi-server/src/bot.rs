@@ -10,7 +10,7 @@ use crate::knowledge::{self, KbDecision};
 use crate::live::LiveEvent;
 use crate::state::AppState;
 use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
-use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, Turn};
+use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, RuleContext, Turn};
 use lingxi_engine::summary::{parts as summary_parts, render, SummaryInput, TurnNote};
 use lingxi_knowledge::model::Lang;
 use lingxi_nlu::entities::{mask, EntityConfig, EntityExtractor, EntityKind, EntityValue, Now};
@@ -212,8 +212,24 @@ async fn turn(
     let vip = customer.tags.iter().any(|t| t.eq_ignore_ascii_case("vip")) || customer.attributes["vip"] == json!(true);
     let (kb_decision, kb_confidence, kb) = knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
     let understood = kb.is_some() || !intent.out_of_scope;
+    // Per-tenant settings are keyed by slug: read it only when some tenant has its own.
+    let cfg = &state.config;
+    let slug = if cfg.handoff.tenants.is_empty() && cfg.routing.tenant_business_hours.is_empty() {
+        None
+    } else {
+        Some(state.store.tenant(tenant).await?.slug)
+    };
+    let policy: &HandoffPolicy = cfg.handoff.for_slug(slug.as_deref());
+    let attributes: Vec<(String, String)> = match &customer.attributes {
+        serde_json::Value::Object(m) => {
+            m.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
+        }
+        _ => Vec::new(),
+    };
+    let in_business_hours =
+        cfg.routing.hours_for(slug.as_deref().unwrap_or("")).is_none_or(|h| h.is_open(now.millis()));
     let decision = decide(
-        &HandoffPolicy::default(),
+        policy,
         &Turn {
             text: &normalized.text,
             intent: &intent,
@@ -222,6 +238,12 @@ async fn turn(
             vip,
             failures_before: conv.bot_failures.max(0) as u32,
             understood,
+            context: RuleContext {
+                channel: channel.as_str(),
+                tags: &customer.tags,
+                attributes: &attributes,
+                in_business_hours,
+            },
         },
     );
     let last_intent = intent.top.as_ref().map(|m| m.intent.clone());

@@ -23,6 +23,8 @@ pub struct Config {
     pub bot_enabled: bool,
     /// Queue and routing: reassignment, SLA, business hours (`[routing]`).
     pub routing: crate::routing::config::RoutingConfig,
+    /// The hand-off policy, for every tenant and per tenant slug (`[handoff]`).
+    pub handoff: crate::handoff_config::HandoffConfig,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -41,6 +43,7 @@ pub struct ConfigFile {
     pub agent_email_capacity: Option<i64>,
     pub bot: Option<bool>,
     pub routing: Option<crate::routing::config::RoutingFile>,
+    pub handoff: Option<crate::handoff_config::HandoffFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,8 +126,10 @@ impl Config {
             None => file.bot.unwrap_or(true),
         };
         let routing = crate::routing::config::RoutingConfig::from_file(file.routing, &env)?;
+        let handoff = crate::handoff_config::HandoffConfig::from_file(file.handoff)?;
         Ok(Config {
             routing,
+            handoff,
             bot_enabled,
             listen,
             data_dir,

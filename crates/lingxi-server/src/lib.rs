@@ -10,6 +10,7 @@ pub mod config;
 pub mod dataset;
 pub mod demo;
 pub mod error;
+pub mod handoff_config;
 pub mod ingest;
 pub mod kb_eval;
 pub mod knowledge;

@@ -204,6 +204,9 @@ both!(
 #[path = "api/routing.rs"]
 mod routing;
 
+#[path = "api/handoff.rs"]
+mod handoff;
+
 async fn probes_metrics_and_openapi(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), 200);
