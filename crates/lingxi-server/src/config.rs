@@ -23,6 +23,8 @@ pub struct Config {
     pub bot_enabled: bool,
     /// Queue and routing: reassignment, SLA, business hours (`[routing]`).
     pub routing: crate::routing::config::RoutingConfig,
+    /// Per-tenant HTTP connectors for the bot's business-data tools (`[tools.<slug>.<tool>]`).
+    pub tools: crate::tools::http::ToolsConfig,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -41,6 +43,7 @@ pub struct ConfigFile {
     pub agent_email_capacity: Option<i64>,
     pub bot: Option<bool>,
     pub routing: Option<crate::routing::config::RoutingFile>,
+    pub tools: Option<crate::tools::http::ToolsFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,7 +126,9 @@ impl Config {
             None => file.bot.unwrap_or(true),
         };
         let routing = crate::routing::config::RoutingConfig::from_file(file.routing, &env)?;
+        let tools = crate::tools::http::ToolsConfig::from_file(file.tools)?;
         Ok(Config {
+            tools,
             routing,
             bot_enabled,
             listen,
