@@ -1,0 +1,148 @@
+//! The HTTP JSON connector against a business system started in the test (axum on port 0):
+//! URL template, auth header, field mapping, 404 as not found, retries on 5xx, timeouts; the
+//! bot answers with the live status and a failing system never breaks a turn. Both backends.
+
+mod common;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::get;
+use axum::{Json, Router};
+use common::*;
+use lingxi_domain::{ConversationId, ConversationState};
+use lingxi_server::tools::http::{ToolsConfig, ToolsFile};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Default)]
+struct Erp {
+    calls: AtomicUsize,
+    flaky_calls: AtomicUsize,
+}
+
+async fn order(State(erp): State<Arc<Erp>>, headers: HeaderMap, Path(no): Path<String>) -> (StatusCode, Json<Value>) {
+    erp.calls.fetch_add(1, Ordering::SeqCst);
+    if headers.get("x-erp-key").and_then(|v| v.to_str().ok()) != Some("s3cret") {
+        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "key" })));
+    }
+    match no.as_str() {
+        "LX20261101001" => {
+            (StatusCode::OK, Json(json!({ "data": { "state": "delivered", "lines": [{ "name": "ERP 扫地机 X9" }] } })))
+        }
+        // Fails once, then answers: the retry makes it.
+        "LX20261101002" if erp.flaky_calls.fetch_add(1, Ordering::SeqCst) == 0 => {
+            (StatusCode::BAD_GATEWAY, Json(json!({})))
+        }
+        "LX20261101002" => (StatusCode::OK, Json(json!({ "data": { "state": "shipped", "lines": [] } }))),
+        "LX20261101003" => {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            (StatusCode::OK, Json(json!({ "data": { "state": "paid" } })))
+        }
+        _ => (StatusCode::NOT_FOUND, Json(json!({ "error": "no such order" }))),
+    }
+}
+
+fn tools_config(erp: &str) -> ToolsConfig {
+    let file: ToolsFile = toml::from_str(&format!(
+        r#"
+        [alpha.order_status]
+        url = "{erp}/api/orders/{{order_no}}"
+        auth_header = "X-Erp-Key: s3cret"
+        timeout_ms = 300
+        retries = 1
+        fields = {{ status = "data.state", item = "data.lines.0.name" }}
+        "#
+    ))
+    .unwrap();
+    ToolsConfig::from_file(Some(file)).unwrap()
+}
+
+async fn bot_says(app: &TestApp, key: &str, id: &str, text: &str) -> (String, ConversationState) {
+    let (s, m) = app.inbound(key, msg(id, json!([{ "kind": "device_id", "value": id }]), text)).await;
+    assert!(s.is_success(), "{m}");
+    let conv = ConversationId::parse(m["conversation_id"].as_str().unwrap()).unwrap();
+    let tenant = app.store.tenant_by_slug("alpha").await.unwrap().id;
+    let reply = eventually(|| {
+        let (store, tenant, conv) = (app.store.clone(), tenant.clone(), conv.clone());
+        async move {
+            let msgs = store.messages(&tenant, &conv, 10).await.unwrap();
+            msgs.iter().find(|m| m.sender_kind == "bot").map(|m| m.content["text"].clone())
+        }
+    })
+    .await;
+    let state = app.store.conversation(&tenant, &conv).await.unwrap().state;
+    (reply.as_str().unwrap().to_owned(), state)
+}
+
+async fn http_connector_answers_and_fails_safely(backend: Backend) {
+    let erp = Arc::new(Erp::default());
+    let router = Router::new().route("/api/orders/{no}", get(order)).with_state(erp.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let app = spawn_app_with(backend, |c| {
+        c.bot_enabled = true;
+        c.tools = tools_config(&base);
+    })
+    .await;
+    let key = app.a.app_key.clone();
+
+    let (text, state) = bot_says(&app, &key, "t1", "帮我查下订单 LX20261101001 到哪了").await;
+    assert!(text.contains("已签收") && text.contains("ERP 扫地机 X9"), "{text}");
+    assert_eq!(state, ConversationState::Bot);
+
+    let (text, _) = bot_says(&app, &key, "t2", "查一下订单 LX20261101002").await;
+    assert!(text.contains("已发货"), "retried after the 502: {text}");
+
+    let (text, state) = bot_says(&app, &key, "t3", "查一下订单 LX20261101404").await;
+    assert!(text.contains("没有查到") && text.contains("LX20261101404"), "{text}");
+    assert_eq!(state, ConversationState::Bot);
+
+    let before = erp.calls.load(Ordering::SeqCst);
+    let (text, state) = bot_says(&app, &key, "t4", "查一下订单 LX20261101003").await;
+    assert!(text.contains("繁忙"), "timed out: {text}");
+    assert_eq!(state, ConversationState::Bot, "a slow system does not end the turn");
+    assert_eq!(erp.calls.load(Ordering::SeqCst) - before, 2, "one retry after the timeout");
+
+    // Tenant B has no connector and no records: its bot does not call tools at all.
+    let (_, m) = app
+        .inbound(&app.b.app_key, msg("b1", json!([{ "kind": "device_id", "value": "b1" }]), "查一下订单 LX20261101001"))
+        .await;
+    assert!(m["conversation_id"].is_string());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(erp.calls.load(Ordering::SeqCst) - before, 2, "tenant B's bot never reaches A's ERP");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connector_on_sqlite() {
+    http_connector_answers_and_fails_safely(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connector_on_postgres() {
+    http_connector_answers_and_fails_safely(Backend::Postgres).await
+}
+
+#[test]
+fn connector_config_errors_name_the_key() {
+    let parse =
+        |s: &str| ToolsConfig::from_file(Some(toml::from_str::<ToolsFile>(s).unwrap())).unwrap_err().to_string();
+    let e = parse("[demo.order_status]\nurl = \"ftp://x/{order_no}\"\nfields = { status = \"s\" }");
+    assert!(e.contains("tools.demo.order_status.url") && e.contains("http"), "{e}");
+    let e = parse("[demo.order_status]\nurl = \"http://x/{orderno}\"\nfields = { status = \"s\" }");
+    assert!(e.contains("placeholder"), "{e}");
+    let e = parse("[demo.weather]\nurl = \"http://x/\"\nfields = { status = \"s\" }");
+    assert!(e.contains("unknown tool"), "{e}");
+    let e = parse("[demo.invoice]\nurl = \"http://x/{order_no}\"\nfields = {}");
+    assert!(e.contains("fields"), "{e}");
+    let e = parse("[demo.invoice]\nurl = \"http://x/{order_no}\"\ntimeout_ms = 1\nfields = { a = \"b\" }");
+    assert!(e.contains("timeout_ms"), "{e}");
+    let e = parse("[demo.invoice]\nurl = \"http://x/{order_no}\"\nauth_header = \"no colon\"\nfields = { a = \"b\" }");
+    assert!(e.contains("auth_header") && !e.contains("no colon"), "the secret is not echoed: {e}");
+    assert!(
+        toml::from_str::<ToolsFile>("[demo.invoice]\nurl = \"http://x\"\nfields = {}\nretry = 3").is_err(),
+        "typos rejected"
+    );
+}
