@@ -12,7 +12,7 @@ use lingxi_nlu::entities::{Entity, EntityValue, Now};
 use lingxi_store::{CustomerView, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// What the bot waits for from a customer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,10 +62,39 @@ pub async fn tenant_slug(state: &AppState, tenant: &TenantId) -> Option<String> 
     Some(slug)
 }
 
-async fn flows_for(state: &AppState, tenant: &TenantId) -> &'static [Flow] {
-    match tenant_slug(state, tenant).await.as_deref() {
-        Some(crate::demo::DEMO_SLUG) => demo_flows(),
-        _ => &[],
+/// The flows that run for a tenant: the demo tenant's shipped ones, then the tenant's own
+/// (an own flow with a shipped flow's id replaces it). Stored definitions were checked when
+/// written; one that no longer compiles (an engine change) is skipped and logged.
+async fn flows_for(state: &AppState, tenant: &TenantId) -> Result<Arc<Vec<Flow>>, StoreError> {
+    if let Some(f) = state.flow_cache.lock().ok().and_then(|c| c.get(tenant.as_str()).cloned()) {
+        return Ok(f);
+    }
+    let mut flows: Vec<Flow> = match tenant_slug(state, tenant).await.as_deref() {
+        Some(crate::demo::DEMO_SLUG) => demo_flows().to_vec(),
+        _ => Vec::new(),
+    };
+    for row in state.store.flows(tenant).await? {
+        match serde_json::from_str::<FlowSpec>(&row.spec).map_err(|e| e.to_string()).and_then(|s| {
+            Flow::compile(&s).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        }) {
+            Ok(f) => {
+                flows.retain(|x| x.id != f.id);
+                flows.push(f);
+            }
+            Err(e) => tracing::warn!(flow = %row.id, error = %e, "stored flow skipped"),
+        }
+    }
+    let flows = Arc::new(flows);
+    if let Ok(mut c) = state.flow_cache.lock() {
+        c.insert(tenant.as_str().to_owned(), flows.clone());
+    }
+    Ok(flows)
+}
+
+/// A tenant's flows changed: the next turn reloads them.
+pub fn forget_flows(state: &AppState, tenant: &TenantId) {
+    if let Ok(mut c) = state.flow_cache.lock() {
+        c.remove(tenant.as_str());
     }
 }
 
@@ -114,7 +143,7 @@ pub struct TurnInput<'a> {
 
 /// Takes the message if a flow or a tool should; `None` leaves it to the knowledge base.
 pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTurn>, StoreError> {
-    let flows = flows_for(state, t.tenant).await;
+    let flows = flows_for(state, t.tenant).await?;
     let tools_on = tools::enabled(state, t.tenant).await;
     if flows.is_empty() && !tools_on {
         return Ok(None);

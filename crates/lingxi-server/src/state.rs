@@ -36,6 +36,8 @@ pub struct AppState {
     pub http_client: reqwest::Client,
     /// Tenant slugs by id: per-tenant tool configuration and demo flows are keyed by slug.
     pub tenant_slugs: Mutex<HashMap<String, String>>,
+    /// Each tenant's runnable flows (shipped demo flows and its own), until one changes.
+    pub flow_cache: Mutex<HashMap<String, Arc<Vec<lingxi_engine::flow::Flow>>>>,
     channel_cache: Mutex<HashMap<String, (Instant, ChannelRow, TenantPolicy)>>,
 }
 
@@ -57,6 +59,7 @@ impl AppState {
             shutting_down: AtomicBool::new(false),
             http_client: reqwest::Client::new(),
             tenant_slugs: Mutex::default(),
+            flow_cache: Mutex::default(),
             channel_cache: Mutex::new(HashMap::new()),
         });
         tokio::spawn(crate::bot::run_writer(Arc::downgrade(&state), bot_rx));

@@ -1,6 +1,7 @@
 //! The HTTP JSON connector against a business system started in the test (axum on port 0):
 //! URL template, auth header, field mapping, 404 as not found, retries on 5xx, timeouts; the
-//! bot answers with the live status and a failing system never breaks a turn. Both backends.
+//! bot answers with the live status and a failing system never breaks a turn. And a tenant's
+//! own flows through the API, into the bot. Both backends.
 
 mod common;
 
@@ -113,6 +114,93 @@ async fn http_connector_answers_and_fails_safely(backend: Backend) {
     assert!(m["conversation_id"].is_string());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(erp.calls.load(Ordering::SeqCst) - before, 2, "tenant B's bot never reaches A's ERP");
+}
+
+fn printer_flow() -> Value {
+    json!({
+        "id": "printer_jam",
+        "title": { "zh": "打印机卡纸", "en": "Printer jam" },
+        "trigger": { "keywords": [["打印机"], ["卡纸"]] },
+        "start": "open",
+        "steps": {
+            "open": { "type": "choice", "text": "请打开后盖取出纸张，好了吗？", "options": [
+                { "label": "好了", "keywords": ["好了"], "next": "done" },
+                { "label": "还是卡", "keywords": ["还是"], "next": "human" } ] },
+            "done": { "type": "end", "text": "太好了，问题解决！", "resolved": true },
+            "human": { "type": "handoff", "reason": "printer_jam" }
+        }
+    })
+}
+
+/// A tenant's own flow: every problem of a bad definition comes back by path and nothing is
+/// stored; roles are enforced; a stored flow runs in the bot at once and its hand-off carries
+/// the flow's reason; replacing it changes what the bot says.
+async fn tenant_flows_are_checked_stored_and_run(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let admin = app.login(&app.a.admin).await;
+    let agent = app.login(&app.a.agent).await;
+    let mut bad = printer_flow();
+    bad["start"] = json!("nowhere");
+    bad["steps"]["open"]["options"][1]["next"] = json!("missing");
+    let (s, v) = app.send("post", &admin, "/api/v1/flows", Some(bad.clone())).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"]["code"], "invalid_flow");
+    let paths: Vec<&str> = v["problems"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert!(paths.contains(&"start") && paths.contains(&"steps.open.options[1].next"), "{v}");
+    let (s, v) = app.send("post", &admin, "/api/v1/flows", Some(json!({ "id": "x", "steps": 3 }))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_flow")), "{v}");
+    assert_eq!(app.get(&admin, "/api/v1/flows").await.1["flows"], json!([]), "nothing stored");
+    let (s, _) = app.send("post", &agent, "/api/v1/flows", Some(printer_flow())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "agents do not write flows");
+    let (s, _) = app.send("put", &admin, "/api/v1/flows/printer_jam", Some(printer_flow())).await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "PUT replaces; POST creates");
+    let (s, v) = app.send("post", &admin, "/api/v1/flows", Some(printer_flow())).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, _) = app.send("post", &admin, "/api/v1/flows", Some(printer_flow())).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (s, v) = app.send("put", &admin, "/api/v1/flows/other", Some(printer_flow())).await;
+    assert_eq!((s, v["problems"][0]["path"].as_str()), (StatusCode::NOT_FOUND, None), "{v}");
+    assert_eq!(app.get(&agent, "/api/v1/flows/printer_jam").await.1["flow"]["definition"]["start"], "open");
+
+    let key = app.a.app_key.clone();
+    let (text, _) = bot_says(&app, &key, "p1", "打印机又卡纸了").await;
+    assert!(text.contains("取出纸张") && text.contains("1. 好了"), "{text}");
+    let (_, m) = app.inbound(&key, msg("p1b", json!([{ "kind": "device_id", "value": "p1" }]), "还是卡")).await;
+    let conv = ConversationId::parse(m["conversation_id"].as_str().unwrap()).unwrap();
+    let tenant = app.store.tenant_by_slug("alpha").await.unwrap().id;
+    let row = eventually(|| {
+        let (store, tenant, conv) = (app.store.clone(), tenant.clone(), conv.clone());
+        async move {
+            let c = store.conversation(&tenant, &conv).await.unwrap();
+            (c.state != ConversationState::Bot).then(|| json!(c.handoff_reason))
+        }
+    })
+    .await;
+    assert_eq!(row, json!("printer_jam"));
+
+    // Replaced: the first question changes for the next customer; an invalid replacement is refused.
+    let mut v2 = printer_flow();
+    v2["steps"]["open"]["text"] = json!("先关机再打开后盖，取出纸张，好了吗？");
+    let (s, _) = app.send("put", &admin, "/api/v1/flows/printer_jam", Some(v2)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app.send("put", &admin, "/api/v1/flows/printer_jam", Some(bad)).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (text, _) = bot_says(&app, &key, "p2", "打印机卡纸怎么办").await;
+    assert!(text.contains("先关机"), "{text}");
+    let (s, _) = app.send("delete", &admin, "/api/v1/flows/printer_jam", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (text, _) = bot_says(&app, &key, "p3", "打印机卡纸怎么办").await;
+    assert!(!text.contains("取出纸张"), "deleted flows stop: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_flows_on_sqlite() {
+    tenant_flows_are_checked_stored_and_run(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_flows_on_postgres() {
+    tenant_flows_are_checked_stored_and_run(Backend::Postgres).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

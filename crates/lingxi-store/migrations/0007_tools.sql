@@ -20,3 +20,13 @@ CREATE TABLE bot_pending (
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (tenant_id, customer_id)
 )
+;
+-- A tenant's own guided flows: the JSON definition as written (checked by the server before
+-- it is stored), keyed by the flow's id.
+CREATE TABLE bot_flows (
+    tenant_id TEXT NOT NULL REFERENCES tenants(id),
+    id TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, id)
+)

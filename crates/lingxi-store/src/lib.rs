@@ -24,7 +24,7 @@ pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
 pub use knowledge::{Expect, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap};
 pub use routing::{RoutingProfile, SlaClockRow};
-pub use tools::BusinessRecord;
+pub use tools::{BusinessRecord, FlowRow};
 pub use widget::VisitorRow;
 pub use workspace::{CannedRow, NoteRow, Transfer};
 

@@ -128,3 +128,79 @@ impl Store {
         Ok(())
     }
 }
+
+/// A tenant's stored flow definition (JSON text, checked before it is stored).
+#[derive(Debug, Clone)]
+pub struct FlowRow {
+    pub id: String,
+    pub spec: String,
+    pub updated_at: Timestamp,
+}
+
+fn flow_from(r: &AnyRow) -> Result<FlowRow> {
+    Ok(FlowRow { id: get(r, "id")?, spec: get(r, "spec")?, updated_at: Timestamp::from_millis(get(r, "updated_at")?) })
+}
+
+impl Store {
+    pub async fn flows(&self, tenant: &TenantId) -> Result<Vec<FlowRow>> {
+        let rows = sqlx::query("SELECT * FROM bot_flows WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant.as_str())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter().map(flow_from).collect()
+    }
+
+    pub async fn flow(&self, tenant: &TenantId, id: &str) -> Result<FlowRow> {
+        let row = sqlx::query("SELECT * FROM bot_flows WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?
+            .ok_or(StoreError::NotFound("flow"))?;
+        flow_from(&row)
+    }
+
+    /// Creates a flow; `Conflict` if the tenant has one with this id.
+    pub async fn create_flow(&self, tenant: &TenantId, id: &str, spec: &str, now: Timestamp) -> Result<FlowRow> {
+        let done = sqlx::query(
+            "INSERT INTO bot_flows (tenant_id, id, spec, updated_at) VALUES ($1,$2,$3,$4) ON CONFLICT (tenant_id, id) DO NOTHING",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(spec)
+        .bind(now.millis())
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!("flow `{id}` exists")));
+        }
+        Ok(FlowRow { id: id.into(), spec: spec.into(), updated_at: now })
+    }
+
+    /// Replaces a tenant's flow; `NotFound` if it has none with this id.
+    pub async fn replace_flow(&self, tenant: &TenantId, id: &str, spec: &str, now: Timestamp) -> Result<FlowRow> {
+        let done = sqlx::query("UPDATE bot_flows SET spec = $3, updated_at = $4 WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id)
+            .bind(spec)
+            .bind(now.millis())
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("flow"));
+        }
+        Ok(FlowRow { id: id.into(), spec: spec.into(), updated_at: now })
+    }
+
+    pub async fn delete_flow(&self, tenant: &TenantId, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM bot_flows WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.as_str())
+            .bind(id)
+            .execute(&self.write)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("flow"));
+        }
+        Ok(())
+    }
+}

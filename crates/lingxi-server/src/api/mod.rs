@@ -5,6 +5,7 @@ pub(crate) mod admin;
 mod console;
 mod conversations;
 mod customers;
+mod flows;
 pub mod inbound;
 pub mod knowledge;
 pub mod openapi;
@@ -53,6 +54,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/knowledge/search", get(knowledge::search))
         .route("/api/v1/knowledge/gaps", get(knowledge::gaps))
         .route("/api/v1/knowledge/gaps/{id}/draft", post(knowledge::draft))
+        .route("/api/v1/flows", get(flows::list).post(flows::create))
+        .route("/api/v1/flows/{id}", get(flows::detail).put(flows::replace).delete(flows::remove))
         .route("/api/v1/conversations", get(conversations::list))
         .route("/api/v1/conversations/{id}", get(conversations::detail))
         .route("/api/v1/conversations/{id}/context", get(conversations::context))
