@@ -234,3 +234,44 @@ fn connector_config_errors_name_the_key() {
         "typos rejected"
     );
 }
+
+/// `lingxi tools import`: a good CSV is stored (and re-importing replaces by key); a file with
+/// a bad line stores nothing and names the line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_import_cli_loads_csv_all_or_nothing() {
+    let dir = std::env::temp_dir().join(format!("lingxi-tools-cli-{}", rand_hex()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("lingxi.db").display());
+    let lingxi = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lingxi"))
+            .args(args)
+            .args(["--database-url", &url])
+            .env_remove("LINGXI_CONFIG")
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    assert!(lingxi(&["migrate"]).status.success());
+    let out = lingxi(&["tenant", "create", "--slug", "shop", "--name", "Shop"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let good = dir.join("orders.csv");
+    std::fs::write(&good, "order_no,phone,status,item\nLX20261101001,13800138001,shipped,\"Cam, 2K\"\nlx20261101002,13800138001,paid,Lock\n").unwrap();
+    let out = lingxi(&["tools", "import", "--tenant", "shop", "--kind", "orders", "--file", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 orders record(s)"));
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, "order_no,phone,status\nLX20261101003,1,paid\n,2,paid\nLX4,3\n").unwrap();
+    let out = lingxi(&["tools", "import", "--tenant", "shop", "--kind", "orders", "--file", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3") && err.contains("line 4"), "{err}");
+    let out = lingxi(&["tools", "import", "--tenant", "shop", "--kind", "planets", "--file", good.to_str().unwrap()]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("unknown kind"));
+
+    let store = lingxi_store::Store::connect(&url, None).await.unwrap();
+    let t = store.tenant_by_slug("shop").await.unwrap().id;
+    let r = store.record(&t, "orders", "LX20261101001").await.unwrap().unwrap();
+    assert_eq!((r.owner.as_str(), r.fields["item"].as_str()), ("13800138001", "Cam, 2K"));
+    assert!(store.record(&t, "orders", "LX20261101002").await.unwrap().is_some(), "keys are upper-cased");
+    assert!(store.record(&t, "orders", "LX20261101003").await.unwrap().is_none(), "the bad file stored nothing");
+}
