@@ -483,8 +483,10 @@ async fn submit_tool_turn(
     let handoff = match &tt.handoff {
         Some((code, why)) => {
             let (summary, details) = handoff_package(ctx, &HandoffReason::PriorityTopic(why.clone()), code).await;
-            if replies.is_empty() {
-                let online = ctx.state.dispatch.n_online(ctx.state, ctx.tenant).await;
+            // The flow's own words say a colleague takes over; with nobody online the customer
+            // also hears honestly that they wait in the queue.
+            let online = ctx.state.dispatch.n_online(ctx.state, ctx.tenant).await;
+            if replies.is_empty() || online == 0 {
                 replies.push(handoff_notice(&HandoffReason::PriorityTopic(why.clone()), ctx.chinese, online));
             }
             Some((code.clone(), summary, details))

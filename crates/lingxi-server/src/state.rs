@@ -38,6 +38,8 @@ pub struct AppState {
     pub tenant_slugs: Mutex<HashMap<String, String>>,
     /// Each tenant's runnable flows (shipped demo flows and its own), until one changes.
     pub flow_cache: Mutex<HashMap<String, Arc<Vec<lingxi_engine::flow::Flow>>>>,
+    /// Whether a tenant has business records, re-read after a minute (imports run elsewhere).
+    pub records_seen: Mutex<HashMap<String, (Instant, bool)>>,
     channel_cache: Mutex<HashMap<String, (Instant, ChannelRow, TenantPolicy)>>,
 }
 
@@ -60,6 +62,7 @@ impl AppState {
             http_client: reqwest::Client::new(),
             tenant_slugs: Mutex::default(),
             flow_cache: Mutex::default(),
+            records_seen: Mutex::default(),
             channel_cache: Mutex::new(HashMap::new()),
         });
         tokio::spawn(crate::bot::run_writer(Arc::downgrade(&state), bot_rx));

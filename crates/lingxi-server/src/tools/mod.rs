@@ -90,7 +90,18 @@ pub async fn enabled(state: &AppState, tenant: &TenantId) -> bool {
             return true;
         }
     }
-    state.store.has_records(tenant).await.unwrap_or(false)
+    let fresh = std::time::Duration::from_secs(60);
+    if let Some((at, on)) = state.records_seen.lock().ok().and_then(|m| m.get(tenant.as_str()).copied()) {
+        if at.elapsed() < fresh {
+            return on;
+        }
+    }
+    // Asked on every bot turn: a cached answer keeps tenants without tools at no extra query.
+    let on = state.store.has_records(tenant).await.unwrap_or(false);
+    if let Ok(mut m) = state.records_seen.lock() {
+        m.insert(tenant.as_str().to_owned(), (std::time::Instant::now(), on));
+    }
+    on
 }
 
 fn arg<'a>(args: &'a Fields, name: &str) -> Result<&'a str, ToolError> {
