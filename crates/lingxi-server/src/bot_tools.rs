@@ -154,7 +154,9 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
         .customer
         .identities
         .iter()
-        .map(|i| if i.kind == "phone" { i.value.trim_start_matches("+86").to_owned() } else { i.value.clone() })
+        .filter(|i| i.kind == "phone")
+        .map(|i| i.value.trim_start_matches("+86").to_owned())
+        .chain(t.customer.identities.iter().filter(|i| i.kind != "phone").map(|i| i.value.clone()))
         .collect();
     let pending =
         state.store.bot_pending(t.tenant, &t.customer.id).await?.and_then(|s| serde_json::from_str::<Pending>(&s).ok());
@@ -252,7 +254,17 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
         return Ok(Some(tool_answer(state, t, tool, only, &owners).await));
     }
     set(Some(Pending::Slot { tool: tool.into(), options: candidates.clone(), tries: 0 })).await?;
-    Ok(Some(ToolTurn { replies: vec![ask(tool, &candidates, t.chinese, false)], handoff: None, tool: None }))
+    // Buttons read better with what was bought; a click sends the label, whose number counts.
+    let mut labels = Vec::with_capacity(candidates.len());
+    for c in &candidates {
+        let item = state.store.record(t.tenant, "orders", c).await?.and_then(|r| r.fields.get("item").cloned());
+        labels.push(match item {
+            Some(item) if t.chinese => format!("{c}（{item}）"),
+            Some(item) => format!("{c} ({item})"),
+            None => c.clone(),
+        });
+    }
+    Ok(Some(ToolTurn { replies: vec![ask(tool, &labels, t.chinese, false)], handoff: None, tool: None }))
 }
 
 /// Order numbers in the customer's timeline (every channel), newest first, each once.

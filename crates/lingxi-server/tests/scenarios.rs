@@ -99,7 +99,7 @@ async fn run(backend: Backend) {
             // The bot answers asynchronously: wait for its message, then for any that follow.
             let (row, texts) = loop {
                 let msgs = app.store.messages(&t.id, &conv, 200).await.unwrap();
-                if count_bot(&msgs) > seen || before.elapsed() > Duration::from_secs(8) {
+                if count_bot(&msgs) > seen || before.elapsed() > Duration::from_secs(15) {
                     // A flow's turn may be several messages, queued back to back.
                     tokio::time::sleep(Duration::from_millis(250)).await;
                     let msgs = app.store.messages(&t.id, &conv, 200).await.unwrap();
@@ -145,6 +145,12 @@ async fn run(backend: Backend) {
                 let pending = app.store.bot_pending(&t.id, &row.customer_id).await.unwrap();
                 if pending.is_some() {
                     fail(format!("the flow is still pending: {pending:?}"));
+                }
+            }
+            if matches!(turn.expect.as_str(), "answered" | "tool") {
+                let pending = app.store.bot_pending(&t.id, &row.customer_id).await.unwrap();
+                if pending.is_some() {
+                    fail(format!("an answer leaves nothing pending, yet: {pending:?}"));
                 }
             }
             if matches!(turn.expect.as_str(), "flow" | "slot") && turn.resolved.is_none() {
