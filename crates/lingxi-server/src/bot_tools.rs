@@ -200,7 +200,20 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
         return Ok(None);
     }
     if let Some(flow) = flows.iter().find(|f| f.triggered_by(t.intent, t.text)) {
-        let known: BTreeMap<String, String> = slots.iter().cloned().collect();
+        // What is known before the first step: the message's entities, and the customer's
+        // attributes and tags for conditions (`customer.level`, `customer.tags`).
+        let mut known: BTreeMap<String, String> = slots.iter().cloned().collect();
+        if let Some(attrs) = t.customer.attributes.as_object() {
+            for (k, v) in attrs {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null | serde_json::Value::Object(_) | serde_json::Value::Array(_) => continue,
+                    other => other.to_string(),
+                };
+                known.insert(format!("customer.{k}"), v);
+            }
+        }
+        known.insert("customer.tags".into(), t.customer.tags.join(","));
         let mut run = FlowRun::new(flow, known);
         if let Ok(out) = flow.advance(&mut run, FlowInput::Start, t.chinese) {
             return drive(state, t, flow, run, out, &owners).await.map(Some);

@@ -187,6 +187,36 @@ async fn tenant_flows_are_checked_stored_and_run(backend: Backend) {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (text, _) = bot_says(&app, &key, "p2", "打印机卡纸怎么办").await;
     assert!(text.contains("先关机"), "{text}");
+    // Conditions read the customer's attributes: a gold member gets the priority line.
+    let tiers = json!({
+        "id": "hotline", "title": "Hotline", "trigger": { "keywords": [["专线"]] }, "start": "tier",
+        "steps": {
+            "tier": { "type": "condition", "branches": [ { "when": { "slot": "customer.level", "equals": "gold" }, "next": "gold" } ], "else": "std" },
+            "gold": { "type": "end", "text": "金卡会员专属专线：400-800-0001", "resolved": true },
+            "std": { "type": "end", "text": "客服热线：400-800-0000", "resolved": true }
+        }
+    });
+    assert_eq!(app.send("post", &admin, "/api/v1/flows", Some(tiers)).await.0, StatusCode::CREATED);
+    let (text, _) = bot_says(&app, &key, "h1", "会员专线是多少").await;
+    assert!(text.contains("400-800-0000"), "{text}");
+    let (_, m) = app.inbound(&key, msg("h2", json!([{ "kind": "device_id", "value": "h2" }]), "你好")).await;
+    let cus = m["customer_id"].as_str().unwrap().to_owned();
+    let (s, _) = app
+        .send("patch", &admin, &format!("/api/v1/customers/{cus}"), Some(json!({ "attributes": { "level": "gold" } })))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, m) = app.inbound(&key, msg("h2b", json!([{ "kind": "device_id", "value": "h2" }]), "会员专线是多少")).await;
+    let conv = ConversationId::parse(m["conversation_id"].as_str().unwrap()).unwrap();
+    let gold = eventually(|| {
+        let (store, tenant, conv) = (app.store.clone(), tenant.clone(), conv.clone());
+        async move {
+            let msgs = store.messages(&tenant, &conv, 10).await.unwrap();
+            msgs.iter().filter(|m| m.sender_kind == "bot").nth(1).map(|m| m.content["text"].clone())
+        }
+    })
+    .await;
+    assert!(gold.as_str().unwrap().contains("400-800-0001"), "{gold}");
+
     let (s, _) = app.send("delete", &admin, "/api/v1/flows/printer_jam", None).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (text, _) = bot_says(&app, &key, "p3", "打印机卡纸怎么办").await;
