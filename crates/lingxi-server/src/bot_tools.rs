@@ -176,6 +176,10 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
             set(None).await?;
         }
         Some(Pending::Slot { tool, options, tries }) => {
+            if let Some(turn) = by_tracking(state, t, &tool, &slots, &owners).await {
+                set(None).await?;
+                return Ok(Some(turn));
+            }
             let picked = slot(&slots, "order_no").cloned().or_else(|| pick_option(t.text, &options));
             match picked {
                 Some(no) => {
@@ -223,16 +227,8 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
     if tool == "membership" {
         return Ok(Some(tool_answer(state, t, tool, "", &owners).await));
     }
-    if tool == "logistics" {
-        if let Some(tn) = slot(&slots, "tracking_no") {
-            let args = Fields::from([("tracking_no".to_owned(), tn.clone())]);
-            let r = tools::call(state, t.tenant, tool, &args, &owners).await;
-            return Ok(Some(ToolTurn {
-                replies: vec![render(tool, tn, r, t.chinese)],
-                handoff: None,
-                tool: Some(tool.into()),
-            }));
-        }
+    if let Some(turn) = by_tracking(state, t, tool, &slots, &owners).await {
+        return Ok(Some(turn));
     }
     if let Some(no) = slot(&slots, "order_no") {
         return Ok(Some(tool_answer(state, t, tool, no, &owners).await));
@@ -278,6 +274,24 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
         });
     }
     Ok(Some(ToolTurn { replies: vec![ask(tool, &labels, t.chinese, false)], handoff: None, tool: None }))
+}
+
+/// A tracking number answers "where is my parcel" whichever of the two intents it came with.
+async fn by_tracking(
+    state: &AppState,
+    t: &TurnInput<'_>,
+    tool: &str,
+    slots: &[(String, String)],
+    owners: &[String],
+) -> Option<ToolTurn> {
+    let tn = slot(slots, "tracking_no").filter(|_| matches!(tool, "logistics" | "order_status"))?;
+    let args = Fields::from([("tracking_no".to_owned(), tn.clone())]);
+    let r = tools::call(state, t.tenant, "logistics", &args, owners).await;
+    Some(ToolTurn {
+        replies: vec![render("logistics", tn, r, t.chinese)],
+        handoff: None,
+        tool: Some("logistics".into()),
+    })
 }
 
 /// Order numbers in the customer's timeline (every channel), newest first, each once.
@@ -495,7 +509,7 @@ fn render(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool) -> Stri
         ("logistics", true) => {
             let eta = if g("eta").is_empty() { String::new() } else { format!("，预计 {} 送达", g("eta")) };
             format!(
-                "您的包裹（{} {}）{status}，最新：{}（{}）{eta}。",
+                "订单 {no} 的包裹（{} {}）{status}，最新：{}（{}）{eta}。",
                 g("carrier"),
                 g("tracking_no"),
                 g("location"),
@@ -505,7 +519,7 @@ fn render(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool) -> Stri
         ("logistics", false) => {
             let eta = if g("eta").is_empty() { String::new() } else { format!(", expected {}", g("eta")) };
             format!(
-                "Your parcel ({} {}) is {status}: {} ({}){eta}.",
+                "The parcel for order {no} ({} {}) is {status}: {} ({}){eta}.",
                 g("carrier"),
                 g("tracking_no"),
                 g("location"),
