@@ -194,7 +194,13 @@ async fn turn(
     // Normalise every customer message once; sentiment, the summary and entities all read it.
     let normalized_all: Vec<_> = customer_texts.iter().map(|t| normalizer().normalize(t)).collect();
     let Some(normalized) = normalized_all.last() else { return Ok(()) };
-    let chinese = is_chinese(normalized.language, &normalized.text);
+    // A bare order number or "2" says nothing about the language: keep the conversation's.
+    let bare = !normalized.text.trim().contains(char::is_whitespace)
+        && !normalized.text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let chinese = match normalized_all.iter().rev().nth(1) {
+        Some(prev) if bare => is_chinese(prev.language, &prev.text),
+        _ => is_chinese(normalized.language, &normalized.text),
+    };
     let model = default_model(if chinese { DefaultLanguage::Chinese } else { DefaultLanguage::English });
     let intent = model.classify(&normalized.text);
     let now = state.clock.now();
@@ -210,8 +216,6 @@ async fn turn(
     let trend = SentimentTrend::from_results(&sentiments);
     let customer = state.store.customer(tenant, &conv.customer_id).await?;
     let vip = customer.tags.iter().any(|t| t.eq_ignore_ascii_case("vip")) || customer.attributes["vip"] == json!(true);
-    let (kb_decision, kb_confidence, kb) = knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
-    let understood = kb.is_some() || !intent.out_of_scope;
     // Per-tenant settings are keyed by slug: read it only when some tenant has its own.
     let cfg = &state.config;
     let slug = if cfg.handoff.tenants.is_empty() && cfg.routing.tenant_business_hours.is_empty() {
@@ -228,6 +232,66 @@ async fn turn(
     };
     let in_business_hours =
         cfg.routing.hours_for(slug.as_deref().unwrap_or("")).is_none_or(|h| h.is_open(now.millis()));
+    let rules =
+        RuleContext { channel: channel.as_str(), tags: &customer.tags, attributes: &attributes, in_business_hours };
+    // Flows and business-data tools come first, unless the hand-off policy already wants a
+    // person (asked for one, angry, risky): that is never delayed by a flow.
+    let policy_first = decide(
+        policy,
+        &Turn {
+            text: &normalized.text,
+            intent: &intent,
+            sentiment: &trend,
+            amounts_minor: &amounts,
+            vip,
+            failures_before: 0,
+            understood: true,
+            context: rules.clone(),
+        },
+    );
+    // A topic or a "person" intent read from words alone (扫地机器人 looks like "not a robot")
+    // lets a flow or a pending question go first; it still hands over if they pass.
+    let explicit = policy.human_request_phrases.iter().any(|p| normalized.text.contains(p.as_str()));
+    let soft = match &policy_first {
+        BotDecision::Continue { .. } => Some(false),
+        BotDecision::HandOff { reason: HandoffReason::CustomerRequest, .. } if !explicit => Some(true),
+        BotDecision::HandOff { reason: HandoffReason::PriorityTopic(_), .. } => Some(true),
+        BotDecision::HandOff { .. } => None,
+    };
+    if let Some(soft_handoff) = soft {
+        let input = crate::bot_tools::TurnInput {
+            tenant,
+            customer: &customer,
+            text: &normalized.text,
+            intent: intent.top.as_ref().map(|m| m.intent.as_str()),
+            entities: &entities,
+            chinese,
+            now,
+            soft_handoff,
+        };
+        match crate::bot_tools::handle(state, &input).await {
+            Ok(Some(tt)) => {
+                let ctx = HandoffContext {
+                    state,
+                    tenant,
+                    conv_id,
+                    channel,
+                    customer: &customer,
+                    customer_texts: &customer_texts,
+                    normalized_all: &normalized_all,
+                    sentiments: &sentiments,
+                    bot_replies,
+                    chinese,
+                    now,
+                };
+                return submit_tool_turn(&ctx, tt, &trend, intent.top.as_ref().map(|m| m.intent.clone())).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "flows and tools skipped this turn"),
+        }
+    }
+    let (kb_decision, kb_confidence, kb) = knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
+    let understood = kb.is_some() || !intent.out_of_scope;
     let decision = decide(
         policy,
         &Turn {
@@ -238,12 +302,7 @@ async fn turn(
             vip,
             failures_before: conv.bot_failures.max(0) as u32,
             understood,
-            context: RuleContext {
-                channel: channel.as_str(),
-                tags: &customer.tags,
-                attributes: &attributes,
-                in_business_hours,
-            },
+            context: rules,
         },
     );
     let last_intent = intent.top.as_ref().map(|m| m.intent.clone());
@@ -262,93 +321,20 @@ async fn turn(
             at: later(now),
         },
         BotDecision::HandOff { reason, .. } => {
-            // The package for the agent: what the customer wants, in one look.
-            let turns: Vec<TurnNote> = customer_texts
-                .iter()
-                .zip(&normalized_all)
-                .zip(&sentiments)
-                .map(|((t, n), s)| {
-                    let m = default_model(if is_chinese(n.language, &n.text) {
-                        DefaultLanguage::Chinese
-                    } else {
-                        DefaultLanguage::English
-                    });
-                    TurnNote {
-                        text: t.clone(),
-                        intent: m.classify(&n.text).top.map(|m| m.intent),
-                        sentiment: s.score,
-                        anger: s.emotions.anger,
-                    }
-                })
-                .collect();
-            let facts: Vec<String> = normalized_all
-                .iter()
-                .flat_map(|n| extractor().extract(&n.text, Now::china(now.millis() / 1000)))
-                .filter(|e| {
-                    matches!(
-                        e.kind,
-                        EntityKind::OrderNumber
-                            | EntityKind::TrackingNumber
-                            | EntityKind::Amount
-                            | EntityKind::Phone
-                            | EntityKind::Product
-                    )
-                })
-                .map(|e| {
-                    let label = match (e.kind, chinese) {
-                        (EntityKind::OrderNumber, true) => "订单号",
-                        (EntityKind::TrackingNumber, true) => "快递单号",
-                        (EntityKind::Amount, true) => "金额",
-                        (EntityKind::Phone, true) => "电话",
-                        (EntityKind::Product, true) => "产品",
-                        (EntityKind::OrderNumber, false) => "order",
-                        (EntityKind::TrackingNumber, false) => "tracking",
-                        (EntityKind::Amount, false) => "amount",
-                        (EntityKind::Phone, false) => "phone",
-                        _ => "product",
-                    };
-                    // Normalisation lower-cased the text; ids read better as customers write them.
-                    let value = match e.kind {
-                        EntityKind::Phone => mask(e.kind, &e.raw),
-                        EntityKind::OrderNumber | EntityKind::TrackingNumber => e.raw.to_uppercase(),
-                        _ => e.raw.clone(),
-                    };
-                    format!("{label} {value}")
-                })
-                .collect::<Vec<_>>();
-            let mut facts = facts;
-            facts.dedup();
-            let others = state
-                .store
-                .context(tenant, conv_id, 3)
-                .await
-                .map(|ctx| {
-                    ctx.into_iter()
-                        .map(|(c, last)| {
-                            let what = c
-                                .last_intent
-                                .clone()
-                                .or_else(|| last.and_then(|m| m.content["text"].as_str().map(str::to_owned)))
-                                .unwrap_or_default();
-                            (c.channel_kind.as_str().to_owned(), what)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let parts = summary_parts(
-                &SummaryInput {
-                    customer_name: customer.display_name.clone(),
-                    channel: channel.as_str().into(),
-                    turns,
-                    entities: facts,
-                    bot_replies,
-                    other_channels: others,
-                    chinese,
-                },
-                &reason,
-            );
-            let details = crate::api::views::handoff_details(&parts, reason.code()).to_string();
-            let summary = render(&parts);
+            let ctx = HandoffContext {
+                state,
+                tenant,
+                conv_id,
+                channel,
+                customer: &customer,
+                customer_texts: &customer_texts,
+                normalized_all: &normalized_all,
+                sentiments: &sentiments,
+                bot_replies,
+                chinese,
+                now,
+            };
+            let (summary, details) = handoff_package(&ctx, &reason, reason.code()).await;
             let online = state.dispatch.n_online(state, tenant).await;
             BotTurn {
                 tenant_id: tenant.clone(),
@@ -390,6 +376,174 @@ async fn turn(
         }
     }
     state.bot.submit(bot_turn).await;
+    Ok(())
+}
+
+/// What the hand-off package is made of.
+struct HandoffContext<'a> {
+    state: &'a AppState,
+    tenant: &'a TenantId,
+    conv_id: &'a ConversationId,
+    channel: ChannelKind,
+    customer: &'a lingxi_store::CustomerView,
+    customer_texts: &'a [String],
+    normalized_all: &'a [lingxi_nlu::normalize::Normalized],
+    sentiments: &'a [lingxi_nlu::sentiment::SentimentResult],
+    bot_replies: Vec<String>,
+    chinese: bool,
+    now: Timestamp,
+}
+
+/// The package for the agent: what the customer wants, in one look (summary, details JSON).
+async fn handoff_package(ctx: &HandoffContext<'_>, reason: &HandoffReason, code: &str) -> (String, String) {
+    let HandoffContext {
+        state,
+        tenant,
+        conv_id,
+        channel,
+        customer,
+        customer_texts,
+        normalized_all,
+        sentiments,
+        chinese,
+        now,
+        ..
+    } = *ctx;
+    let bot_replies = ctx.bot_replies.clone();
+    let turns: Vec<TurnNote> = customer_texts
+        .iter()
+        .zip(normalized_all)
+        .zip(sentiments)
+        .map(|((t, n), s)| {
+            let m = default_model(if is_chinese(n.language, &n.text) {
+                DefaultLanguage::Chinese
+            } else {
+                DefaultLanguage::English
+            });
+            TurnNote {
+                text: t.clone(),
+                intent: m.classify(&n.text).top.map(|m| m.intent),
+                sentiment: s.score,
+                anger: s.emotions.anger,
+            }
+        })
+        .collect();
+    let facts: Vec<String> = normalized_all
+        .iter()
+        .flat_map(|n| extractor().extract(&n.text, Now::china(now.millis() / 1000)))
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EntityKind::OrderNumber
+                    | EntityKind::TrackingNumber
+                    | EntityKind::Amount
+                    | EntityKind::Phone
+                    | EntityKind::Product
+            )
+        })
+        .map(|e| {
+            let label = match (e.kind, chinese) {
+                (EntityKind::OrderNumber, true) => "订单号",
+                (EntityKind::TrackingNumber, true) => "快递单号",
+                (EntityKind::Amount, true) => "金额",
+                (EntityKind::Phone, true) => "电话",
+                (EntityKind::Product, true) => "产品",
+                (EntityKind::OrderNumber, false) => "order",
+                (EntityKind::TrackingNumber, false) => "tracking",
+                (EntityKind::Amount, false) => "amount",
+                (EntityKind::Phone, false) => "phone",
+                _ => "product",
+            };
+            // Normalisation lower-cased the text; ids read better as customers write them.
+            let value = match e.kind {
+                EntityKind::Phone => mask(e.kind, &e.raw),
+                EntityKind::OrderNumber | EntityKind::TrackingNumber => e.raw.to_uppercase(),
+                _ => e.raw.clone(),
+            };
+            format!("{label} {value}")
+        })
+        .collect::<Vec<_>>();
+    let mut facts = facts;
+    facts.dedup();
+    let others = state
+        .store
+        .context(tenant, conv_id, 3)
+        .await
+        .map(|ctx| {
+            ctx.into_iter()
+                .map(|(c, last)| {
+                    let what = c
+                        .last_intent
+                        .clone()
+                        .or_else(|| last.and_then(|m| m.content["text"].as_str().map(str::to_owned)))
+                        .unwrap_or_default();
+                    (c.channel_kind.as_str().to_owned(), what)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let parts = summary_parts(
+        &SummaryInput {
+            customer_name: customer.display_name.clone(),
+            channel: channel.as_str().into(),
+            turns,
+            entities: facts,
+            bot_replies,
+            other_channels: others,
+            chinese,
+        },
+        reason,
+    );
+    let details = crate::api::views::handoff_details(&parts, code).to_string();
+    (render(&parts), details)
+}
+
+/// Queues a flow's or a tool's turn: one bot message per reply (a choice keeps its buttons),
+/// the hand-off (if the flow asked for one) on the last, with the usual package.
+async fn submit_tool_turn(
+    ctx: &HandoffContext<'_>,
+    tt: crate::bot_tools::ToolTurn,
+    trend: &SentimentTrend,
+    intent: Option<String>,
+) -> Result<(), StoreError> {
+    let sentiment = trend.last.as_ref().map_or(0.0, |s| f64::from(s.score));
+    let last_intent = tt.tool.clone().or(intent);
+    let mut replies = tt.replies;
+    let handoff = match &tt.handoff {
+        Some((code, why)) => {
+            let (summary, details) = handoff_package(ctx, &HandoffReason::PriorityTopic(why.clone()), code).await;
+            // The flow's own words say a colleague takes over; with nobody online the customer
+            // also hears honestly that they wait in the queue.
+            let online = ctx.state.dispatch.n_online(ctx.state, ctx.tenant).await;
+            if replies.is_empty() || online == 0 {
+                replies.push(handoff_notice(&HandoffReason::PriorityTopic(why.clone()), ctx.chinese, online));
+            }
+            Some((code.clone(), summary, details))
+        }
+        None => None,
+    };
+    let n = replies.len();
+    for (i, text) in replies.iter().enumerate() {
+        let last = i + 1 == n;
+        let (h, d) = match (&handoff, last) {
+            (Some((code, summary, details)), true) => (Some((code.clone(), summary.clone())), Some(details.clone())),
+            _ => (None, None),
+        };
+        ctx.state
+            .bot
+            .submit(BotTurn {
+                tenant_id: ctx.tenant.clone(),
+                conversation_id: ctx.conv_id.clone(),
+                last_intent: last_intent.clone(),
+                sentiment,
+                failures: 0,
+                reply: Content::text(text).ok(),
+                handoff: h,
+                handoff_details: d,
+                at: Timestamp::from_millis(ctx.now.millis() + 1 + i as i64),
+            })
+            .await;
+    }
     Ok(())
 }
 

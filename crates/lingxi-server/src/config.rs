@@ -25,6 +25,8 @@ pub struct Config {
     pub routing: crate::routing::config::RoutingConfig,
     /// The hand-off policy, for every tenant and per tenant slug (`[handoff]`).
     pub handoff: crate::handoff_config::HandoffConfig,
+    /// Per-tenant HTTP connectors for the bot's business-data tools (`[tools.<slug>.<tool>]`).
+    pub tools: crate::tools::http::ToolsConfig,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -44,6 +46,7 @@ pub struct ConfigFile {
     pub bot: Option<bool>,
     pub routing: Option<crate::routing::config::RoutingFile>,
     pub handoff: Option<crate::handoff_config::HandoffFile>,
+    pub tools: Option<crate::tools::http::ToolsFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,7 +130,9 @@ impl Config {
         };
         let routing = crate::routing::config::RoutingConfig::from_file(file.routing, &env)?;
         let handoff = crate::handoff_config::HandoffConfig::from_file(file.handoff)?;
+        let tools = crate::tools::http::ToolsConfig::from_file(file.tools)?;
         Ok(Config {
+            tools,
             routing,
             handoff,
             bot_enabled,

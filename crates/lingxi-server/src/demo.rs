@@ -67,6 +67,10 @@ pub async fn ensure(store: &Store, now: Timestamp, reopen_window_secs: i64) -> a
     if seeded > 0 {
         tracing::info!(entries = seeded, "demo knowledge base seeded");
     }
+    let records = seed_business(store, &tenant.id, now).await?;
+    if records > 0 {
+        tracing::info!(records, "demo business records seeded");
+    }
     let mut out = Vec::new();
     for ch in store.list_channels(&tenant.id).await? {
         let key = new_secret(CHANNEL_KEY_PREFIX);
@@ -74,4 +78,19 @@ pub async fn ensure(store: &Store, now: Timestamp, reopen_window_secs: i64) -> a
         out.push(DemoChannel { kind: ch.kind, id: ch.id.to_string(), api_key: key });
     }
     Ok(out)
+}
+
+/// The demo tenant's orders, shipments, refunds, members and invoices (from the CSV files
+/// shipped in the binary), once: a tenant that already has records keeps its own.
+pub async fn seed_business(store: &Store, tenant: &lingxi_domain::TenantId, now: Timestamp) -> anyhow::Result<usize> {
+    if store.has_records(tenant).await? {
+        return Ok(0);
+    }
+    let mut n = 0;
+    for (kind, text) in crate::tools::csv::DEMO {
+        let records =
+            crate::tools::csv::parse(kind, text).map_err(|e| anyhow::anyhow!("demo {kind}: {}", e.join("; ")))?;
+        n += store.put_records(tenant, &records, now).await?;
+    }
+    Ok(n)
 }

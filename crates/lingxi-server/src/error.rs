@@ -31,6 +31,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         422,
         "An import has rejected rows and stored nothing; the body lists every row with its reason.",
     ),
+    ("invalid_flow", 422, "A flow definition has problems and was not stored; the body lists every one with its path."),
     ("unavailable", 503, "The store is unreachable or the server is shutting down."),
     ("internal", 500, "An unexpected error; it was logged with its request."),
 ];
@@ -62,6 +63,9 @@ pub enum ApiError {
     /// Rows rejected by an import: (row, reason) each.
     #[error("{} row(s) rejected; nothing was stored (send keep_valid=true to store the valid rows)", .0.len())]
     ImportRejected(Vec<(usize, String)>),
+    /// Problems of a flow definition: (path, message) each.
+    #[error("the flow has {} problem(s); nothing was stored", .0.len())]
+    InvalidFlow(Vec<(String, String)>),
     #[error("the body exceeds the configured limit (max_body_bytes)")]
     PayloadTooLarge,
     #[error("the body must be JSON (Content-Type: application/json)")]
@@ -87,6 +91,7 @@ impl ApiError {
             ApiError::InvalidTransition(_) => "invalid_transition",
             ApiError::InvalidStatusChange(_) => "invalid_status_change",
             ApiError::ImportRejected(_) => "import_rejected",
+            ApiError::InvalidFlow(_) => "invalid_flow",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
@@ -123,6 +128,12 @@ impl IntoResponse for ApiError {
         if let ApiError::ImportRejected(rows) = &self {
             body["rejected"] =
                 rows.iter().map(|(row, reason)| serde_json::json!({ "row": row, "reason": reason })).collect();
+        }
+        if let ApiError::InvalidFlow(problems) = &self {
+            body["problems"] = problems
+                .iter()
+                .map(|(path, message)| serde_json::json!({ "path": path, "message": message }))
+                .collect();
         }
         (self.status(), axum::Json(body)).into_response()
     }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bench;
 pub mod bench_handoff;
 pub mod bot;
+pub mod bot_tools;
 pub mod config;
 pub mod dataset;
 pub mod demo;
@@ -18,6 +19,7 @@ pub mod live;
 pub mod metrics;
 pub mod routing;
 pub mod state;
+pub mod tools;
 
 use config::Config;
 use lingxi_store::Store;

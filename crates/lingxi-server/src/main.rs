@@ -68,6 +68,24 @@ enum Command {
     /// Knowledge base: import, export, evaluation.
     #[command(subcommand)]
     Kb(KbCmd),
+    /// Business data for the bot's tools (orders, shipments, refunds, members, invoices).
+    #[command(subcommand)]
+    Tools(ToolsCmd),
+}
+
+#[derive(Subcommand)]
+enum ToolsCmd {
+    /// Load business records of one kind from a CSV file (rows with the same key are replaced).
+    Import {
+        /// Tenant slug.
+        #[arg(long)]
+        tenant: String,
+        /// orders, shipments, refunds, members or invoices.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -367,6 +385,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(cmd) => lingxi_server::bench::run(cmd, &config).await?,
         Command::Kb(cmd) => kb(cmd, &config, now).await?,
+        Command::Tools(ToolsCmd::Import { tenant, kind, file }) => {
+            let store = open_store(&config).await?;
+            let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let records = lingxi_server::tools::csv::parse(&kind, &text)
+                .map_err(|errs| anyhow!("{} problem(s), nothing was stored:\n  {}", errs.len(), errs.join("\n  ")))?;
+            let n = store.put_records(&t.id, &records, now).await?;
+            println!("{n} {kind} record(s) stored for {tenant}");
+        }
         Command::Nlu(NluCmd::Eval { dataset, task }) => {
             use lingxi_nlu::eval::{evaluate, EvalConfig, Splits, TaskKind};
             let splits = Splits {

@@ -32,6 +32,14 @@ pub struct AppState {
     /// Each tenant's knowledge-base index.
     pub knowledge: KnowledgeBases,
     pub shutting_down: AtomicBool,
+    /// The client the HTTP tool connectors share (connection reuse across turns).
+    pub http_client: reqwest::Client,
+    /// Tenant slugs by id: per-tenant tool configuration and demo flows are keyed by slug.
+    pub tenant_slugs: Mutex<HashMap<String, String>>,
+    /// Each tenant's runnable flows (shipped demo flows and its own), until one changes.
+    pub flow_cache: Mutex<HashMap<String, Arc<Vec<lingxi_engine::flow::Flow>>>>,
+    /// Whether a tenant has business records, re-read after a minute (imports run elsewhere).
+    pub records_seen: Mutex<HashMap<String, (Instant, bool)>>,
     channel_cache: Mutex<HashMap<String, (Instant, ChannelRow, TenantPolicy)>>,
 }
 
@@ -51,6 +59,10 @@ impl AppState {
             bot,
             knowledge: KnowledgeBases::default(),
             shutting_down: AtomicBool::new(false),
+            http_client: reqwest::Client::new(),
+            tenant_slugs: Mutex::default(),
+            flow_cache: Mutex::default(),
+            records_seen: Mutex::default(),
             channel_cache: Mutex::new(HashMap::new()),
         });
         tokio::spawn(crate::bot::run_writer(Arc::downgrade(&state), bot_rx));

@@ -533,6 +533,9 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     assert_eq!(s, StatusCode::CREATED);
     let (_, b_kb_before) = app.get(&b_admin, "/api/v1/knowledge/faqs/b-secret-entry/versions").await;
     let (_, b_art_before) = app.get(&b_admin, "/api/v1/knowledge/articles/b-secret-article").await;
+    let (s, _) = app.send("post", &b_admin, "/api/v1/flows", Some(walk_flow("b-secret-flow", "tenant b flow"))).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, b_flow_before) = app.get(&b_admin, "/api/v1/flows/b-secret-flow").await;
 
     // A's own data, so that lists are non-empty and we can see B's are absent.
     app.inbound(&app.a.wechat_key, msg("a1", json!([{ "kind": "phone", "value": "13900000000" }]), "tenant a")).await;
@@ -552,6 +555,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 .replace("/users/{id}", &format!("/users/{b_user}"))
                 .replace("/faqs/{id}", "/faqs/b-secret-entry")
                 .replace("/articles/{id}", "/articles/b-secret-article")
+                .replace("/flows/{id}", "/flows/b-secret-flow")
                 .replace("/gaps/{id}", &format!("/gaps/{b_gap}"))
                 .replace("{kind}", "phone")
                 .replace("{value}", "13900000000");
@@ -580,6 +584,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 "Article" => {
                     Some(json!({ "id": "a-walk", "markdown": "# from A\n\nA's text.", "status": "published" }))
                 }
+                "Flow" => Some(walk_flow(if method == &"put" { "b-secret-flow" } else { "a-walk-flow" }, "from A")),
                 _ => None,
             };
             let (s, v) = app.send(method, &token, &concrete, payload).await;
@@ -634,6 +639,27 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     assert_eq!(b_art_before, b_art_after, "B's article unchanged");
     let (_, gaps) = app.get(&b_admin, "/api/v1/knowledge/gaps").await;
     assert_eq!(gaps["clusters"][0]["id"], b_gap.as_str(), "B's gap still open");
+    let (_, b_flow_after) = app.get(&b_admin, "/api/v1/flows/b-secret-flow").await;
+    assert_eq!(b_flow_before, b_flow_after, "B's flow unchanged");
+    let (_, b_flows) = app.get(&b_admin, "/api/v1/flows").await;
+    assert_eq!(b_flows["flows"].as_array().unwrap().len(), 1, "A created no flow in B: {b_flows}");
+}
+
+/// A small valid flow for the walks: a choice that ends solved or hands over.
+fn walk_flow(id: &str, title: &str) -> Value {
+    json!({
+        "id": id,
+        "title": title,
+        "trigger": { "keywords": [["打印机"], ["卡纸"]] },
+        "start": "open",
+        "steps": {
+            "open": { "type": "choice", "text": "请打开后盖取出纸张，好了吗？", "options": [
+                { "label": "好了", "keywords": ["好了"], "next": "done" },
+                { "label": "还是卡", "keywords": ["还是"], "next": "human" } ] },
+            "done": { "type": "end", "text": "太好了，问题解决！", "resolved": true },
+            "human": { "type": "handoff", "reason": "printer_jam" }
+        }
+    })
 }
 
 async fn live_stream_is_filtered_by_tenant_and_team(backend: Backend) {

@@ -14,6 +14,7 @@ mod ingest_fast;
 mod knowledge;
 mod migrate;
 mod routing;
+mod tools;
 mod widget;
 mod workspace;
 
@@ -23,6 +24,7 @@ pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
 pub use knowledge::{Expect, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap};
 pub use routing::{RoutingProfile, SlaClockRow};
+pub use tools::{BusinessRecord, FlowRow};
 pub use widget::VisitorRow;
 pub use workspace::{CannedRow, NoteRow, Transfer};
 

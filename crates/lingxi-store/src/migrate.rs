@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_widget.sql")),
     (6, include_str!("../migrations/0006_routing.sql")),
     (4, include_str!("../migrations/0004_knowledge.sql")),
+    (7, include_str!("../migrations/0007_tools.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>> {

@@ -61,6 +61,7 @@ both!(
     knowledge_entries_are_versioned_compared_and_set_and_isolated,
     knowledge_gaps_are_drafted_once_and_ratings_find_the_question,
     routing_profiles_sla_clocks_and_expected_transitions,
+    business_records_pending_state_and_flows_are_per_tenant,
 );
 
 const T0: i64 = 1_760_000_000_000;
@@ -864,4 +865,50 @@ async fn routing_profiles_sla_clocks_and_expected_transitions(store: Store) {
     assert!(store.record_sla_event(&f.tenant, c, "first_response", "breach", 1, 3, ts(51)).await.unwrap());
     assert_eq!(store.sla_events(&f.tenant, c).await.unwrap().len(), 2);
     assert!(store.sla_events(&other.tenant, c).await.unwrap().is_empty());
+}
+
+async fn business_records_pending_state_and_flows_are_per_tenant(store: Store) {
+    use lingxi_store::BusinessRecord;
+    use std::collections::BTreeMap;
+    let a = fixture(&store, "rec-a", MergePolicy::Automatic).await;
+    let b = fixture(&store, "rec-b", MergePolicy::Automatic).await;
+    let rec = |key: &str, owner: &str, status: &str| BusinessRecord {
+        kind: "orders".into(),
+        key: key.into(),
+        owner: owner.into(),
+        fields: BTreeMap::from([("status".to_owned(), status.to_owned())]),
+    };
+    assert!(!store.has_records(&a.tenant).await.unwrap());
+    store.put_records(&a.tenant, &[rec("LX1", "138", "paid"), rec("LX2", "138", "shipped")], ts(1)).await.unwrap();
+    // The same key again replaces the record.
+    store.put_records(&a.tenant, &[rec("LX1", "138", "delivered")], ts(2)).await.unwrap();
+    assert_eq!(store.record(&a.tenant, "orders", "LX1").await.unwrap().unwrap().fields["status"], "delivered");
+    assert!(store.record(&b.tenant, "orders", "LX1").await.unwrap().is_none(), "B sees none of A's records");
+    assert!(store.record(&a.tenant, "refunds", "LX1").await.unwrap().is_none(), "kinds are apart");
+    let owned = store.records_owned(&a.tenant, "orders", &["138".into(), "".into()]).await.unwrap();
+    assert_eq!(owned.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["LX2", "LX1"]);
+    assert!(store.records_owned(&b.tenant, "orders", &["138".into()]).await.unwrap().is_empty());
+    assert!(store.has_records(&a.tenant).await.unwrap() && !store.has_records(&b.tenant).await.unwrap());
+
+    let out = store.ingest(&inbound(&a, &a.wechat, vec![ident("phone", "13800000001")], "m1", "hi", 1)).await.unwrap();
+    let cus = out.customer_id;
+    assert_eq!(store.bot_pending(&a.tenant, &cus).await.unwrap(), None);
+    store.set_bot_pending(&a.tenant, &cus, Some("{\"x\":1}"), ts(3)).await.unwrap();
+    store.set_bot_pending(&a.tenant, &cus, Some("{\"x\":2}"), ts(4)).await.unwrap();
+    assert_eq!(store.bot_pending(&a.tenant, &cus).await.unwrap().as_deref(), Some("{\"x\":2}"));
+    assert_eq!(store.bot_pending(&b.tenant, &cus).await.unwrap(), None, "keyed by tenant too");
+    store.set_bot_pending(&a.tenant, &cus, None, ts(5)).await.unwrap();
+    assert_eq!(store.bot_pending(&a.tenant, &cus).await.unwrap(), None);
+
+    store.create_flow(&a.tenant, "f1", "{}", ts(1)).await.unwrap();
+    assert!(matches!(store.create_flow(&a.tenant, "f1", "{}", ts(1)).await, Err(StoreError::Conflict(_))));
+    store.create_flow(&b.tenant, "f1", "{\"b\":1}", ts(1)).await.unwrap();
+    store.replace_flow(&a.tenant, "f1", "{\"a\":2}", ts(2)).await.unwrap();
+    assert_eq!(store.flow(&a.tenant, "f1").await.unwrap().spec, "{\"a\":2}");
+    assert_eq!(store.flow(&b.tenant, "f1").await.unwrap().spec, "{\"b\":1}", "B's flow untouched");
+    assert!(matches!(store.replace_flow(&a.tenant, "f2", "{}", ts(2)).await, Err(StoreError::NotFound(_))));
+    store.delete_flow(&a.tenant, "f1").await.unwrap();
+    assert!(matches!(store.delete_flow(&a.tenant, "f1").await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.flows(&a.tenant).await.unwrap().len(), 0);
+    assert_eq!(store.flows(&b.tenant).await.unwrap().len(), 1);
 }

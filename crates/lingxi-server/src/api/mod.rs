@@ -6,6 +6,7 @@ mod articles;
 mod console;
 mod conversations;
 mod customers;
+mod flows;
 pub mod inbound;
 pub mod knowledge;
 mod knowledge_gaps;
@@ -60,6 +61,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/knowledge/search", get(knowledge::search))
         .route("/api/v1/knowledge/gaps", get(knowledge_gaps::gaps))
         .route("/api/v1/knowledge/gaps/{id}/draft", post(knowledge_gaps::draft))
+        .route("/api/v1/flows", get(flows::list).post(flows::create))
+        .route("/api/v1/flows/{id}", get(flows::detail).put(flows::replace).delete(flows::remove))
         .route("/api/v1/conversations", get(conversations::list))
         .route("/api/v1/conversations/{id}", get(conversations::detail))
         .route("/api/v1/conversations/{id}/context", get(conversations::context))

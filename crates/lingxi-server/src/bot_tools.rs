@@ -1,0 +1,563 @@
+//! The bot's business-data side: guided flows and tool calls with slot filling. Runs before
+//! the knowledge base on each turn; when a flow or a tool takes the message it decides the
+//! replies (and a hand-off, if the flow asks for one). What the bot waits for from a customer
+//! (a flow's run, or which order they mean) is stored per customer, not per conversation, so
+//! the answer may come on another channel.
+
+use crate::state::AppState;
+use crate::tools::{self, Fields, ToolError};
+use lingxi_domain::{CustomerId, TenantId, Timestamp};
+use lingxi_engine::flow::{Flow, FlowInput, FlowRun, FlowSpec, Next, Outcome, Reply};
+use lingxi_nlu::entities::{Entity, EntityValue, Now};
+use lingxi_store::{CustomerView, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+/// What the bot waits for from a customer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Pending {
+    Flow {
+        run: FlowRun,
+    },
+    /// A tool call missing its order number: the candidates offered (may be empty), tries so far.
+    Slot {
+        tool: String,
+        options: Vec<String>,
+        tries: u32,
+    },
+}
+
+/// What the bot does this turn instead of the knowledge base.
+#[derive(Debug, Clone)]
+pub struct ToolTurn {
+    /// One bot message each (a choice's buttons render only as its own message).
+    pub replies: Vec<String>,
+    /// A flow's hand-off: (reason code, why, in words).
+    pub handoff: Option<(String, String)>,
+    /// Which tool answered, if one did (for the turn's intent).
+    pub tool: Option<String>,
+}
+
+/// The demo tenant's flows, compiled once. A shipped flow that does not compile is a bug the
+/// engine's tests catch; here it is skipped rather than taking the bot down.
+fn demo_flows() -> &'static [Flow] {
+    static F: OnceLock<Vec<Flow>> = OnceLock::new();
+    F.get_or_init(|| {
+        lingxi_engine::flow::DEMO_FLOWS
+            .iter()
+            .filter_map(|(_, json)| serde_json::from_str::<FlowSpec>(json).ok())
+            .filter_map(|spec| Flow::compile(&spec).ok())
+            .collect()
+    })
+}
+
+pub async fn tenant_slug(state: &AppState, tenant: &TenantId) -> Option<String> {
+    if let Some(s) = state.tenant_slugs.lock().ok()?.get(tenant.as_str()) {
+        return Some(s.clone());
+    }
+    let slug = state.store.tenant(tenant).await.ok()?.slug;
+    state.tenant_slugs.lock().ok()?.insert(tenant.as_str().to_owned(), slug.clone());
+    Some(slug)
+}
+
+/// The flows that run for a tenant: the demo tenant's shipped ones, then the tenant's own
+/// (an own flow with a shipped flow's id replaces it). Stored definitions were checked when
+/// written; one that no longer compiles (an engine change) is skipped and logged.
+async fn flows_for(state: &AppState, tenant: &TenantId) -> Result<Arc<Vec<Flow>>, StoreError> {
+    if let Some(f) = state.flow_cache.lock().ok().and_then(|c| c.get(tenant.as_str()).cloned()) {
+        return Ok(f);
+    }
+    let mut flows: Vec<Flow> = match tenant_slug(state, tenant).await.as_deref() {
+        Some(crate::demo::DEMO_SLUG) => demo_flows().to_vec(),
+        _ => Vec::new(),
+    };
+    for row in state.store.flows(tenant).await? {
+        match serde_json::from_str::<FlowSpec>(&row.spec).map_err(|e| e.to_string()).and_then(|s| {
+            Flow::compile(&s).map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
+        }) {
+            Ok(f) => {
+                flows.retain(|x| x.id != f.id);
+                flows.push(f);
+            }
+            Err(e) => tracing::warn!(flow = %row.id, error = %e, "stored flow skipped"),
+        }
+    }
+    let flows = Arc::new(flows);
+    if let Ok(mut c) = state.flow_cache.lock() {
+        c.insert(tenant.as_str().to_owned(), flows.clone());
+    }
+    Ok(flows)
+}
+
+/// A tenant's flows changed: the next turn reloads them.
+pub fn forget_flows(state: &AppState, tenant: &TenantId) {
+    if let Ok(mut c) = state.flow_cache.lock() {
+        c.remove(tenant.as_str());
+    }
+}
+
+/// The tool an intent asks for.
+fn tool_for(intent: Option<&str>) -> Option<&'static str> {
+    match intent? {
+        "order_status" => Some("order_status"),
+        "logistics" => Some("logistics"),
+        "refund_status" => Some("refund_status"),
+        "invoice" => Some("invoice"),
+        "membership_points" => Some("membership"),
+        _ => None,
+    }
+}
+
+/// Entities as flows name them.
+fn slots_of(entities: &[Entity]) -> Vec<(String, String)> {
+    entities
+        .iter()
+        .filter_map(|e| match &e.value {
+            EntityValue::OrderNumber(n) => Some(("order_no".into(), n.to_uppercase())),
+            EntityValue::Tracking { number, .. } => Some(("tracking_no".into(), number.clone())),
+            EntityValue::Phone(p) => Some(("phone".into(), p.national.clone())),
+            EntityValue::Email(m) => Some(("email".into(), m.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn slot<'a>(slots: &'a [(String, String)], name: &str) -> Option<&'a String> {
+    slots.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+}
+
+pub struct TurnInput<'a> {
+    pub tenant: &'a TenantId,
+    pub customer: &'a CustomerView,
+    pub text: &'a str,
+    pub intent: Option<&'a str>,
+    pub entities: &'a [Entity],
+    pub chinese: bool,
+    pub now: Timestamp,
+    /// The hand-off policy would hand over for the message's intent alone (a topic for people,
+    /// or a "person" intent without the words): flows may go on, but nothing new starts.
+    pub soft_handoff: bool,
+}
+
+/// Takes the message if a flow or a tool should; `None` leaves it to the knowledge base.
+pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTurn>, StoreError> {
+    let flows = flows_for(state, t.tenant).await?;
+    let tools_on = tools::enabled(state, t.tenant).await;
+    if flows.is_empty() && !tools_on {
+        return Ok(None);
+    }
+    let slots = slots_of(t.entities);
+    // Business systems keep mainland phones without the country code.
+    let owners: Vec<String> = t
+        .customer
+        .identities
+        .iter()
+        .filter(|i| i.kind == "phone")
+        .map(|i| i.value.trim_start_matches("+86").to_owned())
+        .chain(t.customer.identities.iter().filter(|i| i.kind != "phone").map(|i| i.value.clone()))
+        .collect();
+    let pending =
+        state.store.bot_pending(t.tenant, &t.customer.id).await?.and_then(|s| serde_json::from_str::<Pending>(&s).ok());
+    let set = |p: Option<Pending>| async move {
+        let s = p.map(|p| serde_json::to_string(&p).unwrap_or_default());
+        state.store.set_bot_pending(t.tenant, &t.customer.id, s.as_deref(), t.now).await
+    };
+    match pending {
+        Some(Pending::Flow { mut run }) => {
+            if let Some(flow) = flows.iter().find(|f| f.id == run.flow) {
+                if let Ok(out) =
+                    flow.advance(&mut run, FlowInput::Message { text: t.text, entities: &slots }, t.chinese)
+                {
+                    return drive(state, t, flow, run, out, &owners).await.map(Some);
+                }
+            }
+            set(None).await?;
+        }
+        Some(Pending::Slot { tool, options, tries }) => {
+            if let Some(turn) = by_tracking(state, t, &tool, &slots, &owners).await {
+                set(None).await?;
+                return Ok(Some(turn));
+            }
+            let picked = slot(&slots, "order_no").cloned().or_else(|| pick_option(t.text, &options));
+            match picked {
+                Some(no) => {
+                    set(None).await?;
+                    return Ok(Some(tool_answer(state, t, &tool, &no, &owners).await));
+                }
+                // Asked again once; then (or for a topic people should take) the question lapses.
+                None if tries < 1 && !t.soft_handoff => {
+                    set(Some(Pending::Slot { tool: tool.clone(), options: options.clone(), tries: tries + 1 })).await?;
+                    return Ok(Some(ToolTurn {
+                        replies: vec![ask(&tool, &options, t.chinese, true)],
+                        handoff: None,
+                        tool: None,
+                    }));
+                }
+                None => set(None).await?,
+            }
+        }
+        None => {}
+    }
+    if t.soft_handoff && flows.iter().all(|f| !f.triggered_by(t.intent, t.text)) {
+        return Ok(None);
+    }
+    if let Some(flow) = flows.iter().find(|f| f.triggered_by(t.intent, t.text)) {
+        // What is known before the first step: the message's entities, and the customer's
+        // attributes and tags for conditions (`customer.level`, `customer.tags`).
+        let mut known: BTreeMap<String, String> = slots.iter().cloned().collect();
+        if let Some(attrs) = t.customer.attributes.as_object() {
+            for (k, v) in attrs {
+                let v = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null | serde_json::Value::Object(_) | serde_json::Value::Array(_) => continue,
+                    other => other.to_string(),
+                };
+                known.insert(format!("customer.{k}"), v);
+            }
+        }
+        known.insert("customer.tags".into(), t.customer.tags.join(","));
+        let mut run = FlowRun::new(flow, known);
+        if let Ok(out) = flow.advance(&mut run, FlowInput::Start, t.chinese) {
+            return drive(state, t, flow, run, out, &owners).await.map(Some);
+        }
+    }
+    let Some(tool) = tool_for(t.intent).filter(|_| tools_on) else { return Ok(None) };
+    if tool == "membership" {
+        return Ok(Some(tool_answer(state, t, tool, "", &owners).await));
+    }
+    if let Some(turn) = by_tracking(state, t, tool, &slots, &owners).await {
+        return Ok(Some(turn));
+    }
+    if let Some(no) = slot(&slots, "order_no") {
+        return Ok(Some(tool_answer(state, t, tool, no, &owners).await));
+    }
+    // Slot filling: the orders this customer wrote about on any channel, newest first, else
+    // the ones they own; narrowed to those the tool has a record for.
+    let mut candidates = mentioned_orders(state, t.tenant, &t.customer.id, t.now).await?;
+    if candidates.is_empty() {
+        candidates = state.store.records_owned(t.tenant, "orders", &owners).await?.into_iter().map(|r| r.key).collect();
+    }
+    let kind = match tool {
+        "refund_status" => "refunds",
+        "invoice" => "invoices",
+        _ => "orders",
+    };
+    let mut relevant = Vec::new();
+    for c in &candidates {
+        if state.store.record(t.tenant, kind, c).await?.is_some() {
+            relevant.push(c.clone());
+        }
+    }
+    if !relevant.is_empty() {
+        candidates = relevant;
+    }
+    candidates.truncate(5);
+    // "How long do refunds take?" from someone with no order in sight is a policy question:
+    // the knowledge base answers it better than a request for an order number.
+    if candidates.is_empty() && matches!(tool, "refund_status" | "invoice") {
+        return Ok(None);
+    }
+    if let [only] = candidates.as_slice() {
+        return Ok(Some(tool_answer(state, t, tool, only, &owners).await));
+    }
+    set(Some(Pending::Slot { tool: tool.into(), options: candidates.clone(), tries: 0 })).await?;
+    // Buttons read better with what was bought; a click sends the label, whose number counts.
+    let mut labels = Vec::with_capacity(candidates.len());
+    for c in &candidates {
+        let item = state.store.record(t.tenant, "orders", c).await?.and_then(|r| r.fields.get("item").cloned());
+        labels.push(match item {
+            Some(item) if t.chinese => format!("{c}（{item}）"),
+            Some(item) => format!("{c} ({item})"),
+            None => c.clone(),
+        });
+    }
+    Ok(Some(ToolTurn { replies: vec![ask(tool, &labels, t.chinese, false)], handoff: None, tool: None }))
+}
+
+/// A tracking number answers "where is my parcel" whichever of the two intents it came with.
+async fn by_tracking(
+    state: &AppState,
+    t: &TurnInput<'_>,
+    tool: &str,
+    slots: &[(String, String)],
+    owners: &[String],
+) -> Option<ToolTurn> {
+    let tn = slot(slots, "tracking_no").filter(|_| matches!(tool, "logistics" | "order_status"))?;
+    let args = Fields::from([("tracking_no".to_owned(), tn.clone())]);
+    let r = tools::call(state, t.tenant, "logistics", &args, owners).await;
+    Some(ToolTurn {
+        replies: vec![render("logistics", tn, r, t.chinese)],
+        handoff: None,
+        tool: Some("logistics".into()),
+    })
+}
+
+/// Order numbers in the customer's timeline (every channel), newest first, each once.
+async fn mentioned_orders(
+    state: &AppState,
+    tenant: &TenantId,
+    customer: &CustomerId,
+    now: Timestamp,
+) -> Result<Vec<String>, StoreError> {
+    let (_, msgs) = state.store.timeline(tenant, customer, 200).await?;
+    let mut out: Vec<String> = Vec::new();
+    // The customer's own words only: the bot's questions carry an example number.
+    for m in msgs.iter().rev().filter(|m| m.sender_kind == "customer") {
+        let Some(text) = m.content["text"].as_str() else { continue };
+        let norm = crate::bot::normalizer().normalize(text);
+        for (k, v) in slots_of(&crate::bot::extractor().extract(&norm.text, Now::china(now.millis() / 1000))) {
+            if k == "order_no" && !out.contains(&v) {
+                out.push(v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A reply naming one of the offered orders: its number, its position ("2", "第二个").
+fn pick_option(text: &str, options: &[String]) -> Option<String> {
+    let t = text.trim().to_uppercase();
+    if let Some(o) = options.iter().find(|o| t.contains(o.as_str())) {
+        return Some(o.clone());
+    }
+    let ordinals = [("1", "第一"), ("2", "第二"), ("3", "第三"), ("4", "第四"), ("5", "第五")];
+    ordinals
+        .iter()
+        .zip(options)
+        .find(|((d, zh), _)| t == *d || t.starts_with(zh) || t == format!("{d}."))
+        .map(|(_, o)| o.clone())
+}
+
+fn ask(tool: &str, options: &[String], chinese: bool, again: bool) -> String {
+    let what = match (tool, chinese) {
+        ("refund_status", true) => "退款",
+        ("invoice", true) => "发票",
+        ("logistics", true) => "物流",
+        (_, true) => "订单",
+        ("refund_status", false) => "refund",
+        ("invoice", false) => "invoice",
+        ("logistics", false) => "delivery",
+        _ => "order",
+    };
+    if options.is_empty() {
+        let hint = if again {
+            if chinese {
+                "没有识别到订单号。"
+            } else {
+                "I couldn't find an order number there. "
+            }
+        } else {
+            ""
+        };
+        return if chinese {
+            format!("{hint}请提供订单号（以 LX 开头，例如 LX20261101001），我帮您查询{what}进度。")
+        } else {
+            format!("{hint}Please give me the order number (it starts with LX, e.g. LX20261101001) and I'll check the {what}.")
+        };
+    }
+    // The widget offers "question\n1. …\n2. …" as buttons; other channels read numbered lines.
+    let list: Vec<String> = options.iter().enumerate().map(|(i, o)| format!("{}. {o}", i + 1)).collect();
+    if chinese {
+        format!("您想查询哪个订单的{what}？\n{}", list.join("\n"))
+    } else {
+        format!("Which order's {what} would you like me to check?\n{}", list.join("\n"))
+    }
+}
+
+async fn tool_answer(state: &AppState, t: &TurnInput<'_>, tool: &str, order_no: &str, owners: &[String]) -> ToolTurn {
+    let args = Fields::from([("order_no".to_owned(), order_no.to_owned())]);
+    let r = tools::call(state, t.tenant, tool, &args, owners).await;
+    if let Err(e) = &r {
+        tracing::info!(tool, error = %e, "tool call failed");
+    }
+    ToolTurn { replies: vec![render(tool, order_no, r, t.chinese)], handoff: None, tool: Some(tool.into()) }
+}
+
+/// Walks a flow through its tool calls until it waits, hands over or ends; stores the run.
+async fn drive(
+    state: &AppState,
+    t: &TurnInput<'_>,
+    flow: &Flow,
+    mut run: FlowRun,
+    mut out: Outcome,
+    owners: &[String],
+) -> Result<ToolTurn, StoreError> {
+    let mut replies: Vec<String> = Vec::new();
+    let handoff = loop {
+        replies.extend(out.replies.iter().map(show));
+        match out.next.clone() {
+            Next::CallTool { tool, args } => {
+                let args: Fields = args.into_iter().collect();
+                let r = tools::call(state, t.tenant, &tool, &args, owners).await;
+                let err = r.as_ref().err().map(ToolError::code);
+                let next = match &r {
+                    Ok(f) => flow.advance(&mut run, FlowInput::ToolDone(Ok(f)), t.chinese),
+                    Err(_) => flow.advance(&mut run, FlowInput::ToolDone(Err(err.unwrap_or("error"))), t.chinese),
+                };
+                match next {
+                    Ok(o) => out = o,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "flow run stale");
+                        break Some(("troubleshooting_failed".to_owned(), flow_title(flow, t.chinese)));
+                    }
+                }
+            }
+            Next::AwaitCustomer => {
+                let p = serde_json::to_string(&Pending::Flow { run: run.clone() }).unwrap_or_default();
+                state.store.set_bot_pending(t.tenant, &t.customer.id, Some(&p), t.now).await?;
+                return Ok(ToolTurn { replies, handoff: None, tool: None });
+            }
+            Next::Handoff { reason } => break Some((reason, flow_title(flow, t.chinese))),
+            Next::Finished { .. } => break None,
+        }
+    };
+    state.store.set_bot_pending(t.tenant, &t.customer.id, None, t.now).await?;
+    Ok(ToolTurn { replies, handoff, tool: None })
+}
+
+fn flow_title(flow: &Flow, chinese: bool) -> String {
+    if chinese {
+        format!("引导排查未解决：{}", flow.title.get(true))
+    } else {
+        format!("Guided troubleshooting needs a person: {}", flow.title.get(false))
+    }
+}
+
+fn show(r: &Reply) -> String {
+    if r.buttons.is_empty() {
+        return r.text.clone();
+    }
+    let list: Vec<String> = r.buttons.iter().enumerate().map(|(i, b)| format!("{}. {b}", i + 1)).collect();
+    format!("{}\n{}", r.text, list.join("\n"))
+}
+
+fn label(code: &str, chinese: bool) -> String {
+    let (zh, en) = match code {
+        "pending_payment" => ("待付款", "awaiting payment"),
+        "paid" => ("已付款，待发货", "paid, not shipped yet"),
+        "shipped" => ("已发货", "shipped"),
+        "in_transit" => ("运输中", "in transit"),
+        "out_for_delivery" => ("派送中", "out for delivery"),
+        "delivered" => ("已签收", "delivered"),
+        "completed" => ("已完成", "completed"),
+        "cancelled" => ("已取消", "cancelled"),
+        "returning" => ("退货中", "being returned"),
+        "processing" => ("处理中", "being processed"),
+        "refunded" => ("已退款", "refunded"),
+        "issued" => ("已开具", "issued"),
+        "pending" => ("开具中", "being issued"),
+        other => (other, other),
+    };
+    if chinese { zh } else { en }.to_owned()
+}
+
+/// The live answer from a tool's fields (or why there is none).
+fn render(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool) -> String {
+    let f = match r {
+        Ok(f) => f,
+        Err(ToolError::NotFound) if tool == "membership" => {
+            return if zh {
+                "没有查到您的会员信息，请确认下单时使用的手机号。".into()
+            } else {
+                "I couldn't find a membership for you; please check the phone number you shop with.".into()
+            }
+        }
+        Err(ToolError::NotFound | ToolError::BadArgs(_)) => {
+            return if zh {
+                format!("没有查到订单 {key} 的相关记录，请核对订单号是否正确（以 LX 开头）。")
+            } else {
+                format!("I couldn't find any record for order {key}; please check the number (it starts with LX).")
+            }
+        }
+        Err(_) => {
+            return if zh {
+                "查询系统暂时繁忙，请稍后再试；如需帮助可以输入“转人工”。".into()
+            } else {
+                "Our order system is busy right now; please try again shortly, or ask for a person.".into()
+            }
+        }
+    };
+    let g = |k: &str| f.get(k).cloned().unwrap_or_default();
+    let status = label(&g("status"), zh);
+    let no = f.get("order_no").cloned().unwrap_or_else(|| key.to_owned());
+    match (tool, zh) {
+        ("order_status", true) => {
+            let ship = if g("tracking_no").is_empty() {
+                String::new()
+            } else {
+                format!("，{} 运单号 {}", g("carrier"), g("tracking_no"))
+            };
+            format!("订单 {no}（{}）当前状态：{status}{ship}。", g("item"))
+        }
+        ("order_status", false) => {
+            let ship = if g("tracking_no").is_empty() {
+                String::new()
+            } else {
+                format!(", {} tracking {}", g("carrier"), g("tracking_no"))
+            };
+            format!("Order {no} ({}) is {status}{ship}.", g("item"))
+        }
+        ("logistics", _) if g("location").is_empty() => {
+            if zh {
+                format!("订单 {no} 还没有物流信息，当前状态：{status}。")
+            } else {
+                format!("Order {no} has no shipment yet; it is {status}.")
+            }
+        }
+        ("logistics", true) => {
+            let eta = if g("eta").is_empty() { String::new() } else { format!("，预计 {} 送达", g("eta")) };
+            format!(
+                "订单 {no} 的包裹（{} {}）{status}，最新：{}（{}）{eta}。",
+                g("carrier"),
+                g("tracking_no"),
+                g("location"),
+                g("updated_at")
+            )
+        }
+        ("logistics", false) => {
+            let eta = if g("eta").is_empty() { String::new() } else { format!(", expected {}", g("eta")) };
+            format!(
+                "The parcel for order {no} ({} {}) is {status}: {} ({}){eta}.",
+                g("carrier"),
+                g("tracking_no"),
+                g("location"),
+                g("updated_at")
+            )
+        }
+        ("refund_status", true) if g("status") == "refunded" => {
+            format!("订单 {no} 的退款 ¥{} 已{}，于 {} 到账。", g("amount"), g("method"), g("eta"))
+        }
+        ("refund_status", true) => format!(
+            "订单 {no} 的退款（¥{}）{status}，将{}，预计 {} 前到账；银行卡入账可能再晚 1–5 个工作日。",
+            g("amount"),
+            g("method"),
+            g("eta")
+        ),
+        ("refund_status", false) => format!(
+            "The refund for order {no} (¥{}) is {status}, back to {} by {}.",
+            g("amount"),
+            g("method"),
+            g("eta")
+        ),
+        ("membership", true) => {
+            format!("您是{}，当前积分 {}，有效期至 {}；100 积分可抵 1 元。", g("level"), g("points"), g("expires_at"))
+        }
+        ("membership", false) => format!(
+            "You are {} with {} points, valid until {}; 100 points = ¥1.",
+            g("level"),
+            g("points"),
+            g("expires_at")
+        ),
+        ("invoice", true) if g("status") == "issued" => {
+            format!("订单 {no} 的电子发票已开具（抬头：{}），下载：{}", g("title"), g("download"))
+        }
+        ("invoice", true) => format!("订单 {no} 的电子发票{status}，通常 24 小时内开好，届时可在“我的订单-发票”下载。"),
+        ("invoice", false) if g("status") == "issued" => {
+            format!("The e-invoice for order {no} is issued (title: {}): {}", g("title"), g("download"))
+        }
+        ("invoice", false) => format!("The e-invoice for order {no} is {status}; it is usually ready within 24 hours."),
+        _ => f.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; "),
+    }
+}
