@@ -194,11 +194,12 @@ async fn turn(
     // Normalise every customer message once; sentiment, the summary and entities all read it.
     let normalized_all: Vec<_> = customer_texts.iter().map(|t| normalizer().normalize(t)).collect();
     let Some(normalized) = normalized_all.last() else { return Ok(()) };
-    // A bare order number or "2" says nothing about the language: keep the conversation's.
-    let bare = !normalized.text.trim().contains(char::is_whitespace)
-        && !normalized.text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
-    let chinese = match normalized_all.iter().rev().nth(1) {
-        Some(prev) if bare => is_chinese(prev.language, &prev.text),
+    // A bare order number or "2" says nothing about the language: keep the conversation's
+    // (its latest customer message that had words).
+    let bare =
+        |t: &str| !t.trim().contains(char::is_whitespace) && !t.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c));
+    let chinese = match normalized_all.iter().rev().skip(1).find(|n| !bare(&n.text)) {
+        Some(prev) if bare(&normalized.text) => is_chinese(prev.language, &prev.text),
         _ => is_chinese(normalized.language, &normalized.text),
     };
     let model = default_model(if chinese { DefaultLanguage::Chinese } else { DefaultLanguage::English });

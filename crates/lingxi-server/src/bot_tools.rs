@@ -29,6 +29,9 @@ enum Pending {
     },
 }
 
+const FLOW_TTL_SECS: i64 = 3 * 24 * 3600;
+const SLOT_TTL_SECS: i64 = 30 * 60;
+
 /// What the bot does this turn instead of the knowledge base.
 #[derive(Debug, Clone)]
 pub struct ToolTurn {
@@ -158,8 +161,16 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
         .map(|i| i.value.trim_start_matches("+86").to_owned())
         .chain(t.customer.identities.iter().filter(|i| i.kind != "phone").map(|i| i.value.clone()))
         .collect();
-    let pending =
-        state.store.bot_pending(t.tenant, &t.customer.id).await?.and_then(|s| serde_json::from_str::<Pending>(&s).ok());
+    let pending = state.store.bot_pending_at(t.tenant, &t.customer.id).await?.and_then(|(s, at)| {
+        // A question about an order lapses after half an hour; a flow waits three days for
+        // the customer to come back (on any channel).
+        let p = serde_json::from_str::<Pending>(&s).ok()?;
+        let ttl_secs = match p {
+            Pending::Flow { .. } => FLOW_TTL_SECS,
+            Pending::Slot { .. } => SLOT_TTL_SECS,
+        };
+        (t.now.since(at) <= ttl_secs * 1000).then_some(p)
+    });
     let set = |p: Option<Pending>| async move {
         let s = p.map(|p| serde_json::to_string(&p).unwrap_or_default());
         state.store.set_bot_pending(t.tenant, &t.customer.id, s.as_deref(), t.now).await

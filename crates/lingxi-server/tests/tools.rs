@@ -107,13 +107,45 @@ async fn http_connector_answers_and_fails_safely(backend: Backend) {
     assert_eq!(state, ConversationState::Bot, "a slow system does not end the turn");
     assert_eq!(erp.calls.load(Ordering::SeqCst) - before, 2, "one retry after the timeout");
 
+    // A pending question lapses: an order number half an hour later is not taken as its answer.
+    let (_, _) = bot_says(&app, &key, "t5", "你好").await;
+    let tenant = app.store.tenant_by_slug("alpha").await.unwrap().id;
+    let (_, m) = app.inbound(&key, msg("t5b", json!([{ "kind": "device_id", "value": "t5" }]), "你好呀")).await;
+    let conv = ConversationId::parse(m["conversation_id"].as_str().unwrap()).unwrap();
+    let cus = app.store.conversation(&tenant, &conv).await.unwrap().customer_id;
+    let slot = r#"{"kind":"slot","tool":"order_status","options":[],"tries":0}"#;
+    let nth_bot = |n: usize| {
+        let (store, tenant, conv) = (app.store.clone(), tenant.clone(), conv.clone());
+        eventually(move || {
+            let (store, tenant, conv) = (store.clone(), tenant.clone(), conv.clone());
+            async move {
+                let msgs = store.messages(&tenant, &conv, 20).await.unwrap();
+                msgs.iter().filter(|m| m.sender_kind == "bot").nth(n).map(|m| m.content["text"].clone())
+            }
+        })
+    };
+    nth_bot(1).await;
+    let now_ms = lingxi_domain::Timestamp::from_millis(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64,
+    );
+    let stale = lingxi_domain::Timestamp::from_millis(now_ms.millis() - 31 * 60 * 1000);
+    app.store.set_bot_pending(&tenant, &cus, Some(slot), stale).await.unwrap();
+    app.inbound(&key, msg("t5c", json!([{ "kind": "device_id", "value": "t5" }]), "LX20261101001")).await;
+    let lapsed = nth_bot(2).await;
+    assert!(!lapsed.as_str().unwrap().contains("已签收"), "a stale question is not answered: {lapsed}");
+    app.store.set_bot_pending(&tenant, &cus, Some(slot), now_ms).await.unwrap();
+    app.inbound(&key, msg("t5d", json!([{ "kind": "device_id", "value": "t5" }]), "LX20261101001")).await;
+    let answered = nth_bot(3).await;
+    assert!(answered.as_str().unwrap().contains("已签收"), "a fresh question is: {answered}");
+
     // Tenant B has no connector and no records: its bot does not call tools at all.
+    let before = erp.calls.load(Ordering::SeqCst);
     let (_, m) = app
         .inbound(&app.b.app_key, msg("b1", json!([{ "kind": "device_id", "value": "b1" }]), "查一下订单 LX20261101001"))
         .await;
     assert!(m["conversation_id"].is_string());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(erp.calls.load(Ordering::SeqCst) - before, 2, "tenant B's bot never reaches A's ERP");
+    assert_eq!(erp.calls.load(Ordering::SeqCst), before, "tenant B's bot never reaches A's ERP");
 }
 
 fn printer_flow() -> Value {

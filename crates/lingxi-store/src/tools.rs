@@ -96,6 +96,22 @@ impl Store {
         row.as_ref().map(|r| get::<String>(r, "state")).transpose()
     }
 
+    /// What the bot waits for from this customer, with when it was set.
+    pub async fn bot_pending_at(
+        &self,
+        tenant: &TenantId,
+        customer: &CustomerId,
+    ) -> Result<Option<(String, Timestamp)>> {
+        let row = sqlx::query("SELECT state, updated_at FROM bot_pending WHERE tenant_id = $1 AND customer_id = $2")
+            .bind(tenant.as_str())
+            .bind(customer.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        row.as_ref()
+            .map(|r| Ok((get::<String>(r, "state")?, Timestamp::from_millis(get(r, "updated_at")?))))
+            .transpose()
+    }
+
     /// Sets (or with `None` clears) what the bot waits for from this customer.
     pub async fn set_bot_pending(
         &self,

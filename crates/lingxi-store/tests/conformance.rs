@@ -896,6 +896,7 @@ async fn business_records_pending_state_and_flows_are_per_tenant(store: Store) {
     store.set_bot_pending(&a.tenant, &cus, Some("{\"x\":1}"), ts(3)).await.unwrap();
     store.set_bot_pending(&a.tenant, &cus, Some("{\"x\":2}"), ts(4)).await.unwrap();
     assert_eq!(store.bot_pending(&a.tenant, &cus).await.unwrap().as_deref(), Some("{\"x\":2}"));
+    assert_eq!(store.bot_pending_at(&a.tenant, &cus).await.unwrap(), Some(("{\"x\":2}".to_owned(), ts(4))));
     assert_eq!(store.bot_pending(&b.tenant, &cus).await.unwrap(), None, "keyed by tenant too");
     store.set_bot_pending(&a.tenant, &cus, None, ts(5)).await.unwrap();
     assert_eq!(store.bot_pending(&a.tenant, &cus).await.unwrap(), None);

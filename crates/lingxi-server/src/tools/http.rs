@@ -54,6 +54,22 @@ impl ToolsConfig {
         self.tenants.get(slug)?.get(tool)
     }
 
+    /// Which tenants call which tools over HTTP, and where (auth headers left out).
+    pub fn summary(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        for (slug, tools) in &self.tenants {
+            let t: serde_json::Map<String, Value> = tools
+                .iter()
+                .map(|(name, tool)| {
+                    let url = tool.parts.iter().fold(tool.head.clone(), |u, (p, rest)| format!("{u}{{{p}}}{rest}"));
+                    (name.clone(), serde_json::json!({ "url": url, "auth": tool.auth.is_some(), "timeout_ms": tool.timeout.as_millis() as u64, "retries": tool.retries }))
+                })
+                .collect();
+            out.insert(slug.clone(), Value::Object(t));
+        }
+        Value::Object(out)
+    }
+
     pub fn has_tenant(&self, slug: &str) -> bool {
         self.tenants.contains_key(slug)
     }
