@@ -44,6 +44,10 @@ pub fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// How long a resolved session is reused without asking the store. A logout on this node
+/// takes effect at once; one on another node, or a changed role, within this time.
+const SESSION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A logged-in person, resolved from a session token.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -116,7 +120,14 @@ impl FromRequestParts<Arc<AppState>> for Principal {
         if !token.starts_with(SESSION_PREFIX) || token.len() > 200 {
             return Err(ApiError::Unauthenticated("the session token is not valid"));
         }
-        let session = match state.store.session(&digest(&token)).await {
+        let key = digest(&token);
+        let now = state.clock.now();
+        if let Some((at, expires, who)) = state.session_cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            if at.elapsed() < SESSION_CACHE_TTL && *expires >= now {
+                return Ok(who.clone());
+            }
+        }
+        let session = match state.store.session(&key).await {
             Ok(s) => s,
             Err(lingxi_store::StoreError::NotFound(_)) => {
                 return Err(ApiError::Unauthenticated("the session is unknown or has ended"))
@@ -127,14 +138,20 @@ impl FromRequestParts<Arc<AppState>> for Principal {
             return Err(ApiError::Unauthenticated("the session has expired"));
         }
         let user = state.store.user(&session.tenant_id, &session.user_id).await?;
-        Ok(Principal {
+        let who = Principal {
             user_id: user.id,
             tenant_id: user.tenant_id,
             role: user.role,
             name: user.name,
             email: user.email,
             team_ids: user.team_ids,
-        })
+        };
+        let mut cache = state.session_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= 10_000 {
+            cache.clear();
+        }
+        cache.insert(key, (std::time::Instant::now(), session.expires_at, who.clone()));
+        Ok(who)
     }
 }
 

@@ -41,6 +41,9 @@ pub struct AppState {
     /// Whether a tenant has business records, re-read after a minute (imports run elsewhere).
     pub records_seen: Mutex<HashMap<String, (Instant, bool)>>,
     channel_cache: Mutex<HashMap<String, (Instant, ChannelRow, TenantPolicy)>>,
+    /// Resolved sessions by token digest, for a few seconds (`auth.rs`): two store reads
+    /// saved on every request of a busy console. Logout removes the entry on this node.
+    pub session_cache: Mutex<HashMap<String, (Instant, lingxi_domain::Timestamp, crate::auth::Principal)>>,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
             shutting_down: AtomicBool::new(false),
             http_client: reqwest::Client::new(),
             tenant_slugs: Mutex::default(),
+            session_cache: Mutex::default(),
             flow_cache: Mutex::default(),
             records_seen: Mutex::default(),
             channel_cache: Mutex::new(HashMap::new()),

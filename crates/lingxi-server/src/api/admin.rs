@@ -64,7 +64,9 @@ pub async fn logout(
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, ApiError> {
     if let Some(token) = session_token(&headers, None) {
-        state.store.delete_session(&digest(&token)).await?;
+        let key = digest(&token);
+        state.session_cache.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        state.store.delete_session(&key).await?;
     }
     let _ = who;
     let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0");

@@ -39,8 +39,7 @@ async fn serve(mut socket: WebSocket, state: Arc<AppState>, who: Principal) {
                         {
                             continue;
                         }
-                        let msg = serde_json::json!({ "type": e.kind, "data": e.data });
-                        if socket.send(Message::Text(msg.to_string().into())).await.is_err() {
+                        if socket.send(Message::Text(e.frame().as_ref().into())).await.is_err() {
                             break;
                         }
                     }

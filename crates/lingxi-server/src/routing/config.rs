@@ -91,7 +91,9 @@ impl RoutingConfig {
         if !(10..=60_000).contains(&tick_ms) {
             return Err(value("routing.tick_ms", tick_ms, "10 to 60000"));
         }
-        let sync_ms = f.sync_ms.unwrap_or(1000);
+        // Off by default: one node needs no polling, and the read holds the routing lock. Several
+        // nodes on one PostgreSQL set it (docs/routing.md).
+        let sync_ms = f.sync_ms.unwrap_or(0);
         let sla = match f.sla {
             None => default_sla(),
             Some(list) => {
@@ -167,7 +169,7 @@ mod tests {
     #[test]
     fn defaults_are_sane_and_sections_parse() {
         let d = parse("").unwrap();
-        assert_eq!((d.reply_timeout_ms, d.requeue_on_away, d.tick_ms, d.sync_ms), (180_000, true, 1000, 1000));
+        assert_eq!((d.reply_timeout_ms, d.requeue_on_away, d.tick_ms, d.sync_ms), (180_000, true, 1000, 0));
         assert!(d.business_hours.is_none());
         let fr = d.sla.for_priority(0).first_response.unwrap();
         assert_eq!((fr.warning_ms(), fr.breach_ms()), (240_000, 300_000));
