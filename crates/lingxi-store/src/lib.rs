@@ -29,7 +29,7 @@ pub use widget::VisitorRow;
 pub use workspace::{CannedRow, NoteRow, Transfer};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Executor, Row};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -99,7 +99,7 @@ impl Store {
             let checkpoint =
                 AnyPoolOptions::new().max_connections(1).after_connect(sqlite_pragmas).connect(&url).await?;
             let alive = Arc::new(());
-            tokio::spawn(checkpointer(checkpoint.clone(), Arc::downgrade(&alive)));
+            tokio::spawn(checkpointer(checkpoint.clone(), write.clone(), Arc::downgrade(&alive)));
             Ok(Store { write, read, backend: Backend::Sqlite, checkpoint: Some(checkpoint), _alive: alive })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             if let Some(schema) = schema {
@@ -196,7 +196,10 @@ fn sqlite_writer(conn: &mut sqlx::AnyConnection, meta: sqlx::pool::PoolConnectio
 /// Copies committed WAL frames into the database file in the background (PASSIVE: never
 /// blocks the writer or readers), so the writer can restart the WAL from its beginning.
 /// Ends when the store is dropped or closed.
-async fn checkpointer(pool: AnyPool, alive: Weak<()>) {
+/// WAL frames (4 KiB pages) above which the checkpointer restarts the WAL: 64 MiB.
+const WAL_RESTART_FRAMES: i64 = 16_384;
+
+async fn checkpointer(pool: AnyPool, writer: AnyPool, alive: Weak<()>) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -204,8 +207,23 @@ async fn checkpointer(pool: AnyPool, alive: Weak<()>) {
         if alive.upgrade().is_none() || pool.is_closed() {
             break;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
-            tracing::debug!(error = %e, "wal checkpoint");
+        // PASSIVE copies what it can without waiting; but under continuous writes the writer
+        // never finds the WAL fully copied at the start of a transaction, so the WAL would only
+        // grow (9 GB after a million messages). Past a bound, a RESTART checkpoint copies the
+        // last few frames (PASSIVE kept up) and starts the WAL over; journal_size_limit trims
+        // the file. It runs on the writer's own connection, queued between its transactions
+        // like any write: from another connection it made concurrent writes fail as busy.
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_optional(&pool).await {
+            Ok(Some(row)) => {
+                let frames: i64 = row.try_get(1).unwrap_or(0);
+                if frames > WAL_RESTART_FRAMES {
+                    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(&writer).await {
+                        tracing::debug!(error = %e, "wal restart");
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "wal checkpoint"),
         }
     }
     pool.close().await;
