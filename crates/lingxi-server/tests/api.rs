@@ -1,180 +1,16 @@
 //! Integration tests: the real server on port 0, against SQLite and against PostgreSQL (a
 //! fresh schema per test), driven over HTTP and WebSocket like any client.
 
-use lingxi_domain::{ChannelKind, MergePolicy, Role, TeamId, Timestamp};
-use lingxi_server::auth::{digest, hash_password, new_secret, CHANNEL_KEY_PREFIX};
+mod common;
+
+use common::*;
+use lingxi_domain::{ChannelKind, MergePolicy, Role, Timestamp};
+use lingxi_server::auth::{digest, new_secret, CHANNEL_KEY_PREFIX};
 use lingxi_server::config::{Config, Overrides};
 use lingxi_store::Store;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
-use std::sync::OnceLock;
 use tokio::sync::oneshot;
-
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-const PASSWORD: &str = "correct-horse-battery";
-
-fn password_hash() -> &'static str {
-    static H: OnceLock<String> = OnceLock::new();
-    H.get_or_init(|| hash_password(PASSWORD).unwrap())
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-struct Tenant {
-    slug: String,
-    admin: String,
-    supervisor: String,
-    agent: String,
-    /// An agent in team "vip" only.
-    vip_agent: String,
-    wechat_key: String,
-    app_key: String,
-    vip_key: String,
-}
-
-struct TestApp {
-    base: String,
-    http: Client,
-    store: Store,
-    a: Tenant,
-    b: Tenant,
-    _shutdown: oneshot::Sender<()>,
-}
-
-fn rand_hex() -> String {
-    format!("{:x}", rand::random::<u64>())
-}
-
-async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, |_| {}).await
-}
-
-async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let (store, url) = match backend {
-        Backend::Sqlite => {
-            let dir = std::env::temp_dir().join(format!("lingxi-api-{}", rand_hex()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let url = format!("sqlite://{}", dir.join("lingxi.db").display());
-            (Store::connect(&url, None).await.unwrap(), url)
-        }
-        Backend::Postgres => {
-            let url = std::env::var("LINGXI_TEST_PG_URL").unwrap_or_else(|_| PG_URL.into());
-            let schema = format!("api_{}", rand_hex());
-            let store = Store::connect(&url, Some(&schema))
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL is required and not reachable at {url}: {e}"));
-            (store, url)
-        }
-    };
-    store.migrate().await.unwrap();
-    let now = Timestamp::from_millis(1_760_000_000_000);
-    let mut tenants = Vec::new();
-    for slug in ["alpha", "beta"] {
-        let t = store.create_tenant(slug, slug, MergePolicy::Automatic, 3600, now).await.unwrap();
-        let general = store.create_team(&t.id, "general", now).await.unwrap();
-        let vip = store.create_team(&t.id, "vip", now).await.unwrap();
-        let mut emails = Vec::new();
-        for (who, role, teams) in [
-            ("admin", Role::Admin, vec![general.id.clone()]),
-            ("supervisor", Role::Supervisor, vec![general.id.clone()]),
-            ("agent", Role::Agent, vec![general.id.clone()]),
-            ("vip-agent", Role::Agent, vec![vip.id.clone()]),
-        ] {
-            let email = format!("{who}@{slug}-{}.test", rand_hex());
-            store.create_user(&t.id, &email, who, role, password_hash(), &teams as &[TeamId], now).await.unwrap();
-            emails.push(email);
-        }
-        let mut keys = Vec::new();
-        for (kind, team) in
-            [(ChannelKind::WechatOfficial, None), (ChannelKind::MobileApp, None), (ChannelKind::WebChat, Some(&vip.id))]
-        {
-            let key = new_secret(CHANNEL_KEY_PREFIX);
-            store.create_channel(&t.id, kind, kind.as_str(), &digest(&key), team, now).await.unwrap();
-            keys.push(key);
-        }
-        tenants.push(Tenant {
-            slug: slug.into(),
-            admin: emails[0].clone(),
-            supervisor: emails[1].clone(),
-            agent: emails[2].clone(),
-            vip_agent: emails[3].clone(),
-            wechat_key: keys[0].clone(),
-            app_key: keys[1].clone(),
-            vip_key: keys[2].clone(),
-        });
-    }
-    let mut config = Config::load_from(
-        &Overrides { database_url: Some(url), listen: Some("127.0.0.1:0".into()), ..Default::default() },
-        |_| None,
-    )
-    .unwrap();
-    config.max_body_bytes = 64 * 1024;
-    // Most tests drive state by hand; the bot's own turns are tested on their own.
-    config.bot_enabled = false;
-    tweak(&mut config);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr: SocketAddr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(lingxi_server::serve(listener, store.clone(), config, async move {
-        let _ = rx.await;
-    }));
-    let b = tenants.pop().unwrap();
-    let a = tenants.pop().unwrap();
-    TestApp { base: format!("http://{addr}"), http: Client::new(), store, a, b, _shutdown: tx }
-}
-
-impl TestApp {
-    async fn login(&self, email: &str) -> String {
-        let r = self
-            .http
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({ "email": email, "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK);
-        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
-    }
-
-    async fn inbound(&self, key: &str, body: Value) -> (StatusCode, Value) {
-        let r = self
-            .http
-            .post(format!("{}/api/v1/inbound/messages", self.base))
-            .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let s = r.status();
-        (s, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap();
-        let s = r.status();
-        (s, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn send(&self, method: &str, token: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-        let mut req = self.http.request(m, format!("{}{path}", self.base)).bearer_auth(token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let s = r.status();
-        (s, r.json().await.unwrap_or(Value::Null))
-    }
-}
-
-fn msg(id: &str, idents: Value, text: &str) -> Value {
-    json!({ "message_id": id, "customer": { "identifiers": idents, "display_name": "李雷" }, "content": { "type": "text", "text": text } })
-}
 
 macro_rules! both {
     ($($name:ident),* $(,)?) => {
@@ -978,20 +814,6 @@ async fn routing_backfills_the_oldest_waiting_customer_at_once(backend: Backend)
     let (_, q) = app.get(&sup, "/api/v1/queues").await;
     assert_eq!(q["agents"].as_array().unwrap().iter().filter(|a| a["presence"] == "online").count(), 3);
     drop(streams);
-}
-
-async fn eventually<F, Fut>(mut f: F) -> Value
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<Value>>,
-{
-    for _ in 0..100 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("condition not reached within 5 s");
 }
 
 /// The AI first line: understands, answers, and when the customer asks for a person hands

@@ -1,6 +1,6 @@
-//! The test harness shared by the workspace tests: the real server on port 0 over SQLite or a
-//! fresh PostgreSQL schema, two tenants with an admin, a supervisor and two agents each.
-//! (A copy of the harness at the top of api.rs, which can move here when api.rs is next split.)
+//! The test harness shared by the server's integration tests: the real server on port 0 over
+//! SQLite or a fresh PostgreSQL schema, two tenants with an admin, a supervisor and two agents
+//! each.
 #![allow(dead_code)]
 
 use lingxi_domain::{ChannelKind, MergePolicy, Role, TeamId, Timestamp};
