@@ -88,17 +88,6 @@ impl Store {
         Ok(())
     }
 
-    /// Records that the conversation entered the queue from the bot now (SLA clocks start).
-    pub async fn mark_handoff(&self, tenant: &TenantId, conversation: &ConversationId, now: Timestamp) -> Result<()> {
-        sqlx::query("UPDATE conversations SET handoff_at = $1 WHERE id = $2 AND tenant_id = $3")
-            .bind(now.millis())
-            .bind(conversation.as_str())
-            .bind(tenant.as_str())
-            .execute(&self.write)
-            .await?;
-        Ok(())
-    }
-
     /// SLA timestamps of the tenant's conversations waiting for or owned by people, in one
     /// query (the messages index on `(conversation_id, received_at)` serves the subqueries).
     pub async fn sla_clocks(&self, tenant: &TenantId, limit: i64) -> Result<Vec<SlaClockRow>> {

@@ -4,7 +4,7 @@
 //! On SQLite, whose single writer makes every commit wait for the disk, this is what lets
 //! hundreds of hand-offs a second reach agents in milliseconds.
 
-use super::{notice, Dispatch};
+use super::Dispatch;
 use crate::live::LiveEvent;
 use crate::state::AppState;
 use lingxi_domain::{ConversationId, TenantId, Transition};
@@ -46,7 +46,7 @@ impl Dispatch {
     /// Under the tenant's lock, takes every hand-off waiting (ours, unless an earlier holder
     /// already took it) and carries them out together.
     async fn combine(&self, state: &AppState, tenant: &TenantId) {
-        let mut guard = self.loaded(state, tenant).await;
+        let guard = self.loaded(state, tenant).await;
         let batch =
             std::mem::take(self.pending.lock().unwrap_or_else(|p| p.into_inner()).entry(tenant.clone()).or_default());
         if batch.is_empty() {
@@ -102,24 +102,6 @@ impl Dispatch {
             }
             let _ = p.reply.send(r);
         }
-        let Some(tr) = guard.as_mut() else { return };
-        let mut actions = Vec::new();
-        for c in &handed {
-            let spec = tr.spec(state, c, now.millis());
-            actions.extend(tr.router.enqueue(spec, now.millis()).unwrap_or_default());
-        }
-        Self::apply(state, tenant, tr, actions).await;
-        let waiting: Vec<(ConversationRow, notice::Notice)> = handed
-            .into_iter()
-            .filter(|c| tr.router.conversation_state(&c.id) == Some(lingxi_engine::routing::ConversationState::Waiting))
-            .map(|c| {
-                let n = notice::waiting_notice(state, tr, &c, now.millis());
-                (c, n)
-            })
-            .collect();
-        drop(guard);
-        for (c, n) in waiting {
-            notice::tell_customer(state, tenant, &c, n).await;
-        }
+        Self::route_entered(state, tenant, guard, &handed, true).await;
     }
 }

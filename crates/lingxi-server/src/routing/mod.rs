@@ -361,8 +361,21 @@ impl Dispatch {
     ) {
         // Both kinds of hand-off record their time in their own commit (the transition, or
         // the bot's batched turn), so nothing is written here before routing decides.
+        let guard = self.loaded(state, tenant).await;
+        Self::route_entered(state, tenant, guard, convs, from_person).await;
+    }
+
+    /// Under the tenant's lock (`guard`, released before the customers are told): routes
+    /// conversations that just entered the queue, then tells those still waiting why. With
+    /// `from_person` false (the bot's hand-off), "nobody online" is left to the bot's own reply.
+    pub(super) async fn route_entered(
+        state: &AppState,
+        tenant: &TenantId,
+        mut guard: tokio::sync::OwnedMutexGuard<Option<TenantRouting>>,
+        convs: &[ConversationRow],
+        from_person: bool,
+    ) {
         let now = state.clock.now();
-        let mut guard = self.loaded(state, tenant).await;
         let Some(tr) = guard.as_mut() else { return };
         let mut actions = Vec::new();
         for conv in convs {
