@@ -162,19 +162,7 @@ impl Store {
                     }
                 });
             }
-            sqlx::query(
-                "INSERT INTO kb_entry_versions (tenant_id, entry_id, version, status, doc, created_at, created_by) \
-                 VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            )
-            .bind(tenant.as_str())
-            .bind(&e.entry_id)
-            .bind(e.version)
-            .bind(&e.status)
-            .bind(&e.doc)
-            .bind(now.millis())
-            .bind(actor)
-            .execute(&mut *tx)
-            .await?;
+            insert_version(&mut tx, tenant, e, actor, now).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -393,19 +381,7 @@ impl Store {
         if res.rows_affected() != 1 {
             return Err(StoreError::Conflict(format!("entry `{}` exists already", entry.entry_id)));
         }
-        sqlx::query(
-            "INSERT INTO kb_entry_versions (tenant_id, entry_id, version, status, doc, created_at, created_by) \
-             VALUES ($1,$2,$3,$4,$5,$6,$7)",
-        )
-        .bind(tenant.as_str())
-        .bind(&entry.entry_id)
-        .bind(entry.version)
-        .bind(&entry.status)
-        .bind(&entry.doc)
-        .bind(now.millis())
-        .bind(actor)
-        .execute(&mut *tx)
-        .await?;
+        insert_version(&mut tx, tenant, entry, actor, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -469,4 +445,28 @@ impl Store {
         .await?;
         Ok((get(&row, "yes")?, get(&row, "no")?))
     }
+}
+
+/// One row of an entry's version history, inside the caller's transaction.
+async fn insert_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &TenantId,
+    e: &KbEntryWrite,
+    actor: &str,
+    now: Timestamp,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO kb_entry_versions (tenant_id, entry_id, version, status, doc, created_at, created_by) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7)",
+    )
+    .bind(tenant.as_str())
+    .bind(&e.entry_id)
+    .bind(e.version)
+    .bind(&e.status)
+    .bind(&e.doc)
+    .bind(now.millis())
+    .bind(actor)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
