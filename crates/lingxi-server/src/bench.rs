@@ -101,9 +101,9 @@ pub(crate) async fn fresh_database(postgres: Option<&str>, dir: &std::path::Path
 async fn store_only(args: StoreArgs) -> anyhow::Result<()> {
     use lingxi_domain::{Content, Identifier, IdentifierKind};
     use lingxi_store::{Inbound, TenantPolicy};
-    let dir = std::env::temp_dir().join(format!("lingxi-bench-{:x}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir)?;
-    let (url, backend) = fresh_database(args.postgres.as_deref(), &dir).await?;
+    let scratch = ScratchDir::new()?;
+    let dir = &scratch.0;
+    let (url, backend) = fresh_database(args.postgres.as_deref(), dir).await?;
     let store = lingxi_store::Store::connect(&url, None).await?;
     store.migrate().await?;
     let clock = crate::auth::Clock;
@@ -186,10 +186,30 @@ impl Drop for Spawned {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A fresh data folder for one benchmark run, removed when the run ends (a million-message
+/// SQLite run leaves hundreds of megabytes behind otherwise).
+pub(crate) struct ScratchDir(pub std::path::PathBuf);
+
+impl ScratchDir {
+    pub(crate) fn new() -> anyhow::Result<ScratchDir> {
+        let dir = std::env::temp_dir().join(format!("lingxi-bench-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(ScratchDir(dir))
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
 async fn spawn_server(args: &IngestArgs) -> anyhow::Result<Spawned> {
+    // Spawned owns the folder from here on and removes it when dropped.
     let dir = std::env::temp_dir().join(format!("lingxi-bench-{:x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir)?;
     let (url, backend) = fresh_database(args.postgres.as_deref(), &dir).await?;

@@ -46,9 +46,9 @@ impl Drop for Child {
 
 pub async fn run(args: HandoffArgs) -> anyhow::Result<()> {
     let n_conv = (args.rate * args.duration_secs).max(1);
-    let dir = std::env::temp_dir().join(format!("lingxi-bench-{:x}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir)?;
-    let (url, backend) = crate::bench::fresh_database(args.postgres.as_deref(), &dir).await?;
+    let scratch = crate::bench::ScratchDir::new()?;
+    let dir = &scratch.0;
+    let (url, backend) = crate::bench::fresh_database(args.postgres.as_deref(), dir).await?;
     let store = lingxi_store::Store::connect(&url, None).await?;
     store.migrate().await?;
     let now = crate::auth::Clock.now();
@@ -96,7 +96,7 @@ pub async fn run(args: HandoffArgs) -> anyhow::Result<()> {
     let _child = Child(
         std::process::Command::new(std::env::current_exe()?)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(&dir)
+            .arg(dir)
             .env("LINGXI_DATABASE_URL", &url)
             .env("LINGXI_LOG", &args.server_log)
             .env("LINGXI_BOT", "0")
