@@ -258,6 +258,21 @@ mod tests {
     }
 
     #[test]
+    fn the_knowledge_section_is_read_and_checked() {
+        let c = load(Overrides::default(), &[], None).unwrap();
+        assert_eq!(c.knowledge.encoder, crate::knowledge_config::EncoderSetting::Auto);
+        let text = "[knowledge]\nencoder = \"off\"\n[knowledge.tenants.shop]\nanswer_threshold = 0.95\n";
+        let c = load(Overrides::default(), &[], Some(text)).unwrap();
+        assert_eq!(c.knowledge.encoder, crate::knowledge_config::EncoderSetting::Off);
+        assert_eq!(c.knowledge.for_slug(Some("shop")).answer, Some(0.95));
+        let bad = "[knowledge.tenants.shop]\nanswer_threshold = 0.3\nsuggest_threshold = 0.4\n";
+        match load(Overrides::default(), &[], Some(bad)) {
+            Err(ConfigError::Value { key, .. }) => assert_eq!(key, "knowledge.tenants.shop.suggest_threshold"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn passwords_are_redacted() {
         assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
