@@ -45,7 +45,8 @@ async fn knowledge_reply(
     channel: ChannelKind,
 ) -> Result<(KbDecision, f32, Option<String>), StoreError> {
     let lang = if chinese { Lang::Zh } else { Lang::En };
-    let (decision, confidence, hits) = knowledge::suggest(state, tenant, text, Some(lang), Some(channel), 3).await?;
+    let knowledge::Ranked { decision, confidence, suggestions: hits, .. } =
+        knowledge::suggest(state, tenant, text, Some(lang), Some(channel), 3).await?;
     let reply = match decision {
         KbDecision::Answer => hits.first().map(|h| h.answer.clone()),
         KbDecision::Suggest => {
@@ -69,7 +70,7 @@ pub fn warm_up() {
     let _ = default_model(DefaultLanguage::Chinese);
     let _ = default_model(DefaultLanguage::English);
     let _ = analyze("好");
-    let _ = knowledge::build_index(Vec::new());
+    let _ = knowledge::build_index(Vec::new(), None);
 }
 
 /// Batches bot turns into shared transactions.
@@ -361,7 +362,7 @@ async fn turn(
         _ => None,
     };
     let has_kb = match gap_kind {
-        Some(_) => !state.knowledge.index(&state.store, tenant).await?.entries().is_empty(),
+        Some(_) => !state.knowledge.index(&state.store, &state.semantic, tenant).await?.entries().is_empty(),
         None => false,
     };
     if let (true, Some(kind), Some(text)) = (has_kb, gap_kind, customer_texts.last()) {

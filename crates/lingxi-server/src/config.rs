@@ -27,6 +27,8 @@ pub struct Config {
     pub handoff: crate::handoff_config::HandoffConfig,
     /// Per-tenant HTTP connectors for the bot's business-data tools (`[tools.<slug>.<tool>]`).
     pub tools: crate::tools::http::ToolsConfig,
+    /// The sentence encoder and the answer / suggest thresholds (`[knowledge]`).
+    pub knowledge: crate::knowledge_config::KnowledgeConfig,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -47,6 +49,7 @@ pub struct ConfigFile {
     pub routing: Option<crate::routing::config::RoutingFile>,
     pub handoff: Option<crate::handoff_config::HandoffFile>,
     pub tools: Option<crate::tools::http::ToolsFile>,
+    pub knowledge: Option<crate::knowledge_config::KnowledgeFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +134,9 @@ impl Config {
         let routing = crate::routing::config::RoutingConfig::from_file(file.routing, &env)?;
         let handoff = crate::handoff_config::HandoffConfig::from_file(file.handoff)?;
         let tools = crate::tools::http::ToolsConfig::from_file(file.tools)?;
+        let knowledge = crate::knowledge_config::KnowledgeConfig::from_file(file.knowledge)?;
         Ok(Config {
+            knowledge,
             tools,
             routing,
             handoff,
@@ -250,6 +255,21 @@ mod tests {
             load(Overrides::default(), &[("LINGXI_SESSION_TTL_SECS", "5")], None),
             Err(ConfigError::Value { .. })
         ));
+    }
+
+    #[test]
+    fn the_knowledge_section_is_read_and_checked() {
+        let c = load(Overrides::default(), &[], None).unwrap();
+        assert_eq!(c.knowledge.encoder, crate::knowledge_config::EncoderSetting::Auto);
+        let text = "[knowledge]\nencoder = \"off\"\n[knowledge.tenants.shop]\nanswer_threshold = 0.95\n";
+        let c = load(Overrides::default(), &[], Some(text)).unwrap();
+        assert_eq!(c.knowledge.encoder, crate::knowledge_config::EncoderSetting::Off);
+        assert_eq!(c.knowledge.for_slug(Some("shop")).answer, Some(0.95));
+        let bad = "[knowledge.tenants.shop]\nanswer_threshold = 0.3\nsuggest_threshold = 0.4\n";
+        match load(Overrides::default(), &[], Some(bad)) {
+            Err(ConfigError::Value { key, .. }) => assert_eq!(key, "knowledge.tenants.shop.suggest_threshold"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -15,9 +15,11 @@ pub mod handoff_config;
 pub mod ingest;
 pub mod kb_eval;
 pub mod knowledge;
+pub mod knowledge_config;
 pub mod live;
 pub mod metrics;
 pub mod routing;
+pub mod semantic;
 pub mod state;
 pub mod tools;
 
@@ -36,7 +38,10 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::new(store.clone(), config);
+    // The model is read from disk once, before the first request (about a second).
+    let knowledge = config.knowledge.clone();
+    let semantic = tokio::task::spawn_blocking(move || semantic::Semantic::start(&knowledge)).await?;
+    let state = AppState::new(store.clone(), config, semantic);
     if state.config.bot_enabled {
         tokio::task::spawn_blocking(bot::warm_up);
     }
