@@ -27,6 +27,8 @@ pub struct Config {
     pub handoff: crate::handoff_config::HandoffConfig,
     /// Per-tenant HTTP connectors for the bot's business-data tools (`[tools.<slug>.<tool>]`).
     pub tools: crate::tools::http::ToolsConfig,
+    /// The optional LLM that phrases grounded answers (`[llm]`, off by default).
+    pub llm: crate::llm::config::LlmConfig,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -47,6 +49,7 @@ pub struct ConfigFile {
     pub routing: Option<crate::routing::config::RoutingFile>,
     pub handoff: Option<crate::handoff_config::HandoffFile>,
     pub tools: Option<crate::tools::http::ToolsFile>,
+    pub llm: Option<crate::llm::config::LlmFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,8 +134,10 @@ impl Config {
         let routing = crate::routing::config::RoutingConfig::from_file(file.routing, &env)?;
         let handoff = crate::handoff_config::HandoffConfig::from_file(file.handoff)?;
         let tools = crate::tools::http::ToolsConfig::from_file(file.tools)?;
+        let llm = crate::llm::config::LlmConfig::from_file(file.llm, &env)?;
         Ok(Config {
             tools,
+            llm,
             routing,
             handoff,
             bot_enabled,

@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod kb_eval;
 pub mod knowledge;
 pub mod live;
+pub mod llm;
 pub mod metrics;
 pub mod routing;
 pub mod state;
