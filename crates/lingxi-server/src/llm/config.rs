@@ -205,7 +205,7 @@ mod tests {
         for (text, env, key) in [
             ("enabled = true\nmodel = \"m\"", vec![], "llm.base_url"),
             ("enabled = true\nbase_url = \"http://x/v1\"", vec![], "llm.model"),
-            ("[tenants.a]\nenabled = true\nmodel = \"m\"", vec![], "llm.base_url"),
+            ("model = \"m\"\n[tenants.a]\nenabled = true", vec![], "llm.base_url"),
             (
                 "enabled = true\nbase_url = \"http://x/v1\"\nmodel = \"m\"\napi_key_env = \"NOPE\"",
                 vec![],
