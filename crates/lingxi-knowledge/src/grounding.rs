@@ -217,6 +217,7 @@ pub struct Phrased {
 
 impl Prompt {
     pub fn check(&self, reply: &str) -> Result<Phrased, Rejection> {
+        let reply = without_thinking(reply);
         let (text, cited) = citations(reply.trim(), self.sources.len());
         let text = text.trim().to_owned();
         let plain = citations(&text, 0).0;
@@ -233,12 +234,31 @@ impl Prompt {
         if cited.is_empty() {
             return Err(Rejection::NoCitation);
         }
-        for (is_digits, run) in digit_runs(&plain) {
+        // Full-width digits are digits too: `７` must not slip past as "not a number".
+        let ascii: String = plain
+            .chars()
+            .map(|c| match c {
+                '０'..='９' => char::from_digit(c as u32 - '０' as u32, 10).unwrap_or(c),
+                _ => c,
+            })
+            .collect();
+        for (is_digits, run) in digit_runs(&ascii) {
             if is_digits && !self.known_numbers.iter().any(|k| k == run) {
                 return Err(Rejection::UnsupportedNumber(run.to_owned()));
             }
         }
         Ok(Phrased { text, cited })
+    }
+}
+
+/// Reasoning models served through some OpenAI-compatible servers (Qwen3 or DeepSeek-R1 on
+/// Ollama, vLLM) put their reasoning in the content as `<think>…</think>`: only what follows
+/// is the answer. An unclosed block means the answer never came.
+fn without_thinking(reply: &str) -> &str {
+    let trimmed = reply.trim_start();
+    match trimmed.strip_prefix("<think>") {
+        Some(rest) => rest.find("</think>").map_or("", |end| &rest[end + "</think>".len()..]),
+        None => reply,
     }
 }
 
@@ -369,5 +389,13 @@ mod tests {
             assert_eq!(p.check(reply), Err(why), "{reply}");
         }
         assert!(p.check("见 [其他] 说明 [1]").is_ok(), "brackets that are not citations stay");
+        assert_eq!(
+            p.check("退款 ７ 个工作日内到账 [1]"),
+            Err(Rejection::UnsupportedNumber("7".into())),
+            "full-width digits are checked"
+        );
+        let thought = p.check("<think>资料 [1] 说 1–3 天，要引用。</think>\n1–3 个工作日内退款 [1]").unwrap();
+        assert_eq!(thought.text, "1–3 个工作日内退款 [1]", "the reasoning is not the answer");
+        assert_eq!(p.check("<think>想了很久 [1]"), Err(Rejection::Empty));
     }
 }
