@@ -319,10 +319,7 @@ async fn turn(
     let kb = match (&decision, &kb_decision, cfg.llm.for_slug(slug.as_deref())) {
         (BotDecision::Continue { .. }, KbDecision::Answer, Some(ep)) => {
             let names: Vec<String> = customer.display_name.iter().cloned().collect();
-            match crate::llm::grounded_answer(state, ep, &normalized.text, &names, &hits, chinese).await {
-                Some(phrased) => Some(phrased),
-                None => kb,
-            }
+            crate::llm::grounded_answer(state, ep, &normalized.text, &names, &hits, chinese).await.or(kb)
         }
         _ => kb,
     };
