@@ -29,6 +29,8 @@ pub struct Config {
     pub tools: crate::tools::http::ToolsConfig,
     /// The sentence encoder and the answer / suggest thresholds (`[knowledge]`).
     pub knowledge: crate::knowledge_config::KnowledgeConfig,
+    /// The optional LLM that phrases grounded answers (`[llm]`, off by default).
+    pub llm: crate::llm::config::LlmConfig,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -50,6 +52,7 @@ pub struct ConfigFile {
     pub handoff: Option<crate::handoff_config::HandoffFile>,
     pub tools: Option<crate::tools::http::ToolsFile>,
     pub knowledge: Option<crate::knowledge_config::KnowledgeFile>,
+    pub llm: Option<crate::llm::config::LlmFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,9 +138,11 @@ impl Config {
         let handoff = crate::handoff_config::HandoffConfig::from_file(file.handoff)?;
         let tools = crate::tools::http::ToolsConfig::from_file(file.tools)?;
         let knowledge = crate::knowledge_config::KnowledgeConfig::from_file(file.knowledge)?;
+        let llm = crate::llm::config::LlmConfig::from_file(file.llm, &env)?;
         Ok(Config {
             knowledge,
             tools,
+            llm,
             routing,
             handoff,
             bot_enabled,

@@ -17,6 +17,7 @@ pub mod kb_eval;
 pub mod knowledge;
 pub mod knowledge_config;
 pub mod live;
+pub mod llm;
 pub mod metrics;
 pub mod routing;
 pub mod semantic;

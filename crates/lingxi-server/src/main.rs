@@ -262,7 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print(
                 json!({ "ok": true, "listen": config.listen.to_string(), "database_url": redact_url(&config.database_url),
                 "data_dir": config.data_dir.display().to_string(), "demo": config.demo, "max_body_bytes": config.max_body_bytes,
-                "tools": config.tools.summary() }),
+                "tools": config.tools.summary(), "llm": config.llm.summary() }),
             );
         }
         Command::Migrate => {
