@@ -46,3 +46,47 @@ fn edge_cases() {
     assert!(big.len() >= 90_000);
     assert_defined(&big);
 }
+
+/// A small fused model (lexical features + a 4-d "embedding", neighbours mixed in).
+fn fused() -> lingxi_nlu::fused::FusedClassifier {
+    use lingxi_nlu::classifier::{ClassifierConfig, TextClassifier};
+    use lingxi_nlu::fused::{FusedClassifier, Mix, Neighbours};
+    let texts = ["refund please", "where is my parcel", "退款", "快递到哪了"];
+    let labels = ["refund", "logistics", "refund", "logistics"];
+    let dense =
+        vec![vec![1.0, 0.0, 0.0, 0.0], vec![0.0, 1.0, 0.0, 0.0], vec![0.9, 0.1, 0.0, 0.0], vec![0.1, 0.9, 0.0, 0.0]];
+    let linear = TextClassifier::train_with_dense(&texts, &dense, &labels, &ClassifierConfig::default(), 3.0).unwrap();
+    let rows: Vec<&[f32]> = dense.iter().map(Vec::as_slice).collect();
+    let classes: Vec<u32> = labels.iter().map(|l| linear.label_index(l).unwrap()).collect();
+    let neighbours = Some(Neighbours::new(&rows, &classes, 2));
+    FusedClassifier { linear, neighbours, mix: Mix { alpha: 0.5, tau: 0.02 } }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Any text with any embedding (wrong length, NaN, infinities, none) gives a distribution.
+    #[test]
+    fn fused_model_is_defined_for_any_text_and_vector(
+        text in any::<String>(),
+        dense in proptest::option::of(proptest::collection::vec(
+            prop_oneof![any::<f32>(), Just(f32::NAN), Just(f32::INFINITY), -1.0f32..1.0], 0..8)),
+    ) {
+        let m = fused();
+        let p = m.probabilities(&text, dense.as_deref());
+        prop_assert_eq!(p.len(), 2);
+        let (k, conf) = m.top(&text, dense.as_deref());
+        prop_assert!(k < 2);
+        // A finite 4-d vector must give a proper distribution; garbage may give NaN, never a panic.
+        if dense.as_ref().is_none_or(|d| d.len() != 4 || d.iter().all(|x| x.is_finite() && x.abs() < 1e6)) {
+            prop_assert!(conf.is_finite() && (0.0..=1.0 + 1e-5).contains(&conf), "{:?}", p);
+            prop_assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-3, "{:?}", p);
+        }
+    }
+}
+
+#[test]
+fn fused_model_follows_the_embedding_when_words_are_unknown() {
+    let m = fused();
+    assert_eq!(m.linear.labels()[m.top("zzz", Some(&[0.0, 1.0, 0.0, 0.0])).0 as usize], "logistics");
+    assert_eq!(m.linear.labels()[m.top("zzz", Some(&[1.0, 0.0, 0.0, 0.0])).0 as usize], "refund");
+}
