@@ -15,6 +15,7 @@ pub mod handoff_config;
 pub mod ingest;
 pub mod kb_eval;
 pub mod knowledge;
+pub mod learn;
 pub mod live;
 pub mod metrics;
 pub mod routing;
