@@ -27,6 +27,8 @@ pub struct Config {
     pub handoff: crate::handoff_config::HandoffConfig,
     /// Per-tenant HTTP connectors for the bot's business-data tools (`[tools.<slug>.<tool>]`).
     pub tools: crate::tools::http::ToolsConfig,
+    /// The bot's one suggestion after an answer, on or off per tenant slug (`[recommendations]`).
+    pub recommendations: crate::recommend::RecommendConfig,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -47,6 +49,7 @@ pub struct ConfigFile {
     pub routing: Option<crate::routing::config::RoutingFile>,
     pub handoff: Option<crate::handoff_config::HandoffFile>,
     pub tools: Option<crate::tools::http::ToolsFile>,
+    pub recommendations: Option<crate::recommend::RecommendFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,8 +134,10 @@ impl Config {
         let routing = crate::routing::config::RoutingConfig::from_file(file.routing, &env)?;
         let handoff = crate::handoff_config::HandoffConfig::from_file(file.handoff)?;
         let tools = crate::tools::http::ToolsConfig::from_file(file.tools)?;
+        let recommendations = crate::recommend::RecommendConfig::from_file(file.recommendations)?;
         Ok(Config {
             tools,
+            recommendations,
             routing,
             handoff,
             bot_enabled,

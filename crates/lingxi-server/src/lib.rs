@@ -18,6 +18,7 @@ pub mod knowledge;
 pub mod learn;
 pub mod live;
 pub mod metrics;
+pub mod recommend;
 pub mod routing;
 pub mod state;
 pub mod tools;

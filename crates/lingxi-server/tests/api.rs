@@ -46,6 +46,9 @@ mod handoff;
 #[path = "api/learn.rs"]
 mod learn;
 
+#[path = "api/recommend.rs"]
+mod recommend;
+
 async fn probes_metrics_and_openapi(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), 200);
