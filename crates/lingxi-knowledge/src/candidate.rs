@@ -190,7 +190,7 @@ pub fn from_conversation(messages: &[Said<'_>], names: &[&str], extractor: &Enti
     let answer: String =
         scrub(&answered.join("\n"), names, &amounts, lang, extractor).chars().take(MAX_ANSWER_CHARS).collect();
     // What is left once the personal data is gone must still be a question and an answer.
-    let bare = |t: &str| substance(&t.replace(|c: char| c == '【' || c == '】' || c == '[' || c == ']', " "));
+    let bare = |t: &str| substance(&without_placeholders(t));
     if bare(&question) < 4 || bare(&answer) < 4 || is_trivial(&question) {
         return None;
     }
@@ -260,6 +260,24 @@ pub fn scrub(text: &str, names: &[&str], amounts: &[i64], lang: Lang, extractor:
         out = out.replace(name, customer);
     }
     long_digit_runs(&out, placeholder(EntityKind::DateTime, lang))
+}
+
+/// The text without the placeholders `scrub` put in (they say nothing of the question).
+fn without_placeholders(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        match c {
+            '【' | '[' => inside = true,
+            '】' | ']' => {
+                inside = false;
+                out.push(' ');
+            }
+            _ if !inside => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn long_digit_runs(text: &str, with: &str) -> String {
@@ -349,6 +367,10 @@ mod tests {
         assert_eq!(check(&[(Customer, "退款多久到账"), (Bot, "1-3 个工作日")], &[]), None, "no agent");
         assert_eq!(check(&[(Customer, "谢谢"), (Agent, "不客气，祝您生活愉快，再见")], &[]), None);
         assert_eq!(check(&[(Customer, "13812345678"), (Agent, "已为您查询，订单已经发货了")], &[]), None);
+        assert_eq!(
+            check(&[(Customer, "LX20261101001 13812345678 查"), (Agent, "已为您查询，订单已经发货了")], &[]),
+            None
+        );
         assert!(is_trivial("好的，谢谢！") && is_trivial("Thanks a lot!!") && is_trivial("嗯嗯 ok"));
         assert!(!is_trivial("退款多久到账") && !is_trivial("how long does shipping take"));
     }

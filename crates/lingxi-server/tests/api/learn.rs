@@ -39,7 +39,7 @@ impl TestApp {
     async fn candidates_until(&self, token: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
         let v = eventually(|| async {
             let c = self.candidates(token, "?status=all").await;
-            done(&c).then(|| Value::Array(c))
+            done(&c).then_some(Value::Array(c))
         })
         .await;
         v.as_array().unwrap().clone()
