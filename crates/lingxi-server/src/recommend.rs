@@ -210,3 +210,49 @@ fn product(r: lingxi_store::BusinessRecord) -> Product {
         sku: r.key,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<RecommendConfig, ConfigError> {
+        RecommendConfig::from_file(Some(toml::from_str(toml_text).expect("toml")))
+    }
+
+    #[test]
+    fn on_by_default_and_off_per_tenant_or_everywhere() {
+        let d = RecommendConfig::default();
+        assert!(d.for_slug("demo").is_some_and(|r| !r.is_empty()), "the shipped rules are on");
+        let c = parse("[tenants.acme]\nenabled = false").unwrap();
+        assert!(c.for_slug("acme").is_none());
+        assert!(c.for_slug("demo").is_some());
+        let c = parse("enabled = false\n[tenants.demo]\nenabled = true").unwrap();
+        assert!(c.for_slug("other").is_none() && c.for_slug("demo").is_some() && !c.off_everywhere());
+        assert!(parse("enabled = false").unwrap().off_everywhere());
+        assert!(toml::from_str::<RecommendFile>("enabled = true\ncolour = 1").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn a_tenants_rules_file_is_checked_at_start_and_named_in_errors() {
+        let dir = std::env::temp_dir().join(format!("lingxi-rec-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.json");
+        std::fs::write(
+            &good,
+            r#"[{ "id": "r", "when": { "membership_expiring": { "days": 7 } }, "zh": "续费", "en": "renew" }]"#,
+        )
+        .unwrap();
+        let bad = dir.join("bad.json");
+        std::fs::write(
+            &bad,
+            r#"[{ "id": "r", "when": { "membership_expiring": { "days": 0 } }, "zh": "{x}", "en": "e" }]"#,
+        )
+        .unwrap();
+        let c = parse(&format!("[tenants.acme]\nrules_file = {:?}", good.display().to_string())).unwrap();
+        assert!(c.for_slug("acme").is_some_and(|r| r != &*c.rules));
+        let e = parse(&format!("[tenants.acme]\nrules_file = {:?}", bad.display().to_string())).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("recommendations.tenants.acme.rules_file") && text.contains("days"), "{text}");
+        assert!(parse("rules_file = \"/nonexistent/rules.json\"").is_err());
+    }
+}
