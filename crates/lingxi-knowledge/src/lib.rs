@@ -9,6 +9,7 @@ pub mod decision;
 pub mod demo;
 pub mod eval;
 pub mod gaps;
+pub mod grounding;
 pub mod index;
 pub mod io;
 pub mod json;

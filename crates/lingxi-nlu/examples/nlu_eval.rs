@@ -28,7 +28,28 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("usage: nlu_eval DATASET_DIR [intent|oos|sentiment]");
     let dir = Path::new(&dir);
-    let splits = Splits { train: read_split(dir, "train"), dev: read_split(dir, "dev"), test: read_split(dir, "test") };
+    let mut splits =
+        Splits { train: read_split(dir, "train"), dev: read_split(dir, "dev"), test: read_split(dir, "test") };
+    // LX_EMB=<dir>: sentence embeddings cached by the knowledge crate's `embed_cache` example
+    // (`<dataset>.<split>.text.f32`, 384 little-endian f32 per line) turn on the fused model.
+    if let Ok(emb) = std::env::var("LX_EMB") {
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for (split, examples) in [("train", &mut splits.train), ("dev", &mut splits.dev), ("test", &mut splits.test)] {
+            let Ok(bytes) = std::fs::read(Path::new(&emb).join(format!("{name}.{split}.text.f32"))) else { continue };
+            let rows: Vec<Vec<f32>> = bytes
+                .chunks_exact(384 * 4)
+                .map(|r| r.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+                .collect();
+            if rows.len() == examples.len() {
+                for (e, r) in examples.iter_mut().zip(rows) {
+                    e.dense = Some(r);
+                }
+            } else {
+                eprintln!("{split}: {} embeddings for {} examples, ignored", rows.len(), examples.len());
+            }
+        }
+    }
+
     let has_oos = splits.train.iter().any(|e| e.label == "oos");
     let task = match args.next().as_deref() {
         Some("sentiment") => TaskKind::Sentiment,
@@ -63,6 +84,9 @@ fn main() {
     }
     if let Ok(v) = std::env::var("LX_MIN_DF") {
         config.classifier.features.min_df = v.parse().unwrap_or(1);
+    }
+    if let Ok(v) = std::env::var("LX_DENSE_W") {
+        config.dense_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
     }
     let report = evaluate(&splits, &task, &config).expect("evaluation runs");
     println!("dataset: {}", dir.display());

@@ -7,21 +7,31 @@
 
 use std::time::Instant;
 
-use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
+use crate::classifier::{softmax, ClassifierConfig, Rng, TextClassifier, TrainError};
+use crate::fused::{mix_into, top_of, FusedClassifier, Mix, Neighbours};
 
 /// One labelled example.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Example {
     /// The text.
     pub text: String,
     /// Its label (intent name, or sentiment label such as "0"/"1").
     pub label: String,
+    /// A sentence embedding of the text, when an encoder is available (every example of an
+    /// evaluation has one, or none does).
+    pub dense: Option<Vec<f32>>,
 }
 
 impl Example {
     /// An example from anything string-like.
     pub fn new(text: impl Into<String>, label: impl Into<String>) -> Self {
-        Self { text: text.into(), label: label.into() }
+        Self { text: text.into(), label: label.into(), dense: None }
+    }
+
+    /// The example with its sentence embedding.
+    pub fn with_dense(mut self, dense: Vec<f32>) -> Self {
+        self.dense = Some(dense);
+        self
     }
 }
 
@@ -66,6 +76,9 @@ pub struct EvalConfig {
     /// Out-of-scope operating point: the threshold maximising in-scope accuracy on dev among
     /// those whose dev OOS recall reaches this (the most balanced one when none does).
     pub target_oos_recall: f64,
+    /// Candidate scales of the L2-normalised embedding block next to the lexical features
+    /// (when the examples carry embeddings), tried on dev with every C.
+    pub dense_weights: Vec<f32>,
 }
 
 impl Default for EvalConfig {
@@ -76,6 +89,7 @@ impl Default for EvalConfig {
             holdout_fraction: 0.1,
             seed: 20240601,
             target_oos_recall: 0.7,
+            dense_weights: vec![1.0, 2.0, 3.0, 4.0, 6.0],
         }
     }
 }
@@ -116,6 +130,14 @@ pub struct EvalReport {
     pub oos_threshold: Option<f32>,
     /// Regularisation chosen on dev.
     pub chosen_c: f32,
+    /// Whether the model used sentence embeddings (fused model).
+    pub embeddings: bool,
+    /// Scale of the embedding block chosen on dev (0 without embeddings).
+    pub dense_weight: f32,
+    /// Weight of the nearest-neighbour vote chosen on dev (0 = linear model alone).
+    pub mix_alpha: f32,
+    /// Temperature of the nearest-neighbour vote.
+    pub mix_tau: f32,
     /// Softmax temperature fitted on dev.
     pub temperature: f32,
     /// Wall time of the final training run, seconds.
@@ -162,26 +184,95 @@ fn texts_labels(ex: &[Example]) -> (Vec<&str>, Vec<&str>) {
     ex.iter().map(|e| (e.text.as_str(), e.label.as_str())).unzip()
 }
 
+/// Every example has an embedding (and there is at least one).
+fn all_dense(ex: &[Example]) -> bool {
+    !ex.is_empty() && ex.iter().all(|e| e.dense.is_some())
+}
+
+fn dense_rows(ex: &[Example]) -> Vec<Vec<f32>> {
+    ex.iter().map(|e| e.dense.clone().unwrap_or_default()).collect()
+}
+
+/// Trains the linear model, with the embeddings when every example has one.
+fn train_linear(ex: &[Example], cfg: &ClassifierConfig, dense_weight: f32) -> Result<TextClassifier, TrainError> {
+    let (t, l) = texts_labels(ex);
+    if all_dense(ex) {
+        TextClassifier::train_with_dense(&t, &dense_rows(ex), &l, cfg, dense_weight)
+    } else {
+        TextClassifier::train(&t, &l, cfg)
+    }
+}
+
+fn calibrate(clf: &mut TextClassifier, ex: &[Example]) -> f32 {
+    let (t, l) = texts_labels(ex);
+    let dense = all_dense(ex).then(|| dense_rows(ex));
+    clf.calibrate_with_dense(&t, dense.as_deref(), &l)
+}
+
+fn neighbours_of(clf: &TextClassifier, ex: &[Example]) -> Option<Neighbours> {
+    if !all_dense(ex) {
+        return None;
+    }
+    let vecs: Vec<&[f32]> = ex.iter().map(|e| e.dense.as_deref().unwrap_or_default()).collect();
+    let classes: Vec<u32> = ex.iter().map(|e| clf.label_index(&e.label).unwrap_or(0)).collect();
+    Some(Neighbours::new(&vecs, &classes, clf.labels().len()))
+}
+
+/// The two halves' distributions for each example of a set, computed once so that the mix
+/// and the thresholds can be searched cheaply.
+struct Parts {
+    linear: Vec<Vec<f32>>,
+    similarity: Option<Vec<Vec<f32>>>,
+}
+
+fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
+    let mix0 = FusedClassifier { mix: Mix { alpha: 0.0, ..model.mix }, ..model.clone() };
+    let linear = ex.iter().map(|e| mix0.probabilities(&e.text, e.dense.as_deref())).collect();
+    let similarity = model
+        .neighbours
+        .as_ref()
+        .map(|nb| ex.iter().map(|e| nb.class_similarity(e.dense.as_deref().unwrap_or_default())).collect());
+    Parts { linear, similarity }
+}
+
+/// (predicted class, confidence) per example under a mix.
+fn predictions(p: &Parts, mix: Mix) -> Vec<(u32, f32)> {
+    p.linear
+        .iter()
+        .enumerate()
+        .map(|(i, lin)| match &p.similarity {
+            Some(sim) if mix.alpha > 0.0 => {
+                let mut probs = lin.clone();
+                mix_into(&mut probs, &softmax(&sim[i], mix.tau), mix.alpha);
+                top_of(&probs)
+            }
+            _ => top_of(lin),
+        })
+        .collect()
+}
+
 /// Predicted label with the out-of-scope rule applied.
-fn decide<'a>(clf: &'a TextClassifier, text: &str, oos: Option<(&'a str, f32)>) -> (&'a str, f32) {
-    let p = clf.predict(text);
-    let (k, conf) = p.top();
-    let label = clf.labels()[k as usize].as_str();
+fn label_of<'a>(labels: &'a [String], pred: (u32, f32), oos: Option<(&'a str, f32)>) -> &'a str {
+    let label = labels.get(pred.0 as usize).map_or("", String::as_str);
     match oos {
-        Some((oos_label, threshold)) if conf < threshold => (oos_label, conf),
-        _ => (label, conf),
+        Some((oos_label, threshold)) if pred.1 < threshold => oos_label,
+        _ => label,
     }
 }
 
 /// The threshold on top confidence with the best in-scope accuracy on `tune` among those
 /// reaching `target_recall` OOS recall; the best in-scope accuracy + recall when none does.
-fn choose_threshold(clf: &TextClassifier, tune: &[Example], oos_label: &str, target_recall: f64) -> f32 {
+fn choose_threshold(
+    labels: &[String],
+    preds: &[(u32, f32)],
+    tune: &[Example],
+    oos_label: &str,
+    target_recall: f64,
+) -> f32 {
     let preds: Vec<(bool, bool, f32)> = tune
         .iter()
-        .map(|e| {
-            let (label, conf) = decide(clf, &e.text, None);
-            (e.label == oos_label, label == e.label, conf)
-        })
+        .zip(preds)
+        .map(|(e, p)| (e.label == oos_label, label_of(labels, *p, None) == e.label, p.1))
         .collect();
     let n_in = preds.iter().filter(|p| !p.0).count().max(1) as f64;
     let n_oos = preds.iter().filter(|p| p.0).count();
@@ -206,24 +297,25 @@ fn choose_threshold(clf: &TextClassifier, tune: &[Example], oos_label: &str, tar
     best_constrained.map_or(best.1, |b| b.1)
 }
 
-fn score_on(clf: &TextClassifier, ex: &[Example], oos: Option<(&str, f32)>, target: f64) -> f64 {
-    match oos {
-        Some((oos_label, _)) => {
-            let t = choose_threshold(clf, ex, oos_label, target);
-            let (acc, rec) = in_scope_and_recall(clf, ex, oos_label, t);
+/// The tuning objective: accuracy, or in-scope accuracy + OOS recall at the chosen threshold.
+fn score_on(labels: &[String], preds: &[(u32, f32)], ex: &[Example], oos_label: Option<&str>, target: f64) -> f64 {
+    match oos_label {
+        Some(oos_label) => {
+            let t = choose_threshold(labels, preds, ex, oos_label, target);
+            let (acc, rec) = in_scope_and_recall(labels, preds, ex, oos_label, t);
             acc + rec
         }
         None => {
-            let ok = ex.iter().filter(|e| decide(clf, &e.text, None).0 == e.label).count();
+            let ok = ex.iter().zip(preds).filter(|(e, p)| label_of(labels, **p, None) == e.label).count();
             ok as f64 / ex.len().max(1) as f64
         }
     }
 }
 
-fn in_scope_and_recall(clf: &TextClassifier, ex: &[Example], oos_label: &str, t: f32) -> (f64, f64) {
+fn in_scope_and_recall(labels: &[String], preds: &[(u32, f32)], ex: &[Example], oos_label: &str, t: f32) -> (f64, f64) {
     let (mut n_in, mut ok_in, mut n_oos, mut ok_oos) = (0usize, 0usize, 0usize, 0usize);
-    for e in ex {
-        let (label, _) = decide(clf, &e.text, Some((oos_label, t)));
+    for (e, p) in ex.iter().zip(preds) {
+        let label = label_of(labels, *p, Some((oos_label, t)));
         if e.label == oos_label {
             n_oos += 1;
             ok_oos += usize::from(label == oos_label);
@@ -233,6 +325,33 @@ fn in_scope_and_recall(clf: &TextClassifier, ex: &[Example], oos_label: &str, t:
         }
     }
     (ok_in as f64 / n_in.max(1) as f64, ok_oos as f64 / n_oos.max(1) as f64)
+}
+
+/// The mixes tried on the tuning set (only the linear model without embeddings).
+fn mix_grid(with_neighbours: bool) -> Vec<Mix> {
+    let mut grid = vec![Mix::default()];
+    if with_neighbours {
+        for alpha in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
+            for tau in [0.01, 0.02, 0.05] {
+                grid.push(Mix { alpha, tau });
+            }
+        }
+    }
+    grid
+}
+
+/// The best mix on the tuning set and its score.
+fn choose_mix(model: &FusedClassifier, tune: &[Example], oos_label: Option<&str>, target: f64) -> (f64, Mix) {
+    let p = parts(model, tune);
+    let labels = model.linear.labels();
+    let mut best = (f64::NEG_INFINITY, Mix::default());
+    for mix in mix_grid(p.similarity.is_some()) {
+        let s = score_on(labels, &predictions(&p, mix), tune, oos_label, target);
+        if s > best.0 + 1e-9 {
+            best = (s, mix);
+        }
+    }
+    best
 }
 
 fn macro_f1(gold: &[&str], pred: &[&str]) -> f64 {
@@ -259,7 +378,9 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
-/// Trains on `splits.train`, tunes on dev (or a held-out slice of train), scores test.
+/// Trains on `splits.train`, tunes on dev (or a held-out slice of train), scores test. When
+/// every example carries an embedding, the model is the fused one (linear model over lexical
+/// features and the embedding, mixed with nearest neighbours); the mix is chosen on the tuning set.
 pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result<EvalReport, EvalError> {
     if splits.test.is_empty() {
         return Err(EvalError::EmptyTest);
@@ -274,70 +395,86 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     } else {
         (splits.train.clone(), splits.dev.clone())
     };
-    // Pick C on the tuning set.
+    let dense = all_dense(&splits.train) && all_dense(&tune) && all_dense(&splits.test);
+    let target = config.target_oos_recall;
+    // Pick C (and the mix) on the tuning set, with a probe trained without it.
     let grid = if config.c_grid.is_empty() { vec![config.classifier.train.c] } else { config.c_grid.clone() };
-    let (tt, tl) = texts_labels(&tune_train);
-    let mut best: Option<(f64, f32, f32)> = None;
+    let weights = if dense && !config.dense_weights.is_empty() { config.dense_weights.clone() } else { vec![1.0] };
+    let mut best: Option<(f64, f32, f32, f32, Mix)> = None;
     for c in &grid {
-        let mut cfg = config.classifier.clone();
-        cfg.train.c = *c;
-        let mut clf = TextClassifier::train(&tt, &tl, &cfg)?;
-        let (vt, vl) = texts_labels(&tune);
-        let temp = clf.calibrate(&vt, &vl);
-        let s = score_on(&clf, &tune, oos_label.map(|l| (l, 0.0)), config.target_oos_recall);
-        if best.is_none_or(|b| s > b.0) {
-            best = Some((s, *c, temp));
+        for w in &weights {
+            let mut cfg = config.classifier.clone();
+            cfg.train.c = *c;
+            let mut clf = train_linear(&tune_train, &cfg, *w)?;
+            let temp = calibrate(&mut clf, &tune);
+            let neighbours = if dense { neighbours_of(&clf, &tune_train) } else { None };
+            let probe = FusedClassifier { linear: clf, neighbours, mix: Mix::default() };
+            let (s, mix) = choose_mix(&probe, &tune, oos_label, target);
+            if best.is_none_or(|b| s > b.0) {
+                best = Some((s, *c, *w, temp, mix));
+            }
         }
     }
-    let (_, chosen_c, probe_temp) = best.unwrap_or((0.0, config.classifier.train.c, 1.0));
+    let (_, chosen_c, dense_weight, probe_temp, mix) =
+        best.unwrap_or((0.0, config.classifier.train.c, 1.0, 1.0, Mix::default()));
     let mut cfg = config.classifier.clone();
     cfg.train.c = chosen_c;
-    let (trt, trl) = texts_labels(&splits.train);
     let start = Instant::now();
-    let mut clf = TextClassifier::train(&trt, &trl, &cfg)?;
+    let mut clf = train_linear(&splits.train, &cfg, dense_weight)?;
+    let neighbours = if dense { neighbours_of(&clf, &splits.train) } else { None };
     let train_secs = start.elapsed().as_secs_f64();
     let temperature = if holdout {
         // The final model has seen the held-out slice; reuse the probe's temperature.
         clf.set_temperature(probe_temp);
         probe_temp
     } else {
-        let (vt, vl) = texts_labels(&tune);
-        clf.calibrate(&vt, &vl)
+        calibrate(&mut clf, &tune)
     };
+    let model = FusedClassifier { linear: clf, neighbours, mix };
     let threshold = oos_label.map(|l| {
         if holdout {
             // Without a clean tuning set for this model, fall back to the probe's choice.
-            let mut probe = TextClassifier::train(&tt, &tl, &cfg).expect("trained above");
-            probe.set_temperature(probe_temp);
-            choose_threshold(&probe, &tune, l, config.target_oos_recall)
+            let mut probe_clf = train_linear(&tune_train, &cfg, dense_weight).expect("trained above");
+            probe_clf.set_temperature(probe_temp);
+            let probe_nb = if dense { neighbours_of(&probe_clf, &tune_train) } else { None };
+            let probe = FusedClassifier { linear: probe_clf, neighbours: probe_nb, mix };
+            let preds = predictions(&parts(&probe, &tune), mix);
+            choose_threshold(probe.linear.labels(), &preds, &tune, l, target)
         } else {
-            choose_threshold(&clf, &tune, l, config.target_oos_recall)
+            let preds = predictions(&parts(&model, &tune), mix);
+            choose_threshold(model.linear.labels(), &preds, &tune, l, target)
         }
     });
     let oos = oos_label.zip(threshold);
+    let labels = model.linear.labels();
     let mut latencies = Vec::with_capacity(splits.test.len());
     let mut preds = Vec::with_capacity(splits.test.len());
     for e in &splits.test {
         let s = Instant::now();
-        let (label, _) = decide(&clf, &e.text, oos);
+        let p = model.top(&e.text, e.dense.as_deref());
         latencies.push(s.elapsed().as_secs_f64() * 1e6);
-        preds.push(label.to_string());
+        preds.push(p);
     }
     latencies.sort_by(f64::total_cmp);
     let gold: Vec<&str> = splits.test.iter().map(|e| e.label.as_str()).collect();
-    let pred: Vec<&str> = preds.iter().map(String::as_str).collect();
+    let pred: Vec<&str> = preds.iter().map(|p| label_of(labels, *p, oos)).collect();
     let correct = gold.iter().zip(&pred).filter(|(g, p)| g == p).count();
     let (in_scope_accuracy, oos_recall) = match oos {
         Some((l, t)) => {
-            let (a, r) = in_scope_and_recall(&clf, &splits.test, l, t);
+            let (a, r) = in_scope_and_recall(labels, &preds, &splits.test, l, t);
             (Some(a * 100.0), Some(r * 100.0))
         }
         None => (None, None),
     };
-    let bytes = clf.to_bytes();
+    let bytes = model.linear.to_bytes();
     let quantized_accuracy = match TextClassifier::from_bytes(&bytes) {
         Ok(q) => {
-            let ok = splits.test.iter().filter(|e| decide(&q, &e.text, oos).0 == e.label).count();
+            let q = FusedClassifier { linear: q, ..model.clone() };
+            let ok = splits
+                .test
+                .iter()
+                .filter(|e| label_of(labels, q.top(&e.text, e.dense.as_deref()), oos) == e.label)
+                .count();
             ok as f64 / splits.test.len() as f64 * 100.0
         }
         Err(_) => 0.0,
@@ -348,12 +485,16 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         n_tune: tune.len(),
         tuned_on_train_holdout: holdout,
         n_test: splits.test.len(),
+        embeddings: dense,
         accuracy: correct as f64 / splits.test.len() as f64 * 100.0,
         macro_f1: macro_f1(&gold, &pred) * 100.0,
         in_scope_accuracy,
         oos_recall,
         oos_threshold: threshold,
         chosen_c,
+        dense_weight: if dense { dense_weight } else { 0.0 },
+        mix_alpha: mix.alpha,
+        mix_tau: mix.tau,
         temperature,
         train_secs,
         latency_p50_us: percentile(&latencies, 0.5),

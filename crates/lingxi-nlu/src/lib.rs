@@ -11,5 +11,6 @@ pub mod segment;
 pub mod classifier;
 pub mod eval;
 pub mod features;
+pub mod fused;
 pub mod intent;
 pub mod sentiment;

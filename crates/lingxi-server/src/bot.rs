@@ -36,16 +36,17 @@ pub(crate) fn extractor() -> &'static EntityExtractor {
 }
 
 /// What the knowledge base says to a message: a reply text (an answer, or its best questions
-/// as "did you mean"), or nothing when it does not know; and how sure it was.
+/// as "did you mean"), or nothing when it does not know; how sure it was; and the entries.
 async fn knowledge_reply(
     state: &AppState,
     tenant: &TenantId,
     text: &str,
     chinese: bool,
     channel: ChannelKind,
-) -> Result<(KbDecision, f32, Option<String>), StoreError> {
+) -> Result<(KbDecision, f32, Option<String>, Vec<knowledge::Suggestion>), StoreError> {
     let lang = if chinese { Lang::Zh } else { Lang::En };
-    let (decision, confidence, hits) = knowledge::suggest(state, tenant, text, Some(lang), Some(channel), 3).await?;
+    let knowledge::Ranked { decision, confidence, suggestions: hits, .. } =
+        knowledge::suggest(state, tenant, text, Some(lang), Some(channel), 3).await?;
     let reply = match decision {
         KbDecision::Answer => hits.first().map(|h| h.answer.clone()),
         KbDecision::Suggest => {
@@ -58,7 +59,7 @@ async fn knowledge_reply(
         }
         KbDecision::NotUnderstood => None,
     };
-    Ok((decision, confidence, reply))
+    Ok((decision, confidence, reply, hits))
 }
 
 /// Loads the models before the first customer arrives (training the default intents takes a
@@ -69,7 +70,7 @@ pub fn warm_up() {
     let _ = default_model(DefaultLanguage::Chinese);
     let _ = default_model(DefaultLanguage::English);
     let _ = analyze("好");
-    let _ = knowledge::build_index(Vec::new());
+    let _ = knowledge::build_index(Vec::new(), None);
 }
 
 /// Batches bot turns into shared transactions.
@@ -219,7 +220,10 @@ async fn turn(
     let vip = customer.tags.iter().any(|t| t.eq_ignore_ascii_case("vip")) || customer.attributes["vip"] == json!(true);
     // Per-tenant settings are keyed by slug: read it only when some tenant has its own.
     let cfg = &state.config;
-    let slug = if cfg.handoff.tenants.is_empty() && cfg.routing.tenant_business_hours.is_empty() {
+    let slug = if cfg.handoff.tenants.is_empty()
+        && cfg.routing.tenant_business_hours.is_empty()
+        && !cfg.llm.has_tenant_settings()
+    {
         None
     } else {
         Some(state.store.tenant(tenant).await?.slug)
@@ -291,7 +295,8 @@ async fn turn(
             Err(e) => tracing::warn!(error = %e, "flows and tools skipped this turn"),
         }
     }
-    let (kb_decision, kb_confidence, kb) = knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
+    let (kb_decision, kb_confidence, kb, hits) =
+        knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
     let understood = kb.is_some() || !intent.out_of_scope;
     let decision = decide(
         policy,
@@ -309,6 +314,16 @@ async fn turn(
     let last_intent = intent.top.as_ref().map(|m| m.intent.clone());
     let small_talk = matches!(last_intent.as_deref(), Some("greeting" | "thanks"));
     let sentiment = trend.last.as_ref().map_or(0.0, |s| f64::from(s.score));
+    // Only a confident answer the policy lets the bot give may be phrased by the model: it
+    // never sees a hand-off, a "did you mean" or a question nothing was found for (that is
+    // its refusal: it is not asked at all).
+    let kb = match (&decision, &kb_decision, cfg.llm.for_slug(slug.as_deref())) {
+        (BotDecision::Continue { .. }, KbDecision::Answer, Some(ep)) => {
+            let names: Vec<String> = customer.display_name.iter().cloned().collect();
+            crate::llm::grounded_answer(state, ep, &normalized.text, &names, &hits, chinese).await.or(kb)
+        }
+        _ => kb,
+    };
     let bot_turn = match decision {
         BotDecision::Continue { failures } => BotTurn {
             tenant_id: tenant.clone(),
@@ -361,7 +376,7 @@ async fn turn(
         _ => None,
     };
     let has_kb = match gap_kind {
-        Some(_) => !state.knowledge.index(&state.store, tenant).await?.entries().is_empty(),
+        Some(_) => !state.knowledge.index(&state.store, &state.semantic, tenant).await?.entries().is_empty(),
         None => false,
     };
     if let (true, Some(kind), Some(text)) = (has_kb, gap_kind, customer_texts.last()) {

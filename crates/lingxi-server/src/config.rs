@@ -29,6 +29,10 @@ pub struct Config {
     pub tools: crate::tools::http::ToolsConfig,
     /// The bot's one suggestion after an answer, on or off per tenant slug (`[recommendations]`).
     pub recommendations: crate::recommend::RecommendConfig,
+    /// The sentence encoder and the answer / suggest thresholds (`[knowledge]`).
+    pub knowledge: crate::knowledge_config::KnowledgeConfig,
+    /// The optional LLM that phrases grounded answers (`[llm]`, off by default).
+    pub llm: crate::llm::config::LlmConfig,
 }
 
 /// The file form: every field optional, unknown keys rejected (a typo must not be ignored).
@@ -50,6 +54,8 @@ pub struct ConfigFile {
     pub handoff: Option<crate::handoff_config::HandoffFile>,
     pub tools: Option<crate::tools::http::ToolsFile>,
     pub recommendations: Option<crate::recommend::RecommendFile>,
+    pub knowledge: Option<crate::knowledge_config::KnowledgeFile>,
+    pub llm: Option<crate::llm::config::LlmFile>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,9 +141,13 @@ impl Config {
         let handoff = crate::handoff_config::HandoffConfig::from_file(file.handoff)?;
         let tools = crate::tools::http::ToolsConfig::from_file(file.tools)?;
         let recommendations = crate::recommend::RecommendConfig::from_file(file.recommendations)?;
+        let knowledge = crate::knowledge_config::KnowledgeConfig::from_file(file.knowledge)?;
+        let llm = crate::llm::config::LlmConfig::from_file(file.llm, &env)?;
         Ok(Config {
+            knowledge,
             tools,
             recommendations,
+            llm,
             routing,
             handoff,
             bot_enabled,
@@ -255,6 +265,21 @@ mod tests {
             load(Overrides::default(), &[("LINGXI_SESSION_TTL_SECS", "5")], None),
             Err(ConfigError::Value { .. })
         ));
+    }
+
+    #[test]
+    fn the_knowledge_section_is_read_and_checked() {
+        let c = load(Overrides::default(), &[], None).unwrap();
+        assert_eq!(c.knowledge.encoder, crate::knowledge_config::EncoderSetting::Auto);
+        let text = "[knowledge]\nencoder = \"off\"\n[knowledge.tenants.shop]\nanswer_threshold = 0.95\n";
+        let c = load(Overrides::default(), &[], Some(text)).unwrap();
+        assert_eq!(c.knowledge.encoder, crate::knowledge_config::EncoderSetting::Off);
+        assert_eq!(c.knowledge.for_slug(Some("shop")).answer, Some(0.95));
+        let bad = "[knowledge.tenants.shop]\nanswer_threshold = 0.3\nsuggest_threshold = 0.4\n";
+        match load(Overrides::default(), &[], Some(bad)) {
+            Err(ConfigError::Value { key, .. }) => assert_eq!(key, "knowledge.tenants.shop.suggest_threshold"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

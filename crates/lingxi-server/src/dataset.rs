@@ -33,6 +33,64 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<(String, String)>, (usize, String)>
     Ok(out)
 }
 
+/// Sentence embeddings ("query: " prefix) of `texts`, in order. With a cache folder, the
+/// vectors are kept in `<cache>/<sha256 of the texts>.f32` (384 little-endian f32 per text,
+/// appended as they are computed, so an interrupted run resumes where it stopped).
+pub fn embed_texts(
+    enc: &lingxi_encoder::Encoder,
+    texts: &[String],
+    cache: Option<&Path>,
+    label: &str,
+) -> anyhow::Result<Vec<Vec<f32>>> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let dim = enc.dim();
+    let mut h = Sha256::new();
+    for t in texts {
+        h.update(t.as_bytes());
+        h.update([0u8]);
+    }
+    let file = cache.map(|d| d.join(format!("{}.f32", hex::encode(h.finalize()))));
+    let mut rows: Vec<Vec<f32>> = match &file {
+        Some(f) => std::fs::read(f)
+            .unwrap_or_default()
+            .chunks_exact(dim * 4)
+            .map(|r| r.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            .take(texts.len())
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut out = match &file {
+        Some(f) => {
+            if let Some(d) = f.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            Some(std::fs::OpenOptions::new().create(true).append(true).open(f)?)
+        }
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let done_before = rows.len();
+    for chunk in texts[rows.len()..].chunks(32) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        for v in enc.encode_batch_with_prefix(lingxi_encoder::QUERY_PREFIX, &refs) {
+            if let Some(w) = out.as_mut() {
+                w.write_all(&v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>())?;
+            }
+            rows.push(v);
+        }
+        if (rows.len() - done_before) % 640 < 32 {
+            eprintln!(
+                "  {label}: {} / {} embedded ({:.0} s)",
+                rows.len(),
+                texts.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,15 @@
 //! store on first use and rebuilt off the request path whenever an entry changes, then swapped in
 //! atomically (readers keep the `Arc` they hold; a query never sees a half-built index).
 //!
+//! With a sentence encoder loaded, a build is two-staged so the first customer never waits for
+//! encoding: the lexical index is swapped in at once, then the hybrid index (same entries plus
+//! phrasing vectors, encoded in a blocking task) replaces it when the vectors are ready, unless
+//! a newer build came first. When every vector is cached the hybrid index is built directly.
+//!
 //! Also the conversions between the FAQ model (lingxi-knowledge) and its stored form, the demo
 //! seed, and [`suggest`]: the one accessor the bot and the agent workspace ask for answers.
 
+use crate::semantic::Semantic;
 use crate::state::AppState;
 use lingxi_domain::{ChannelKind, TenantId, Timestamp};
 use lingxi_knowledge::decision::{Calibrator, Decision, Thresholds};
@@ -76,10 +82,19 @@ pub fn article_entries(article_id: &str, markdown: &str) -> Vec<FaqEntry> {
         .collect()
 }
 
-/// Builds an index over the published entries (validity windows are checked per query).
-pub fn build_index(entries: Vec<FaqEntry>) -> KnowledgeIndex {
-    let live: Vec<FaqEntry> = entries.into_iter().filter(|e| e.status() == Status::Published).collect();
-    KnowledgeIndex::build(live, analyzer(), None, RetrievalConfig::default())
+/// Builds an index over the published entries (validity windows are checked per query);
+/// `vectors`, when given, hold one vector per phrasing of the published entries in order.
+pub fn build_index(entries: Vec<FaqEntry>, vectors: Option<&[Vec<f32>]>) -> KnowledgeIndex {
+    KnowledgeIndex::build(published(entries), analyzer(), vectors, RetrievalConfig::default())
+}
+
+fn published(entries: Vec<FaqEntry>) -> Vec<FaqEntry> {
+    entries.into_iter().filter(|e| e.status() == Status::Published).collect()
+}
+
+/// Every phrasing of the entries, in the order [`KnowledgeIndex::build`] takes vectors.
+fn phrasings(entries: &[FaqEntry]) -> Vec<&str> {
+    entries.iter().flat_map(|e| e.phrasings().map(|q| q.as_str())).collect()
 }
 
 struct Slot {
@@ -109,24 +124,34 @@ impl KnowledgeBases {
 
     /// The tenant's current index; built (and awaited) on first use only. Later changes are
     /// picked up by [`KnowledgeBases::changed`] in the background.
-    pub async fn index(&self, store: &Store, tenant: &TenantId) -> Result<Arc<KnowledgeIndex>, StoreError> {
+    pub async fn index(
+        &self,
+        store: &Store,
+        semantic: &Arc<Semantic>,
+        tenant: &TenantId,
+    ) -> Result<Arc<KnowledgeIndex>, StoreError> {
         let slot = self.slot(tenant);
         if let Some((_, idx)) = slot.built.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
             return Ok(idx.clone());
         }
-        rebuild(store, tenant, &slot).await
+        rebuild(store, semantic, tenant, &slot).await
     }
 
     /// Entries of the tenant changed: rebuild in the background and swap when done.
-    pub fn changed(&self, store: &Store, tenant: &TenantId) {
+    pub fn changed(&self, store: &Store, semantic: &Arc<Semantic>, tenant: &TenantId) {
         let slot = self.slot(tenant);
         slot.wanted.fetch_add(1, Ordering::SeqCst);
-        let (store, tenant) = (store.clone(), tenant.clone());
+        let (store, semantic, tenant) = (store.clone(), semantic.clone(), tenant.clone());
         tokio::spawn(async move {
-            if let Err(e) = rebuild(&store, &tenant, &slot).await {
+            if let Err(e) = rebuild(&store, &semantic, &tenant, &slot).await {
                 tracing::warn!(error = %e, tenant = %tenant, "knowledge index not rebuilt");
             }
         });
+    }
+
+    /// Whether the tenant's index in use has phrasing vectors (None before the first build).
+    pub fn hybrid(&self, tenant: &TenantId) -> Option<bool> {
+        self.slot(tenant).built.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(_, i)| i.has_vectors())
     }
 
     /// The generation of the index in use (0 before the first build), for tests and metrics.
@@ -135,7 +160,12 @@ impl KnowledgeBases {
     }
 }
 
-async fn rebuild(store: &Store, tenant: &TenantId, slot: &Slot) -> Result<Arc<KnowledgeIndex>, StoreError> {
+async fn rebuild(
+    store: &Store,
+    semantic: &Arc<Semantic>,
+    tenant: &TenantId,
+    slot: &Arc<Slot>,
+) -> Result<Arc<KnowledgeIndex>, StoreError> {
     let _one_at_a_time = slot.building.lock().await;
     let wanted = slot.wanted.load(Ordering::SeqCst);
     if let Some((g, idx)) = slot.built.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
@@ -148,11 +178,38 @@ async fn rebuild(store: &Store, tenant: &TenantId, slot: &Slot) -> Result<Arc<Kn
     for a in store.kb_articles(tenant).await?.iter().filter(|a| a.status == Status::Published.as_str()) {
         entries.extend(article_entries(&a.article_id, &a.body));
     }
-    let index = tokio::task::spawn_blocking(move || build_index(entries))
-        .await
-        .map_err(|e| StoreError::Invalid(format!("index build failed: {e}")))?;
+    let entries = published(entries);
+    let sem = semantic.clone();
+    let (index, entries) = tokio::task::spawn_blocking(move || {
+        let cached = sem.all_cached(&phrasings(&entries));
+        let index = KnowledgeIndex::build(entries.clone(), analyzer(), cached.as_deref(), RetrievalConfig::default());
+        (index, entries)
+    })
+    .await
+    .map_err(|e| StoreError::Invalid(format!("index build failed: {e}")))?;
     let index = Arc::new(index);
     *slot.built.lock().unwrap_or_else(|p| p.into_inner()) = Some((wanted, index.clone()));
+    if semantic.available() && !index.has_vectors() && !entries.is_empty() {
+        let (semantic, slot, tenant) = (semantic.clone(), slot.clone(), tenant.clone());
+        let n = index.n_phrasings();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let watch = slot.clone();
+            let hybrid = tokio::task::spawn_blocking(move || {
+                let current = || watch.wanted.load(Ordering::SeqCst) == wanted;
+                let vectors = semantic.encode_all(&phrasings(&entries), &current)?;
+                Some(KnowledgeIndex::build(entries, analyzer(), Some(&vectors), RetrievalConfig::default()))
+            })
+            .await;
+            let Ok(Some(hybrid)) = hybrid else { return };
+            let mut built = slot.built.lock().unwrap_or_else(|p| p.into_inner());
+            // Swap only over the lexical index of the same build; a newer build supersedes this one.
+            if built.as_ref().is_some_and(|(g, _)| *g == wanted) {
+                *built = Some((wanted, Arc::new(hybrid)));
+                tracing::info!(tenant = %tenant, phrasings = n, secs = started.elapsed().as_secs_f32(), "hybrid knowledge index in use");
+            }
+        });
+    }
     Ok(index)
 }
 
@@ -179,6 +236,17 @@ pub enum KbDecision {
     NotUnderstood,
 }
 
+/// What [`suggest`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranked {
+    pub decision: KbDecision,
+    /// Calibrated confidence of the first suggestion.
+    pub confidence: f32,
+    pub suggestions: Vec<Suggestion>,
+    /// Whether the ranking used the encoder (false: lexical models only).
+    pub hybrid: bool,
+}
+
 /// The accessor for answers: the best entries of the tenant's published knowledge base for a text,
 /// in the given language (and channel, when known), with the decision the tenant's thresholds take.
 /// Used by the bot turn; the agent workspace's suggested replies call it with the customer's
@@ -190,25 +258,41 @@ pub async fn suggest(
     lang: Option<Lang>,
     channel: Option<ChannelKind>,
     k: usize,
-) -> Result<(KbDecision, f32, Vec<Suggestion>), StoreError> {
-    let index = state.knowledge.index(&state.store, tenant).await?;
+) -> Result<Ranked, StoreError> {
+    let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
+    let vector = if index.has_vectors() { state.semantic.encode_query(text).await } else { None };
+    let slug = if state.config.knowledge.tenants.is_empty() {
+        None
+    } else {
+        crate::bot_tools::tenant_slug(state, tenant).await
+    };
+    let knowledge = &state.config.knowledge;
+    let decider = |semantic: bool| knowledge.decider(slug.as_deref(), semantic);
     let now = state.clock.now().millis();
-    Ok(rank(&index, text, lang, channel, now, k))
+    let query = Query { text, vector: vector.as_deref(), lang, channel, now_ms: now, k };
+    Ok(rank(&index, &query, decider))
 }
 
-/// The pure half of [`suggest`].
-pub fn rank(
-    index: &KnowledgeIndex,
-    text: &str,
-    lang: Option<Lang>,
-    channel: Option<ChannelKind>,
-    now_ms: i64,
-    k: usize,
-) -> (KbDecision, f32, Vec<Suggestion>) {
-    let channel = channel.and_then(|c| ChannelName::parse(c.as_str()).ok());
-    let filter = Filter { lang, channel: channel.as_ref(), ..Filter::at(now_ms) };
-    let ranking = index.search(text, None, &filter, k.max(3));
-    let decision = Thresholds::default().decide(&ranking, &Calibrator::default());
+/// One question to the knowledge base.
+pub struct Query<'a> {
+    pub text: &'a str,
+    /// The text's encoder vector (hybrid ranking when the index has vectors too).
+    pub vector: Option<&'a [f32]>,
+    pub lang: Option<Lang>,
+    pub channel: Option<ChannelKind>,
+    pub now_ms: i64,
+    pub k: usize,
+}
+
+/// The pure half of [`suggest`]. `decider` gives the calibrator and thresholds for the mode the
+/// ranking was made in (hybrid: true), whose score scales differ.
+pub fn rank(index: &KnowledgeIndex, q: &Query<'_>, decider: impl Fn(bool) -> (Calibrator, Thresholds)) -> Ranked {
+    let (lang, k) = (q.lang, q.k);
+    let channel = q.channel.and_then(|c| ChannelName::parse(c.as_str()).ok());
+    let filter = Filter { lang, channel: channel.as_ref(), ..Filter::at(q.now_ms) };
+    let ranking = index.search(q.text, q.vector, &filter, k.max(3));
+    let (calibrator, thresholds) = decider(ranking.semantic_used);
+    let decision = thresholds.decide(&ranking, &calibrator);
     let (kind, confidence) = match decision {
         Decision::Answer { confidence, .. } => (KbDecision::Answer, confidence),
         Decision::Suggest { confidence, .. } => (KbDecision::Suggest, confidence),
@@ -229,7 +313,7 @@ pub fn rank(
             }
         })
         .collect();
-    (kind, confidence, suggestions)
+    Ranked { decision: kind, confidence, suggestions, hybrid: ranking.semantic_used }
 }
 
 /// Seeds the demo tenant with the shipped FAQ when it has no entries yet (idempotent: a second

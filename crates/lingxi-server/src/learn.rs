@@ -84,10 +84,9 @@ async fn learn(state: &AppState, tenant: &TenantId, conv_id: &ConversationId) ->
     if state.store.kb_candidate_source_exists(tenant, conv_id).await? {
         return Ok(Learnt::Nothing);
     }
-    let (decision, _, hits) =
-        crate::knowledge::suggest(state, tenant, &candidate.question, Some(candidate.lang), None, 1).await?;
+    let ranked = crate::knowledge::suggest(state, tenant, &candidate.question, Some(candidate.lang), None, 1).await?;
     let now = state.clock.now();
-    let known = match (decision, hits.first()) {
+    let known = match (ranked.decision, ranked.suggestions.first()) {
         (crate::knowledge::KbDecision::Answer, Some(hit)) => Some(hit.entry_id.clone()),
         _ => None,
     };

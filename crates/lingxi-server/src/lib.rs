@@ -15,11 +15,14 @@ pub mod handoff_config;
 pub mod ingest;
 pub mod kb_eval;
 pub mod knowledge;
+pub mod knowledge_config;
 pub mod learn;
 pub mod live;
+pub mod llm;
 pub mod metrics;
 pub mod recommend;
 pub mod routing;
+pub mod semantic;
 pub mod state;
 pub mod tools;
 
@@ -38,7 +41,10 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = AppState::new(store.clone(), config);
+    // The model is read from disk once, before the first request (about a second).
+    let knowledge = config.knowledge.clone();
+    let semantic = tokio::task::spawn_blocking(move || semantic::Semantic::start(&knowledge)).await?;
+    let state = AppState::new(store.clone(), config, semantic);
     if state.config.bot_enabled {
         tokio::task::spawn_blocking(bot::warm_up);
     }

@@ -99,6 +99,13 @@ enum NluCmd {
         /// the training data has an `oos` label, else intent.
         #[arg(long)]
         task: Option<String>,
+        /// auto: use the sentence encoder when its model file is found (the fused model:
+        /// lexical features plus the embedding, and nearest neighbours); off: lexical only.
+        #[arg(long, default_value = "auto")]
+        embeddings: String,
+        /// Keep computed embeddings in this folder so that a second run does not re-encode.
+        #[arg(long)]
+        embedding_cache: Option<PathBuf>,
     },
 }
 
@@ -255,7 +262,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print(
                 json!({ "ok": true, "listen": config.listen.to_string(), "database_url": redact_url(&config.database_url),
                 "data_dir": config.data_dir.display().to_string(), "demo": config.demo, "max_body_bytes": config.max_body_bytes,
-                "tools": config.tools.summary() }),
+                "tools": config.tools.summary(), "llm": config.llm.summary() }),
             );
         }
         Command::Migrate => {
@@ -395,9 +402,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let n = store.put_records(&t.id, &records, now).await?;
             println!("{n} {kind} record(s) stored for {tenant}");
         }
-        Command::Nlu(NluCmd::Eval { dataset, task }) => {
+        Command::Nlu(NluCmd::Eval { dataset, task, embeddings, embedding_cache }) => {
             use lingxi_nlu::eval::{evaluate, EvalConfig, Splits, TaskKind};
-            let splits = Splits {
+            let mut splits = Splits {
                 train: read_split(&dataset, "train")?,
                 dev: read_split(&dataset, "dev")?,
                 test: read_split(&dataset, "test")?,
@@ -414,6 +421,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 None if splits.train.iter().any(|e| e.label == "oos") => oos(),
                 None => TaskKind::Intent,
             };
+            let encoder = match embeddings.as_str() {
+                "off" => None,
+                "auto" => match lingxi_encoder::Encoder::load_default() {
+                    Ok(enc) => Some(enc),
+                    Err(e) => {
+                        eprintln!("sentence encoder not available ({e}): lexical model only");
+                        None
+                    }
+                },
+                other => return Err(anyhow!("--embeddings must be auto or off, not `{other}`")),
+            };
+            if let Some(enc) = &encoder {
+                for (name, split) in
+                    [("train", &mut splits.train), ("dev", &mut splits.dev), ("test", &mut splits.test)]
+                {
+                    let texts: Vec<String> = split.iter().map(|e| e.text.clone()).collect();
+                    let rows = dataset::embed_texts(enc, &texts, embedding_cache.as_deref(), name)?;
+                    for (e, r) in split.iter_mut().zip(rows) {
+                        e.dense = Some(r);
+                    }
+                }
+            }
             let report = evaluate(&splits, &task, &EvalConfig::default()).map_err(|e| anyhow!("{e}"))?;
             println!("dataset: {}\n{report:#?}", dataset.display());
         }

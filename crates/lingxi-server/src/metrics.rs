@@ -24,6 +24,9 @@ pub struct Metrics {
     pub routing_conflicts: AtomicU64,
     pub routing_reassigned_unanswered: AtomicU64,
     pub sla_events: AtomicU64,
+    /// Bot answers phrased by the LLM, and LLM calls that ended in the plain answer.
+    pub llm_answers: AtomicU64,
+    pub llm_fallbacks: AtomicU64,
 }
 
 impl Metrics {
@@ -84,6 +87,12 @@ impl Metrics {
                 &self.routing_reassigned_unanswered,
             ),
             ("lingxi_sla_events_total", "SLA warnings and breaches recorded by this node.", &self.sla_events),
+            ("lingxi_llm_answers_total", "Bot answers phrased by the LLM from the knowledge base.", &self.llm_answers),
+            (
+                "lingxi_llm_fallbacks_total",
+                "LLM calls failed, timed out or rejected as ungrounded (the plain answer was sent).",
+                &self.llm_fallbacks,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
         }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub bot: BotQueue,
     /// Each tenant's knowledge-base index.
     pub knowledge: KnowledgeBases,
+    /// The sentence encoder, when loaded, and its vector cache.
+    pub semantic: Arc<crate::semantic::Semantic>,
     pub shutting_down: AtomicBool,
     /// The client the HTTP tool connectors share (connection reuse across turns).
     pub http_client: reqwest::Client,
@@ -48,7 +50,7 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state and starts its background tasks (inbound batches, bot turns, the routing timer).
-    pub fn new(store: Store, config: Config) -> Arc<AppState> {
+    pub fn new(store: Store, config: Config, semantic: crate::semantic::Semantic) -> Arc<AppState> {
         let ingest = IngestQueue::start(store.clone());
         let (bot, bot_rx) = BotQueue::new();
         let state = Arc::new(AppState {
@@ -61,6 +63,7 @@ impl AppState {
             dispatch: Dispatch::default(),
             bot,
             knowledge: KnowledgeBases::default(),
+            semantic: Arc::new(semantic),
             shutting_down: AtomicBool::new(false),
             http_client: reqwest::Client::new(),
             tenant_slugs: Mutex::default(),

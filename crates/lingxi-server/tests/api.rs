@@ -695,6 +695,7 @@ async fn graceful_shutdown_finishes_in_flight_work_and_closes_the_store() {
     let mut config =
         Config::load_from(&Overrides { database_url: Some(url.clone()), ..Default::default() }, |_| None).unwrap();
     config.bot_enabled = false;
+    config.knowledge.encoder = lingxi_server::knowledge_config::EncoderSetting::Off;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();

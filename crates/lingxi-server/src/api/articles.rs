@@ -139,7 +139,7 @@ async fn save_article(
         .audit(&who.tenant_id, &who.actor(), "knowledge.article", &id, &json!({ "status": status.as_str() }), now)
         .await?;
     if was_published || status == Status::Published {
-        state.knowledge.changed(&state.store, &who.tenant_id);
+        state.knowledge.changed(&state.store, &state.semantic, &who.tenant_id);
     }
     Ok(json!({ "article": article_view(&row, true) }))
 }
@@ -154,6 +154,6 @@ pub async fn delete_article(
     state.store.kb_delete_article(&who.tenant_id, &id).await?;
     let now = state.clock.now();
     state.store.audit(&who.tenant_id, &who.actor(), "knowledge.article_delete", &id, &json!({}), now).await?;
-    state.knowledge.changed(&state.store, &who.tenant_id);
+    state.knowledge.changed(&state.store, &state.semantic, &who.tenant_id);
     Ok(Json(json!({ "deleted": id })))
 }

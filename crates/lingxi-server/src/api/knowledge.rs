@@ -149,7 +149,7 @@ pub async fn update(
         .audit(&who.tenant_id, &who.actor(), "knowledge.update", id.as_str(), &json!({ "version": base + 1 }), now)
         .await?;
     if current.status == Status::Published.as_str() {
-        state.knowledge.changed(&state.store, &who.tenant_id);
+        state.knowledge.changed(&state.store, &state.semantic, &who.tenant_id);
     }
     let row = state.store.kb_entry(&who.tenant_id, id.as_str()).await?;
     Ok(Json(json!({ "entry": view(&row) })))
@@ -165,7 +165,7 @@ pub async fn remove(
     state.store.kb_delete_entry(&who.tenant_id, id.as_str()).await?;
     let now = state.clock.now();
     state.store.audit(&who.tenant_id, &who.actor(), "knowledge.delete", id.as_str(), &json!({}), now).await?;
-    state.knowledge.changed(&state.store, &who.tenant_id);
+    state.knowledge.changed(&state.store, &state.semantic, &who.tenant_id);
     Ok(Json(json!({ "deleted": id.as_str() })))
 }
 
@@ -213,7 +213,7 @@ pub async fn set_status(
         )
         .await?;
     if entry.status() == Status::Published || next == Status::Published {
-        state.knowledge.changed(&state.store, &who.tenant_id);
+        state.knowledge.changed(&state.store, &state.semantic, &who.tenant_id);
     }
     let row = state.store.kb_entry(&who.tenant_id, id.as_str()).await?;
     Ok(Json(json!({ "entry": view(&row) })))
@@ -322,7 +322,7 @@ pub async fn import(
             now,
         )
         .await?;
-    state.knowledge.changed(&state.store, &who.tenant_id);
+    state.knowledge.changed(&state.store, &state.semantic, &who.tenant_id);
     Ok(Json(json!({
         "n_rows": report.n_rows, "created": created, "updated": updated,
         "rejected": rejected.iter().map(|(row, reason)| json!({ "row": row, "reason": reason })).collect::<Vec<_>>(),
@@ -390,16 +390,17 @@ pub async fn search(
         .map(|c| ChannelKind::parse(c).ok_or_else(|| ApiError::InvalidRequest(format!("channel: unknown kind `{c}`"))))
         .transpose()?;
     let k = q.limit.unwrap_or(3).clamp(1, 10);
-    let (decision, confidence, hits) =
-        crate::knowledge::suggest(&state, &who.tenant_id, text, lang, channel, k).await?;
-    let decision = match decision {
+    let ranked = crate::knowledge::suggest(&state, &who.tenant_id, text, lang, channel, k).await?;
+    let decision = match ranked.decision {
         KbDecision::Answer => "answer",
         KbDecision::Suggest => "suggest",
         KbDecision::NotUnderstood => "not_understood",
     };
-    let hits: Vec<Value> = hits
+    let hits: Vec<Value> = ranked
+        .suggestions
         .iter()
         .map(|h| json!({ "entry_id": h.entry_id, "question": h.question, "answer": h.answer, "confidence": h.confidence }))
         .collect();
-    Ok(Json(json!({ "decision": decision, "confidence": confidence, "hits": hits })))
+    let mode = if ranked.hybrid { "hybrid" } else { "lexical" };
+    Ok(Json(json!({ "decision": decision, "confidence": ranked.confidence, "mode": mode, "hits": hits })))
 }

@@ -152,7 +152,7 @@ pub async fn accept(
         )
         .await?;
     if published {
-        state.knowledge.changed(&state.store, &who.tenant_id);
+        state.knowledge.changed(&state.store, &state.semantic, &who.tenant_id);
     }
     let row = state.store.kb_entry(&who.tenant_id, entry.id().as_str()).await?;
     let c = state.store.kb_candidate(&who.tenant_id, &id).await?;

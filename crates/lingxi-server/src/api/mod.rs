@@ -122,8 +122,12 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-async fn health() -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+/// Liveness, plus which retrieval mode the process runs in (hybrid needs the encoder file).
+async fn health(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    axum::Json(serde_json::json!({
+        "status": "ok",
+        "knowledge": { "mode": state.semantic.mode(), "encoder": state.semantic.status },
+    }))
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
@@ -135,7 +139,9 @@ async fn ready(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, 
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let mut text = state.metrics.render();
+    text.push_str(&crate::semantic::render_metrics(&state.semantic));
+    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 
 /// Counts and times every request under its route template (never the raw path, whose ids

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 /// (method, path, auth, summary, request body schema or "", success status)
 pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
-    ("get", "/healthz", "none", "The process is up.", "", 200),
+    ("get", "/healthz", "none", "The process is up; `knowledge.mode` is `hybrid` (sentence encoder loaded) or `lexical`.", "", 200),
     ("get", "/readyz", "none", "The store is reachable and the server accepts work.", "", 200),
     ("get", "/metrics", "none", "Prometheus metrics.", "", 200),
     ("get", "/api/openapi.json", "none", "This document.", "", 200),

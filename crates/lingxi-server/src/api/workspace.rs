@@ -216,10 +216,12 @@ pub async fn suggestions(
         Vec::new()
     } else {
         let kb_lang = if chinese { lingxi_knowledge::model::Lang::Zh } else { lingxi_knowledge::model::Lang::En };
-        let (_, _, hits) =
+        let ranked =
             crate::knowledge::suggest(&state, &who.tenant_id, &n.text, Some(kb_lang), Some(conv.channel_kind), 3)
                 .await?;
-        hits.into_iter()
+        ranked
+            .suggestions
+            .into_iter()
             .map(|h| json!({ "entry_id": h.entry_id, "question": h.question, "text": h.answer, "score": h.confidence }))
             .collect()
     };

@@ -118,6 +118,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     config.max_body_bytes = 64 * 1024;
     // Most tests drive state by hand; the bot's own turns are tested on their own.
     config.bot_enabled = false;
+    // Lexical retrieval keeps the suites deterministic and fast; the encoder's own tests turn it on.
+    config.knowledge.encoder = lingxi_server::knowledge_config::EncoderSetting::Off;
     tweak(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();

@@ -1,0 +1,239 @@
+//! The optional LLM port against a chat-completions server started in the test (axum on port
+//! 0, the OpenAI protocol): it records every request and answers from a script. The bot's
+//! confident knowledge-base answers are phrased by it with their sources; personal data never
+//! reaches it; a question nothing was found for never reaches it; a reply without a citation,
+//! a 500 and a slow answer all end in the plain knowledge-base answer; it is off by default.
+
+mod common;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use common::*;
+use lingxi_domain::{ConversationId, ConversationState, Timestamp};
+use lingxi_server::llm::config::{LlmConfig, LlmFile};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The plain demo answer to "退款多久到账".
+const REFUND_ANSWER: &str = "仓库签收退货后 1–3 个工作日内退款";
+
+#[derive(Clone)]
+enum Script {
+    Reply(String),
+    Status(u16),
+    Slow(Duration, String),
+}
+
+struct FakeLlm {
+    /// (Authorization header, body) of every request.
+    requests: Mutex<Vec<(Option<String>, Value)>>,
+    script: Mutex<Script>,
+}
+
+impl FakeLlm {
+    fn n(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
+    fn answer(&self, s: Script) {
+        *self.script.lock().unwrap() = s;
+    }
+}
+
+fn completion(text: &str) -> Value {
+    json!({ "id": "cmpl-1", "object": "chat.completion", "model": "test-model",
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": "stop" }],
+            "usage": { "prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2 } })
+}
+
+async fn completions(
+    State(llm): State<Arc<FakeLlm>>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> (StatusCode, Json<Value>) {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    llm.requests.lock().unwrap().push((auth, body));
+    let script = llm.script.lock().unwrap().clone();
+    match script {
+        Script::Reply(t) => (StatusCode::OK, Json(completion(&t))),
+        Script::Status(s) => (StatusCode::from_u16(s).unwrap(), Json(json!({ "error": { "message": "boom" } }))),
+        Script::Slow(d, t) => {
+            tokio::time::sleep(d).await;
+            (StatusCode::OK, Json(completion(&t)))
+        }
+    }
+}
+
+async fn start_llm() -> (Arc<FakeLlm>, String) {
+    let llm = Arc::new(FakeLlm { requests: Mutex::default(), script: Mutex::new(Script::Status(500)) });
+    let router = Router::new().route("/v1/chat/completions", post(completions)).with_state(llm.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    (llm, base)
+}
+
+fn llm_config(toml_text: &str) -> LlmConfig {
+    let file: LlmFile = toml::from_str(toml_text).unwrap();
+    LlmConfig::from_file(Some(file), &|k: &str| (k == "LLM_TEST_KEY").then(|| "sk-test".to_owned())).unwrap()
+}
+
+/// A server whose tenants alpha and beta both have the demo knowledge base.
+async fn app_with(backend: Backend, llm: LlmConfig) -> TestApp {
+    let app = spawn_app_with(backend, |c| {
+        c.bot_enabled = true;
+        c.llm = llm;
+    })
+    .await;
+    let now = Timestamp::from_millis(1_760_000_000_000);
+    for slug in ["alpha", "beta"] {
+        let t = app.store.tenant_by_slug(slug).await.unwrap().id;
+        assert!(lingxi_server::knowledge::seed_demo(&app.store, &t, now).await.unwrap() > 0);
+    }
+    app
+}
+
+/// A new conversation with one customer message; the bot's reply and how long it took.
+async fn bot_says(app: &TestApp, slug: &str, id: &str, text: &str) -> (String, Duration) {
+    let key = if slug == "alpha" { app.a.app_key.clone() } else { app.b.app_key.clone() };
+    let started = Instant::now();
+    let (s, m) = app.inbound(&key, msg(id, json!([{ "kind": "device_id", "value": id }]), text)).await;
+    assert!(s.is_success(), "{m}");
+    let conv = ConversationId::parse(m["conversation_id"].as_str().unwrap()).unwrap();
+    let tenant = app.store.tenant_by_slug(slug).await.unwrap().id;
+    let reply = eventually(|| {
+        let (store, tenant, conv) = (app.store.clone(), tenant.clone(), conv.clone());
+        async move {
+            let msgs = store.messages(&tenant, &conv, 10).await.unwrap();
+            msgs.iter().find(|m| m.sender_kind == "bot").map(|m| m.content["text"].clone())
+        }
+    })
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(app.store.conversation(&tenant, &conv).await.unwrap().state, ConversationState::Bot);
+    (reply.as_str().unwrap().to_owned(), elapsed)
+}
+
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grounded_answers_cite_sources_mask_personal_data_and_fall_back() {
+    let (llm, base) = start_llm().await;
+    let app = app_with(
+        Backend::Sqlite,
+        llm_config(&format!(
+            "enabled = true\nbase_url = \"{base}\"\nmodel = \"test-model\"\napi_key_env = \"LLM_TEST_KEY\"\n\
+             timeout_ms = 800\nmax_tokens = 300\n[tenants.beta]\nenabled = false"
+        )),
+    )
+    .await;
+
+    // (1) A question the knowledge base answers: the model's phrasing, its source named.
+    llm.answer(Script::Reply("您好，退货到仓库签收后 1–3 个工作日内退款，原路退回【1】。".into()));
+    // (Noise words such as 电话 or 邮箱 lower the knowledge base's confidence below "answer".)
+    let question = "李雷：退款多久到账？13812345678 11010519491231002X lilei@example.com";
+    let (text, _) = bot_says(&app, "alpha", "l1", question).await;
+    assert!(text.starts_with("您好，退货到仓库签收后 1–3 个工作日内退款，原路退回[1]。"), "{text}");
+    assert!(text.ends_with("来源：[1] 退款多久到账"), "{text}");
+    assert_eq!(llm.n(), 1);
+
+    // (2) What left the process: the passage, the question with placeholders, no personal data.
+    let (auth, body) = llm.requests.lock().unwrap()[0].clone();
+    assert_eq!(auth.as_deref(), Some("Bearer sk-test"));
+    assert_eq!((body["model"].as_str(), body["max_tokens"].as_u64()), (Some("test-model"), Some(300)));
+    assert_eq!(body["messages"][0]["role"], "system");
+    assert!(body["messages"][0]["content"].as_str().unwrap().contains(REFUND_ANSWER), "{body}");
+    let user = body["messages"][1]["content"].as_str().unwrap();
+    assert_eq!(user, "[NAME]:退款多久到账?[PHONE] [ID_CARD] [EMAIL]");
+    let sent = body.to_string().to_lowercase();
+    for secret in ["13812345678", "11010519491231002", "lilei@example.com", "李雷"] {
+        assert!(!sent.contains(secret), "{secret} left the process: {sent}");
+    }
+
+    // (3) Nothing relevant retrieved: the model is not asked and the bot invents nothing.
+    llm.answer(Script::Reply("火星今天晴 [1]".into()));
+    let (text, _) = bot_says(&app, "alpha", "l2", "火星上今天的天气怎么样").await;
+    assert!(text.contains("没有完全理解"), "{text}");
+    assert_eq!(llm.n(), 1, "not asked");
+
+    // (4) Ungrounded, failing or slow: the plain knowledge-base answer, no sources line.
+    for (i, (script, calls)) in [
+        (Script::Reply("退款很快就会到账，请耐心等待。".into()), 1),
+        (Script::Reply("退款 7 个工作日内到账 [1]".into()), 1),
+        (Script::Reply("请提供 [PHONE] 以便查询 [1]".into()), 1),
+        (Script::Status(500), 2),
+        (Script::Slow(Duration::from_millis(3000), "太慢了 [1]".into()), 1),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let before = llm.n();
+        llm.answer(script);
+        let (text, took) = bot_says(&app, "alpha", &format!("f{i}"), "退款多久到账？").await;
+        assert!(text.starts_with(REFUND_ANSWER) && !text.contains("来源"), "case {i}: {text}");
+        assert_eq!(llm.n() - before, calls, "case {i}: one retry on a 5xx only");
+        assert!(took < Duration::from_millis(2500), "case {i}: the customer waited {took:?}");
+    }
+    assert_eq!(metric(&app, "lingxi_llm_answers_total").await, 1);
+    assert_eq!(metric(&app, "lingxi_llm_fallbacks_total").await, 5);
+
+    // A tenant with the model switched off: the plain answer, no request.
+    let before = llm.n();
+    llm.answer(Script::Reply("退货签收后 1–3 个工作日内退款 [1]".into()));
+    let (text, _) = bot_says(&app, "beta", "b1", "退款多久到账？").await;
+    assert!(text.starts_with(REFUND_ANSWER), "{text}");
+    assert_eq!(llm.n(), before);
+
+    // English: the English prompt and sources line.
+    llm.answer(Script::Reply("Open the order and choose Return [1].".into()));
+    let (text, _) = bot_says(&app, "alpha", "e1", "How do I return an item?").await;
+    assert!(text.starts_with("Open the order and choose Return [1].\n\nSources: [1] "), "{text}");
+    let body = llm.requests.lock().unwrap().last().unwrap().1.clone();
+    assert!(body["messages"][0]["content"].as_str().unwrap().contains("only from the numbered sources"));
+}
+
+/// (6) An endpoint in the file but not enabled: the bot answers as always and never calls it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_by_default() {
+    let (llm, base) = start_llm().await;
+    llm.answer(Script::Reply("退货签收后 1–3 个工作日内退款 [1]".into()));
+    let app = app_with(Backend::Postgres, llm_config(&format!("base_url = \"{base}\"\nmodel = \"test-model\""))).await;
+    let (text, _) = bot_says(&app, "alpha", "d1", "退款多久到账？").await;
+    assert!(text.starts_with(REFUND_ANSWER), "{text}");
+    assert_eq!(llm.n(), 0);
+    assert_eq!(metric(&app, "lingxi_llm_fallbacks_total").await, 0);
+}
+
+/// (5) Enabled without an endpoint: `lingxi check-config` (and so `serve`) refuses to start,
+/// naming the key.
+#[test]
+fn enabled_without_base_url_is_refused_at_start() {
+    let dir = std::env::temp_dir().join(format!("lingxi-llm-cfg-{}", rand_hex()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("lingxi.toml");
+    let check = |text: &str| {
+        std::fs::write(&cfg, text).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_lingxi"))
+            .args(["--config", cfg.to_str().unwrap(), "check-config"])
+            .env_remove("LINGXI_LLM")
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = check("[llm]\nenabled = true\nmodel = \"deepseek-chat\"\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("llm.base_url") && err.contains("required when the LLM is enabled"), "{err}");
+    let out = check("[llm]\nenabled = true\nbase_url = \"https://api.deepseek.com/v1\"\nmodel = \"deepseek-chat\"\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["llm"]["url"], "https://api.deepseek.com/v1/chat/completions");
+}
