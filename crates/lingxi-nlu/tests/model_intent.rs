@@ -31,6 +31,9 @@ fn chinese_default_intents() {
     check(Zh, "忘记登录密码了", "account_login");
     check(Zh, "退款什么时候到账啊", "refund_status");
     check(Zh, "刚买完就降价了", "price_protection");
+    // A robot vacuum (扫地机器人) is a product, not a wish to leave the bot (机器人).
+    check(Zh, "我家扫地机器人充不上电", "product_troubleshooting");
+    check(Zh, "不要机器人，给我找个人", "human_agent");
 }
 
 #[test]
