@@ -60,6 +60,7 @@ id_type!(MessageId, "msg", "message");
 id_type!(NoteId, "note", "note");
 id_type!(CannedId, "cnd", "canned response");
 id_type!(GapId, "gap", "knowledge gap");
+id_type!(CandidateId, "kbc", "knowledge candidate");
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,8 @@ pub use access::{Permission, Role};
 pub use channel::ChannelKind;
 pub use conversation::{ConversationState, Transition, TransitionError};
 pub use identity::{Identifier, IdentifierError, IdentifierKind, MergePolicy, Resolution};
-pub use ids::{CannedId, ChannelId, ConversationId, CustomerId, GapId, MessageId, NoteId, TeamId, TenantId, UserId};
+pub use ids::{
+    CandidateId, CannedId, ChannelId, ConversationId, CustomerId, GapId, MessageId, NoteId, TeamId, TenantId, UserId,
+};
 pub use message::{Content, ContentError, Sender};
 pub use time::Timestamp;

@@ -1,5 +1,5 @@
 //! The decision core: routing, queueing, SLA timers, business hours, the hand-off policy and the hand-off
-//! summary. Pure, synchronous, time passed in.
+//! summary, guided flows and recommendations. Pure, synchronous, time passed in.
 //!
 //! Nothing here reads a clock or does I/O: every function takes `now_ms` and returns
 //! decisions as data for the application layer to persist and carry out.
@@ -7,6 +7,7 @@
 pub mod flow;
 pub mod handoff;
 pub mod hours;
+pub mod recommend;
 pub mod routing;
 pub mod sla;
 pub mod summary;

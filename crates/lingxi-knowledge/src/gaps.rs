@@ -23,6 +23,12 @@ fn cosine(a: &Bag, b: &Bag) -> f32 {
     small.iter().filter_map(|(t, w)| large.get(t).map(|v| w * v)).sum()
 }
 
+/// Lexical similarity of two texts (cosine of their weighted term bags, 0 to 1): the measure
+/// [`cluster`] groups by, for callers that match one text against a few.
+pub fn similarity(analyzer: &Analyzer, a: &str, b: &str) -> f32 {
+    cosine(&bag(analyzer, a), &bag(analyzer, b))
+}
+
 /// Default similarity at or above which two messages are one question: chosen by hand on the demo
 /// FAQ's phrasings (same-entry phrasings mostly above, different entries mostly below).
 pub const DEFAULT_SIMILARITY: f32 = 0.45;

@@ -4,6 +4,7 @@
 //! (from `lingxi-encoder`); without them everything works lexically and [`Ranking::semantic_used`] says so.
 
 pub mod article;
+pub mod candidate;
 pub mod decision;
 pub mod demo;
 pub mod eval;

@@ -368,7 +368,7 @@ async fn turn(
     // A knowledge gap: the knowledge base only half knew or did not know (small talk aside), or
     // the bot gave up for lack of understanding. Requests for a person, anger and the like are
     // not gaps in knowledge; a tenant without any published entry has one big gap, not news.
-    let gap_kind = match (&bot_turn.handoff, kb_decision) {
+    let gap_kind = match (&bot_turn.handoff, &kb_decision) {
         (Some((reason, _)), _) if reason == "repeated_failure" => Some("handoff"),
         (Some(_), _) => None,
         (None, KbDecision::Suggest) => Some("low_confidence"),
@@ -391,7 +391,23 @@ async fn turn(
             tracing::warn!(error = %e, "knowledge gap not logged");
         }
     }
+    // A confident answer may be followed by one suggestion (recommend.rs decides whether).
+    let answered = bot_turn.handoff.is_none() && kb_decision == KbDecision::Answer && !small_talk;
+    let answered_at = bot_turn.at;
+    let bot_turn_intent = bot_turn.last_intent.clone();
     state.bot.submit(bot_turn).await;
+    if answered {
+        let a = crate::recommend::Answered {
+            tenant,
+            conversation: conv_id,
+            customer: &customer,
+            trend: &trend,
+            chinese,
+            last_intent: bot_turn_intent,
+            answered_at,
+        };
+        crate::recommend::after_answer(state, &a).await;
+    }
     Ok(())
 }
 
@@ -559,6 +575,18 @@ async fn submit_tool_turn(
                 at: Timestamp::from_millis(ctx.now.millis() + 1 + i as i64),
             })
             .await;
+    }
+    if tt.answered && handoff.is_none() {
+        let a = crate::recommend::Answered {
+            tenant: ctx.tenant,
+            conversation: ctx.conv_id,
+            customer: ctx.customer,
+            trend,
+            chinese: ctx.chinese,
+            last_intent,
+            answered_at: Timestamp::from_millis(ctx.now.millis() + n as i64),
+        };
+        crate::recommend::after_answer(ctx.state, &a).await;
     }
     Ok(())
 }

@@ -41,6 +41,8 @@ pub struct ToolTurn {
     pub handoff: Option<(String, String)>,
     /// Which tool answered, if one did (for the turn's intent).
     pub tool: Option<String>,
+    /// A tool found what was asked (not a question back, not a failure).
+    pub answered: bool,
 }
 
 /// The demo tenant's flows, compiled once. A shipped flow that does not compile is a bug the
@@ -204,6 +206,7 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                         replies: vec![ask(&tool, &options, t.chinese, true)],
                         handoff: None,
                         tool: None,
+                        answered: false,
                     }));
                 }
                 None => set(None).await?,
@@ -284,7 +287,12 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
             None => c.clone(),
         });
     }
-    Ok(Some(ToolTurn { replies: vec![ask(tool, &labels, t.chinese, false)], handoff: None, tool: None }))
+    Ok(Some(ToolTurn {
+        replies: vec![ask(tool, &labels, t.chinese, false)],
+        handoff: None,
+        tool: None,
+        answered: false,
+    }))
 }
 
 /// A tracking number answers "where is my parcel" whichever of the two intents it came with.
@@ -299,6 +307,7 @@ async fn by_tracking(
     let args = Fields::from([("tracking_no".to_owned(), tn.clone())]);
     let r = tools::call(state, t.tenant, "logistics", &args, owners).await;
     Some(ToolTurn {
+        answered: r.is_ok(),
         replies: vec![render("logistics", tn, r, t.chinese)],
         handoff: None,
         tool: Some("logistics".into()),
@@ -383,7 +392,12 @@ async fn tool_answer(state: &AppState, t: &TurnInput<'_>, tool: &str, order_no: 
     if let Err(e) = &r {
         tracing::info!(tool, error = %e, "tool call failed");
     }
-    ToolTurn { replies: vec![render(tool, order_no, r, t.chinese)], handoff: None, tool: Some(tool.into()) }
+    ToolTurn {
+        answered: r.is_ok(),
+        replies: vec![render(tool, order_no, r, t.chinese)],
+        handoff: None,
+        tool: Some(tool.into()),
+    }
 }
 
 /// Walks a flow through its tool calls until it waits, hands over or ends; stores the run.
@@ -418,14 +432,14 @@ async fn drive(
             Next::AwaitCustomer => {
                 let p = serde_json::to_string(&Pending::Flow { run: run.clone() }).unwrap_or_default();
                 state.store.set_bot_pending(t.tenant, &t.customer.id, Some(&p), t.now).await?;
-                return Ok(ToolTurn { replies, handoff: None, tool: None });
+                return Ok(ToolTurn { replies, handoff: None, tool: None, answered: false });
             }
             Next::Handoff { reason } => break Some((reason, flow_title(flow, t.chinese))),
             Next::Finished { .. } => break None,
         }
     };
     state.store.set_bot_pending(t.tenant, &t.customer.id, None, t.now).await?;
-    Ok(ToolTurn { replies, handoff, tool: None })
+    Ok(ToolTurn { replies, handoff, tool: None, answered: false })
 }
 
 fn flow_title(flow: &Flow, chinese: bool) -> String {

@@ -27,6 +27,8 @@ pub struct Config {
     pub handoff: crate::handoff_config::HandoffConfig,
     /// Per-tenant HTTP connectors for the bot's business-data tools (`[tools.<slug>.<tool>]`).
     pub tools: crate::tools::http::ToolsConfig,
+    /// The bot's one suggestion after an answer, on or off per tenant slug (`[recommendations]`).
+    pub recommendations: crate::recommend::RecommendConfig,
     /// The sentence encoder and the answer / suggest thresholds (`[knowledge]`).
     pub knowledge: crate::knowledge_config::KnowledgeConfig,
     /// The optional LLM that phrases grounded answers (`[llm]`, off by default).
@@ -51,6 +53,7 @@ pub struct ConfigFile {
     pub routing: Option<crate::routing::config::RoutingFile>,
     pub handoff: Option<crate::handoff_config::HandoffFile>,
     pub tools: Option<crate::tools::http::ToolsFile>,
+    pub recommendations: Option<crate::recommend::RecommendFile>,
     pub knowledge: Option<crate::knowledge_config::KnowledgeFile>,
     pub llm: Option<crate::llm::config::LlmFile>,
 }
@@ -137,11 +140,13 @@ impl Config {
         let routing = crate::routing::config::RoutingConfig::from_file(file.routing, &env)?;
         let handoff = crate::handoff_config::HandoffConfig::from_file(file.handoff)?;
         let tools = crate::tools::http::ToolsConfig::from_file(file.tools)?;
+        let recommendations = crate::recommend::RecommendConfig::from_file(file.recommendations)?;
         let knowledge = crate::knowledge_config::KnowledgeConfig::from_file(file.knowledge)?;
         let llm = crate::llm::config::LlmConfig::from_file(file.llm, &env)?;
         Ok(Config {
             knowledge,
             tools,
+            recommendations,
             llm,
             routing,
             handoff,

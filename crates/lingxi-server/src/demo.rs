@@ -80,14 +80,16 @@ pub async fn ensure(store: &Store, now: Timestamp, reopen_window_secs: i64) -> a
     Ok(out)
 }
 
-/// The demo tenant's orders, shipments, refunds, members and invoices (from the CSV files
-/// shipped in the binary), once: a tenant that already has records keeps its own.
+/// The demo tenant's orders, shipments, refunds, members, invoices and product catalogue (from
+/// the CSV files shipped in the binary), once: a tenant that already has records keeps its own,
+/// except that a demo database seeded before the catalogue existed gets the catalogue.
 pub async fn seed_business(store: &Store, tenant: &lingxi_domain::TenantId, now: Timestamp) -> anyhow::Result<usize> {
-    if store.has_records(tenant).await? {
-        return Ok(0);
-    }
+    let seeded = store.has_records(tenant).await?;
     let mut n = 0;
     for (kind, text) in crate::tools::csv::DEMO {
+        if seeded && (*kind != "products" || !store.records_of_kind(tenant, kind, 1).await?.is_empty()) {
+            continue;
+        }
         let records =
             crate::tools::csv::parse(kind, text).map_err(|e| anyhow::anyhow!("demo {kind}: {}", e.join("; ")))?;
         n += store.put_records(tenant, &records, now).await?;

@@ -43,6 +43,12 @@ mod routing;
 #[path = "api/handoff.rs"]
 mod handoff;
 
+#[path = "api/learn.rs"]
+mod learn;
+
+#[path = "api/recommend.rs"]
+mod recommend;
+
 async fn probes_metrics_and_openapi(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), 200);
@@ -364,6 +370,16 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
         confidence: 0.1,
     };
     let b_gap = app.store.kb_log_gaps(&b_tenant, &[b_gap], Timestamp::from_millis(1)).await.unwrap()[0].to_string();
+    let b_candidate = lingxi_store::NewCandidate {
+        kind: "new_entry".into(),
+        entry_id: None,
+        question: "tenant b candidate question".into(),
+        answer: "tenant b candidate answer".into(),
+        lang: "en".into(),
+        conversation_id: lingxi_domain::ConversationId::parse(&b_conv).unwrap(),
+    };
+    let b_candidate =
+        app.store.kb_add_candidate(&b_tenant, &b_candidate, Timestamp::from_millis(1)).await.unwrap().to_string();
     let b_article = json!({ "id": "b-secret-article", "markdown": "# tenant b article\n\ntenant b secret passage", "status": "published" });
     let (s, _) = app.send("post", &b_admin, "/api/v1/knowledge/articles", Some(b_article)).await;
     assert_eq!(s, StatusCode::CREATED);
@@ -393,6 +409,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 .replace("/articles/{id}", "/articles/b-secret-article")
                 .replace("/flows/{id}", "/flows/b-secret-flow")
                 .replace("/gaps/{id}", &format!("/gaps/{b_gap}"))
+                .replace("/candidates/{id}", &format!("/candidates/{b_candidate}"))
                 .replace("{kind}", "phone")
                 .replace("{value}", "13900000000");
             let payload = match *body {
@@ -416,7 +433,7 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
                 ),
                 "FaqStatus" => Some(json!({ "status": "in_review" })),
                 "FaqImport" => Some(json!({ "format": "json", "content": "[]" })),
-                "GapDraft" => Some(json!({})),
+                "GapDraft" | "CandidateAccept" => Some(json!({})),
                 "Article" => {
                     Some(json!({ "id": "a-walk", "markdown": "# from A\n\nA's text.", "status": "published" }))
                 }
@@ -475,6 +492,8 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     assert_eq!(b_art_before, b_art_after, "B's article unchanged");
     let (_, gaps) = app.get(&b_admin, "/api/v1/knowledge/gaps").await;
     assert_eq!(gaps["clusters"][0]["id"], b_gap.as_str(), "B's gap still open");
+    let (_, cands) = app.get(&b_admin, "/api/v1/knowledge/candidates").await;
+    assert_eq!(cands["candidates"][0]["id"], b_candidate.as_str(), "B's candidate still open: {cands}");
     let (_, b_flow_after) = app.get(&b_admin, "/api/v1/flows/b-secret-flow").await;
     assert_eq!(b_flow_before, b_flow_after, "B's flow unchanged");
     let (_, b_flows) = app.get(&b_admin, "/api/v1/flows").await;

@@ -77,6 +77,10 @@ async fn run(backend: Backend) {
     assert!(all.len() >= 15, "{} scenarios", all.len());
     let mut failures = Vec::new();
     let (mut contained, mut handoff_expected, mut handoff_right, mut handoff_wrong) = (0, 0, 0, 0);
+    // Bot messages seen so far per conversation (scenarios may share a customer, hence a
+    // conversation), counted when each turn's replies were collected: counting after posting
+    // would miss a reply faster than the count and report "no bot reply".
+    let mut seen_in: HashMap<ConversationId, usize> = HashMap::new();
     for (name, sc) in &all {
         let mut handed_off = false;
         for (i, turn) in sc.turns.iter().enumerate() {
@@ -95,7 +99,7 @@ async fn run(backend: Backend) {
             assert!(status.is_success(), "{name} turn {i}: {status} {m}");
             let conv = ConversationId::parse(m["conversation_id"].as_str().unwrap()).unwrap();
             let count_bot = |msgs: &[lingxi_store::MessageRow]| msgs.iter().filter(|m| m.sender_kind == "bot").count();
-            let seen = count_bot(&app.store.messages(&t.id, &conv, 200).await.unwrap());
+            let seen = seen_in.get(&conv).copied().unwrap_or(0);
             // The bot answers asynchronously: wait for its message, then for any that follow.
             let (row, texts) = loop {
                 let msgs = app.store.messages(&t.id, &conv, 200).await.unwrap();
@@ -110,6 +114,7 @@ async fn run(backend: Backend) {
                         .skip(seen)
                         .filter_map(|m| m.content["text"].as_str().map(str::to_owned))
                         .collect();
+                    seen_in.insert(conv.clone(), count_bot(&msgs));
                     break (row, new);
                 }
                 tokio::time::sleep(Duration::from_millis(40)).await;

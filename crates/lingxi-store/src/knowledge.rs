@@ -128,42 +128,7 @@ impl Store {
         now: Timestamp,
     ) -> Result<()> {
         let mut tx = self.write.begin().await?;
-        for (e, expect) in entries {
-            let res = match expect {
-                Expect::New => sqlx::query(
-                    "INSERT INTO kb_entries (tenant_id, entry_id, lang, status, version, question, doc, updated_at, updated_by) \
-                     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (tenant_id, entry_id) DO NOTHING",
-                ),
-                Expect::Version(_) => sqlx::query(
-                    "UPDATE kb_entries SET lang = $3, status = $4, version = $5, question = $6, doc = $7, updated_at = $8, updated_by = $9 \
-                     WHERE tenant_id = $1 AND entry_id = $2 AND version = $10",
-                ),
-            }
-            .bind(tenant.as_str())
-            .bind(&e.entry_id)
-            .bind(&e.lang)
-            .bind(&e.status)
-            .bind(e.version)
-            .bind(&e.question)
-            .bind(&e.doc)
-            .bind(now.millis())
-            .bind(actor);
-            let res = match expect {
-                Expect::New => res,
-                Expect::Version(v) => res.bind(*v),
-            }
-            .execute(&mut *tx)
-            .await?;
-            if res.rows_affected() != 1 {
-                return Err(match expect {
-                    Expect::New => StoreError::Conflict(format!("entry `{}` exists already", e.entry_id)),
-                    Expect::Version(v) => {
-                        StoreError::Conflict(format!("entry `{}` is no longer at version {v}", e.entry_id))
-                    }
-                });
-            }
-            insert_version(&mut tx, tenant, e, actor, now).await?;
-        }
+        save_entries_in(&mut tx, tenant, entries, actor, now).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -468,5 +433,53 @@ async fn insert_version(
     .bind(actor)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// The body of [`Store::kb_save_entries`], inside a caller's transaction (accepting a candidate
+/// saves its entry and closes the candidate together).
+pub(crate) async fn save_entries_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &TenantId,
+    entries: &[(KbEntryWrite, Expect)],
+    actor: &str,
+    now: Timestamp,
+) -> Result<()> {
+    for (e, expect) in entries {
+        let res = match expect {
+            Expect::New => sqlx::query(
+                "INSERT INTO kb_entries (tenant_id, entry_id, lang, status, version, question, doc, updated_at, updated_by) \
+                 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9) ON CONFLICT (tenant_id, entry_id) DO NOTHING",
+            ),
+            Expect::Version(_) => sqlx::query(
+                "UPDATE kb_entries SET lang = $3, status = $4, version = $5, question = $6, doc = $7, updated_at = $8, updated_by = $9 \
+                 WHERE tenant_id = $1 AND entry_id = $2 AND version = $10",
+            ),
+        }
+        .bind(tenant.as_str())
+        .bind(&e.entry_id)
+        .bind(&e.lang)
+        .bind(&e.status)
+        .bind(e.version)
+        .bind(&e.question)
+        .bind(&e.doc)
+        .bind(now.millis())
+        .bind(actor);
+        let res = match expect {
+            Expect::New => res,
+            Expect::Version(v) => res.bind(*v),
+        }
+        .execute(&mut **tx)
+        .await?;
+        if res.rows_affected() != 1 {
+            return Err(match expect {
+                Expect::New => StoreError::Conflict(format!("entry `{}` exists already", e.entry_id)),
+                Expect::Version(v) => {
+                    StoreError::Conflict(format!("entry `{}` is no longer at version {v}", e.entry_id))
+                }
+            });
+        }
+        insert_version(tx, tenant, e, actor, now).await?;
+    }
     Ok(())
 }

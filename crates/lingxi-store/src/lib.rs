@@ -12,6 +12,7 @@ mod customers;
 mod ingest;
 mod ingest_fast;
 mod knowledge;
+mod learn;
 mod migrate;
 mod routing;
 mod tools;
@@ -23,6 +24,7 @@ pub use conversations::{BatchTransition, BotTurn, ConversationFilter, Conversati
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
 pub use knowledge::{Expect, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap};
+pub use learn::{CandidateRow, NewCandidate};
 pub use routing::{RoutingProfile, SlaClockRow};
 pub use tools::{BusinessRecord, FlowRow};
 pub use widget::VisitorRow;

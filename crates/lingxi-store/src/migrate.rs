@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_routing.sql")),
     (4, include_str!("../migrations/0004_knowledge.sql")),
     (7, include_str!("../migrations/0007_tools.sql")),
+    (8, include_str!("../migrations/0008_learn.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>> {

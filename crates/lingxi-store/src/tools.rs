@@ -77,6 +77,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Every record of one kind (a product catalogue), by key, at most `limit`.
+    pub async fn records_of_kind(&self, tenant: &TenantId, kind: &str, limit: i64) -> Result<Vec<BusinessRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM business_records WHERE tenant_id = $1 AND kind = $2 ORDER BY record_key LIMIT $3",
+        )
+        .bind(tenant.as_str())
+        .bind(kind)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(record_from).collect()
+    }
+
     /// Whether the tenant has any business records at all (the built-in tools are then on).
     pub async fn has_records(&self, tenant: &TenantId) -> Result<bool> {
         let row = sqlx::query("SELECT 1 AS one FROM business_records WHERE tenant_id = $1 LIMIT 1")

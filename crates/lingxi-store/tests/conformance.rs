@@ -7,8 +7,8 @@ use lingxi_domain::{
     Timestamp, Transition,
 };
 use lingxi_store::{
-    BotTurn, ChannelRow, ConversationFilter, Expect, Inbound, KbArticleRow, KbEntryWrite, NewGap, NewMessage, Store,
-    StoreError, TenantPolicy,
+    BotTurn, ChannelRow, ConversationFilter, Expect, Inbound, KbArticleRow, KbEntryWrite, NewCandidate, NewGap,
+    NewMessage, Store, StoreError, TenantPolicy,
 };
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -62,6 +62,7 @@ both!(
     knowledge_gaps_are_drafted_once_and_ratings_find_the_question,
     routing_profiles_sla_clocks_and_expected_transitions,
     business_records_pending_state_and_flows_are_per_tenant,
+    candidates_count_each_conversation_once_and_are_decided_once,
 );
 
 const T0: i64 = 1_760_000_000_000;
@@ -912,4 +913,81 @@ async fn business_records_pending_state_and_flows_are_per_tenant(store: Store) {
     assert!(matches!(store.delete_flow(&a.tenant, "f1").await, Err(StoreError::NotFound(_))));
     assert_eq!(store.flows(&a.tenant).await.unwrap().len(), 0);
     assert_eq!(store.flows(&b.tenant).await.unwrap().len(), 1);
+}
+
+/// Candidates learnt from agents: a conversation counts once, a decided candidate counts no
+/// more, accepting saves the entry and closes the candidate together (or neither), and one
+/// recommendation per conversation.
+async fn candidates_count_each_conversation_once_and_are_decided_once(store: Store) {
+    let a = fixture(&store, "cand-a", MergePolicy::Automatic).await;
+    let b = fixture(&store, "cand-b", MergePolicy::Automatic).await;
+    let c1 =
+        store.ingest(&inbound(&a, &a.app, vec![ident("phone", "13800001111")], "c1", "扫地机不充电", 1)).await.unwrap();
+    let c2 = store
+        .ingest(&inbound(&a, &a.wechat, vec![ident("phone", "13800002222")], "c2", "扫地机充不进电", 2))
+        .await
+        .unwrap();
+    let new = NewCandidate {
+        kind: "new_entry".into(),
+        entry_id: None,
+        question: "扫地机不充电".into(),
+        answer: "请清洁充电触点后重试。".into(),
+        lang: "zh".into(),
+        conversation_id: c1.conversation_id.clone(),
+    };
+    let id = store.kb_add_candidate(&a.tenant, &new, ts(3)).await.unwrap();
+    assert!(store.kb_candidate_source_exists(&a.tenant, &c1.conversation_id).await.unwrap());
+    assert!(!store.kb_candidate_source_exists(&b.tenant, &c1.conversation_id).await.unwrap());
+    assert!(!store.kb_candidate_seen(&a.tenant, &id, &c1.conversation_id, ts(4)).await.unwrap(), "same conversation");
+    assert!(store.kb_candidate_seen(&a.tenant, &id, &c2.conversation_id, ts(5)).await.unwrap());
+    assert!(!store.kb_candidate_seen(&b.tenant, &id, &c2.conversation_id, ts(5)).await.unwrap());
+    let row = store.kb_candidate(&a.tenant, &id).await.unwrap();
+    assert_eq!((row.occurrences, row.status.as_str(), row.kind.as_str()), (2, "open", "new_entry"));
+    assert_eq!(row.conversation_id, c1.conversation_id.as_str());
+    assert!(matches!(store.kb_candidate(&b.tenant, &id).await, Err(StoreError::NotFound(_))));
+    assert!(store.kb_candidates(&b.tenant, None, 10).await.unwrap().is_empty());
+    assert_eq!(store.kb_candidates(&a.tenant, Some("open"), 10).await.unwrap().len(), 1);
+    assert!(store.kb_candidates(&a.tenant, Some("accepted"), 10).await.unwrap().is_empty());
+
+    // Accepting with an entry that exists stores nothing: the candidate stays open.
+    let taken = kb_entry("vacuum-charge", "draft", 1, "x");
+    store.kb_save_entries(&a.tenant, &[(taken.clone(), Expect::New)], "usr_1", ts(6)).await.unwrap();
+    assert!(matches!(
+        store.kb_accept_candidate(&a.tenant, &id, &taken, Expect::New, "usr_1", ts(7)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.kb_candidate(&a.tenant, &id).await.unwrap().status, "open");
+    assert!(store
+        .kb_accept_candidate(&b.tenant, &id, &kb_entry("other", "draft", 1, "x"), Expect::New, "u", ts(7))
+        .await
+        .is_err());
+    let draft = kb_entry("from-agent-1", "draft", 1, "扫地机不充电");
+    store.kb_accept_candidate(&a.tenant, &id, &draft, Expect::New, "usr_1", ts(8)).await.unwrap();
+    let row = store.kb_candidate(&a.tenant, &id).await.unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.drafted_entry_id.as_deref(), row.decided_by.as_deref()),
+        ("accepted", Some("from-agent-1"), Some("usr_1"))
+    );
+    assert_eq!(store.kb_entry(&a.tenant, "from-agent-1").await.unwrap().status, "draft");
+    assert_eq!(store.kb_versions(&a.tenant, "from-agent-1").await.unwrap().len(), 1);
+    // Decided once: no second decision, no more occurrences.
+    assert!(matches!(store.kb_dismiss_candidate(&a.tenant, &id, "usr_1", ts(9)).await, Err(StoreError::Conflict(_))));
+    let c3 = store.ingest(&inbound(&a, &a.app, vec![ident("phone", "13800003333")], "c3", "不充电", 10)).await.unwrap();
+    assert!(!store.kb_candidate_seen(&a.tenant, &id, &c3.conversation_id, ts(10)).await.unwrap());
+    assert_eq!(store.kb_candidate(&a.tenant, &id).await.unwrap().occurrences, 2);
+    let other = store
+        .kb_add_candidate(&a.tenant, &NewCandidate { conversation_id: c3.conversation_id.clone(), ..new }, ts(11))
+        .await
+        .unwrap();
+    store.kb_dismiss_candidate(&a.tenant, &other, "usr_2", ts(12)).await.unwrap();
+    assert_eq!(store.kb_candidate(&a.tenant, &other).await.unwrap().status, "dismissed");
+
+    // One recommendation per conversation.
+    assert!(store.claim_recommendation(&a.tenant, &c1.conversation_id, "camera-card", "SKU1", ts(13)).await.unwrap());
+    assert!(!store.claim_recommendation(&a.tenant, &c1.conversation_id, "renewal", "", ts(14)).await.unwrap());
+    assert_eq!(
+        store.recommendation(&a.tenant, &c1.conversation_id).await.unwrap(),
+        Some(("camera-card".to_owned(), "SKU1".to_owned()))
+    );
+    assert_eq!(store.recommendation(&a.tenant, &c2.conversation_id).await.unwrap(), None);
 }

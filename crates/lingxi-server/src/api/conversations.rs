@@ -252,6 +252,10 @@ pub async fn transition(
         }
         Transition::Reopen => {}
     }
+    // A person resolved it: what they answered may teach the knowledge base (off the request).
+    if t == Transition::Resolve {
+        tokio::spawn(crate::learn::on_resolved(state.clone(), who.tenant_id.clone(), updated.id.clone()));
+    }
     // Routing may have assigned it in the meantime: answer with the current state.
     let current = state.store.conversation(&who.tenant_id, &updated.id).await?;
     Ok(Json(json!({ "conversation": views::conversation(&current) })))

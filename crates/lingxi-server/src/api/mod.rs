@@ -9,6 +9,7 @@ mod customers;
 mod flows;
 pub mod inbound;
 pub mod knowledge;
+mod knowledge_candidates;
 mod knowledge_gaps;
 pub mod openapi;
 mod routing_profile;
@@ -61,6 +62,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/knowledge/search", get(knowledge::search))
         .route("/api/v1/knowledge/gaps", get(knowledge_gaps::gaps))
         .route("/api/v1/knowledge/gaps/{id}/draft", post(knowledge_gaps::draft))
+        .route("/api/v1/knowledge/candidates", get(knowledge_candidates::list))
+        .route("/api/v1/knowledge/candidates/{id}/accept", post(knowledge_candidates::accept))
+        .route("/api/v1/knowledge/candidates/{id}/dismiss", post(knowledge_candidates::dismiss))
         .route("/api/v1/flows", get(flows::list).post(flows::create))
         .route("/api/v1/flows/{id}", get(flows::detail).put(flows::replace).delete(flows::remove))
         .route("/api/v1/conversations", get(conversations::list))

@@ -36,6 +36,9 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
     ("get", "/api/v1/knowledge/search", "session", "What the bot would answer: decision and best published entries (query: q, lang, channel, limit).", "", 200),
     ("get", "/api/v1/knowledge/gaps", "session", "Knowledge gaps: clusters of poorly answered messages, largest first, with examples (admin, supervisor).", "", 200),
     ("post", "/api/v1/knowledge/gaps/{id}/draft", "session", "Turn a gap cluster into a draft FAQ entry and close its gaps.", "GapDraft", 201),
+    ("get", "/api/v1/knowledge/candidates", "session", "Candidate FAQ entries learnt from conversations agents resolved (personal data removed), most often seen first (query: status=open|accepted|dismissed|all, kind=new_entry|phrasing, limit; admin, supervisor).", "", 200),
+    ("post", "/api/v1/knowledge/candidates/{id}/accept", "session", "Accept a candidate: a new entry becomes a draft tagged from-agent (then review and publish); a phrasing is added to its entry's similar questions.", "CandidateAccept", 200),
+    ("post", "/api/v1/knowledge/candidates/{id}/dismiss", "session", "Dismiss a candidate (the same question is not proposed again).", "", 200),
     ("get", "/api/v1/flows", "session", "The tenant's own guided flows.", "", 200),
     ("post", "/api/v1/flows", "session", "Create a guided flow; a definition with problems is rejected with every problem by path (admin, supervisor).", "Flow", 201),
     ("get", "/api/v1/flows/{id}", "session", "A guided flow's definition.", "", 200),
@@ -139,6 +142,7 @@ fn schemas() -> Value {
         "FaqImport": s(json!({ "format": { "type": "string", "enum": ["csv", "json", "md"] }, "content": { "type": "string" }, "keep_valid": { "type": "boolean" } }), &["format", "content"]),
         "Article": s(json!({ "id": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,48}$" }, "markdown": { "type": "string", "maxLength": 200000 }, "status": { "type": "string", "enum": ["draft", "published"] } }), &["markdown"]),
         "GapDraft": s(json!({ "entry_id": { "type": "string" }, "answer": { "type": "string" } }), &[]),
+        "CandidateAccept": s(json!({ "entry_id": { "type": "string", "description": "New entries only; default agent-…" }, "question": { "type": "string" }, "answer": { "type": "string", "description": "New entries only." } }), &[]),
         "Feedback": s(json!({ "message_id": { "type": "string", "description": "The bot message's id (msg_…)." }, "useful": { "type": "boolean" } }), &["message_id", "useful"]),
         "ChannelCreate": s(json!({ "kind": { "type": "string", "enum": lingxi_domain::ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() }, "name": { "type": "string" }, "team_id": { "type": "string" } }), &["kind", "name"]),
     })

@@ -14,6 +14,7 @@ pub const DEMO: &[(&str, &str)] = &[
     ("refunds", include_str!("../../data/business/refunds.csv")),
     ("members", include_str!("../../data/business/members.csv")),
     ("invoices", include_str!("../../data/business/invoices.csv")),
+    ("products", include_str!("../../data/business/products.csv")),
 ];
 
 fn split_line(line: &str) -> Vec<String> {

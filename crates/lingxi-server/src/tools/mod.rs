@@ -30,6 +30,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("refunds", "order_no"),
     ("members", "phone"),
     ("invoices", "order_no"),
+    ("products", "sku"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
