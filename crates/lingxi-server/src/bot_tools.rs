@@ -264,7 +264,9 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
             relevant.push(c.clone());
         }
     }
-    if !relevant.is_empty() {
+    // A refund or invoice question about orders that have no refund or invoice is a policy
+    // question too ("how long do refunds take?" from someone who bought things).
+    if !relevant.is_empty() || matches!(tool, "refund_status" | "invoice") {
         candidates = relevant;
     }
     candidates.truncate(5);
