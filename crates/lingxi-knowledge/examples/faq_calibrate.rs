@@ -1,6 +1,8 @@
 //! Fits the calibrator and thresholds the server uses for FAQ knowledge bases
-//! (`decision::faq_defaults`): the server's index (`RetrievalConfig::default`, no entry
-//! classifier) over the demo knowledge base, lexical and hybrid.
+//! (`decision::faq_defaults`) and its fusion weights (`RetrievalConfig::faq`): a grid of fusion
+//! weights over the demo knowledge base's held-out folds, chosen by top-1 then by the utility
+//! of the answers (right − λ · wrong), the calibrator refitted and thresholds set for the
+//! chosen weights; lexical and hybrid.
 //!
 //! Tuning queries: each demo entry's similar phrasings held out in turn (fold j holds out
 //! phrasing j of every entry that has one; the index holds the others), plus out-of-scope
@@ -16,7 +18,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 
 use lingxi_knowledge::decision::{faq_defaults, Calibrator, Decision, Thresholds};
-use lingxi_knowledge::eval::{answer_threshold_for_precision, labelled_kb};
+use lingxi_knowledge::eval::{answer_threshold_for_precision, labelled_kb, LabelledKb};
 use lingxi_knowledge::{Filter, KnowledgeIndex, Lang, Ranking, RetrievalConfig};
 
 type Vectors = HashMap<String, Vec<f32>>;
@@ -96,8 +98,8 @@ fn main() {
     let oos_zh = read_dev("/work/shared/data/smp2017_ecdt_task1/dev.jsonl", |i, _| i % 4 == 0);
     encode_missing(&mut cache, &[all_phrasings, oos_en.clone(), oos_zh.clone()].concat(), &cache_path);
 
-    let mut lexical = Tuning { rankings: vec![], correct: vec![], top3: vec![], oos: vec![] };
-    let mut hybrid = Tuning { rankings: vec![], correct: vec![], top3: vec![], oos: vec![] };
+    // The folds' knowledge bases, built once; the grid below only changes fusion weights.
+    let mut folds: Vec<Fold> = Vec::new();
     for lang in [Lang::Zh, Lang::En] {
         let oos = if lang == Lang::Zh { &oos_zh } else { &oos_en };
         for fold in 1..=3usize {
@@ -118,19 +120,17 @@ fn main() {
             let fit_v: Vec<Vec<f32>> = fit.iter().map(|(t, _)| cache[t].clone()).collect();
             let q_text: Vec<String> = queries.iter().map(|q| q.0.clone()).collect();
             let q_v: Vec<Vec<f32>> = q_text.iter().map(|t| cache[t].clone()).collect();
-            for (t, vecs) in [(&mut lexical, None), (&mut hybrid, Some(fit_v.as_slice()))] {
-                let kb = labelled_kb(&fit, vecs, lang, RetrievalConfig::default());
-                let rankings = kb.rank_all(&q_text, vecs.map(|_| q_v.as_slice()));
-                for (r, (_, gold)) in rankings.into_iter().zip(&queries) {
-                    let ok = |e: usize| kb.labels[e] == *gold;
-                    t.correct.push(r.hits.first().is_some_and(|h| ok(h.entry)));
-                    t.top3.push(r.hits.iter().take(3).any(|h| ok(h.entry)));
-                    t.oos.push(gold == "oos");
-                    t.rankings.push(r);
-                }
-            }
+            let lexical = labelled_kb(&fit, None, lang, RetrievalConfig::default());
+            let mut hybrid = labelled_kb(&fit, Some(&fit_v), lang, RetrievalConfig::default());
+            let ordered = hybrid.vectors_in_order(&fit_v);
+            hybrid.index.train_classifier(Some(&ordered));
+            folds.push(Fold { lexical, hybrid, q_text, q_v, gold: queries.into_iter().map(|q| q.1).collect() });
         }
     }
+    // The server's fusion before this grid (w_lex 0.35, w_sem 1, no classifier).
+    let base = RetrievalConfig { w_classifier: 0.0, ..RetrievalConfig::default() };
+    let lexical = tune(&mut folds, false, base);
+    let hybrid = tune(&mut folds, true, base);
     let mut fitted = Calibrator::default();
     for (name, t) in [("lexical", &lexical), ("hybrid", &hybrid)] {
         fitted = fitted.fit(&t.rankings, &t.correct);
@@ -139,27 +139,170 @@ fn main() {
         let suggest = answer_threshold_for_precision(&conf, &t.top3, 0.9).min(answer);
         let n_in = t.oos.iter().filter(|o| !**o).count();
         println!(
-            "{name}: {} queries ({} in scope, {} out of scope); top-1 {:.1} %, top-3 {:.1} % (in scope)",
+            "{name} (w_lex {}, w_sem {}, no classifier): {} queries ({} in scope, {} out of scope); top-1 {:.1} %, top-3 {:.1} % (in scope)",
+            base.w_lexical,
+            base.w_semantic,
             t.rankings.len(),
             n_in,
             t.rankings.len() - n_in,
-            pct(t.correct.iter().zip(&t.oos).filter(|(c, o)| **c && !**o).count(), n_in),
-            pct(t.top3.iter().zip(&t.oos).filter(|(c, o)| **c && !**o).count(), n_in),
+            t.top1(),
+            t.top3(),
         );
         let w = if name == "lexical" { fitted.lexical } else { fitted.hybrid };
         println!("  fitted weights {w:?}; answer {answer:.3} (95 % precise), suggest {suggest:.3} (right one in top 3 ≥ 90 %)");
-        for p in [0.9f32, 0.85, 0.8] {
-            let a = answer_threshold_for_precision(&conf, &t.correct, p);
-            let s = answer_threshold_for_precision(&conf, &t.top3, p - 0.1).min(a);
-            report(
-                &format!("  answers {:.0} % precise, top 3 {:.0} %", p * 100.0, (p - 0.1) * 100.0),
-                t,
-                &fitted,
-                &Thresholds::new(a, s),
-            );
-        }
         report("  old defaults", t, &Calibrator::default(), &Thresholds::default());
         report("  fitted      ", t, &fitted, &Thresholds::new(answer, suggest));
+        if name == "lexical" {
+            report("  in use      ", t, &faq_defaults(false).0, &faq_defaults(false).1);
+        }
+        let th = operating_point(t, &fitted);
+        report(&format!("  utility λ={PENALTY}"), t, &fitted, &th);
+    }
+
+    // Fusion grid (hybrid). w_lex stays at the default so that lexical scores, and with them
+    // the lexical calibrator and the lexical demo behaviour, do not move; only the ratio of
+    // the weights matters to the ranking, so varying w_sem covers it.
+    println!("\nfusion grid (hybrid; calibrator refitted per cell, answer threshold by utility, λ = {PENALTY}):");
+    println!("  w_lex  w_sem  w_clf   top-1   top-3   answered  right  wrong(in+oos)  utility");
+    let mut cells: Vec<(f32, f32, RetrievalConfig)> = Vec::new();
+    for w_clf in [0.0f32, 0.5, 1.0] {
+        for w_sem in [0.5f32, 1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 20.0] {
+            let cfg = RetrievalConfig { w_semantic: w_sem, w_classifier: w_clf, ..base };
+            let t = tune(&mut folds, true, cfg);
+            let cal = Calibrator::default().fit(&t.rankings, &t.correct);
+            let th = operating_point(&t, &cal);
+            let o = outcome(&t, &cal, &th);
+            println!(
+                "  {:.2}   {w_sem:<5}  {w_clf:<5}  {:5.1} %  {:5.1} %  {:5}     {:5}  {:5}          {:6.1}",
+                cfg.w_lexical,
+                t.top1(),
+                t.top3(),
+                o.answered,
+                o.right,
+                o.wrong,
+                o.utility()
+            );
+            cells.push((t.top1(), o.utility(), cfg));
+        }
+    }
+    // Chosen by held-out top-1, then by utility among the cells within 0.5 point (two queries)
+    // of the best; on equal utility the earlier cell wins, so the classifier (an extra model
+    // to train per build in the server) is taken only when it earns its place.
+    let best_top1 = cells.iter().map(|c| c.0).fold(0f32, f32::max);
+    let mut best: Option<(f32, f32, RetrievalConfig)> = None;
+    for c in cells.into_iter().filter(|c| c.0 >= best_top1 - 0.5) {
+        if best.as_ref().is_none_or(|b| c.1 > b.1) {
+            best = Some(c);
+        }
+    }
+    let Some((_, _, chosen)) = best else { return };
+    let t = tune(&mut folds, true, chosen);
+    let cal = Calibrator::default().fit(&t.rankings, &t.correct);
+    let th = operating_point(&t, &cal);
+    println!(
+        "\nchosen: w_lex {} w_sem {} w_clf {}; hybrid weights {:?}; answer {:.3}, suggest {:.3}",
+        chosen.w_lexical, chosen.w_semantic, chosen.w_classifier, cal.hybrid, th.answer, th.suggest
+    );
+    report("  chosen      ", &t, &cal, &th);
+    let t = tune(&mut folds, true, RetrievalConfig::faq());
+    let (cal, th) = faq_defaults(true);
+    report("  in use (RetrievalConfig::faq, faq_defaults)", &t, &cal, &th);
+}
+
+/// Penalty of a wrong answer (in scope but the wrong entry, or any answer out of scope) in
+/// units of a right one: a wrong answer misleads the customer and costs a second question, a
+/// suggestion or "not understood" costs only the second question. Answering pays when the
+/// calibrated confidence exceeds λ / (1 + λ) = 2/3.
+const PENALTY: f32 = 2.0;
+
+struct Fold {
+    lexical: LabelledKb,
+    hybrid: LabelledKb,
+    q_text: Vec<String>,
+    q_v: Vec<Vec<f32>>,
+    gold: Vec<String>,
+}
+
+fn tune(folds: &mut [Fold], semantic: bool, cfg: RetrievalConfig) -> Tuning {
+    let mut t = Tuning { rankings: vec![], correct: vec![], top3: vec![], oos: vec![] };
+    for f in folds {
+        let kb = if semantic { &mut f.hybrid } else { &mut f.lexical };
+        kb.index.set_weights(cfg.w_lexical, cfg.w_semantic, cfg.w_classifier);
+        let rankings = kb.rank_all(&f.q_text, semantic.then_some(f.q_v.as_slice()));
+        for (r, gold) in rankings.into_iter().zip(&f.gold) {
+            let ok = |e: usize| kb.labels[e] == *gold;
+            t.correct.push(r.hits.first().is_some_and(|h| ok(h.entry)));
+            t.top3.push(r.hits.iter().take(3).any(|h| ok(h.entry)));
+            t.oos.push(gold == "oos");
+            t.rankings.push(r);
+        }
+    }
+    t
+}
+
+struct Outcome {
+    answered: usize,
+    right: usize,
+    wrong: usize,
+}
+
+impl Outcome {
+    fn utility(&self) -> f32 {
+        self.right as f32 - PENALTY * self.wrong as f32
+    }
+}
+
+fn outcome(t: &Tuning, cal: &Calibrator, th: &Thresholds) -> Outcome {
+    let mut o = Outcome { answered: 0, right: 0, wrong: 0 };
+    for (i, r) in t.rankings.iter().enumerate() {
+        if let Decision::Answer { .. } = th.decide(r, cal) {
+            o.answered += 1;
+            if t.correct[i] && !t.oos[i] {
+                o.right += 1;
+            } else {
+                o.wrong += 1;
+            }
+        }
+    }
+    o
+}
+
+/// The answer threshold that maximises right answers − λ · wrong answers over the tuning
+/// queries (in scope and out of scope); the suggest threshold is the lowest confidence at which
+/// the right entry is among the three offered for ≥ 75 % of the queries at or above it, out of
+/// scope ones included (capped at answer).
+fn operating_point(t: &Tuning, cal: &Calibrator) -> Thresholds {
+    let mut scored: Vec<(f32, f32)> = t
+        .rankings
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (cal.confidence(r), if t.correct[i] && !t.oos[i] { 1.0 } else { -PENALTY }))
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut sum, mut best, mut answer) = (0f32, 0f32, 1.0f32);
+    for (c, u) in &scored {
+        sum += u;
+        if sum > best {
+            best = sum;
+            answer = *c;
+        }
+    }
+    // Out-of-scope queries count as offers without the right entry (t.top3 is false for them).
+    let conf: Vec<f32> = t.rankings.iter().map(|r| cal.confidence(r)).collect();
+    let suggest = answer_threshold_for_precision(&conf, &t.top3, 0.75);
+    Thresholds::new(answer, suggest)
+}
+
+impl Tuning {
+    fn in_scope(&self, v: &[bool]) -> f32 {
+        let n = self.oos.iter().filter(|o| !**o).count();
+        pct(v.iter().zip(&self.oos).filter(|(c, o)| **c && !**o).count(), n)
+    }
+    fn top1(&self) -> f32 {
+        self.in_scope(&self.correct)
+    }
+    fn top3(&self) -> f32 {
+        self.in_scope(&self.top3)
     }
 }
 

@@ -32,6 +32,18 @@ impl Default for RetrievalConfig {
     }
 }
 
+impl RetrievalConfig {
+    /// Fusion for FAQ knowledge bases (few phrasings per entry, no entry classifier), as the
+    /// server indexes them: chosen on the demo knowledge base's held-out phrasings by
+    /// `examples/faq_calibrate.rs` (docs/knowledge.md). The lexical weight is the default's,
+    /// so lexical-only scores (and the lexical calibrator) are unchanged; encoder similarity
+    /// decides the ranking and BM25 mostly breaks near-ties (e5 cosines of a knowledge base
+    /// span about 0.2, the normalised BM25 the whole 0..1).
+    pub fn faq() -> Self {
+        RetrievalConfig { w_semantic: 20.0, w_classifier: 0.0, ..RetrievalConfig::default() }
+    }
+}
+
 /// What a query may see: live entries only, optionally narrowed to one channel, language and product.
 #[derive(Debug, Clone, Copy)]
 pub struct Filter<'a> {

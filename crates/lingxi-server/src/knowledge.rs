@@ -85,7 +85,7 @@ pub fn article_entries(article_id: &str, markdown: &str) -> Vec<FaqEntry> {
 /// Builds an index over the published entries (validity windows are checked per query);
 /// `vectors`, when given, hold one vector per phrasing of the published entries in order.
 pub fn build_index(entries: Vec<FaqEntry>, vectors: Option<&[Vec<f32>]>) -> KnowledgeIndex {
-    KnowledgeIndex::build(published(entries), analyzer(), vectors, RetrievalConfig::default())
+    KnowledgeIndex::build(published(entries), analyzer(), vectors, RetrievalConfig::faq())
 }
 
 fn published(entries: Vec<FaqEntry>) -> Vec<FaqEntry> {
@@ -182,7 +182,7 @@ async fn rebuild(
     let sem = semantic.clone();
     let (index, entries) = tokio::task::spawn_blocking(move || {
         let cached = sem.all_cached(&phrasings(&entries));
-        let index = KnowledgeIndex::build(entries.clone(), analyzer(), cached.as_deref(), RetrievalConfig::default());
+        let index = KnowledgeIndex::build(entries.clone(), analyzer(), cached.as_deref(), RetrievalConfig::faq());
         (index, entries)
     })
     .await
@@ -198,7 +198,7 @@ async fn rebuild(
             let hybrid = tokio::task::spawn_blocking(move || {
                 let current = || watch.wanted.load(Ordering::SeqCst) == wanted;
                 let vectors = semantic.encode_all(&phrasings(&entries), &current)?;
-                Some(KnowledgeIndex::build(entries, analyzer(), Some(&vectors), RetrievalConfig::default()))
+                Some(KnowledgeIndex::build(entries, analyzer(), Some(&vectors), RetrievalConfig::faq()))
             })
             .await;
             let Ok(Some(hybrid)) = hybrid else { return };

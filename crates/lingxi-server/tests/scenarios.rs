@@ -3,6 +3,8 @@
 //! question, a hand-off with its reason), driven through a real server with the demo tenant's
 //! knowledge base, business records and flows. Prints containment (scenarios resolved
 //! without a person) and the correct-hand-off rate; fails listing every unmet expectation.
+//! Run twice on SQLite: lexical (encoder off, as every other suite) and, when the model file
+//! is found, hybrid (encoder on, replayed once the demo tenant's hybrid index is in use).
 
 mod common;
 
@@ -12,6 +14,7 @@ use lingxi_server::auth::{digest, new_secret, CHANNEL_KEY_PREFIX};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Deserialize)]
@@ -52,8 +55,58 @@ fn scenarios() -> Vec<(String, Scenario)> {
         .collect()
 }
 
-async fn run(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+/// The model directory: `$LINGXI_MODEL_DIR`, else the workspace's `models/`.
+fn model_dir() -> Option<PathBuf> {
+    let dirs = [
+        std::env::var_os("LINGXI_MODEL_DIR").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")),
+    ];
+    dirs.into_iter().flatten().find(|d| d.join(lingxi_encoder::MODEL_FILE_NAME).is_file())
+}
+
+/// Waits until the demo tenant's knowledge base ranks in `hybrid` mode (the first search builds
+/// the lexical index; the hybrid one follows once every phrasing is encoded).
+async fn wait_for_hybrid(app: &TestApp, tenant: &lingxi_domain::TenantId, now: Timestamp) {
+    let email = format!("admin@demo-{}.test", rand_hex());
+    app.store
+        .create_user(
+            tenant,
+            &email,
+            "admin",
+            lingxi_domain::Role::Admin,
+            password_hash(),
+            &[] as &[lingxi_domain::TeamId],
+            now,
+        )
+        .await
+        .unwrap();
+    let token = app.login(&email).await;
+    let started = std::time::Instant::now();
+    loop {
+        let (s, v) = app.get(&token, "/api/v1/knowledge/search?lang=zh&limit=3&q=%E9%80%80%E6%AC%BE").await;
+        assert!(s.is_success(), "{s} {v}");
+        if v["mode"] == "hybrid" {
+            println!("demo index hybrid after {:.1} s", started.elapsed().as_secs_f32());
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(300), "the demo index never became hybrid: {v}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+async fn run(backend: Backend, model: Option<PathBuf>) {
+    let hybrid = model.is_some();
+    let app = spawn_app_with(backend, |c| {
+        c.bot_enabled = true;
+        if let Some(dir) = model {
+            c.knowledge.encoder = lingxi_server::knowledge_config::EncoderSetting::Auto;
+            c.knowledge.model_dir = Some(dir);
+            // Every turn ranked with its vector: on a loaded test machine the 250 ms bound
+            // would turn some turns lexical and make the measurement vary between runs.
+            c.knowledge.query_encode_timeout_ms = 10_000;
+        }
+    })
+    .await;
     let now = Timestamp::from_millis(1_760_000_000_000);
     let t = app
         .store
@@ -72,6 +125,9 @@ async fn run(backend: Backend) {
     lingxi_server::knowledge::seed_demo(&app.store, &t.id, now).await.unwrap();
     assert!(lingxi_server::demo::seed_business(&app.store, &t.id, now).await.unwrap() > 20);
     assert_eq!(lingxi_server::demo::seed_business(&app.store, &t.id, now).await.unwrap(), 0, "idempotent");
+    if hybrid {
+        wait_for_hybrid(&app, &t.id, now).await;
+    }
 
     let all = scenarios();
     assert!(all.len() >= 15, "{} scenarios", all.len());
@@ -176,8 +232,9 @@ async fn run(backend: Backend) {
     } else {
         handoff_right as f64 / (handoff_expected + handoff_wrong) as f64
     };
+    let mode = if hybrid { "hybrid" } else { "lexical" };
     println!(
-        "[{backend:?}] {n} scenarios: containment {contained}/{n} ({:.0}%), correct hand-offs {handoff_right}/{} ({:.0}%)",
+        "[{backend:?} {mode}] {n} scenarios: containment {contained}/{n} ({:.0}%), correct hand-offs {handoff_right}/{} ({:.0}%)",
         100.0 * contained as f64 / n as f64,
         handoff_expected + handoff_wrong,
         100.0 * correct
@@ -187,10 +244,19 @@ async fn run(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_on_sqlite() {
-    run(Backend::Sqlite).await
+    run(Backend::Sqlite, None).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenarios_on_sqlite_hybrid() {
+    let Some(dir) = model_dir() else {
+        println!("SKIPPED: {} not found (run scripts/fetch-model.sh)", lingxi_encoder::MODEL_FILE_NAME);
+        return;
+    };
+    run(Backend::Sqlite, Some(dir)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scenarios_on_postgres() {
-    run(Backend::Postgres).await
+    run(Backend::Postgres, None).await
 }

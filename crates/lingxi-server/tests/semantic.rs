@@ -62,7 +62,7 @@ async fn with_the_encoder_a_paraphrase_without_shared_words_is_answered_from_the
         c.max_body_bytes = 1 << 20;
         c.knowledge.encoder = EncoderSetting::Auto;
         c.knowledge.model_dir = Some(dir);
-        // Alpha answers from a lower confidence: the default hybrid thresholds (0.59 / 0.35)
+        // Alpha answers from a lower confidence: the default hybrid thresholds (0.614 / 0.225)
         // leave a zero-overlap paraphrase below "answer" (see docs/knowledge.md).
         c.knowledge.tenants.insert("alpha".into(), ThresholdSetting { answer: Some(0.2), suggest: Some(0.1) });
     })
