@@ -7,6 +7,7 @@ pub mod conversation;
 pub mod identity;
 pub mod ids;
 pub mod message;
+pub mod rich;
 pub mod time;
 
 pub use access::{Permission, Role};
@@ -15,4 +16,5 @@ pub use conversation::{ConversationState, Transition, TransitionError};
 pub use identity::{Identifier, IdentifierError, IdentifierKind, MergePolicy, Resolution};
 pub use ids::{CannedId, ChannelId, ConversationId, CustomerId, GapId, MessageId, NoteId, TeamId, TenantId, UserId};
 pub use message::{Content, ContentError, Sender};
+pub use rich::{Button, ButtonAction, Link, RichContent, RichImage};
 pub use time::Timestamp;
