@@ -108,14 +108,15 @@ fn shorten(s: &str, max: usize) -> String {
 
 /// The message as the channel shows it. Elements the channel cannot show are written into the
 /// text; if the rich form would still break a limit, the whole message goes out as text.
-pub fn render(d: &Draft, caps: Capabilities, chinese: bool) -> Content {
+/// `None` when there is nothing to say (an empty draft).
+pub fn render(d: &Draft, caps: Capabilities, chinese: bool) -> Option<Content> {
     if caps.any() {
         if let Some(c) = rich(d, caps, chinese) {
-            return c;
+            return Some(c);
         }
     }
     let text = plain(d, chinese, 1);
-    Content::text(&text).unwrap_or_else(|_| Content::Text { text: shorten(&text, lingxi_domain::message::MAX_TEXT_CHARS) })
+    Content::text(&text).or_else(|_| Content::text(&shorten(&text, lingxi_domain::message::MAX_TEXT_CHARS))).ok()
 }
 
 fn rich(d: &Draft, caps: Capabilities, chinese: bool) -> Option<Content> {
@@ -207,8 +208,8 @@ mod tests {
         Draft::answer(&answer)
     }
 
-    fn text_of(c: &Content) -> &str {
-        match c {
+    fn text_of(c: &Option<Content>) -> &str {
+        match c.as_ref().expect("something to say") {
             Content::Text { text } => text,
             other => panic!("expected text, got {other:?}"),
         }
@@ -217,7 +218,7 @@ mod tests {
     #[test]
     fn rich_channels_get_every_element() {
         for kind in [ChannelKind::WebChat, ChannelKind::MobileApp, ChannelKind::GenericApi] {
-            let Content::Rich(r) = render(&faq(), Capabilities::of(kind), true) else { panic!("{kind:?}: not rich") };
+            let Some(Content::Rich(r)) = render(&faq(), Capabilities::of(kind), true) else { panic!("{kind:?}: not rich") };
             assert_eq!(r.text(), "签收 7 天内可申请退货。", "{kind:?}: nothing duplicated into the text");
             assert_eq!(r.links(), [Link { title: "退货政策".into(), url: "https://shop.example.com/returns".into() }]);
             assert_eq!(r.images().len(), 1);
@@ -245,7 +246,7 @@ mod tests {
         let qs = vec!["退款多久到账？".to_owned(), "怎么开发票？".to_owned()];
         let d = Draft::choice("Did you mean one of these?", &qs);
         assert_eq!(d.reply_payloads(), qs);
-        let Content::Rich(r) = render(&d, Capabilities::RICH, false) else { panic!("not rich") };
+        let Some(Content::Rich(r)) = render(&d, Capabilities::RICH, false) else { panic!("not rich") };
         let labels: Vec<&str> = r.buttons().iter().map(|b| b.label.as_str()).collect();
         assert_eq!(labels, ["退款多久到账？", "怎么开发票？"]);
         assert_eq!(
@@ -258,7 +259,7 @@ mod tests {
     fn what_a_channel_cannot_show_stays_in_the_text() {
         // Links only: buttons become numbered lines, the image its URL, the link stays a link.
         let caps = Capabilities { buttons: false, images: false, links: true };
-        let Content::Rich(r) = render(&faq(), caps, false) else { panic!("not rich") };
+        let Some(Content::Rich(r)) = render(&faq(), caps, false) else { panic!("not rich") };
         assert!(r.buttons().is_empty() && r.images().is_empty());
         assert_eq!(r.links().len(), 1);
         assert!(r.text().contains("\n1. 退款多久到账\n") && r.text().contains("Image: https://cdn.example.com/return.png"));
@@ -266,7 +267,7 @@ mod tests {
         // More options than a message may carry: the rest are numbered on after the buttons, so
         // a reply "11" means the same whichever way the options were shown.
         let many: Vec<String> = (1..=12).map(|i| format!("问题{i}")).collect();
-        let Content::Rich(r) = render(&Draft::choice("选一个", &many), Capabilities::RICH, true) else { panic!() };
+        let Some(Content::Rich(r)) = render(&Draft::choice("选一个", &many), Capabilities::RICH, true) else { panic!() };
         assert_eq!(r.buttons().len(), MAX_BUTTONS);
         assert!(r.text().contains("\n11. 问题11\n12. 问题12"), "{}", r.text());
     }
@@ -274,10 +275,11 @@ mod tests {
     #[test]
     fn over_long_labels_are_shortened_and_bad_urls_fall_back_to_text() {
         let long = "很".repeat(MAX_LABEL_CHARS + 20);
-        let Content::Rich(r) = render(&Draft::choice("选", &[long.clone()]), Capabilities::RICH, true) else { panic!() };
+        let Some(Content::Rich(r)) = render(&Draft::choice("选", &[long.clone()]), Capabilities::RICH, true) else { panic!() };
         assert_eq!(r.buttons()[0].label.chars().count(), MAX_LABEL_CHARS);
         assert_eq!(r.buttons()[0].action, ButtonAction::Reply(long), "the payload is sent back whole");
         let bad = Draft { links: vec![Link { title: "x".into(), url: "https://a.example/\u{7}".into() }], ..Draft::text("hi") };
         assert_eq!(text_of(&render(&bad, Capabilities::RICH, false)), "hi\n\nx: https://a.example/\u{7}");
+        assert_eq!(render(&Draft::text(" "), Capabilities::RICH, true), None);
     }
 }

@@ -161,8 +161,10 @@ async fn rebuild(store: &Store, tenant: &TenantId, slot: &Slot) -> Result<Arc<Kn
 pub struct Suggestion {
     pub entry_id: String,
     pub question: String,
-    /// The answer for the channel and language asked for.
+    /// The answer's text for the channel and language asked for.
     pub answer: String,
+    /// The same answer with its rich items (links, images, buttons).
+    pub reply: lingxi_knowledge::model::Answer,
     /// Calibrated confidence that this is the right entry (the first suggestion's; the others
     /// carry their share of the ranking score relative to the first).
     pub confidence: f32,
@@ -221,10 +223,12 @@ pub fn rank(
         .take(k)
         .map(|h| {
             let e = &index.entries()[h.entry];
+            let reply = e.answer_for(channel.as_ref(), lang).clone();
             Suggestion {
                 entry_id: e.id().to_string(),
                 question: e.question().as_str().to_owned(),
-                answer: e.answer_for(channel.as_ref(), lang).text().to_owned(),
+                answer: reply.text().to_owned(),
+                reply,
                 confidence: confidence * (h.score / top).clamp(0.0, 1.0),
             }
         })

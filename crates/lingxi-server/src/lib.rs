@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bench;
 pub mod bench_handoff;
 pub mod bot;
+pub mod bot_reply;
 pub mod bot_tools;
 pub mod config;
 pub mod dataset;
