@@ -43,6 +43,9 @@ mod routing;
 #[path = "api/handoff.rs"]
 mod handoff;
 
+#[path = "api/render.rs"]
+mod render;
+
 async fn probes_metrics_and_openapi(backend: Backend) {
     let app = spawn_app(backend).await;
     assert_eq!(app.http.get(format!("{}/healthz", app.base)).send().await.unwrap().status(), 200);
