@@ -52,8 +52,10 @@ fn demo_flows() -> &'static [Flow] {
     F.get_or_init(|| {
         lingxi_engine::flow::DEMO_FLOWS
             .iter()
-            .filter_map(|(_, json)| serde_json::from_str::<FlowSpec>(json).ok())
-            .filter_map(|spec| Flow::compile(&spec).ok())
+            .filter_map(|(file, text)| {
+                let format = crate::flow_file::Format::of(file)?;
+                crate::flow_file::parse(file, format, text).ok()
+            })
             .collect()
     })
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dataset;
 pub mod demo;
 pub mod error;
+pub mod flow_file;
 pub mod handoff_config;
 pub mod ingest;
 pub mod kb_eval;
