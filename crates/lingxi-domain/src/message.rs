@@ -28,10 +28,26 @@ pub const MAX_TEXT_CHARS: usize = 20_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
-    Text { text: String },
-    Image { url: String, mime: Option<String>, size_bytes: Option<u64>, caption: Option<String> },
-    File { url: String, name: String, mime: Option<String>, size_bytes: Option<u64> },
-    Location { latitude: f64, longitude: f64, label: Option<String> },
+    Text {
+        text: String,
+    },
+    Image {
+        url: String,
+        mime: Option<String>,
+        size_bytes: Option<u64>,
+        caption: Option<String>,
+    },
+    File {
+        url: String,
+        name: String,
+        mime: Option<String>,
+        size_bytes: Option<u64>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        label: Option<String>,
+    },
     /// Text with buttons, links and images (see [`RichContent`]).
     Rich(RichContent),
 }

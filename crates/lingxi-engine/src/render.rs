@@ -218,7 +218,9 @@ mod tests {
     #[test]
     fn rich_channels_get_every_element() {
         for kind in [ChannelKind::WebChat, ChannelKind::MobileApp, ChannelKind::GenericApi] {
-            let Some(Content::Rich(r)) = render(&faq(), Capabilities::of(kind), true) else { panic!("{kind:?}: not rich") };
+            let Some(Content::Rich(r)) = render(&faq(), Capabilities::of(kind), true) else {
+                panic!("{kind:?}: not rich")
+            };
             assert_eq!(r.text(), "签收 7 天内可申请退货。", "{kind:?}: nothing duplicated into the text");
             assert_eq!(r.links(), [Link { title: "退货政策".into(), url: "https://shop.example.com/returns".into() }]);
             assert_eq!(r.images().len(), 1);
@@ -262,12 +264,16 @@ mod tests {
         let Some(Content::Rich(r)) = render(&faq(), caps, false) else { panic!("not rich") };
         assert!(r.buttons().is_empty() && r.images().is_empty());
         assert_eq!(r.links().len(), 1);
-        assert!(r.text().contains("\n1. 退款多久到账\n") && r.text().contains("Image: https://cdn.example.com/return.png"));
+        assert!(
+            r.text().contains("\n1. 退款多久到账\n") && r.text().contains("Image: https://cdn.example.com/return.png")
+        );
         assert!(!r.text().contains("shop.example.com"), "the link is not repeated");
         // More options than a message may carry: the rest are numbered on after the buttons, so
         // a reply "11" means the same whichever way the options were shown.
         let many: Vec<String> = (1..=12).map(|i| format!("问题{i}")).collect();
-        let Some(Content::Rich(r)) = render(&Draft::choice("选一个", &many), Capabilities::RICH, true) else { panic!() };
+        let Some(Content::Rich(r)) = render(&Draft::choice("选一个", &many), Capabilities::RICH, true) else {
+            panic!()
+        };
         assert_eq!(r.buttons().len(), MAX_BUTTONS);
         assert!(r.text().contains("\n11. 问题11\n12. 问题12"), "{}", r.text());
     }
@@ -275,10 +281,15 @@ mod tests {
     #[test]
     fn over_long_labels_are_shortened_and_bad_urls_fall_back_to_text() {
         let long = "很".repeat(MAX_LABEL_CHARS + 20);
-        let Some(Content::Rich(r)) = render(&Draft::choice("选", &[long.clone()]), Capabilities::RICH, true) else { panic!() };
+        let Some(Content::Rich(r)) = render(&Draft::choice("选", &[long.clone()]), Capabilities::RICH, true) else {
+            panic!()
+        };
         assert_eq!(r.buttons()[0].label.chars().count(), MAX_LABEL_CHARS);
         assert_eq!(r.buttons()[0].action, ButtonAction::Reply(long), "the payload is sent back whole");
-        let bad = Draft { links: vec![Link { title: "x".into(), url: "https://a.example/\u{7}".into() }], ..Draft::text("hi") };
+        let bad = Draft {
+            links: vec![Link { title: "x".into(), url: "https://a.example/\u{7}".into() }],
+            ..Draft::text("hi")
+        };
         assert_eq!(text_of(&render(&bad, Capabilities::RICH, false)), "hi\n\nx: https://a.example/\u{7}");
         assert_eq!(render(&Draft::text(" "), Capabilities::RICH, true), None);
     }

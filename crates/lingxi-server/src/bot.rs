@@ -11,8 +11,8 @@ use crate::knowledge::{self, KbDecision};
 use crate::live::LiveEvent;
 use crate::state::AppState;
 use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
-use lingxi_engine::render::{render as render_for, Capabilities, Draft};
 use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, RuleContext, Turn};
+use lingxi_engine::render::{render as render_for, Capabilities, Draft};
 use lingxi_engine::summary::{parts as summary_parts, render, SummaryInput, TurnNote};
 use lingxi_nlu::entities::{mask, EntityConfig, EntityExtractor, EntityKind, EntityValue, Now};
 use lingxi_nlu::intent::{default_model, DefaultLanguage};
@@ -315,7 +315,11 @@ async fn turn(
             last_intent: last_intent.clone(),
             sentiment,
             failures: i64::from(failures),
-            reply: render_for(&kb.clone().unwrap_or_else(|| Draft::text(answer(last_intent.as_deref(), chinese))), caps, chinese),
+            reply: render_for(
+                &kb.clone().unwrap_or_else(|| Draft::text(answer(last_intent.as_deref(), chinese))),
+                caps,
+                chinese,
+            ),
             handoff: None,
             handoff_details: None,
             at: later(now),
@@ -519,7 +523,11 @@ async fn submit_tool_turn(
             // also hears honestly that they wait in the queue.
             let online = ctx.state.dispatch.n_online(ctx.state, ctx.tenant).await;
             if replies.is_empty() || online == 0 {
-                replies.push(Draft::text(handoff_notice(&HandoffReason::PriorityTopic(why.clone()), ctx.chinese, online)));
+                replies.push(Draft::text(handoff_notice(
+                    &HandoffReason::PriorityTopic(why.clone()),
+                    ctx.chinese,
+                    online,
+                )));
             }
             Some((code.clone(), summary, details))
         }

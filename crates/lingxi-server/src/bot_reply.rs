@@ -59,8 +59,10 @@ pub async fn knowledge_reply(
         KbDecision::Suggest => {
             let qs: Vec<String> = hits.iter().map(|h| h.question.clone()).collect();
             let intro = if chinese { "您是想问以下哪个问题？" } else { "Did you mean one of these?" };
-            let offers =
-                hits.iter().map(|h| Offer { payload: h.question.clone(), entry_id: Some(h.entry_id.clone()) }).collect();
+            let offers = hits
+                .iter()
+                .map(|h| Offer { payload: h.question.clone(), entry_id: Some(h.entry_id.clone()) })
+                .collect();
             (Some(Draft::choice(intro, &qs)), offers)
         }
         KbDecision::NotUnderstood => (None, Vec::new()),
@@ -120,8 +122,7 @@ pub async fn picked(
     let index = state.knowledge.index(&state.store, tenant).await?;
     let lang = if chinese { Lang::Zh } else { Lang::En };
     let channel_name = ChannelName::parse(channel.as_str()).ok();
-    let entry =
-        index.entries().iter().find(|e| e.id().as_str() == entry_id.as_str() && e.is_live(now.millis()));
+    let entry = index.entries().iter().find(|e| e.id().as_str() == entry_id.as_str() && e.is_live(now.millis()));
     Ok(entry.map(|e| {
         let d = Draft::answer(e.answer_for(channel_name.as_ref(), Some(lang)));
         let offers = d.reply_payloads().into_iter().map(|payload| Offer { payload, entry_id: None }).collect();

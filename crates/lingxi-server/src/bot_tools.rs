@@ -387,7 +387,11 @@ async fn tool_answer(state: &AppState, t: &TurnInput<'_>, tool: &str, order_no: 
     if let Err(e) = &r {
         tracing::info!(tool, error = %e, "tool call failed");
     }
-    ToolTurn { replies: vec![Draft::text(render(tool, order_no, r, t.chinese))], handoff: None, tool: Some(tool.into()) }
+    ToolTurn {
+        replies: vec![Draft::text(render(tool, order_no, r, t.chinese))],
+        handoff: None,
+        tool: Some(tool.into()),
+    }
 }
 
 /// Walks a flow through its tool calls until it waits, hands over or ends; stores the run.

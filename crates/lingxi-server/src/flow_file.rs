@@ -55,7 +55,8 @@ impl fmt::Display for FlowFileError {
 /// Reads and checks a flow file (the format from its extension).
 pub fn load(path: &Path) -> Result<Flow, Vec<FlowFileError>> {
     let file = path.display().to_string();
-    let fail = |message: String| vec![FlowFileError { file: file.clone(), flow: None, step: None, line: None, message }];
+    let fail =
+        |message: String| vec![FlowFileError { file: file.clone(), flow: None, step: None, line: None, message }];
     let format = Format::of(&file).ok_or_else(|| fail("use a .json, .yaml or .yml file".into()))?;
     let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     parse(&file, format, &text)
@@ -65,8 +66,9 @@ pub fn load(path: &Path) -> Result<Flow, Vec<FlowFileError>> {
 pub fn parse(file: &str, format: Format, text: &str) -> Result<Flow, Vec<FlowFileError>> {
     let typed = match format {
         Format::Json => serde_json::from_str::<FlowSpec>(text).map_err(|e| (e.to_string(), Some(e.line()))),
-        Format::Yaml => serde_norway::from_str::<FlowSpec>(text)
-            .map_err(|e| (e.to_string(), e.location().map(|l| l.line()))),
+        Format::Yaml => {
+            serde_norway::from_str::<FlowSpec>(text).map_err(|e| (e.to_string(), e.location().map(|l| l.line())))
+        }
     };
     let spec = match typed {
         Ok(spec) => spec,
@@ -175,9 +177,18 @@ mod tests {
         let e = parse("lamp.yaml", Format::Yaml, "id: [unclosed\nsteps: {}\n").unwrap_err();
         assert_eq!((e[0].flow.as_deref(), e[0].line.is_some()), (None, true), "{}", e[0]);
         // JSON: the same naming.
-        let e = parse("lamp.json", Format::Json, r#"{"id":"lamp","title":"L","start":"a","steps":{"a":{"type":"end","x":1}}}"#)
-            .unwrap_err();
-        assert_eq!((e[0].flow.as_deref(), e[0].step.as_deref(), e[0].line), (Some("lamp"), Some("a"), Some(1)), "{}", e[0]);
+        let e = parse(
+            "lamp.json",
+            Format::Json,
+            r#"{"id":"lamp","title":"L","start":"a","steps":{"a":{"type":"end","x":1}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e[0].flow.as_deref(), e[0].step.as_deref(), e[0].line),
+            (Some("lamp"), Some("a"), Some(1)),
+            "{}",
+            e[0]
+        );
         assert_eq!(Format::of("x.yml"), Some(Format::Yaml));
         assert_eq!(Format::of("x.toml"), None);
     }

@@ -12,7 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use lingxi_domain::{
-    Button, ButtonAction, Content, ConversationState, Identifier, IdentifierKind, Link, RichContent, RichImage, Timestamp,
+    Button, ButtonAction, Content, ConversationState, Identifier, IdentifierKind, Link, RichContent, RichImage,
+    Timestamp,
 };
 use lingxi_store::{ChannelRow, Inbound, TenantPolicy};
 use serde::Deserialize;
@@ -50,10 +51,26 @@ pub struct IdentifierBody {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ContentBody {
-    Text { text: String },
-    Image { url: String, mime: Option<String>, size_bytes: Option<u64>, caption: Option<String> },
-    File { url: String, name: String, mime: Option<String>, size_bytes: Option<u64> },
-    Location { latitude: f64, longitude: f64, label: Option<String> },
+    Text {
+        text: String,
+    },
+    Image {
+        url: String,
+        mime: Option<String>,
+        size_bytes: Option<u64>,
+        caption: Option<String>,
+    },
+    File {
+        url: String,
+        name: String,
+        mime: Option<String>,
+        size_bytes: Option<u64>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        label: Option<String>,
+    },
     Rich {
         text: String,
         #[serde(default)]

@@ -63,7 +63,13 @@ async fn rich_answers_on_rich_channels_plain_text_elsewhere(backend: Backend) {
         let r = reply_to(&app, key, &format!("{device}-1"), device, "怎么退货？").await;
         assert_eq!(r["type"], "text", "{r}");
         let text = r["text"].as_str().unwrap();
-        for part in ["签收 7 天内可退货。", "1. 退款多久到账", "回复数字", "退货政策：https://shop.example.com/returns", "https://cdn.example.com/returns.png"] {
+        for part in [
+            "签收 7 天内可退货。",
+            "1. 退款多久到账",
+            "回复数字",
+            "退货政策：https://shop.example.com/returns",
+            "https://cdn.example.com/returns.png",
+        ] {
             assert!(text.contains(part), "{device}: {part:?} missing from {text:?}");
         }
     }
@@ -137,7 +143,14 @@ async fn rich_content_is_parsed_and_checked_at_the_edge(backend: Backend) {
     assert_eq!(s, StatusCode::CREATED, "{v}");
     assert_eq!(v["message"]["content"]["type"], "rich");
     assert_eq!(v["message"]["content"]["links"][0]["url"], "http://shop.example.com/b");
-    let (s, v) = app.send("post", &sup, &path, Some(json!({ "content": { "type": "rich", "text": "x", "buttons": eleven_buttons() } }))).await;
+    let (s, v) = app
+        .send(
+            "post",
+            &sup,
+            &path,
+            Some(json!({ "content": { "type": "rich", "text": "x", "buttons": eleven_buttons() } })),
+        )
+        .await;
     assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{v}");
     // Nothing rejected was stored.
     let (_, tl) = app.get(&sup, &timeline).await;
