@@ -69,12 +69,22 @@ async fn bot_says(app: &TestApp, key: &str, id: &str, text: &str) -> (String, Co
         let (store, tenant, conv) = (app.store.clone(), tenant.clone(), conv.clone());
         async move {
             let msgs = store.messages(&tenant, &conv, 10).await.unwrap();
-            msgs.iter().find(|m| m.sender_kind == "bot").map(|m| m.content["text"].clone())
+            msgs.iter().find(|m| m.sender_kind == "bot").map(|m| json!(shown(&m.content)))
         }
     })
     .await;
     let state = app.store.conversation(&tenant, &conv).await.unwrap().state;
     (reply.as_str().unwrap().to_owned(), state)
+}
+
+/// What the customer saw of a bot message: its text, and a rich message's buttons numbered
+/// (on the app a flow's choice is buttons; on WeChat the same numbered lines are its text).
+fn shown(content: &Value) -> String {
+    let mut text = content["text"].as_str().unwrap_or_default().to_owned();
+    for (i, b) in content["buttons"].as_array().into_iter().flatten().enumerate() {
+        text.push_str(&format!("\n{}. {}", i + 1, b["label"].as_str().unwrap_or_default()));
+    }
+    text
 }
 
 async fn http_connector_answers_and_fails_safely(backend: Backend) {
