@@ -281,7 +281,9 @@ mod tests {
     #[test]
     fn over_long_labels_are_shortened_and_bad_urls_fall_back_to_text() {
         let long = "很".repeat(MAX_LABEL_CHARS + 20);
-        let Some(Content::Rich(r)) = render(&Draft::choice("选", std::slice::from_ref(&long)), Capabilities::RICH, true) else {
+        let Some(Content::Rich(r)) =
+            render(&Draft::choice("选", std::slice::from_ref(&long)), Capabilities::RICH, true)
+        else {
             panic!()
         };
         assert_eq!(r.buttons()[0].label.chars().count(), MAX_LABEL_CHARS);

@@ -77,16 +77,6 @@ async fn bot_says(app: &TestApp, key: &str, id: &str, text: &str) -> (String, Co
     (reply.as_str().unwrap().to_owned(), state)
 }
 
-/// What the customer saw of a bot message: its text, and a rich message's buttons numbered
-/// (on the app a flow's choice is buttons; on WeChat the same numbered lines are its text).
-fn shown(content: &Value) -> String {
-    let mut text = content["text"].as_str().unwrap_or_default().to_owned();
-    for (i, b) in content["buttons"].as_array().into_iter().flatten().enumerate() {
-        text.push_str(&format!("\n{}. {}", i + 1, b["label"].as_str().unwrap_or_default()));
-    }
-    text
-}
-
 async fn http_connector_answers_and_fails_safely(backend: Backend) {
     let erp = Arc::new(Erp::default());
     let router = Router::new().route("/api/orders/{no}", get(order)).with_state(erp.clone());
