@@ -110,7 +110,9 @@ fn shorten(s: &str, max: usize) -> String {
 /// text; if the rich form would still break a limit, the whole message goes out as text.
 /// `None` when there is nothing to say (an empty draft).
 pub fn render(d: &Draft, caps: Capabilities, chinese: bool) -> Option<Content> {
-    if caps.any() {
+    // A message with nothing but text stays a text message everywhere.
+    let has_elements = !(d.buttons.is_empty() && d.links.is_empty() && d.images.is_empty());
+    if caps.any() && has_elements {
         if let Some(c) = rich(d, caps, chinese) {
             return Some(c);
         }
@@ -294,5 +296,6 @@ mod tests {
         };
         assert_eq!(text_of(&render(&bad, Capabilities::RICH, false)), "hi\n\nx: https://a.example/\u{7}");
         assert_eq!(render(&Draft::text(" "), Capabilities::RICH, true), None);
+        assert_eq!(render(&Draft::choice("hi", &[]), Capabilities::RICH, true), Some(Content::Text { text: "hi".into() }));
     }
 }
