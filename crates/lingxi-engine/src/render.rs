@@ -296,6 +296,9 @@ mod tests {
         };
         assert_eq!(text_of(&render(&bad, Capabilities::RICH, false)), "hi\n\nx: https://a.example/\u{7}");
         assert_eq!(render(&Draft::text(" "), Capabilities::RICH, true), None);
-        assert_eq!(render(&Draft::choice("hi", &[]), Capabilities::RICH, true), Some(Content::Text { text: "hi".into() }));
+        assert_eq!(
+            render(&Draft::choice("hi", &[]), Capabilities::RICH, true),
+            Some(Content::Text { text: "hi".into() })
+        );
     }
 }
