@@ -5,8 +5,13 @@
 // HTML. Runs with `node --test` and Debian's chromium against `lingxi serve --demo`.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { startServer, AGENT_EMAIL, DEMO_PASSWORD, CHROMIUM_ARGS, CHROMIUM_PATH } from "./server.js";
+
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), "artifacts");
 
 async function json(res) {
   const body = await res.json();
@@ -35,6 +40,7 @@ describe("rich answers in the widget", { timeout: 120000 }, () => {
   }
 
   before(async () => {
+    mkdirSync(ARTIFACTS, { recursive: true });
     server = await startServer({ bot: true });
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
   });
@@ -117,6 +123,7 @@ describe("rich answers in the widget", { timeout: 120000 }, () => {
     assert.equal(await msg.getByTestId("lingxi-link").getAttribute("href"), "https://shop.lingxi.example/s1");
     const quick = page.getByTestId("lingxi-suggestions").last().getByRole("button");
     assert.deepEqual(await quick.allTextContents(), ["<b>要这个</b>"]);
+    await page.screenshot({ path: join(ARTIFACTS, "widget-rich.png") });
     assert.deepEqual(errors, []);
   });
 });
