@@ -7,6 +7,7 @@ pub mod conversation;
 pub mod identity;
 pub mod ids;
 pub mod message;
+pub mod rich;
 pub mod time;
 
 pub use access::{Permission, Role};
@@ -17,4 +18,5 @@ pub use ids::{
     CandidateId, CannedId, ChannelId, ConversationId, CustomerId, GapId, MessageId, NoteId, TeamId, TenantId, UserId,
 };
 pub use message::{Content, ContentError, Sender};
+pub use rich::{Button, ButtonAction, Link, RichContent, RichImage};
 pub use time::Timestamp;

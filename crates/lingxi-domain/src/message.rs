@@ -1,6 +1,7 @@
 //! Message content and senders. Media is carried as references with metadata: Lingxi stores
 //! where the file is, never the bytes.
 
+use crate::rich::RichContent;
 use crate::UserId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,10 +28,28 @@ pub const MAX_TEXT_CHARS: usize = 20_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
-    Text { text: String },
-    Image { url: String, mime: Option<String>, size_bytes: Option<u64>, caption: Option<String> },
-    File { url: String, name: String, mime: Option<String>, size_bytes: Option<u64> },
-    Location { latitude: f64, longitude: f64, label: Option<String> },
+    Text {
+        text: String,
+    },
+    Image {
+        url: String,
+        mime: Option<String>,
+        size_bytes: Option<u64>,
+        caption: Option<String>,
+    },
+    File {
+        url: String,
+        name: String,
+        mime: Option<String>,
+        size_bytes: Option<u64>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        label: Option<String>,
+    },
+    /// Text with buttons, links and images (see [`RichContent`]).
+    Rich(RichContent),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -45,9 +64,13 @@ pub enum ContentError {
     BadLocation,
     #[error("file name must be 1 to 255 characters")]
     BadFileName,
+    #[error("at most {1} {0}")]
+    TooMany(&'static str, usize),
+    #[error("{0} must be 1 to 100 printable characters (payloads up to 500)")]
+    BadLabel(&'static str),
 }
 
-fn check_url(url: &str) -> Result<(), ContentError> {
+pub(crate) fn check_url(url: &str) -> Result<(), ContentError> {
     let ok = (url.starts_with("https://") || url.starts_with("http://"))
         && url.len() <= 2048
         && url.len() > 8
@@ -102,6 +125,7 @@ impl Content {
             Content::Image { .. } => "image",
             Content::File { .. } => "file",
             Content::Location { .. } => "location",
+            Content::Rich(_) => "rich",
         }
     }
 
@@ -116,6 +140,7 @@ impl Content {
             Content::Location { label, latitude, longitude } => {
                 format!("[location] {}", label.clone().unwrap_or_else(|| format!("{latitude:.5},{longitude:.5}")))
             }
+            Content::Rich(r) => r.text().to_owned(),
         }
     }
 }

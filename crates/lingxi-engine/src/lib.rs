@@ -8,6 +8,7 @@ pub mod flow;
 pub mod handoff;
 pub mod hours;
 pub mod recommend;
+pub mod render;
 pub mod routing;
 pub mod sla;
 pub mod summary;

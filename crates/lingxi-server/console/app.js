@@ -58,6 +58,36 @@ function byTime(a, b) {
   return (a.sent_at || "").localeCompare(b.sent_at || "") || (a.received_at || "").localeCompare(b.received_at || "") || a.id.localeCompare(b.id);
 }
 
+/** Only http(s) URLs become links or images (the server checks too; this is the second lock). */
+function safeUrl(u) {
+  return typeof u === "string" && /^https?:\/\//i.test(u) ? u : null;
+}
+
+/** A message's bubble: its text, and a rich message's images, links and buttons as the
+ * customer sees them (the agent's buttons are shown, not pressed). DOM nodes only. */
+function contentView(content) {
+  const parts = [contentText(content)];
+  if (content && content.type === "rich") {
+    for (const img of content.images || []) {
+      const src = safeUrl(img.url);
+      if (src) parts.push(h("img", { class: "rich-img", src, alt: img.alt || "", loading: "lazy", referrerpolicy: "no-referrer", dataset: { testid: "message-image" } }));
+    }
+    const links = (content.links || []).map((l) => [l.title, safeUrl(l.url)])
+      .concat((content.buttons || []).filter((b) => b.url).map((b) => [b.label, safeUrl(b.url)]))
+      .filter(([, url]) => url);
+    if (links.length) {
+      parts.push(h("div", { class: "rich-links" }, links.map(([title, href]) =>
+        h("a", { href, target: "_blank", rel: "noopener noreferrer", dataset: { testid: "message-link" } }, title))));
+    }
+    const replies = (content.buttons || []).filter((b) => b.payload !== undefined && b.payload !== null);
+    if (replies.length) {
+      parts.push(h("div", { class: "rich-buttons" }, replies.map((b) =>
+        h("span", { class: "rich-button", title: b.payload, dataset: { testid: "message-button" } }, b.label))));
+    }
+  }
+  return parts;
+}
+
 /** A message's content as one line of text. */
 function contentText(content) {
   if (!content) return "";
@@ -66,6 +96,7 @@ function contentText(content) {
     case "image": return t("content.image") + (content.caption ? " " + content.caption : "");
     case "file": return t("content.file", { name: content.name || "" });
     case "location": return t("content.location", { label: content.label || `${content.latitude}, ${content.longitude}` });
+    case "rich": return content.text || "";
     default: return content.text || "[" + (content.type || "?") + "]";
   }
 }
@@ -483,7 +514,7 @@ function renderMessages() {
           h("span", { class: "via" }, t("via", { channel: channelName(kind) })),
           h("time", { datetime: m.sent_at }, shortDateTime(m.sent_at)),
         ),
-        h("div", { class: "bubble", dataset: { testid: "message-text" } }, contentText(m.content)),
+        h("div", { class: "bubble", dataset: { testid: "message-text" } }, contentView(m.content)),
       );
     }),
   );

@@ -6,13 +6,14 @@
 //! The bot speaks only while the conversation is in the bot state: the store re-checks that
 //! inside the write, so a person taking over in the meantime silences it.
 
+use crate::bot_reply::{self, KbReply};
 use crate::knowledge::{self, KbDecision};
 use crate::live::LiveEvent;
 use crate::state::AppState;
 use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
 use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, RuleContext, Turn};
+use lingxi_engine::render::{render as render_for, Capabilities, Draft};
 use lingxi_engine::summary::{parts as summary_parts, render, SummaryInput, TurnNote};
-use lingxi_knowledge::model::Lang;
 use lingxi_nlu::entities::{mask, EntityConfig, EntityExtractor, EntityKind, EntityValue, Now};
 use lingxi_nlu::intent::{default_model, DefaultLanguage};
 use lingxi_nlu::language::Language;
@@ -33,33 +34,6 @@ pub(crate) fn normalizer() -> &'static Normalizer {
 pub(crate) fn extractor() -> &'static EntityExtractor {
     static E: OnceLock<EntityExtractor> = OnceLock::new();
     E.get_or_init(|| EntityExtractor::new(&EntityConfig::default()).unwrap_or_default())
-}
-
-/// What the knowledge base says to a message: a reply text (an answer, or its best questions
-/// as "did you mean"), or nothing when it does not know; how sure it was; and the entries.
-async fn knowledge_reply(
-    state: &AppState,
-    tenant: &TenantId,
-    text: &str,
-    chinese: bool,
-    channel: ChannelKind,
-) -> Result<(KbDecision, f32, Option<String>, Vec<knowledge::Suggestion>), StoreError> {
-    let lang = if chinese { Lang::Zh } else { Lang::En };
-    let knowledge::Ranked { decision, confidence, suggestions: hits, .. } =
-        knowledge::suggest(state, tenant, text, Some(lang), Some(channel), 3).await?;
-    let reply = match decision {
-        KbDecision::Answer => hits.first().map(|h| h.answer.clone()),
-        KbDecision::Suggest => {
-            let qs: Vec<String> = hits.iter().enumerate().map(|(i, h)| format!("{}. {}", i + 1, h.question)).collect();
-            Some(if chinese {
-                format!("您是想问以下哪个问题？\n{}", qs.join("\n"))
-            } else {
-                format!("Did you mean one of these?\n{}", qs.join("\n"))
-            })
-        }
-        KbDecision::NotUnderstood => None,
-    };
-    Ok((decision, confidence, reply, hits))
 }
 
 /// Loads the models before the first customer arrives (training the default intents takes a
@@ -263,6 +237,29 @@ async fn turn(
         BotDecision::HandOff { reason: HandoffReason::PriorityTopic(_), .. } => Some(true),
         BotDecision::HandOff { .. } => None,
     };
+    // Options the bot offered last time ("did you mean", an answer's buttons) are picked by
+    // number or payload before anything else reads the message; unpicked, they lapse.
+    let caps = Capabilities::of(channel);
+    let raw_text = customer_texts.last().map_or("", String::as_str);
+    let picked = bot_reply::picked(state, tenant, &conv.customer_id, raw_text, chinese, channel, now).await?;
+    if let (Some(_), Some(KbReply { draft: Some(draft), offers, .. })) = (soft, picked) {
+        bot_reply::remember(state, tenant, &conv.customer_id, offers, now).await?;
+        state
+            .bot
+            .submit(BotTurn {
+                tenant_id: tenant.clone(),
+                conversation_id: conv_id.clone(),
+                last_intent: intent.top.as_ref().map(|m| m.intent.clone()),
+                sentiment: trend.last.as_ref().map_or(0.0, |s| f64::from(s.score)),
+                failures: 0,
+                reply: render_for(&draft, caps, chinese),
+                handoff: None,
+                handoff_details: None,
+                at: later(now),
+            })
+            .await;
+        return Ok(());
+    }
     if let Some(soft_handoff) = soft {
         let input = crate::bot_tools::TurnInput {
             tenant,
@@ -295,8 +292,8 @@ async fn turn(
             Err(e) => tracing::warn!(error = %e, "flows and tools skipped this turn"),
         }
     }
-    let (kb_decision, kb_confidence, kb, hits) =
-        knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
+    let KbReply { decision: kb_decision, confidence: kb_confidence, draft: kb, offers, hits } =
+        bot_reply::knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
     let understood = kb.is_some() || !intent.out_of_scope;
     let decision = decide(
         policy,
@@ -320,7 +317,10 @@ async fn turn(
     let kb = match (&decision, &kb_decision, cfg.llm.for_slug(slug.as_deref())) {
         (BotDecision::Continue { .. }, KbDecision::Answer, Some(ep)) => {
             let names: Vec<String> = customer.display_name.iter().cloned().collect();
-            crate::llm::grounded_answer(state, ep, &normalized.text, &names, &hits, chinese).await.or(kb)
+            crate::llm::grounded_answer(state, ep, &normalized.text, &names, &hits, chinese)
+                .await
+                .map(Draft::text)
+                .or(kb)
         }
         _ => kb,
     };
@@ -331,7 +331,11 @@ async fn turn(
             last_intent: last_intent.clone(),
             sentiment,
             failures: i64::from(failures),
-            reply: Content::text(&kb.clone().unwrap_or_else(|| answer(last_intent.as_deref(), chinese))).ok(),
+            reply: render_for(
+                &kb.clone().unwrap_or_else(|| Draft::text(answer(last_intent.as_deref(), chinese))),
+                caps,
+                chinese,
+            ),
             handoff: None,
             handoff_details: None,
             at: later(now),
@@ -395,6 +399,9 @@ async fn turn(
     let answered = bot_turn.handoff.is_none() && kb_decision == KbDecision::Answer && !small_talk;
     let answered_at = bot_turn.at;
     let bot_turn_intent = bot_turn.last_intent.clone();
+    if bot_turn.handoff.is_none() && kb.is_some() {
+        bot_reply::remember(state, tenant, &conv.customer_id, offers, now).await?;
+    }
     state.bot.submit(bot_turn).await;
     if answered {
         let a = crate::recommend::Answered {
@@ -548,14 +555,19 @@ async fn submit_tool_turn(
             // also hears honestly that they wait in the queue.
             let online = ctx.state.dispatch.n_online(ctx.state, ctx.tenant).await;
             if replies.is_empty() || online == 0 {
-                replies.push(handoff_notice(&HandoffReason::PriorityTopic(why.clone()), ctx.chinese, online));
+                replies.push(Draft::text(handoff_notice(
+                    &HandoffReason::PriorityTopic(why.clone()),
+                    ctx.chinese,
+                    online,
+                )));
             }
             Some((code.clone(), summary, details))
         }
         None => None,
     };
     let n = replies.len();
-    for (i, text) in replies.iter().enumerate() {
+    let caps = Capabilities::of(ctx.channel);
+    for (i, draft) in replies.iter().enumerate() {
         let last = i + 1 == n;
         let (h, d) = match (&handoff, last) {
             (Some((code, summary, details)), true) => (Some((code.clone(), summary.clone())), Some(details.clone())),
@@ -569,7 +581,7 @@ async fn submit_tool_turn(
                 last_intent: last_intent.clone(),
                 sentiment,
                 failures: 0,
-                reply: Content::text(text).ok(),
+                reply: render_for(draft, caps, ctx.chinese),
                 handoff: h,
                 handoff_details: d,
                 at: Timestamp::from_millis(ctx.now.millis() + 1 + i as i64),

@@ -8,6 +8,7 @@ use crate::state::AppState;
 use crate::tools::{self, Fields, ToolError};
 use lingxi_domain::{CustomerId, TenantId, Timestamp};
 use lingxi_engine::flow::{Flow, FlowInput, FlowRun, FlowSpec, Next, Outcome, Reply};
+use lingxi_engine::render::Draft;
 use lingxi_nlu::entities::{Entity, EntityValue, Now};
 use lingxi_store::{CustomerView, StoreError};
 use serde::{Deserialize, Serialize};
@@ -35,8 +36,9 @@ const SLOT_TTL_SECS: i64 = 30 * 60;
 /// What the bot does this turn instead of the knowledge base.
 #[derive(Debug, Clone)]
 pub struct ToolTurn {
-    /// One bot message each (a choice's buttons render only as its own message).
-    pub replies: Vec<String>,
+    /// One bot message each (a choice's buttons render only as its own message), rendered
+    /// for the customer's channel by the caller.
+    pub replies: Vec<Draft>,
     /// A flow's hand-off: (reason code, why, in words).
     pub handoff: Option<(String, String)>,
     /// Which tool answered, if one did (for the turn's intent).
@@ -52,8 +54,10 @@ fn demo_flows() -> &'static [Flow] {
     F.get_or_init(|| {
         lingxi_engine::flow::DEMO_FLOWS
             .iter()
-            .filter_map(|(_, json)| serde_json::from_str::<FlowSpec>(json).ok())
-            .filter_map(|spec| Flow::compile(&spec).ok())
+            .filter_map(|(file, text)| {
+                let format = crate::flow_file::Format::of(file)?;
+                crate::flow_file::parse(file, format, text).ok()
+            })
             .collect()
     })
 }
@@ -310,7 +314,7 @@ async fn by_tracking(
     let r = tools::call(state, t.tenant, "logistics", &args, owners).await;
     Some(ToolTurn {
         answered: r.is_ok(),
-        replies: vec![render("logistics", tn, r, t.chinese)],
+        replies: vec![Draft::text(render("logistics", tn, r, t.chinese))],
         handoff: None,
         tool: Some("logistics".into()),
     })
@@ -352,7 +356,7 @@ fn pick_option(text: &str, options: &[String]) -> Option<String> {
         .map(|(_, o)| o.clone())
 }
 
-fn ask(tool: &str, options: &[String], chinese: bool, again: bool) -> String {
+fn ask(tool: &str, options: &[String], chinese: bool, again: bool) -> Draft {
     let what = match (tool, chinese) {
         ("refund_status", true) => "退款",
         ("invoice", true) => "发票",
@@ -373,19 +377,19 @@ fn ask(tool: &str, options: &[String], chinese: bool, again: bool) -> String {
         } else {
             ""
         };
-        return if chinese {
+        return Draft::text(if chinese {
             format!("{hint}请提供订单号（以 LX 开头，例如 LX20261101001），我帮您查询{what}进度。")
         } else {
             format!("{hint}Please give me the order number (it starts with LX, e.g. LX20261101001) and I'll check the {what}.")
-        };
+        });
     }
-    // The widget offers "question\n1. …\n2. …" as buttons; other channels read numbered lines.
-    let list: Vec<String> = options.iter().enumerate().map(|(i, o)| format!("{}. {o}", i + 1)).collect();
-    if chinese {
-        format!("您想查询哪个订单的{what}？\n{}", list.join("\n"))
+    // Buttons where the channel has them, numbered lines elsewhere (`pick_option` reads both).
+    let question = if chinese {
+        format!("您想查询哪个订单的{what}？")
     } else {
-        format!("Which order's {what} would you like me to check?\n{}", list.join("\n"))
-    }
+        format!("Which order's {what} would you like me to check?")
+    };
+    Draft::choice(question, options)
 }
 
 async fn tool_answer(state: &AppState, t: &TurnInput<'_>, tool: &str, order_no: &str, owners: &[String]) -> ToolTurn {
@@ -396,7 +400,7 @@ async fn tool_answer(state: &AppState, t: &TurnInput<'_>, tool: &str, order_no: 
     }
     ToolTurn {
         answered: r.is_ok(),
-        replies: vec![render(tool, order_no, r, t.chinese)],
+        replies: vec![Draft::text(render(tool, order_no, r, t.chinese))],
         handoff: None,
         tool: Some(tool.into()),
     }
@@ -411,7 +415,7 @@ async fn drive(
     mut out: Outcome,
     owners: &[String],
 ) -> Result<ToolTurn, StoreError> {
-    let mut replies: Vec<String> = Vec::new();
+    let mut replies: Vec<Draft> = Vec::new();
     let handoff = loop {
         replies.extend(out.replies.iter().map(show));
         match out.next.clone() {
@@ -452,12 +456,8 @@ fn flow_title(flow: &Flow, chinese: bool) -> String {
     }
 }
 
-fn show(r: &Reply) -> String {
-    if r.buttons.is_empty() {
-        return r.text.clone();
-    }
-    let list: Vec<String> = r.buttons.iter().enumerate().map(|(i, b)| format!("{}. {b}", i + 1)).collect();
-    format!("{}\n{}", r.text, list.join("\n"))
+fn show(r: &Reply) -> Draft {
+    Draft::choice(r.text.clone(), &r.buttons)
 }
 
 fn label(code: &str, chinese: bool) -> String {

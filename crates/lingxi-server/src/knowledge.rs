@@ -218,8 +218,10 @@ async fn rebuild(
 pub struct Suggestion {
     pub entry_id: String,
     pub question: String,
-    /// The answer for the channel and language asked for.
+    /// The answer's text for the channel and language asked for.
     pub answer: String,
+    /// The same answer with its rich items (links, images, buttons).
+    pub reply: lingxi_knowledge::model::Answer,
     /// Calibrated confidence that this is the right entry (the first suggestion's; the others
     /// carry their share of the ranking score relative to the first).
     pub confidence: f32,
@@ -305,10 +307,12 @@ pub fn rank(index: &KnowledgeIndex, q: &Query<'_>, decider: impl Fn(bool) -> (Ca
         .take(k)
         .map(|h| {
             let e = &index.entries()[h.entry];
+            let reply = e.answer_for(channel.as_ref(), lang).clone();
             Suggestion {
                 entry_id: e.id().to_string(),
                 question: e.question().as_str().to_owned(),
-                answer: e.answer_for(channel.as_ref(), lang).text().to_owned(),
+                answer: reply.text().to_owned(),
+                reply,
                 confidence: confidence * (h.score / top).clamp(0.0, 1.0),
             }
         })

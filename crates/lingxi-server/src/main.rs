@@ -1,7 +1,7 @@
 //! The `lingxi` binary: `serve`, `migrate`, `check-config`, admin commands that print JSON,
 //! and the `bench` load generator.
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use clap::{Args, Parser, Subcommand};
 use lingxi_domain::{ChannelKind, MergePolicy, TeamId};
 use lingxi_server::auth::{digest, hash_password, new_secret, CHANNEL_KEY_PREFIX};
@@ -71,6 +71,18 @@ enum Command {
     /// Business data for the bot's tools (orders, shipments, refunds, members, invoices).
     #[command(subcommand)]
     Tools(ToolsCmd),
+    /// Guided flows (JSON or YAML files).
+    #[command(subcommand)]
+    Flows(FlowsCmd),
+}
+
+#[derive(Subcommand)]
+enum FlowsCmd {
+    /// Check flow files; prints every problem (file:line: flow, step: what) and exits non-zero.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -393,6 +405,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(cmd) => lingxi_server::bench::run(cmd, &config).await?,
         Command::Kb(cmd) => kb(cmd, &config, now).await?,
+        Command::Flows(FlowsCmd::Check { files }) => {
+            let mut problems = 0;
+            for file in &files {
+                match lingxi_server::flow_file::load(file) {
+                    Ok(flow) => println!("{}: flow `{}` ok ({} steps)", file.display(), flow.id, flow.n_steps()),
+                    Err(errs) => {
+                        problems += errs.len();
+                        errs.iter().for_each(|e| eprintln!("{e}"));
+                    }
+                }
+            }
+            if problems > 0 {
+                bail!("{problems} problem(s) in {} file(s)", files.len());
+            }
+        }
         Command::Tools(ToolsCmd::Import { tenant, kind, file }) => {
             let store = open_store(&config).await?;
             let t = store.tenant_by_slug(&tenant).await.context("unknown tenant")?;

@@ -48,6 +48,8 @@ mod learn;
 
 #[path = "api/recommend.rs"]
 mod recommend;
+#[path = "api/render.rs"]
+mod render;
 
 async fn probes_metrics_and_openapi(backend: Backend) {
     let app = spawn_app(backend).await;

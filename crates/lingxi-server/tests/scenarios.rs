@@ -168,7 +168,8 @@ async fn run(backend: Backend, model: Option<PathBuf>) {
                         .iter()
                         .filter(|m| m.sender_kind == "bot")
                         .skip(seen)
-                        .filter_map(|m| m.content["text"].as_str().map(str::to_owned))
+                        .filter(|m| m.content["text"].is_string())
+                        .map(|m| shown(&m.content))
                         .collect();
                     seen_in.insert(conv.clone(), count_bot(&msgs));
                     break (row, new);

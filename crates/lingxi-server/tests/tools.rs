@@ -69,7 +69,7 @@ async fn bot_says(app: &TestApp, key: &str, id: &str, text: &str) -> (String, Co
         let (store, tenant, conv) = (app.store.clone(), tenant.clone(), conv.clone());
         async move {
             let msgs = store.messages(&tenant, &conv, 10).await.unwrap();
-            msgs.iter().find(|m| m.sender_kind == "bot").map(|m| m.content["text"].clone())
+            msgs.iter().find(|m| m.sender_kind == "bot").map(|m| json!(shown(&m.content)))
         }
     })
     .await;

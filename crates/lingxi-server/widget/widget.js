@@ -47,6 +47,8 @@
     ".msg.customer{margin-left:auto;background:#4f46e5;color:#fff}.msg.customer .who{color:#e0e7ff}",
     ".msg.bot,.msg.agent{background:#fff;border:1px solid #e5e7eb}.msg.agent{border-color:#a5b4fc}",
     ".msg.pending{opacity:.6}.msg.failed{background:#fee2e2;color:#991b1b;cursor:pointer}",
+    ".rich-img{display:block;max-width:100%;max-height:180px;margin-top:6px;border-radius:6px}",
+    ".rich-link{display:block;margin-top:4px;color:#4338ca;text-decoration:underline}",
     ".note{text-align:center;font-size:12px;color:#6b7280;margin:8px 0}",
     ".sugg{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}",
     ".sugg button{border:1px solid #a5b4fc;background:#eef2ff;color:#3730a3;border-radius:14px;padding:4px 10px;font:inherit;font-size:13px;cursor:pointer}",
@@ -131,11 +133,57 @@
     var body = document.createElement("span");
     body.className = "text";
     var c = m.content || {};
-    body.textContent = c.type === "text" ? c.text : c.type === "image" ? (c.caption || "[image] " + c.url)
+    body.textContent = c.type === "text" || c.type === "rich" ? c.text : c.type === "image" ? (c.caption || "[image] " + c.url)
       : c.type === "file" ? "[file] " + c.name : c.type === "location" ? "[location] " + (c.label || "") : "";
     el.appendChild(who);
     el.appendChild(body);
+    if (c.type === "rich") richParts(el, c);
     return el;
+  }
+
+  // Only http(s) URLs become images or links (the server checks too; this is the second lock).
+  function safeUrl(u) { return typeof u === "string" && /^https?:\/\//i.test(u) ? u : null; }
+
+  // A rich message's images and links, as DOM nodes (never HTML from the message).
+  function richParts(el, c) {
+    (c.images || []).forEach(function (img) {
+      var src = safeUrl(img.url);
+      if (!src) return;
+      var i = document.createElement("img");
+      i.className = "rich-img";
+      i.src = src;
+      i.alt = img.alt || "";
+      i.loading = "lazy";
+      i.referrerPolicy = "no-referrer";
+      i.setAttribute("data-testid", "lingxi-image");
+      el.appendChild(i);
+    });
+    var links = (c.links || []).map(function (l) { return [l.title, l.url]; })
+      .concat((c.buttons || []).filter(function (b) { return b.url; }).map(function (b) { return [b.label, b.url]; }));
+    links.forEach(function (l) {
+      var href = safeUrl(l[1]);
+      if (!href) return;
+      var a = document.createElement("a");
+      a.className = "rich-link";
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      a.textContent = l[0];
+      a.setAttribute("data-testid", "lingxi-link");
+      el.appendChild(a);
+    });
+  }
+
+  // Buttons under a bot message: a rich message's quick replies (pressing one sends its
+  // payload), or the numbered lines of an older text message.
+  function replies(m) {
+    var c = m.content || {};
+    if (c.type === "rich" && m.sender !== "customer") {
+      return (c.buttons || []).filter(function (b) { return typeof b.payload === "string"; })
+        .map(function (b) { return { label: b.label, send: b.payload }; });
+    }
+    if (m.sender !== "bot") return [];
+    return suggestions(c.text).map(function (q) { return { label: q, send: q }; });
   }
 
   /** Adds a message once, in time order; `live` ones count as unread while the window is closed. */
@@ -153,8 +201,8 @@
       if (Number(nodes[i].getAttribute("data-ms")) > ms) { after = nodes[i]; break; }
     }
     list.insertBefore(el, after);
-    if (m.sender === "bot") {
-      var qs = suggestions(m.content && m.content.text);
+    if (m.sender !== "customer") {
+      var qs = replies(m);
       if (qs.length) {
         var box = document.createElement("div");
         box.className = "sugg";
@@ -162,8 +210,8 @@
         qs.forEach(function (q) {
           var b = document.createElement("button");
           b.type = "button";
-          b.textContent = q;
-          b.addEventListener("click", function () { box.remove(); send(q); });
+          b.textContent = q.label;
+          b.addEventListener("click", function () { box.remove(); send(q.send); });
           box.appendChild(b);
         });
         list.insertBefore(box, el.nextSibling);

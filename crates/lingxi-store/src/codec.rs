@@ -1,6 +1,6 @@
 //! Conversions between domain values and their stored form (JSON text columns).
 
-use lingxi_domain::Content;
+use lingxi_domain::{ButtonAction, Content};
 use serde_json::{json, Value};
 
 pub(crate) fn now_millis() -> i64 {
@@ -19,6 +19,15 @@ pub(crate) fn content_to_json(c: &Content) -> String {
         Content::Location { latitude, longitude, label } => {
             json!({ "latitude": latitude, "longitude": longitude, "label": label })
         }
+        Content::Rich(r) => json!({
+            "text": r.text(),
+            "buttons": r.buttons().iter().map(|b| match &b.action {
+                ButtonAction::Reply(payload) => json!({ "label": b.label, "payload": payload }),
+                ButtonAction::Open(url) => json!({ "label": b.label, "url": url }),
+            }).collect::<Vec<_>>(),
+            "links": r.links().iter().map(|l| json!({ "title": l.title, "url": l.url })).collect::<Vec<_>>(),
+            "images": r.images().iter().map(|i| json!({ "url": i.url, "alt": i.alt })).collect::<Vec<_>>(),
+        }),
     };
     v.to_string()
 }

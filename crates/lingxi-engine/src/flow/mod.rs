@@ -1,5 +1,5 @@
 //! Guided troubleshooting flows as data: a tenant writes steps (messages, choices, questions,
-//! conditions, tool calls, hand-off) as JSON; `Flow::compile` checks the whole graph once and
+//! conditions, tool calls, hand-off) as JSON or YAML; `Flow::compile` checks the whole graph once and
 //! reports every problem with its path, so a bad file never reaches a customer; `Flow::advance`
 //! (run.rs) walks a run forward on each customer message. The run state is plain data the
 //! application stores per customer, which is how a customer leaves a flow on WeChat and
@@ -20,10 +20,11 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const ASK_KINDS: &[&str] =
     &["order_no", "phone", "email", "tracking_no", "amount", "datetime", "product", "location", "text"];
 
-/// The demo tenant's flows, as shipped (file stem, JSON text); the application parses them.
+/// The demo tenant's flows, as shipped (file name, text; JSON or YAML by the extension); the
+/// application parses them.
 pub const DEMO_FLOWS: &[(&str, &str)] = &[
-    ("camera_wifi", include_str!("../../data/flows/camera-wifi.json")),
-    ("vacuum_charging", include_str!("../../data/flows/vacuum-charging.json")),
+    ("camera-wifi.json", include_str!("../../data/flows/camera-wifi.json")),
+    ("vacuum-charging.yaml", include_str!("../../data/flows/vacuum-charging.yaml")),
 ];
 
 /// Retries of a choice or question before `on_fail` (or hand-off) when none is given.
@@ -258,6 +259,11 @@ impl Flow {
     }
 
     /// The step names, for messages and for storing a run.
+    /// How many steps the flow has.
+    pub fn n_steps(&self) -> usize {
+        self.steps.len()
+    }
+
     pub fn step_name(&self, step: usize) -> &str {
         &self.names[step]
     }

@@ -11,7 +11,10 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use lingxi_domain::{Content, ConversationState, Identifier, IdentifierKind, Timestamp};
+use lingxi_domain::{
+    Button, ButtonAction, Content, ConversationState, Identifier, IdentifierKind, Link, RichContent, RichImage,
+    Timestamp,
+};
 use lingxi_store::{ChannelRow, Inbound, TenantPolicy};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -48,10 +51,79 @@ pub struct IdentifierBody {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ContentBody {
-    Text { text: String },
-    Image { url: String, mime: Option<String>, size_bytes: Option<u64>, caption: Option<String> },
-    File { url: String, name: String, mime: Option<String>, size_bytes: Option<u64> },
-    Location { latitude: f64, longitude: f64, label: Option<String> },
+    Text {
+        text: String,
+    },
+    Image {
+        url: String,
+        mime: Option<String>,
+        size_bytes: Option<u64>,
+        caption: Option<String>,
+    },
+    File {
+        url: String,
+        name: String,
+        mime: Option<String>,
+        size_bytes: Option<u64>,
+    },
+    Location {
+        latitude: f64,
+        longitude: f64,
+        label: Option<String>,
+    },
+    Rich {
+        text: String,
+        #[serde(default)]
+        buttons: Vec<ButtonBody>,
+        #[serde(default)]
+        links: Vec<LinkBody>,
+        #[serde(default)]
+        images: Vec<ImageBody>,
+    },
+}
+
+/// A button: `payload` (sent back as the customer's message) or `url` (opened), not both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ButtonBody {
+    pub label: String,
+    pub payload: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkBody {
+    pub title: String,
+    pub url: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageBody {
+    pub url: String,
+    pub alt: Option<String>,
+}
+
+fn parse_rich(
+    text: &str,
+    buttons: Vec<ButtonBody>,
+    links: Vec<LinkBody>,
+    images: Vec<ImageBody>,
+) -> Result<Content, ApiError> {
+    let buttons = buttons
+        .into_iter()
+        .map(|b| match (b.payload, b.url) {
+            (Some(p), None) => Ok(Button { label: b.label, action: ButtonAction::Reply(p) }),
+            (None, Some(u)) => Ok(Button { label: b.label, action: ButtonAction::Open(u) }),
+            _ => Err(ApiError::InvalidRequest("content: a button has either a payload or a url".into())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let links = links.into_iter().map(|l| Link { title: l.title, url: l.url }).collect();
+    let images = images.into_iter().map(|i| RichImage { url: i.url, alt: i.alt }).collect();
+    RichContent::new(text, buttons, links, images)
+        .map(Content::Rich)
+        .map_err(|e| ApiError::InvalidRequest(format!("content: {e}")))
 }
 
 impl ContentBody {
@@ -61,6 +133,7 @@ impl ContentBody {
             ContentBody::Image { url, mime, size_bytes, caption } => Content::image(&url, mime, size_bytes, caption),
             ContentBody::File { url, name, mime, size_bytes } => Content::file(&url, &name, mime, size_bytes),
             ContentBody::Location { latitude, longitude, label } => Content::location(latitude, longitude, label),
+            ContentBody::Rich { text, buttons, links, images } => return parse_rich(&text, buttons, links, images),
         };
         r.map_err(|e| ApiError::InvalidRequest(format!("content: {e}")))
     }

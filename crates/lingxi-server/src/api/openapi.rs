@@ -94,6 +94,16 @@ fn schemas() -> Value {
             s(json!({ "type": { "const": "image" }, "url": { "type": "string", "format": "uri" }, "mime": { "type": "string" }, "size_bytes": { "type": "integer" }, "caption": { "type": "string" } }), &["type", "url"]),
             s(json!({ "type": { "const": "file" }, "url": { "type": "string", "format": "uri" }, "name": { "type": "string" }, "mime": { "type": "string" }, "size_bytes": { "type": "integer" } }), &["type", "url", "name"]),
             s(json!({ "type": { "const": "location" }, "latitude": { "type": "number" }, "longitude": { "type": "number" }, "label": { "type": "string" } }), &["type", "latitude", "longitude"]),
+            s(json!({
+                "type": { "const": "rich" },
+                "text": { "type": "string", "maxLength": 20000, "description": "Shown first; on a plain channel the elements below are written into it." },
+                "buttons": { "type": "array", "maxItems": 10, "items": { "oneOf": [
+                    s(json!({ "label": { "type": "string", "maxLength": 100 }, "payload": { "type": "string", "maxLength": 500, "description": "Sent back as the customer's message when pressed." } }), &["label", "payload"]),
+                    s(json!({ "label": { "type": "string", "maxLength": 100 }, "url": { "type": "string", "format": "uri", "description": "http(s) only; opened in a new tab." } }), &["label", "url"]),
+                ] } },
+                "links": { "type": "array", "maxItems": 10, "items": s(json!({ "title": { "type": "string", "maxLength": 100 }, "url": { "type": "string", "format": "uri" } }), &["title", "url"]) },
+                "images": { "type": "array", "maxItems": 5, "items": s(json!({ "url": { "type": "string", "format": "uri" }, "alt": { "type": "string", "maxLength": 100 } }), &["url"]) },
+            }), &["type", "text"]),
         ]
     });
     let identifier = s(

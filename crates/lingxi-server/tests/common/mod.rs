@@ -230,3 +230,13 @@ pub async fn wait_event(ws: &mut Ws, pred: impl Fn(&Value) -> bool) -> Option<Va
     }
     None
 }
+
+/// What the customer saw of a bot message: its text, and a rich message's buttons numbered as
+/// a plain channel would show them (on the app a choice is buttons; on WeChat numbered lines).
+pub fn shown(content: &Value) -> String {
+    let mut text = content["text"].as_str().unwrap_or_default().to_owned();
+    for (i, b) in content["buttons"].as_array().into_iter().flatten().enumerate() {
+        text.push_str(&format!("\n{}. {}", i + 1, b["label"].as_str().unwrap_or_default()));
+    }
+    text
+}

@@ -1,0 +1,155 @@
+//! The bot's knowledge-base replies as the customer's channel shows them (rendered by
+//! `lingxi_engine::render`: buttons on web chat and the app, numbered lines elsewhere), and
+//! the options it offered remembered for one message, so that a reply "2", "第二个" or a
+//! button's payload picks that option on any channel.
+
+use crate::knowledge::{self, KbDecision};
+use crate::state::AppState;
+use lingxi_domain::{ChannelKind, CustomerId, TenantId, Timestamp};
+use lingxi_engine::render::Draft;
+use lingxi_knowledge::model::{ChannelName, Lang};
+use lingxi_store::StoreError;
+use serde::{Deserialize, Serialize};
+
+/// How long offered options stay pickable.
+const OFFER_TTL_SECS: i64 = 30 * 60;
+
+/// One option the bot offered: what picking it sends, and the entry it answers with (a
+/// suggested question) or none (an answer's own button, whose payload is asked instead).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offer {
+    pub payload: String,
+    pub entry_id: Option<String>,
+}
+
+/// Stored in the customer's `bot_pending` slot, beside bot_tools' flow runs and slot questions.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Pending {
+    Choices { options: Vec<Offer> },
+}
+
+/// What the knowledge base says to a message: a reply (an answer, or its best questions as
+/// "did you mean"), or nothing when it does not know; how sure it was; the options offered.
+pub struct KbReply {
+    pub decision: KbDecision,
+    pub confidence: f32,
+    pub draft: Option<Draft>,
+    pub offers: Vec<Offer>,
+    /// The entries found, best first (the optional LLM phrases an answer from them).
+    pub hits: Vec<knowledge::Suggestion>,
+}
+
+pub async fn knowledge_reply(
+    state: &AppState,
+    tenant: &TenantId,
+    text: &str,
+    chinese: bool,
+    channel: ChannelKind,
+) -> Result<KbReply, StoreError> {
+    let lang = if chinese { Lang::Zh } else { Lang::En };
+    let knowledge::Ranked { decision, confidence, suggestions: hits, .. } =
+        knowledge::suggest(state, tenant, text, Some(lang), Some(channel), 3).await?;
+    let (draft, offers) = match decision {
+        KbDecision::Answer => match hits.first() {
+            Some(h) => {
+                let d = Draft::answer(&h.reply);
+                let offers = d.reply_payloads().into_iter().map(|payload| Offer { payload, entry_id: None }).collect();
+                (Some(d), offers)
+            }
+            None => (None, Vec::new()),
+        },
+        KbDecision::Suggest => {
+            let qs: Vec<String> = hits.iter().map(|h| h.question.clone()).collect();
+            let intro = if chinese { "您是想问以下哪个问题？" } else { "Did you mean one of these?" };
+            let offers = hits
+                .iter()
+                .map(|h| Offer { payload: h.question.clone(), entry_id: Some(h.entry_id.clone()) })
+                .collect();
+            (Some(Draft::choice(intro, &qs)), offers)
+        }
+        KbDecision::NotUnderstood => (None, Vec::new()),
+    };
+    Ok(KbReply { decision, confidence, draft, offers, hits })
+}
+
+/// Remembers the options of a reply for the customer's next message (replacing nothing else:
+/// the caller offers only when no flow or slot question is waiting).
+pub async fn remember(
+    state: &AppState,
+    tenant: &TenantId,
+    customer: &CustomerId,
+    offers: Vec<Offer>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if offers.is_empty() {
+        return Ok(());
+    }
+    let p = serde_json::to_string(&Pending::Choices { options: offers }).unwrap_or_default();
+    state.store.set_bot_pending(tenant, customer, Some(&p), now).await
+}
+
+/// The option a message picks: its number ("2", "2."), its ordinal ("第二个"), or its payload.
+pub fn pick<'a>(text: &str, options: &'a [Offer]) -> Option<&'a Offer> {
+    let t = text.trim().trim_end_matches(['.', '。', '、']).trim();
+    if let Some(o) = options.iter().find(|o| o.payload.trim().eq_ignore_ascii_case(t)) {
+        return Some(o);
+    }
+    const ORDINALS: [&str; 10] = ["第一", "第二", "第三", "第四", "第五", "第六", "第七", "第八", "第九", "第十"];
+    let n = t.parse::<usize>().ok().or_else(|| ORDINALS.iter().position(|o| t.starts_with(o)).map(|i| i + 1))?;
+    options.get(n.checked_sub(1)?)
+}
+
+/// Reads (and clears: offers last one message) the options offered to this customer; when
+/// the message picks one, the reply to it: the suggested entry's answer for this channel and
+/// language, or what the knowledge base says to the picked button's payload.
+pub async fn picked(
+    state: &AppState,
+    tenant: &TenantId,
+    customer: &CustomerId,
+    text: &str,
+    chinese: bool,
+    channel: ChannelKind,
+    now: Timestamp,
+) -> Result<Option<KbReply>, StoreError> {
+    let Some((raw, at)) = state.store.bot_pending_at(tenant, customer).await? else { return Ok(None) };
+    let Ok(Pending::Choices { options }) = serde_json::from_str::<Pending>(&raw) else { return Ok(None) };
+    state.store.set_bot_pending(tenant, customer, None, now).await?;
+    if now.since(at) > OFFER_TTL_SECS * 1000 {
+        return Ok(None);
+    }
+    let Some(offer) = pick(text, &options) else { return Ok(None) };
+    let Some(entry_id) = &offer.entry_id else {
+        return knowledge_reply(state, tenant, &offer.payload, chinese, channel).await.map(Some);
+    };
+    let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
+    let lang = if chinese { Lang::Zh } else { Lang::En };
+    let channel_name = ChannelName::parse(channel.as_str()).ok();
+    let entry = index.entries().iter().find(|e| e.id().as_str() == entry_id.as_str() && e.is_live(now.millis()));
+    Ok(entry.map(|e| {
+        let d = Draft::answer(e.answer_for(channel_name.as_ref(), Some(lang)));
+        let offers = d.reply_payloads().into_iter().map(|payload| Offer { payload, entry_id: None }).collect();
+        KbReply { decision: KbDecision::Answer, confidence: 1.0, draft: Some(d), offers, hits: Vec::new() }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_number_an_ordinal_or_the_payload_picks() {
+        let offers: Vec<Offer> = ["退款多久到账？", "怎么开发票？", "How do I return an item?"]
+            .iter()
+            .map(|q| Offer { payload: (*q).into(), entry_id: Some((*q).into()) })
+            .collect();
+        assert_eq!(pick("2", &offers), Some(&offers[1]));
+        assert_eq!(pick(" 3. ", &offers), Some(&offers[2]));
+        assert_eq!(pick("第一个", &offers), Some(&offers[0]));
+        assert_eq!(pick("怎么开发票？", &offers), Some(&offers[1]));
+        assert_eq!(pick("how do i return an item?", &offers), Some(&offers[2]));
+        assert_eq!(pick("4", &offers), None);
+        assert_eq!(pick("0", &offers), None);
+        assert_eq!(pick("我想问别的", &offers), None);
+    }
+}
