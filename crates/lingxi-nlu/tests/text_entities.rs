@@ -114,6 +114,10 @@ fn amounts() {
     check("一块五", &["Amount(1块5)=Cny 150"]);
     check("退我50欧元", &["Amount(50欧元)=Eur 5000"]);
     check("5k rmb", &["Amount(5k rmb)=Cny 500000"]);
+    // A scale letter is a scale only as its own word: the w of "with" is not 万.
+    check("¥399 with a case", &["Amount(¥399)=Cny 39900"]);
+    check("¥3w", &["Amount(¥3w)=Cny 3000000"]);
+    check("$2k budget", &["Amount($2k)=Usd 200000"]);
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn patterns() -> &'static Regex {
     PATTERN.get_or_init(|| {
         Regex::new(
             r"(?ix)
-            (?P<pre>(?P<psym>us\$|hk\$|¥|\$|€|£|rmb|cny|usd|eur|gbp|hkd)\s*(?P<pint>\d{1,3}(?:,\d{3})+|\d+)(?P<pfrac>\.\d+)?\s*(?P<pscale>万|千|k|w)?)
+            (?P<pre>(?P<psym>us\$|hk\$|¥|\$|€|£|rmb|cny|usd|eur|gbp|hkd)\s*(?P<pint>\d{1,3}(?:,\d{3})+|\d+)(?P<pfrac>\.\d+)?(?:\s*(?P<pscale>万|千|(?:k|w)(?-u:\b)))?)
             |(?P<suf>(?P<sint>\d{1,3}(?:,\d{3})+|\d+)(?P<sfrac>\.\d+)?\s*(?P<sscale>万|千|k|w)?\s*(?P<ssym>块钱|元钱|块|元|rmb|cny|人民币|美元|美金|dollars|dollar|bucks|usd|欧元|euros|euro|eur|英镑|pounds|gbp|港币|港元|hkd|日元|円|jpy|yen)(?P<jiao>[1-9](?:毛|角)?)?)
             |(?P<bare>(?P<bint>\d+)(?P<bfrac>\.\d+)?万)
             ",
