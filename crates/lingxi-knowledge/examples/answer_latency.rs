@@ -63,7 +63,8 @@ fn main() {
         }
     };
     assert_eq!(vectors.len(), train.len(), "one vector per phrasing");
-    let config = RetrievalConfig { w_classifier: 0.0, ..RetrievalConfig::default() };
+    // The server's settings (lingxi-server knowledge.rs): FAQ weights, no entry classifier.
+    let config = RetrievalConfig::faq();
     let t0 = Instant::now();
     let kb = labelled_kb(&train, Some(&vectors), Lang::En, config);
     println!(
