@@ -7,6 +7,7 @@
 //! made at all (the tenant turned it off, the customer is unhappy, one was made already) is the
 //! caller's to decide. Dates are days since the Unix epoch, passed in.
 
+use lingxi_nlu::entities::Date;
 use serde::Deserialize;
 
 /// The demo tenant's rules, shipped with the binary.
@@ -208,54 +209,19 @@ pub fn recommend(
 pub fn day_of(date: &str) -> Option<i64> {
     let d = date.get(..10)?;
     let mut parts = d.split('-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: u32 = parts.next()?.parse().ok()?;
-    let day: u32 = parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&m) || day == 0 || day > month_len(y, m) {
-        return None;
-    }
-    Some(days_from_civil(y, m, day))
-}
-
-fn month_len(y: i64, m: u32) -> u32 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
+    let y: i32 = parts.next()?.parse().ok()?;
+    let m: u8 = parts.next()?.parse().ok()?;
+    let day: u8 = parts.next()?.parse().ok()?;
+    Date::new(y, m, day).map(Date::days_since_epoch)
 }
 
 /// The same day `months` later (the month's last day when it is shorter): when a warranty bought
 /// on 31 January for one month ends.
 fn add_months(day: i64, months: u32) -> i64 {
-    let (y, m, d) = civil_from_days(day);
-    let total = y * 12 + i64::from(m - 1) + i64::from(months);
-    let (ny, nm) = (total.div_euclid(12), total.rem_euclid(12) as u32 + 1);
-    days_from_civil(ny, nm, d.min(month_len(ny, nm)))
-}
-
-// Howard Hinnant's algorithms for the proleptic Gregorian calendar.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    let d = Date::from_days_since_epoch(day);
+    let total = i64::from(d.year) * 12 + i64::from(d.month - 1) + i64::from(months);
+    let (year, month) = (total.div_euclid(12) as i32, total.rem_euclid(12) as u8 + 1);
+    Date { year, month, day: d.day.min(Date::month_len(year, month)) }.days_since_epoch()
 }
 
 #[cfg(test)]
@@ -392,12 +358,11 @@ mod tests {
     fn calendar_round_trips() {
         assert_eq!(day_of("1970-01-01"), Some(0));
         assert_eq!(day_of("2026-02-29"), None);
-        assert_eq!(day_of("2024-02-29").map(civil_from_days), Some((2024, 2, 29)));
+        assert_eq!(day_of("2024-02-29").map(Date::from_days_since_epoch), Some(Date { year: 2024, month: 2, day: 29 }));
         assert_eq!(add_months(day_of("2026-01-31").unwrap(), 1), day_of("2026-02-28").unwrap());
         assert_eq!(add_months(day_of("2025-12-20").unwrap(), 12), day_of("2026-12-20").unwrap());
         for z in (-800_000..800_000).step_by(997) {
-            let (y, m, d) = civil_from_days(z);
-            assert_eq!(days_from_civil(y, m, d), z);
+            assert_eq!(Date::from_days_since_epoch(z).days_since_epoch(), z);
         }
     }
 }

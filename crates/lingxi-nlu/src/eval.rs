@@ -226,8 +226,7 @@ struct Parts {
 }
 
 fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
-    let mix0 = FusedClassifier { mix: Mix { alpha: 0.0, ..model.mix }, ..model.clone() };
-    let linear = ex.iter().map(|e| mix0.probabilities(&e.text, e.dense.as_deref())).collect();
+    let linear = ex.iter().map(|e| model.linear_probabilities(&e.text, e.dense.as_deref())).collect();
     let similarity = model
         .neighbours
         .as_ref()

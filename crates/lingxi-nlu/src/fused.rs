@@ -83,11 +83,7 @@ impl FusedClassifier {
     /// Class probabilities for a text and its embedding (the linear model's alone when either
     /// the embedding or the neighbours are missing).
     pub fn probabilities(&self, text: &str, dense: Option<&[f32]>) -> Vec<f32> {
-        let linear = self.linear.predict_with_dense(text, dense);
-        let mut p = vec![0.0f32; linear.scores.len()];
-        for (k, prob) in &linear.ranked {
-            p[*k as usize] = *prob;
-        }
+        let mut p = self.linear_probabilities(text, dense);
         match (&self.neighbours, dense) {
             (Some(nb), Some(q)) if self.mix.alpha > 0.0 => {
                 let votes = softmax(&nb.class_similarity(q), self.mix.tau);
@@ -96,6 +92,16 @@ impl FusedClassifier {
             }
             _ => p,
         }
+    }
+
+    /// The linear model's class probabilities alone, by class index.
+    pub fn linear_probabilities(&self, text: &str, dense: Option<&[f32]>) -> Vec<f32> {
+        let linear = self.linear.predict_with_dense(text, dense);
+        let mut p = vec![0.0f32; linear.scores.len()];
+        for (k, prob) in &linear.ranked {
+            p[*k as usize] = *prob;
+        }
+        p
     }
 
     /// Best class index and its probability.

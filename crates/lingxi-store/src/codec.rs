@@ -8,7 +8,13 @@ pub(crate) fn now_millis() -> i64 {
 }
 
 pub(crate) fn content_to_json(c: &Content) -> String {
-    let v = match c {
+    content_body(c).to_string()
+}
+
+/// A message's content as stored in its row's JSON column (and as the API and live events show
+/// it): the kind's fields, without the `type` tag, which has a column of its own.
+pub fn content_body(c: &Content) -> Value {
+    match c {
         Content::Text { text } => json!({ "text": text }),
         Content::Image { url, mime, size_bytes, caption } => {
             json!({ "url": url, "mime": mime, "size_bytes": size_bytes, "caption": caption })
@@ -28,8 +34,7 @@ pub(crate) fn content_to_json(c: &Content) -> String {
             "links": r.links().iter().map(|l| json!({ "title": l.title, "url": l.url })).collect::<Vec<_>>(),
             "images": r.images().iter().map(|i| json!({ "url": i.url, "alt": i.alt })).collect::<Vec<_>>(),
         }),
-    };
-    v.to_string()
+    }
 }
 
 pub(crate) fn parse_json(text: &str) -> Value {

@@ -20,6 +20,7 @@ mod widget;
 mod workspace;
 
 pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
+pub use codec::content_body;
 pub use conversations::{BatchTransition, BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};

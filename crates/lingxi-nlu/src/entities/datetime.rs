@@ -48,6 +48,28 @@ pub struct DateTimeValue {
     pub unix_secs: i64,
 }
 
+impl Date {
+    /// The date if it exists (e.g. not 2026-02-29).
+    pub fn new(year: i32, month: u8, day: u8) -> Option<Date> {
+        valid_date(year, month, day).then_some(Date { year, month, day })
+    }
+
+    /// Days since 1970-01-01.
+    pub fn days_since_epoch(self) -> i64 {
+        days_from_civil(self.year, self.month, self.day)
+    }
+
+    /// The date a day count after 1970-01-01 (negative counts are before it).
+    pub fn from_days_since_epoch(days: i64) -> Date {
+        civil_from_days(days)
+    }
+
+    /// Number of days of `month` (1–12) in `year`; 0 for another month number.
+    pub fn month_len(year: i32, month: u8) -> u8 {
+        days_in_month(year, month)
+    }
+}
+
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
 pub(crate) fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
     let y = i64::from(year) - i64::from(month <= 2);

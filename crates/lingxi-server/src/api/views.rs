@@ -147,26 +147,5 @@ pub fn audit(a: &AuditRow) -> Value {
 
 /// Content as JSON for live events (the stored form, without re-reading the row).
 pub fn message_content(c: &lingxi_domain::Content) -> Value {
-    use lingxi_domain::{ButtonAction, Content};
-    match c {
-        Content::Text { text } => json!({ "text": text }),
-        Content::Image { url, mime, size_bytes, caption } => {
-            json!({ "url": url, "mime": mime, "size_bytes": size_bytes, "caption": caption })
-        }
-        Content::File { url, name, mime, size_bytes } => {
-            json!({ "url": url, "name": name, "mime": mime, "size_bytes": size_bytes })
-        }
-        Content::Location { latitude, longitude, label } => {
-            json!({ "latitude": latitude, "longitude": longitude, "label": label })
-        }
-        Content::Rich(r) => json!({
-            "text": r.text(),
-            "buttons": r.buttons().iter().map(|b| match &b.action {
-                ButtonAction::Reply(payload) => json!({ "label": b.label, "payload": payload }),
-                ButtonAction::Open(url) => json!({ "label": b.label, "url": url }),
-            }).collect::<Vec<_>>(),
-            "links": r.links().iter().map(|l| json!({ "title": l.title, "url": l.url })).collect::<Vec<_>>(),
-            "images": r.images().iter().map(|i| json!({ "url": i.url, "alt": i.alt })).collect::<Vec<_>>(),
-        }),
-    }
+    lingxi_store::content_body(c)
 }
