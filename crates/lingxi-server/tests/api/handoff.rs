@@ -41,7 +41,11 @@ async fn a_tenants_business_rule_hands_over_only_its_own_matching_conversations(
             let (token, path) = (token.clone(), format!("/api/v1/conversations/{conv}"));
             async move {
                 let (_, v) = app.get(&token, &path).await;
-                (v["messages"].as_array().map_or(0, |m| m.len()) >= 2).then_some(v["conversation"].clone())
+                // The detail reads the conversation and its messages apart: wait until the row,
+                // too, shows the bot's turn (its reply is stamped after the customer's message).
+                let c = &v["conversation"];
+                let turned = c["last_message_at"] != c["created_at"];
+                (v["messages"].as_array().map_or(0, |m| m.len()) >= 2 && turned).then_some(c.clone())
             }
         })
     };
