@@ -153,6 +153,18 @@ pub struct IntentResult {
     pub second: Option<IntentMatch>,
 }
 
+/// How well a model did on the stratified slice held out while training (the probe model,
+/// trained without it, is what was scored): what a tenant sees after retraining.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrainingReport {
+    /// Examples held out.
+    pub holdout_examples: usize,
+    /// Share of held-out examples whose best intent was right (out-of-scope not applied).
+    pub holdout_accuracy: f32,
+    /// Intents whose held-out recall was below 0.8, worst first: (intent, recall, held out).
+    pub weak_intents: Vec<(String, f32, usize)>,
+}
+
 /// A trained intent model. Immutable; share it as `Arc<IntentModel>`.
 #[derive(Debug, Clone)]
 pub struct IntentModel {
@@ -190,6 +202,14 @@ impl IntentModel {
     /// probe model trained without a stratified held-out slice; the returned model is trained
     /// on all examples.
     pub fn train(data: &IntentTrainingData, config: &IntentConfig) -> Result<Self, IntentError> {
+        Self::train_with_report(data, config).map(|(m, _)| m)
+    }
+
+    /// [`Self::train`], also returning how the probe model did on the held-out slice.
+    pub fn train_with_report(
+        data: &IntentTrainingData,
+        config: &IntentConfig,
+    ) -> Result<(Self, TrainingReport), IntentError> {
         let (texts, labels) = data.flat();
         let mut classifier = TextClassifier::train(&texts, &labels, &config.classifier)?;
         // Hold out a stratified slice, at least one example per intent kept for training.
@@ -211,8 +231,10 @@ impl IntentModel {
         let (pt, pl) = pick(false);
         let (ht, hl) = pick(true);
         let mut threshold = config.oos_threshold.unwrap_or(0.0);
+        let mut report = TrainingReport::default();
         if !ht.is_empty() {
             if let Ok(mut probe) = TextClassifier::train(&pt, &pl, &config.classifier) {
+                report = holdout_report(&probe, &ht, &hl);
                 let t = probe.calibrate(&ht, &hl);
                 classifier.set_temperature(t);
                 if config.oos_threshold.is_none() {
@@ -227,14 +249,15 @@ impl IntentModel {
                 }
             }
         }
-        Ok(Self {
+        let model = Self {
             version: content_version(data, config),
             classifier,
             oos_threshold: threshold,
             second_intent_threshold: config.second_intent_threshold,
             minor_intents: config.minor_intents.clone(),
             n_alternatives: config.n_alternatives,
-        })
+        };
+        Ok((model, report))
     }
 
     /// Content-derived version id (`intent-<hex>`).
@@ -441,6 +464,35 @@ pub fn split_clauses(text: &str) -> Vec<&str> {
     clauses.into_iter().map(str::trim).filter(|c| c.chars().filter(|ch| ch.is_alphanumeric()).count() >= 2).collect()
 }
 
+fn holdout_report(probe: &TextClassifier, texts: &[&str], labels: &[&str]) -> TrainingReport {
+    let names = probe.labels();
+    // (right, seen) per intent, in first-seen order.
+    let mut per: Vec<(&str, usize, usize)> = Vec::new();
+    let mut right = 0;
+    for (t, l) in texts.iter().zip(labels) {
+        let ok = names.get(probe.predict(t).top().0 as usize).is_some_and(|n| n == l);
+        right += usize::from(ok);
+        match per.iter_mut().find(|p| p.0 == *l) {
+            Some(p) => {
+                p.1 += usize::from(ok);
+                p.2 += 1;
+            }
+            None => per.push((l, usize::from(ok), 1)),
+        }
+    }
+    let mut weak: Vec<(String, f32, usize)> = per
+        .into_iter()
+        .map(|(l, r, n)| (l.to_string(), r as f32 / n as f32, n))
+        .filter(|(_, recall, _)| *recall < 0.8)
+        .collect();
+    weak.sort_by(|a, b| a.1.total_cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+    TrainingReport {
+        holdout_examples: texts.len(),
+        holdout_accuracy: if texts.is_empty() { 0.0 } else { right as f32 / texts.len() as f32 },
+        weak_intents: weak,
+    }
+}
+
 /// Language of a shipped default intent set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DefaultLanguage {
@@ -499,5 +551,25 @@ mod tests {
         assert_eq!(d.intents().len(), 2);
         assert_eq!(d.intents()[1].1, vec!["z".to_string()]);
         assert!(matches!(IntentTrainingData::parse_markdown("- orphan"), Err(IntentError::Parse { line: 1, .. })));
+    }
+
+    #[test]
+    fn the_training_report_scores_the_held_out_slice_and_names_weak_intents() {
+        let (_, report) =
+            IntentModel::train_with_report(&default_training_data(DefaultLanguage::Chinese), &IntentConfig::default())
+                .unwrap();
+        assert!(report.holdout_examples > 20, "{report:?}");
+        assert!(report.holdout_accuracy > 0.8, "{report:?}");
+        // Two intents trained on the same sentences cannot be told apart: both are weak.
+        let mut d = IntentTrainingData::new();
+        let same = ["查一下订单", "订单在哪", "看看我的订单", "订单状态", "订单到哪了"];
+        d.add("a", same);
+        d.add("b", same);
+        d.add("c", ["开发票", "发票怎么开", "要发票", "电子发票", "发票抬头"]);
+        let (_, r) = IntentModel::train_with_report(&d, &IntentConfig::default()).unwrap();
+        assert_eq!(r.holdout_examples, 3);
+        let weak: Vec<&str> = r.weak_intents.iter().map(|w| w.0.as_str()).collect();
+        assert!(!weak.contains(&"c"), "{r:?}");
+        assert!(!weak.is_empty() && weak.iter().all(|w| *w == "a" || *w == "b"), "{r:?}");
     }
 }

@@ -177,8 +177,9 @@ async fn turn(
         Some(prev) if bare(&normalized.text) => is_chinese(prev.language, &prev.text),
         _ => is_chinese(normalized.language, &normalized.text),
     };
-    let model = default_model(if chinese { DefaultLanguage::Chinese } else { DefaultLanguage::English });
-    let intent = model.classify(&normalized.text);
+    // The tenant's own intent model when it trained one, else the defaults for the language.
+    let own_model = state.intent_models.active(&state.store, tenant).await;
+    let intent = crate::intent_models::pick(&own_model, chinese).classify(&normalized.text);
     let now = state.clock.now();
     let entities = extractor().extract(&normalized.text, Now::china(now.millis() / 1000));
     let amounts: Vec<i64> = entities
@@ -284,6 +285,7 @@ async fn turn(
                     sentiments: &sentiments,
                     bot_replies,
                     chinese,
+                    own_model: &own_model,
                     now,
                 };
                 return submit_tool_turn(&ctx, tt, &trend, intent.top.as_ref().map(|m| m.intent.clone())).await;
@@ -352,6 +354,7 @@ async fn turn(
                 sentiments: &sentiments,
                 bot_replies,
                 chinese,
+                own_model: &own_model,
                 now,
             };
             let (summary, details) = handoff_package(&ctx, &reason, reason.code()).await;
@@ -430,6 +433,7 @@ struct HandoffContext<'a> {
     sentiments: &'a [lingxi_nlu::sentiment::SentimentResult],
     bot_replies: Vec<String>,
     chinese: bool,
+    own_model: &'a Option<(i64, std::sync::Arc<lingxi_nlu::intent::IntentModel>)>,
     now: Timestamp,
 }
 
@@ -445,6 +449,7 @@ async fn handoff_package(ctx: &HandoffContext<'_>, reason: &HandoffReason, code:
         normalized_all,
         sentiments,
         chinese,
+        own_model,
         now,
         ..
     } = *ctx;
@@ -454,11 +459,7 @@ async fn handoff_package(ctx: &HandoffContext<'_>, reason: &HandoffReason, code:
         .zip(normalized_all)
         .zip(sentiments)
         .map(|((t, n), s)| {
-            let m = default_model(if is_chinese(n.language, &n.text) {
-                DefaultLanguage::Chinese
-            } else {
-                DefaultLanguage::English
-            });
+            let m = crate::intent_models::pick(own_model, is_chinese(n.language, &n.text));
             TurnNote {
                 text: t.clone(),
                 intent: m.classify(&n.text).top.map(|m| m.intent),

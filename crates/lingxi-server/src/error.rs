@@ -32,6 +32,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "An import has rejected rows and stored nothing; the body lists every row with its reason.",
     ),
     ("invalid_flow", 422, "A flow definition has problems and was not stored; the body lists every one with its path."),
+    (
+        "invalid_training_data",
+        422,
+        "Intent training data has problems and nothing was trained; the body lists every one with its path.",
+    ),
     ("unavailable", 503, "The store is unreachable or the server is shutting down."),
     ("internal", 500, "An unexpected error; it was logged with its request."),
 ];
@@ -66,6 +71,9 @@ pub enum ApiError {
     /// Problems of a flow definition: (path, message) each.
     #[error("the flow has {} problem(s); nothing was stored", .0.len())]
     InvalidFlow(Vec<(String, String)>),
+    /// Problems of intent training data: (path, message) each.
+    #[error("the training data has {} problem(s); nothing was trained", .0.len())]
+    InvalidTrainingData(Vec<(String, String)>),
     #[error("the body exceeds the configured limit (max_body_bytes)")]
     PayloadTooLarge,
     #[error("the body must be JSON (Content-Type: application/json)")]
@@ -92,6 +100,7 @@ impl ApiError {
             ApiError::InvalidStatusChange(_) => "invalid_status_change",
             ApiError::ImportRejected(_) => "import_rejected",
             ApiError::InvalidFlow(_) => "invalid_flow",
+            ApiError::InvalidTrainingData(_) => "invalid_training_data",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
@@ -129,7 +138,7 @@ impl IntoResponse for ApiError {
             body["rejected"] =
                 rows.iter().map(|(row, reason)| serde_json::json!({ "row": row, "reason": reason })).collect();
         }
-        if let ApiError::InvalidFlow(problems) = &self {
+        if let ApiError::InvalidFlow(problems) | ApiError::InvalidTrainingData(problems) = &self {
             body["problems"] = problems
                 .iter()
                 .map(|(path, message)| serde_json::json!({ "path": path, "message": message }))

@@ -15,6 +15,7 @@ pub mod error;
 pub mod flow_file;
 pub mod handoff_config;
 pub mod ingest;
+pub mod intent_models;
 pub mod kb_eval;
 pub mod knowledge;
 pub mod knowledge_config;

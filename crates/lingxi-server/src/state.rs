@@ -31,6 +31,8 @@ pub struct AppState {
     pub bot: BotQueue,
     /// Each tenant's knowledge-base index.
     pub knowledge: KnowledgeBases,
+    /// Each tenant's own intent model in use (none: the built-in defaults).
+    pub intent_models: crate::intent_models::IntentModels,
     /// The sentence encoder, when loaded, and its vector cache.
     pub semantic: Arc<crate::semantic::Semantic>,
     pub shutting_down: AtomicBool,
@@ -63,6 +65,7 @@ impl AppState {
             dispatch: Dispatch::default(),
             bot,
             knowledge: KnowledgeBases::default(),
+            intent_models: Default::default(),
             semantic: Arc::new(semantic),
             shutting_down: AtomicBool::new(false),
             http_client: reqwest::Client::new(),

@@ -46,6 +46,8 @@ mod handoff;
 #[path = "api/learn.rs"]
 mod learn;
 
+#[path = "api/nlu.rs"]
+mod nlu;
 #[path = "api/recommend.rs"]
 mod recommend;
 #[path = "api/render.rs"]

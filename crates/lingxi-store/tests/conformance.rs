@@ -45,6 +45,10 @@ macro_rules! both {
     };
 }
 
+#[path = "conformance/nlu.rs"]
+mod nlu;
+use nlu::intent_model_versions_are_numbered_per_tenant_and_the_pointer_moves;
+
 both!(
     migrations_are_idempotent,
     inbound_is_idempotent_per_channel_message_id,
@@ -63,6 +67,7 @@ both!(
     routing_profiles_sla_clocks_and_expected_transitions,
     business_records_pending_state_and_flows_are_per_tenant,
     candidates_count_each_conversation_once_and_are_decided_once,
+    intent_model_versions_are_numbered_per_tenant_and_the_pointer_moves,
 );
 
 const T0: i64 = 1_760_000_000_000;

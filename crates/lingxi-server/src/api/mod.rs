@@ -11,6 +11,7 @@ pub mod inbound;
 pub mod knowledge;
 mod knowledge_candidates;
 mod knowledge_gaps;
+mod nlu;
 pub mod openapi;
 mod routing_profile;
 mod stream;
@@ -26,7 +27,7 @@ use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::Router;
 use serde::de::DeserializeOwned;
 use std::sync::atomic::Ordering;
@@ -65,6 +66,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/knowledge/candidates", get(knowledge_candidates::list))
         .route("/api/v1/knowledge/candidates/{id}/accept", post(knowledge_candidates::accept))
         .route("/api/v1/knowledge/candidates/{id}/dismiss", post(knowledge_candidates::dismiss))
+        .route("/api/v1/nlu/parse", post(nlu::parse))
+        .route("/api/v1/nlu/intent-models", get(nlu::list).post(nlu::train))
+        .route("/api/v1/nlu/intent-models/{version}", get(nlu::detail))
+        .route("/api/v1/nlu/active-intent-model", put(nlu::set_active))
+        .route("/api/v1/nlu/default-intents", get(nlu::defaults))
         .route("/api/v1/flows", get(flows::list).post(flows::create))
         .route("/api/v1/flows/{id}", get(flows::detail).put(flows::replace).delete(flows::remove))
         .route("/api/v1/conversations", get(conversations::list))

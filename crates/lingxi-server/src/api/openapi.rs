@@ -39,6 +39,12 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
     ("get", "/api/v1/knowledge/candidates", "session", "Candidate FAQ entries learnt from conversations agents resolved (personal data removed), most often seen first (query: status=open|accepted|dismissed|all, kind=new_entry|phrasing, limit; admin, supervisor).", "", 200),
     ("post", "/api/v1/knowledge/candidates/{id}/accept", "session", "Accept a candidate: a new entry becomes a draft tagged from-agent (then review and publish); a phrasing is added to its entry's similar questions.", "CandidateAccept", 200),
     ("post", "/api/v1/knowledge/candidates/{id}/dismiss", "session", "Dismiss a candidate (the same question is not proposed again).", "", 200),
+    ("post", "/api/v1/nlu/parse", "session", "What Lingxi understands of a message with the tenant's intent model: normalised text, language, corrections, intents (top, second, alternatives, out of scope), entities, sentiment and emotions.", "NluParse", 200),
+    ("get", "/api/v1/nlu/intent-models", "session", "The tenant's intent model versions, newest first, with the one in use and each version's held-out report.", "", 200),
+    ("post", "/api/v1/nlu/intent-models", "session", "Train a new intent model version from labelled examples (JSON or Rasa-style markdown) and, unless activate is false, put it in use at once; problems come back by path (admin, supervisor).", "IntentTraining", 201),
+    ("get", "/api/v1/nlu/intent-models/{version}", "session", "One version with its training data (the export: post it back to retrain).", "", 200),
+    ("put", "/api/v1/nlu/active-intent-model", "session", "Put a version in use (a rollback or roll-forward), or null for the built-in default intents (admin, supervisor).", "ActiveIntentModel", 200),
+    ("get", "/api/v1/nlu/default-intents", "session", "The built-in after-sales intents (zh, en) as training data to start from.", "", 200),
     ("get", "/api/v1/flows", "session", "The tenant's own guided flows.", "", 200),
     ("post", "/api/v1/flows", "session", "Create a guided flow; a definition with problems is rejected with every problem by path (admin, supervisor).", "Flow", 201),
     ("get", "/api/v1/flows/{id}", "session", "A guided flow's definition.", "", 200),
@@ -110,7 +116,7 @@ fn schemas() -> Value {
         json!({ "kind": { "type": "string", "description": "phone, email, wechat_openid, wechat_unionid, member_id, device_id, or a custom kind [a-z][a-z0-9_]*" }, "value": { "type": "string" } }),
         &["kind", "value"],
     );
-    json!({
+    let mut out = json!({
         "Error": s(json!({ "error": s(json!({ "code": { "type": "string", "enum": ERROR_CODES.iter().map(|c| c.0).collect::<Vec<_>>() }, "message": { "type": "string" } }), &["code", "message"]) }), &["error"]),
         "Content": content,
         "Identifier": identifier,
@@ -155,6 +161,23 @@ fn schemas() -> Value {
         "CandidateAccept": s(json!({ "entry_id": { "type": "string", "description": "New entries only; default agent-…" }, "question": { "type": "string" }, "answer": { "type": "string", "description": "New entries only." } }), &[]),
         "Feedback": s(json!({ "message_id": { "type": "string", "description": "The bot message's id (msg_…)." }, "useful": { "type": "boolean" } }), &["message_id", "useful"]),
         "ChannelCreate": s(json!({ "kind": { "type": "string", "enum": lingxi_domain::ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() }, "name": { "type": "string" }, "team_id": { "type": "string" } }), &["kind", "name"]),
+    });
+    // In a second object: one `json!` this size reaches the macro recursion limit.
+    if let (Some(all), Value::Object(more)) = (out.as_object_mut(), nlu_schemas(&s)) {
+        all.extend(more);
+    }
+    out
+}
+
+fn nlu_schemas(s: &dyn Fn(Value, &[&str]) -> Value) -> Value {
+    json!({
+        "NluParse": s(json!({ "text": { "type": "string", "minLength": 1, "maxLength": 2000 } }), &["text"]),
+        "IntentTraining": s(json!({
+            "intents": { "type": "array", "maxItems": 1000, "items": s(json!({ "intent": { "type": "string", "pattern": "^[A-Za-z0-9_./-]{1,64}$" }, "examples": { "type": "array", "minItems": 2, "items": { "type": "string", "maxLength": 500 } } }), &["intent", "examples"]) },
+            "markdown": { "type": "string", "description": "Instead of intents: `## intent:NAME` headings, each followed by `- example` lines." },
+            "activate": { "type": "boolean", "default": true },
+        }), &[]),
+        "ActiveIntentModel": s(json!({ "version": { "type": ["integer", "null"], "minimum": 1 } }), &["version"]),
     })
 }
 

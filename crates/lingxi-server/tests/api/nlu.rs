@@ -1,0 +1,140 @@
+//! A tenant trains its own intent model over HTTP: problems come back by path and nothing is
+//! trained; a good set is trained in the request, kept as a version and used at once, by
+//! `/nlu/parse` and by the bot (the conversation's last intent); versions roll back and
+//! forward, back to the defaults, and the training data comes back as it went in. Another
+//! tenant keeps the defaults throughout, and agents may not train.
+
+use super::*;
+
+both!(a_tenant_trains_versions_and_rolls_back_its_intent_model);
+
+fn training(extra: &[&str]) -> Value {
+    let mut plant =
+        vec!["我的绿萝叶子发黄了", "多肉浇水太多烂根了怎么办", "盆栽长虫子了", "花叶子打蔫了", "发财树掉叶子"];
+    plant.extend_from_slice(extra);
+    json!({ "intents": [
+        { "intent": "plant_care", "examples": plant },
+        { "intent": "delivery_time", "examples": ["花什么时候能送到", "配送要几天", "今天下单明天能到吗", "鲜花几点送达", "送花需要多久"] },
+        { "intent": "refund", "examples": ["花送到都蔫了我要退款", "申请退款", "我要退钱", "退款怎么操作", "花坏了能退吗"] },
+    ]})
+}
+
+async fn parse(app: &TestApp, token: &str, text: &str) -> Value {
+    let (s, v) = app.send("post", token, "/api/v1/nlu/parse", Some(json!({ "text": text }))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+async fn a_tenant_trains_versions_and_rolls_back_its_intent_model(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let admin = app.login(&app.a.admin).await;
+    let agent = app.login(&app.a.agent).await;
+    let other = app.login(&app.b.admin).await;
+    let question = "我家的绿萝叶子黄了怎么办";
+
+    // Before any training: the built-in defaults, which know nothing of plants.
+    let v = parse(&app, &admin, question).await;
+    assert_eq!(v["intent"]["model"]["source"], "default", "{v}");
+    assert_ne!(v["intent"]["top"]["intent"], "plant_care", "{v}");
+    let (s, v) = app.get(&admin, "/api/v1/nlu/default-intents").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["zh"]["intents"].as_array().unwrap().iter().any(|i| i["intent"] == "order_status"), "{v}");
+
+    // Problems by path; nothing trained.
+    let bad = json!({ "intents": [
+        { "intent": "ok", "examples": ["a", "b"] },
+        { "intent": "bad name", "examples": ["c", "d"] },
+        { "intent": "dup", "examples": ["A", "only"] },
+    ]});
+    let (s, v) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(bad)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_training_data")),
+        "{v}"
+    );
+    let paths: Vec<&str> = v["problems"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["intents[1].intent", "intents[2].examples[0]"], "{v}");
+    let md = "## intent:a\n- x\nnot an example\n";
+    let (s, v) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(json!({ "markdown": md }))).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["problems"][0]["message"].as_str().unwrap().contains("line 3"), "{v}");
+    let (s, v) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(json!({}))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{v}");
+    let (s, _) = app.send("post", &agent, "/api/v1/nlu/intent-models", Some(training(&[]))).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, v) = app.get(&admin, "/api/v1/nlu/intent-models").await;
+    assert_eq!(v["models"], json!([]), "{v}");
+
+    // Version 1, trained and in use at once.
+    let (s, v) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(training(&[]))).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!((v["model"]["version"].as_i64(), v["model"]["active"].as_bool()), (Some(1), Some(true)), "{v}");
+    assert_eq!((v["model"]["intents"].as_i64(), v["model"]["examples"].as_i64()), (Some(3), Some(15)));
+    assert!(v["model"]["report"]["holdout_examples"].as_u64().unwrap() >= 3, "{v}");
+    let p = parse(&app, &admin, question).await;
+    assert_eq!(p["intent"]["model"], json!({ "source": "tenant", "version": 1 }), "{p}");
+    assert_eq!(p["intent"]["top"]["intent"], "plant_care", "{p}");
+    // The other tenant still has the defaults.
+    assert_eq!(parse(&app, &other, question).await["intent"]["model"]["source"], "default");
+
+    // The bot classifies with it: the conversation's last intent.
+    let (s, m) =
+        app.inbound(&app.a.app_key, msg("nlu-1", json!([{ "kind": "device_id", "value": "nlu-d1" }]), question)).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let conv = m["conversation_id"].as_str().unwrap().to_owned();
+    let seen = eventually(|| async {
+        let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
+        let i = &v["conversation"]["last_intent"];
+        (!i.is_null()).then(|| i.clone())
+    })
+    .await;
+    assert_eq!(seen, "plant_care");
+
+    // Version 2 from markdown, kept but not in use; then rolled forward, back, and off.
+    let md = "## intent:greet\n- 你好\n- 在吗\n## intent:bye\n- 再见\n- 拜拜\n";
+    let (s, v) =
+        app.send("post", &admin, "/api/v1/nlu/intent-models", Some(json!({ "markdown": md, "activate": false }))).await;
+    assert_eq!(
+        (s, v["model"]["version"].as_i64(), v["model"]["active"].as_bool()),
+        (StatusCode::CREATED, Some(2), Some(false)),
+        "{v}"
+    );
+    assert_eq!(parse(&app, &admin, question).await["intent"]["model"]["version"], 1);
+    let put = |version: Value| {
+        app.send("put", &admin, "/api/v1/nlu/active-intent-model", Some(json!({ "version": version })))
+    };
+    let (s, v) = put(json!(2)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(parse(&app, &admin, "在吗").await["intent"]["top"]["intent"], "greet");
+    let (s, _) = put(json!(7)).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    put(json!(1)).await;
+    assert_eq!(parse(&app, &admin, question).await["intent"]["model"]["version"], 1);
+    let (_, v) = app.get(&admin, "/api/v1/nlu/intent-models").await;
+    assert_eq!(v["active_version"], 1, "{v}");
+    let actives: Vec<(i64, bool)> = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["version"].as_i64().unwrap(), m["active"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(actives, [(2, false), (1, true)]);
+    put(Value::Null).await;
+    assert_eq!(parse(&app, &admin, question).await["intent"]["model"]["source"], "default");
+
+    // The export is what was trained; posting it back trains the same model.
+    let (s, v) = app.get(&admin, "/api/v1/nlu/intent-models/1").await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["training_data"], training(&[]), "{v}");
+    let (_, again) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(v["training_data"].clone())).await;
+    assert_eq!(again["model"]["model_id"], v["model"]["model_id"], "{again}");
+    let (s, _) = app.get(&other, "/api/v1/nlu/intent-models/1").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "other tenants' versions are invisible");
+
+    // Understanding beyond intents, in one call.
+    let p = parse(&app, &admin, "订单12345678901的两百块什么时候退？😡").await;
+    let kinds: Vec<&str> = p["entities"].as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.contains(&"amount"), "{p}");
+    assert!(p["sentiment"]["emotions"]["anger"].as_f64().unwrap() > 0.0, "{p}");
+    assert_eq!(p["language"], "chinese", "{p}");
+}
