@@ -335,3 +335,33 @@ pub fn render_metrics(s: &Semantic) -> String {
         s.phrasings_saved.load(Ordering::Relaxed),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_id_follows_the_file_size_and_head() {
+        let dir = std::env::temp_dir().join(format!("lingxi-model-id-{:x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, bytes: &[u8]| {
+            let p = dir.join(name);
+            std::fs::write(&p, bytes).unwrap();
+            model_id(&p).unwrap()
+        };
+        let base = vec![7u8; (1 << 20) + 10];
+        let a = write("a.bin", &base);
+        assert_eq!(write("b.bin", &base), a, "same bytes, same id, whatever the path");
+        assert!(a.starts_with(&format!("e5s-v{VECTORS_VERSION}-{}-", base.len())), "{a}");
+        let mut head = base.clone();
+        head[100] = 8;
+        assert_ne!(write("c.bin", &head), a, "another header or vocabulary");
+        let mut longer = base.clone();
+        longer.push(0);
+        assert_ne!(write("d.bin", &longer), a, "another size");
+        // Past the first MiB only the size is read: a change there with the same size keeps the id.
+        let mut tail = base;
+        tail[(1 << 20) + 5] = 9;
+        assert_eq!(write("e.bin", &tail), a);
+    }
+}
