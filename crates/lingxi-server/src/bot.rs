@@ -273,7 +273,19 @@ async fn turn(
             soft_handoff,
         };
         match crate::bot_tools::handle(state, &input).await {
-            Ok(Some(tt)) => {
+            Ok(Some(mut tt)) => {
+                // A tool's answer may be phrased like a knowledge-base answer, with the tool's
+                // result as the source; never a hand-off turn (soft ones included), a question
+                // back, a failure or a flow.
+                let llm = cfg.llm.for_slug(slug.as_deref()).filter(|_| !soft_handoff && tt.handoff.is_none());
+                if let (Some(ep), Some(source), [_]) = (llm, tt.source.clone(), tt.replies.as_slice()) {
+                    let names: Vec<String> = customer.display_name.iter().cloned().collect();
+                    if let Some(text) =
+                        crate::llm::tool_answer(state, ep, &normalized.text, &names, source, chinese).await
+                    {
+                        tt.replies = vec![Draft::text(text)];
+                    }
+                }
                 let ctx = HandoffContext {
                     state,
                     tenant,

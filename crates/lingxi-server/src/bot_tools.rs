@@ -9,6 +9,7 @@ use crate::tools::{self, Fields, ToolError};
 use lingxi_domain::{CustomerId, TenantId, Timestamp};
 use lingxi_engine::flow::{Flow, FlowInput, FlowRun, FlowSpec, Next, Outcome, Reply};
 use lingxi_engine::render::Draft;
+use lingxi_knowledge::grounding::Source;
 use lingxi_nlu::entities::{Entity, EntityValue, Now};
 use lingxi_store::{CustomerView, StoreError};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,9 @@ pub struct ToolTurn {
     pub tool: Option<String>,
     /// A tool found what was asked (not a question back, not a failure).
     pub answered: bool,
+    /// For an answered tool call: its result as a source the optional LLM may phrase the
+    /// reply from (`tool:<name>`, the tool's name, the templated answer).
+    pub source: Option<Source>,
 }
 
 /// The demo tenant's flows, compiled once. A shipped flow that does not compile is a bug the
@@ -211,6 +215,7 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                         handoff: None,
                         tool: None,
                         answered: false,
+                        source: None,
                     }));
                 }
                 None => set(None).await?,
@@ -298,6 +303,7 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
         handoff: None,
         tool: None,
         answered: false,
+        source: None,
     }))
 }
 
@@ -312,12 +318,7 @@ async fn by_tracking(
     let tn = slot(slots, "tracking_no").filter(|_| matches!(tool, "logistics" | "order_status"))?;
     let args = Fields::from([("tracking_no".to_owned(), tn.clone())]);
     let r = tools::call(state, t.tenant, "logistics", &args, owners).await;
-    Some(ToolTurn {
-        answered: r.is_ok(),
-        replies: vec![Draft::text(render("logistics", tn, r, t.chinese))],
-        handoff: None,
-        tool: Some("logistics".into()),
-    })
+    Some(answered_turn("logistics", tn, r, t.chinese))
 }
 
 /// Order numbers in the customer's timeline (every channel), newest first, each once.
@@ -398,12 +399,30 @@ async fn tool_answer(state: &AppState, t: &TurnInput<'_>, tool: &str, order_no: 
     if let Err(e) = &r {
         tracing::info!(tool, error = %e, "tool call failed");
     }
-    ToolTurn {
-        answered: r.is_ok(),
-        replies: vec![Draft::text(render(tool, order_no, r, t.chinese))],
-        handoff: None,
-        tool: Some(tool.into()),
-    }
+    answered_turn(tool, order_no, r, t.chinese)
+}
+
+/// A tool call's turn: the templated answer (or why there is none), and when the call found
+/// something, that answer as the source the optional LLM may phrase from.
+fn answered_turn(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool) -> ToolTurn {
+    let answered = r.is_ok();
+    let text = render(tool, key, r, zh);
+    let source =
+        answered.then(|| Source { id: format!("tool:{tool}"), title: tool_title(tool, zh), text: text.clone() });
+    ToolTurn { answered, replies: vec![Draft::text(text)], handoff: None, tool: Some(tool.into()), source }
+}
+
+/// What the customer sees as a tool's name under a phrased answer (`来源：[1] 物流查询`).
+fn tool_title(tool: &str, zh: bool) -> String {
+    let (cn, en) = match tool {
+        "order_status" => ("订单状态查询", "Order status"),
+        "logistics" => ("物流查询", "Shipment tracking"),
+        "refund_status" => ("退款进度查询", "Refund status"),
+        "membership" => ("会员信息查询", "Membership"),
+        "invoice" => ("发票查询", "Invoice"),
+        other => (other, other),
+    };
+    if zh { cn } else { en }.to_owned()
 }
 
 /// Walks a flow through its tool calls until it waits, hands over or ends; stores the run.
@@ -438,14 +457,14 @@ async fn drive(
             Next::AwaitCustomer => {
                 let p = serde_json::to_string(&Pending::Flow { run: run.clone() }).unwrap_or_default();
                 state.store.set_bot_pending(t.tenant, &t.customer.id, Some(&p), t.now).await?;
-                return Ok(ToolTurn { replies, handoff: None, tool: None, answered: false });
+                return Ok(ToolTurn { replies, handoff: None, tool: None, answered: false, source: None });
             }
             Next::Handoff { reason } => break Some((reason, flow_title(flow, t.chinese))),
             Next::Finished { .. } => break None,
         }
     };
     state.store.set_bot_pending(t.tenant, &t.customer.id, None, t.now).await?;
-    Ok(ToolTurn { replies, handoff, tool: None, answered: false })
+    Ok(ToolTurn { replies, handoff, tool: None, answered: false, source: None })
 }
 
 fn flow_title(flow: &Flow, chinese: bool) -> String {

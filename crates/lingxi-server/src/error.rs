@@ -25,13 +25,13 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "A knowledge entry's status does not allow this change (draft → in_review → published → archived).",
     ),
     ("payload_too_large", 413, "The body exceeds the configured max_body_bytes."),
-    ("unsupported_media_type", 415, "The body must be application/json."),
+    ("unsupported_media_type", 415, "The body must be application/json (flows also take YAML)."),
     (
         "import_rejected",
         422,
         "An import has rejected rows and stored nothing; the body lists every row with its reason.",
     ),
-    ("invalid_flow", 422, "A flow definition has problems and was not stored; the body lists every one with its path."),
+    ("invalid_flow", 422, "A flow definition has problems and was not stored; the body lists every one with its path (and its line, for YAML)."),
     (
         "invalid_training_data",
         422,
@@ -68,20 +68,39 @@ pub enum ApiError {
     /// Rows rejected by an import: (row, reason) each.
     #[error("{} row(s) rejected; nothing was stored (send keep_valid=true to store the valid rows)", .0.len())]
     ImportRejected(Vec<(usize, String)>),
-    /// Problems of a flow definition: (path, message) each.
+    /// Problems of a flow definition.
     #[error("the flow has {} problem(s); nothing was stored", .0.len())]
-    InvalidFlow(Vec<(String, String)>),
-    /// Problems of intent training data: (path, message) each.
+    InvalidFlow(Vec<Problem>),
+    /// Problems of intent training data.
     #[error("the training data has {} problem(s); nothing was trained", .0.len())]
-    InvalidTrainingData(Vec<(String, String)>),
+    InvalidTrainingData(Vec<Problem>),
     #[error("the body exceeds the configured limit (max_body_bytes)")]
     PayloadTooLarge,
     #[error("the body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
+    /// A body whose type this endpoint does not take: what it takes, in words.
+    #[error("the body must be {0}")]
+    UnsupportedMediaTypeOf(&'static str),
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
     Internal(String),
+}
+
+/// One problem of a definition (a flow, intent training data): where
+/// (`steps.ask.options[1].next`, `intents[2].examples[0]`, empty for the whole body), what,
+/// and for a YAML or markdown body the line (1-based) when the parser gives one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
+    pub line: Option<usize>,
+}
+
+impl Problem {
+    pub fn at(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem { path: path.into(), message: message.into(), line: None }
+    }
 }
 
 impl ApiError {
@@ -102,7 +121,7 @@ impl ApiError {
             ApiError::InvalidFlow(_) => "invalid_flow",
             ApiError::InvalidTrainingData(_) => "invalid_training_data",
             ApiError::PayloadTooLarge => "payload_too_large",
-            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::UnsupportedMediaType | ApiError::UnsupportedMediaTypeOf(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -141,7 +160,13 @@ impl IntoResponse for ApiError {
         if let ApiError::InvalidFlow(problems) | ApiError::InvalidTrainingData(problems) = &self {
             body["problems"] = problems
                 .iter()
-                .map(|(path, message)| serde_json::json!({ "path": path, "message": message }))
+                .map(|p| {
+                    let mut v = serde_json::json!({ "path": p.path, "message": p.message });
+                    if let Some(line) = p.line {
+                        v["line"] = line.into();
+                    }
+                    v
+                })
                 .collect();
         }
         (self.status(), axum::Json(body)).into_response()

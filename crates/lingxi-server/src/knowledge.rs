@@ -5,7 +5,8 @@
 //! With a sentence encoder loaded, a build is two-staged so the first customer never waits for
 //! encoding: the lexical index is swapped in at once, then the hybrid index (same entries plus
 //! phrasing vectors, encoded in a blocking task) replaces it when the vectors are ready, unless
-//! a newer build came first. When every vector is cached the hybrid index is built directly.
+//! a newer build came first. When every vector is cached the hybrid index is built directly;
+//! vectors stored by an earlier run are read back before anything is encoded.
 //!
 //! Also the conversions between the FAQ model (lingxi-knowledge) and its stored form, the demo
 //! seed, and [`suggest`]: the one accessor the bot and the agent workspace ask for answers.
@@ -194,6 +195,8 @@ async fn rebuild(
         let n = index.n_phrasings();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
+            // Vectors stored by an earlier run (or another node) need no encoding.
+            let stored = semantic.load_stored(&phrasings(&entries)).await;
             let watch = slot.clone();
             let hybrid = tokio::task::spawn_blocking(move || {
                 let current = || watch.wanted.load(Ordering::SeqCst) == wanted;
@@ -206,7 +209,7 @@ async fn rebuild(
             // Swap only over the lexical index of the same build; a newer build supersedes this one.
             if built.as_ref().is_some_and(|(g, _)| *g == wanted) {
                 *built = Some((wanted, Arc::new(hybrid)));
-                tracing::info!(tenant = %tenant, phrasings = n, secs = started.elapsed().as_secs_f32(), "hybrid knowledge index in use");
+                tracing::info!(tenant = %tenant, phrasings = n, stored, secs = started.elapsed().as_secs_f32(), "hybrid knowledge index in use");
             }
         });
     }

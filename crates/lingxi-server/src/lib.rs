@@ -46,7 +46,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // The model is read from disk once, before the first request (about a second).
     let knowledge = config.knowledge.clone();
-    let semantic = tokio::task::spawn_blocking(move || semantic::Semantic::start(&knowledge)).await?;
+    let vector_store = store.clone();
+    let semantic =
+        tokio::task::spawn_blocking(move || semantic::Semantic::start(&knowledge, Some(vector_store))).await?;
     let state = AppState::new(store.clone(), config, semantic);
     if state.config.bot_enabled {
         tokio::task::spawn_blocking(bot::warm_up);

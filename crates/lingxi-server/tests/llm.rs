@@ -3,6 +3,7 @@
 //! confident knowledge-base answers are phrased by it with their sources; personal data never
 //! reaches it; a question nothing was found for never reaches it; a reply without a citation,
 //! a 500 and a slow answer all end in the plain knowledge-base answer; it is off by default.
+//! Business-data tools' answers are phrased the same way from the tool's result.
 
 mod common;
 
@@ -198,6 +199,70 @@ async fn grounded_answers_cite_sources_mask_personal_data_and_fall_back() {
     assert!(text.starts_with("Open the order and choose Return [1].\n\nSources: [1] "), "{text}");
     let body = llm.requests.lock().unwrap().last().unwrap().1.clone();
     assert!(body["messages"][0]["content"].as_str().unwrap().contains("only from the numbered sources"));
+}
+
+/// The templated answer of the refund tool for the demo order LX20261105004.
+const REFUND_TOOL_ANSWER: &str = "订单 LX20261105004 的退款（¥399.00）";
+
+/// (7) A business-data tool's answer goes through the same path, the tool's result the one
+/// source: phrased and cited when grounded; an invented number, no citation or a slow model
+/// leave the templated answer; order numbers never leave the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_answers_are_phrased_from_the_tool_result_and_checked() {
+    let (llm, base) = start_llm().await;
+    let app = app_with(
+        Backend::Sqlite,
+        llm_config(&format!("enabled = true\nbase_url = \"{base}\"\nmodel = \"test-model\"\ntimeout_ms = 800")),
+    )
+    .await;
+    let alpha = app.store.tenant_by_slug("alpha").await.unwrap().id;
+    lingxi_server::demo::seed_business(&app.store, &alpha, Timestamp::from_millis(1_760_000_000_000)).await.unwrap();
+    let question = "订单 LX20261105004 的退款什么时候到账";
+
+    llm.answer(Script::Reply("您的退款 ¥399.00 正在处理，将原路退回微信支付，预计 2026-11-27 前到账【1】。".into()));
+    let (text, _) = bot_says(&app, "alpha", "tl1", question).await;
+    assert_eq!(
+        text,
+        "您的退款 ¥399.00 正在处理，将原路退回微信支付，预计 2026-11-27 前到账[1]。\n\n来源：[1] 退款进度查询"
+    );
+    assert_eq!(llm.n(), 1);
+    // What left the process: the tool's result (masked) as source [1], the question masked.
+    let body = llm.requests.lock().unwrap()[0].1.clone();
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(
+        system.contains("[1] 退款进度查询\n订单 [ORDER_NO] 的退款（¥399.00）处理中") && system.contains("2026-11-27"),
+        "{system}"
+    );
+    assert_eq!(body["messages"][1]["content"], "订单 [ORDER_NO] 的退款什么时候到账");
+    assert!(!body.to_string().contains("LX20261105004"), "{body}");
+
+    // A number the tool result does not have, no citation, a model too slow: the templated answer.
+    for (i, script) in [
+        Script::Reply("您的退款 ¥399.00 预计 2026-11-30 前到账 [1]".into()),
+        Script::Reply("您的退款正在处理，请耐心等待。".into()),
+        Script::Slow(Duration::from_millis(3000), "退款处理中 [1]".into()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        llm.answer(script);
+        let before = llm.n();
+        let (text, took) = bot_says(&app, "alpha", &format!("tf{i}"), question).await;
+        assert!(
+            text.starts_with(REFUND_TOOL_ANSWER) && text.contains("2026-11-27") && !text.contains("来源"),
+            "case {i}: {text}"
+        );
+        assert_eq!(llm.n() - before, 1, "case {i}");
+        assert!(took < Duration::from_millis(2500), "case {i}: the customer waited {took:?}");
+    }
+    assert_eq!(metric(&app, "lingxi_llm_answers_total").await, 1);
+    assert_eq!(metric(&app, "lingxi_llm_fallbacks_total").await, 3);
+
+    // A tool that found nothing is not phrased: the templated "no record" answer, no request.
+    let before = llm.n();
+    let (text, _) = bot_says(&app, "alpha", "tn1", "订单 LX20990101999 的退款什么时候到账").await;
+    assert!(text.contains("没有查到订单 LX20990101999"), "{text}");
+    assert_eq!(llm.n(), before);
 }
 
 /// (6) An endpoint in the file but not enabled: the bot answers as always and never calls it.

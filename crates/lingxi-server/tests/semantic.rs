@@ -98,6 +98,82 @@ async fn with_the_encoder_a_paraphrase_without_shared_words_is_answered_from_the
     assert!((600..1000).contains(&encoded), "{encoded} texts encoded");
 }
 
+/// One value of the server's Prometheus metrics (`name` with its labels, as printed).
+async fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let prefix = format!("{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+}
+
+const ENCODED: &str = "lingxi_kb_phrasing_vectors_total{source=\"encoded\"}";
+const FROM_STORE: &str = "lingxi_kb_phrasing_vectors_total{source=\"store\"}";
+const SAVED: &str = "lingxi_kb_phrasing_vectors_saved_total";
+
+/// The distinct phrasing texts of the demo knowledge base (what a full build encodes once).
+fn demo_phrasings() -> u64 {
+    let entries = lingxi_knowledge::demo::demo_entries().entries;
+    let texts: std::collections::HashSet<&str> =
+        entries.iter().flat_map(|e| e.phrasings().map(|q| q.as_str())).collect();
+    texts.len() as u64
+}
+
+/// What the comparison after a restart looks at: entries, decision and confidence.
+async fn answers(app: &TestApp, token: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for text in [PARAPHRASE, "发票怎么开", "扫地机器人不充电怎么办", "会员积分怎么用"] {
+        let v = search_in_mode(app, token, text, "hybrid").await;
+        let ids: Vec<&Value> = v["hits"].as_array().unwrap().iter().map(|h| &h["entry_id"]).collect();
+        out.push(json!({ "q": text, "ids": ids, "decision": v["decision"], "confidence": v["confidence"] }));
+    }
+    out
+}
+
+async fn a_restart_reads_phrasing_vectors_from_the_store_instead_of_encoding(backend: Backend) {
+    let Some(dir) = model_dir() else {
+        println!("SKIPPED: {} not found (run scripts/fetch-model.sh)", lingxi_encoder::MODEL_FILE_NAME);
+        return;
+    };
+    let tweak = |c: &mut lingxi_server::config::Config| {
+        c.max_body_bytes = 1 << 20;
+        c.knowledge.encoder = EncoderSetting::Auto;
+        c.knowledge.model_dir = Some(dir.clone());
+    };
+    let app = spawn_app_with(backend, tweak).await;
+    let admin = app.login(&app.a.admin).await;
+    import_demo(&app, &admin).await;
+    let n = demo_phrasings();
+    // Both imports built, every phrasing encoded (a few twice when the second import's build
+    // overlapped the first's last chunk) and everything encoded written back.
+    let started = std::time::Instant::now();
+    let mut encoded = 0;
+    for _ in 0..600 {
+        encoded = metric(&app, ENCODED).await;
+        if encoded >= n && metric(&app, SAVED).await >= encoded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(encoded >= n, "{encoded} of {n} phrasings encoded");
+    assert_eq!(metric(&app, SAVED).await, encoded, "every encoded phrasing stored");
+    assert_eq!(metric(&app, FROM_STORE).await, 0, "a fresh database holds no vectors");
+    let before = answers(&app, &admin).await;
+    println!("{backend:?}: {n} phrasings encoded and stored in {:.1} s", started.elapsed().as_secs_f32());
+
+    let app = app.restart(tweak).await;
+    let restarted = std::time::Instant::now();
+    let admin = app.login(&app.a.admin).await;
+    let after = answers(&app, &admin).await;
+    println!("{backend:?}: after the restart, hybrid in {:.2} s", restarted.elapsed().as_secs_f32());
+    assert_eq!(metric(&app, ENCODED).await, 0, "no phrasing encoded again");
+    assert_eq!(metric(&app, FROM_STORE).await, n, "every phrasing read from the store");
+    // Customer messages (the questions above) are encoded but never stored.
+    assert_eq!(metric(&app, SAVED).await, 0);
+    assert_eq!(after, before, "same vectors, same answers");
+}
+
 async fn thresholds_are_per_tenant(backend: Backend) {
     let app = spawn_app_with(backend, |c| {
         c.max_body_bytes = 1 << 20;
@@ -141,10 +217,18 @@ mod on_sqlite {
     async fn thresholds_are_per_tenant() {
         super::thresholds_are_per_tenant(super::Backend::Sqlite).await
     }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_reads_phrasing_vectors_from_the_store_instead_of_encoding() {
+        super::a_restart_reads_phrasing_vectors_from_the_store_instead_of_encoding(super::Backend::Sqlite).await
+    }
 }
 mod on_postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn thresholds_are_per_tenant() {
         super::thresholds_are_per_tenant(super::Backend::Postgres).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_restart_reads_phrasing_vectors_from_the_store_instead_of_encoding() {
+        super::a_restart_reads_phrasing_vectors_from_the_store_instead_of_encoding(super::Backend::Postgres).await
     }
 }

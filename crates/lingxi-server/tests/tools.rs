@@ -255,6 +255,146 @@ async fn tenant_flows_are_checked_stored_and_run(backend: Backend) {
     assert!(!text.contains("取出纸张"), "deleted flows stop: {text}");
 }
 
+const PRINTER_YAML: &str = "\
+id: printer_jam
+title: { zh: 打印机卡纸, en: Printer jam }
+trigger:
+  keywords: [[打印机], [卡纸]]
+start: open
+steps:
+  open:
+    type: choice
+    text: 请打开后盖取出纸张，好了吗？
+    options:
+      - { label: 好了, keywords: [好了], next: done }
+      - { label: 还是卡, keywords: [还是], next: human }
+  done: { type: end, text: 太好了，问题解决！, resolved: true }
+  human: { type: handoff, reason: printer_jam }
+";
+
+/// Sends a flow body with the given content type (and reads the answer as JSON).
+async fn send_flow(
+    app: &TestApp,
+    method: &str,
+    token: &str,
+    path: &str,
+    ctype: &str,
+    body: &str,
+) -> (StatusCode, Value) {
+    let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let r = app
+        .http
+        .request(m, format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .header("content-type", ctype)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// YAML bodies go through `lingxi flows check`'s parser: created and replaced like JSON, and
+/// problems name the line and the step; JSON is unchanged; `GET` answers YAML on request.
+async fn tenant_flows_accept_yaml(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let admin = app.login(&app.a.admin).await;
+    // Not YAML at all: the parser's line, nothing stored.
+    let (s, v) =
+        send_flow(&app, "POST", &admin, "/api/v1/flows", "application/yaml", "id: [unclosed\nsteps: {}\n").await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_flow")), "{v}");
+    assert!(v["problems"][0]["line"].as_u64().is_some(), "{v}");
+    assert!(v["problems"][0]["message"].as_str().unwrap().starts_with("line "), "{v}");
+    // A misspelt field in step `done` (line 13): the step and its line.
+    let bad = PRINTER_YAML.replace("resolved: true", "resolvd: true");
+    let (s, v) = send_flow(&app, "POST", &admin, "/api/v1/flows", "text/yaml", &bad).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        (v["problems"][0]["path"].as_str(), v["problems"][0]["line"].as_u64()),
+        (Some("steps.done"), Some(13)),
+        "{v}"
+    );
+    let message = v["problems"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("line 13, step `done`: ") && message.contains("resolvd"), "{v}");
+    // A dangling `next`: the compiler's problem, on the step's line (7).
+    let bad = PRINTER_YAML.replace("next: human", "next: humn");
+    let (_, v) = send_flow(&app, "POST", &admin, "/api/v1/flows", "application/x-yaml", &bad).await;
+    let p = &v["problems"][0];
+    assert_eq!((p["path"].as_str(), p["line"].as_u64()), (Some("steps.open"), Some(7)), "{v}");
+    assert!(
+        p["message"].as_str().unwrap().contains("options[1].next") && p["message"].as_str().unwrap().contains("humn"),
+        "{v}"
+    );
+    assert_eq!(app.get(&admin, "/api/v1/flows").await.1["flows"], json!([]), "nothing stored");
+    // Another type is refused with the stable code.
+    let (s, v) = send_flow(&app, "POST", &admin, "/api/v1/flows", "text/plain", PRINTER_YAML).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (StatusCode::UNSUPPORTED_MEDIA_TYPE, Some("unsupported_media_type")),
+        "{v}"
+    );
+
+    // Created from YAML (charset parameter and all): stored and shown as the same JSON definition.
+    let (s, v) =
+        send_flow(&app, "POST", &admin, "/api/v1/flows", "application/yaml; charset=utf-8", PRINTER_YAML).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (_, v) = app.get(&admin, "/api/v1/flows/printer_jam").await;
+    assert_eq!(v["flow"]["definition"], printer_flow(), "YAML and JSON give the same definition");
+    // Content negotiation: YAML on request, JSON otherwise.
+    let get = |accept: &'static str| {
+        let req = app.http.get(format!("{}/api/v1/flows/printer_jam", app.base)).bearer_auth(&admin);
+        async move {
+            let r = req.header("accept", accept).send().await.unwrap();
+            let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
+            (r.status(), ctype, r.text().await.unwrap())
+        }
+    };
+    let (s, ctype, yaml) = get("application/yaml").await;
+    assert_eq!((s, ctype.as_str()), (StatusCode::OK, "application/yaml; charset=utf-8"));
+    let back: Value = serde_norway::from_str(&yaml).unwrap();
+    assert_eq!(back, printer_flow(), "{yaml}");
+    assert!(get("text/yaml, application/json;q=0.5").await.1.starts_with("application/yaml"));
+    let (_, ctype, body) = get("application/json, application/yaml").await;
+    assert!(ctype.starts_with("application/json") && body.contains("\"definition\""), "{ctype} {body}");
+    assert!(get("*/*").await.1.starts_with("application/json"));
+    // Replaced from YAML (what GET gave, edited); the path's id must match; the bot runs it.
+    let edited = yaml.replace("请打开后盖取出纸张", "先关机再打开后盖取出纸张");
+    let (s, v) = send_flow(&app, "PUT", &admin, "/api/v1/flows/printer_jam", "application/yaml", &edited).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = send_flow(
+        &app,
+        "PUT",
+        &admin,
+        "/api/v1/flows/printer_jam",
+        "application/yaml",
+        &edited.replace("id: printer_jam", "id: other"),
+    )
+    .await;
+    assert_eq!((s, v["problems"][0]["path"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("id")), "{v}");
+    let (text, _) = bot_says(&app, &app.a.app_key, "y1", "打印机又卡纸了").await;
+    assert!(text.contains("先关机"), "{text}");
+    // JSON bodies as before.
+    let mut j = printer_flow();
+    j["id"] = json!("printer_jam_2");
+    assert_eq!(app.send("post", &admin, "/api/v1/flows", Some(j)).await.0, StatusCode::CREATED);
+    // The OpenAPI document says so.
+    let doc: Value = app.http.get(format!("{}/api/openapi.json", app.base)).send().await.unwrap().json().await.unwrap();
+    let flows = &doc["paths"]["/api/v1/flows"]["post"]["requestBody"]["content"];
+    assert!(flows["application/json"].is_object() && flows["application/yaml"].is_object(), "{flows}");
+    assert!(doc["paths"]["/api/v1/flows/{id}"]["get"]["responses"]["200"]["content"]["application/yaml"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_flows_yaml_on_sqlite() {
+    tenant_flows_accept_yaml(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_flows_yaml_on_postgres() {
+    tenant_flows_accept_yaml(Backend::Postgres).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_flows_on_sqlite() {
     tenant_flows_are_checked_stored_and_run(Backend::Sqlite).await

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_knowledge.sql")),
     (7, include_str!("../migrations/0007_tools.sql")),
     (8, include_str!("../migrations/0008_learn.sql")),
+    (9, include_str!("../migrations/0009_embeddings.sql")),
     (10, include_str!("../migrations/0010_nlu.sql")),
 ];
 

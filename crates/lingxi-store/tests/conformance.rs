@@ -68,6 +68,7 @@ both!(
     business_records_pending_state_and_flows_are_per_tenant,
     candidates_count_each_conversation_once_and_are_decided_once,
     intent_model_versions_are_numbered_per_tenant_and_the_pointer_moves,
+    embeddings_are_kept_per_model_and_digest,
 );
 
 const T0: i64 = 1_760_000_000_000;
@@ -995,4 +996,39 @@ async fn candidates_count_each_conversation_once_and_are_decided_once(store: Sto
         Some(("camera-card".to_owned(), "SKU1".to_owned()))
     );
     assert_eq!(store.recommendation(&a.tenant, &c2.conversation_id).await.unwrap(), None);
+}
+
+async fn embeddings_are_kept_per_model_and_digest(store: Store) {
+    let d = |n: u8| -> [u8; 32] { std::array::from_fn(|i| n.wrapping_mul(31).wrapping_add(i as u8)) };
+    let v = |x: f32| -> Vec<f32> { (0..384).map(|i| x + i as f32 * 1e-3).collect() };
+    assert!(store.embeddings("m1", &[d(1)]).await.unwrap().is_empty(), "nothing stored yet");
+    store.put_embeddings("m1", &[(d(1), v(0.5)), (d(2), v(-0.25))]).await.unwrap();
+    store.put_embeddings("m2", &[(d(1), v(9.0))]).await.unwrap();
+    let got = store.embeddings("m1", &[d(1), d(2), d(3)]).await.unwrap();
+    assert_eq!(got.len(), 2, "the absent digest is simply missing");
+    assert_eq!(got[&d(1)], v(0.5), "bit-exact round trip");
+    assert_eq!(got[&d(2)], v(-0.25));
+    // Another model never sees these vectors.
+    assert_eq!(
+        store.embeddings("m2", &[d(1), d(2)]).await.unwrap().into_iter().collect::<Vec<_>>(),
+        vec![(d(1), v(9.0))]
+    );
+    assert!(store.embeddings("m3", &[d(1)]).await.unwrap().is_empty());
+    // Putting again replaces (a damaged or recomputed vector); no duplicate key error.
+    store.put_embeddings("m1", &[(d(1), v(1.0))]).await.unwrap();
+    assert_eq!(store.embeddings("m1", &[d(1)]).await.unwrap()[&d(1)], v(1.0));
+    // Many at once: more digests than one statement takes (chunks of 256).
+    let many: Vec<([u8; 32], Vec<f32>)> = (0..600u32)
+        .map(|n| {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&n.to_le_bytes());
+            (k, vec![n as f32, -(n as f32)])
+        })
+        .collect();
+    store.put_embeddings("m1", &many).await.unwrap();
+    let keys: Vec<[u8; 32]> = many.iter().map(|(k, _)| *k).collect();
+    let got = store.embeddings("m1", &keys).await.unwrap();
+    assert_eq!(got.len(), 600);
+    assert!(many.iter().all(|(k, v)| &got[k] == v));
+    assert!(store.embeddings("m1", &[]).await.unwrap().is_empty());
 }

@@ -7,7 +7,7 @@
 
 use super::ApiJson;
 use crate::auth::Principal;
-use crate::error::ApiError;
+use crate::error::{ApiError, Problem};
 use crate::intent_models::{self, data_json};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use lingxi_domain::Permission;
 use lingxi_nlu::entities::{Entity, EntityValue, Now};
-use lingxi_nlu::intent::{default_training_data, DefaultLanguage, IntentMatch, IntentTrainingData};
+use lingxi_nlu::intent::{default_training_data, DefaultLanguage, IntentError, IntentMatch, IntentTrainingData};
 use lingxi_store::IntentModelRow;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -45,7 +45,7 @@ fn training_data(body: TrainBody) -> Result<IntentTrainingData, ApiError> {
             let mut d = IntentTrainingData::new();
             for (i, x) in intents.iter().enumerate() {
                 if d.intents().iter().any(|(n, _)| *n == x.intent) {
-                    return Err(ApiError::InvalidTrainingData(vec![(
+                    return Err(ApiError::InvalidTrainingData(vec![Problem::at(
                         format!("intents[{i}].intent"),
                         format!("`{}` is listed twice", x.intent.chars().take(80).collect::<String>()),
                     )]));
@@ -54,15 +54,20 @@ fn training_data(body: TrainBody) -> Result<IntentTrainingData, ApiError> {
             }
             d
         }
-        (None, Some(md)) => IntentTrainingData::parse_markdown(&md)
-            .map_err(|e| ApiError::InvalidTrainingData(vec![("markdown".into(), e.to_string())]))?,
+        (None, Some(md)) => IntentTrainingData::parse_markdown(&md).map_err(|e| {
+            let line = match &e {
+                IntentError::Parse { line, .. } => Some(*line),
+                _ => None,
+            };
+            ApiError::InvalidTrainingData(vec![Problem { path: "markdown".into(), message: e.to_string(), line }])
+        })?,
         _ => return Err(ApiError::InvalidRequest("give exactly one of `intents` or `markdown`".into())),
     };
     let problems = intent_models::check(&data);
     if problems.is_empty() {
         Ok(data)
     } else {
-        Err(ApiError::InvalidTrainingData(problems))
+        Err(ApiError::InvalidTrainingData(problems.into_iter().map(|(p, m)| Problem::at(p, m)).collect()))
     }
 }
 
@@ -95,7 +100,7 @@ pub async fn train(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let trained = trained.map_err(|e| ApiError::InvalidTrainingData(vec![("intents".into(), e)]))?;
+    let trained = trained.map_err(|e| ApiError::InvalidTrainingData(vec![Problem::at("intents", e)]))?;
     let now = state.clock.now();
     let stored = intent_models::to_store(&data, &trained, &who.actor());
     let version = state.store.intent_model_save(&who.tenant_id, &stored, activate, now).await?;

@@ -46,9 +46,9 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
     ("put", "/api/v1/nlu/active-intent-model", "session", "Put a version in use (a rollback or roll-forward), or null for the built-in default intents (admin, supervisor).", "ActiveIntentModel", 200),
     ("get", "/api/v1/nlu/default-intents", "session", "The built-in after-sales intents (zh, en) as training data to start from.", "", 200),
     ("get", "/api/v1/flows", "session", "The tenant's own guided flows.", "", 200),
-    ("post", "/api/v1/flows", "session", "Create a guided flow; a definition with problems is rejected with every problem by path (admin, supervisor).", "Flow", 201),
-    ("get", "/api/v1/flows/{id}", "session", "A guided flow's definition.", "", 200),
-    ("put", "/api/v1/flows/{id}", "session", "Replace a guided flow's definition, checked whole as on create (admin, supervisor).", "Flow", 200),
+    ("post", "/api/v1/flows", "session", "Create a guided flow from JSON or YAML (Content-Type application/yaml, text/yaml or application/x-yaml); a definition with problems is rejected with every problem by path, and for YAML its line (admin, supervisor).", "Flow", 201),
+    ("get", "/api/v1/flows/{id}", "session", "A guided flow's definition; with Accept: application/yaml, the definition alone as YAML.", "", 200),
+    ("put", "/api/v1/flows/{id}", "session", "Replace a guided flow's definition (JSON or YAML), checked whole as on create (admin, supervisor).", "Flow", 200),
     ("delete", "/api/v1/flows/{id}", "session", "Delete a guided flow (admin, supervisor).", "", 204),
     ("get", "/api/v1/conversations", "session", "List conversations (query: state, assignee=me|user id, customer_id, team=mine, limit).", "", 200),
     ("get", "/api/v1/conversations/{id}", "session", "A conversation with its customer and messages.", "", 200),
@@ -213,6 +213,16 @@ pub fn build() -> Value {
             op["parameters"] = Value::from(params);
         }
         paths.entry(path.to_string()).or_insert_with(|| json!({}))[*method] = op;
+    }
+    // Flows also travel as YAML (docs/flows.md): the same schema, another media type.
+    let flow = json!({ "schema": { "$ref": "#/components/schemas/Flow" } });
+    for (path, method) in [("/api/v1/flows", "post"), ("/api/v1/flows/{id}", "put")] {
+        if let Some(p) = paths.get_mut(path) {
+            p[method]["requestBody"]["content"]["application/yaml"] = flow.clone();
+        }
+    }
+    if let Some(p) = paths.get_mut("/api/v1/flows/{id}") {
+        p["get"]["responses"]["200"]["content"] = json!({ "application/json": {}, "application/yaml": flow });
     }
     json!({
         "openapi": "3.1.0",

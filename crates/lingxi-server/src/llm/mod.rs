@@ -1,8 +1,10 @@
 //! The optional language model in the bot turn: when the tenant has it on and the knowledge
 //! base is confident, the model phrases the answer from the retrieved entries only (masked
 //! before they leave), its reply is checked (`lingxi_knowledge::grounding`), and the customer
-//! gets it with its sources named. Any failure, timeout or ungrounded reply is logged and the
-//! plain knowledge-base answer goes out instead: the model can only ever improve a turn.
+//! gets it with its sources named. A business-data tool's answer goes the same way with the
+//! tool's result as the one source. Any failure, timeout or ungrounded reply is logged and the
+//! plain (knowledge-base or templated) answer goes out instead: the model can only ever
+//! improve a turn.
 
 pub mod client;
 pub mod config;
@@ -46,6 +48,31 @@ pub async fn grounded_answer(
         .filter(|h| h.confidence >= first.confidence * RELATED_SHARE)
         .map(|h| Source { id: h.entry_id.clone(), title: h.question.clone(), text: h.answer.clone() })
         .collect();
+    phrase(state, ep, question, names, sources, chinese).await
+}
+
+/// The model's answer to `question` from a business-data tool's result (`source`, its id
+/// `tool:<name>`), with the same masking, checks and fallback as a knowledge-base answer;
+/// `None`: send the templated answer.
+pub async fn tool_answer(
+    state: &AppState,
+    ep: &Endpoint,
+    question: &str,
+    names: &[String],
+    source: Source,
+    chinese: bool,
+) -> Option<String> {
+    phrase(state, ep, question, names, vec![source], chinese).await
+}
+
+async fn phrase(
+    state: &AppState,
+    ep: &Endpoint,
+    question: &str,
+    names: &[String],
+    sources: Vec<Source>,
+    chinese: bool,
+) -> Option<String> {
     let masker = Masker::new(crate::bot::extractor(), names);
     let lang = if chinese { Lang::Zh } else { Lang::En };
     let prompt = grounding::build(question, &sources, lang, &masker, ep.max_reply_chars);
@@ -58,13 +85,15 @@ pub async fn grounded_answer(
     match result {
         Ok(phrased) => {
             state.metrics.llm_answers.fetch_add(1, Ordering::Relaxed);
-            let entries: Vec<&str> = phrased.cited.iter().map(|&i| sources[i].id.as_str()).collect();
-            tracing::info!(?entries, ms, "answer phrased by the LLM");
+            let cited: Vec<&str> = phrased.cited.iter().map(|&i| sources[i].id.as_str()).collect();
+            tracing::info!(?cited, ms, "answer phrased by the LLM");
             Some(with_sources(&phrased, &sources, chinese))
         }
         Err(e) => {
             state.metrics.llm_fallbacks.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, ms, "LLM answer not used; the plain knowledge-base answer is sent");
+            let plain =
+                if sources.iter().any(|s| s.id.starts_with("tool:")) { "templated tool" } else { "knowledge-base" };
+            tracing::warn!(error = %e, ms, "LLM answer not used; the plain {plain} answer is sent");
             None
         }
     }

@@ -58,6 +58,7 @@ async fn a_tenant_trains_versions_and_rolls_back_its_intent_model(backend: Backe
     let (s, v) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(json!({ "markdown": md }))).await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(v["problems"][0]["message"].as_str().unwrap().contains("line 3"), "{v}");
+    assert_eq!(v["problems"][0]["line"], 3, "{v}");
     let (s, v) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(json!({}))).await;
     assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{v}");
     let (s, _) = app.send("post", &agent, "/api/v1/nlu/intent-models", Some(training(&[]))).await;

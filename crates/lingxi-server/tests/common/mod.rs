@@ -46,6 +46,9 @@ pub struct TestApp {
     pub a: Tenant,
     pub b: Tenant,
     pub _shutdown: oneshot::Sender<()>,
+    /// The database (URL and PostgreSQL schema) and the server task, for [`TestApp::restart`].
+    pub db: (String, Option<String>),
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 pub fn rand_hex() -> String {
@@ -57,22 +60,19 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let (store, url) = match backend {
+    let db = match backend {
         Backend::Sqlite => {
             let dir = std::env::temp_dir().join(format!("lingxi-api-{}", rand_hex()));
             std::fs::create_dir_all(&dir).unwrap();
-            let url = format!("sqlite://{}", dir.join("lingxi.db").display());
-            (Store::connect(&url, None).await.unwrap(), url)
+            (format!("sqlite://{}", dir.join("lingxi.db").display()), None)
         }
         Backend::Postgres => {
             let url = std::env::var("LINGXI_TEST_PG_URL").unwrap_or_else(|_| PG_URL.into());
-            let schema = format!("api_{}", rand_hex());
-            let store = Store::connect(&url, Some(&schema))
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL is required and not reachable at {url}: {e}"));
-            (store, url)
+            (url, Some(format!("api_{}", rand_hex())))
         }
     };
+    let store = connect(&db).await;
+    let url = db.0.clone();
     store.migrate().await.unwrap();
     let now = Timestamp::from_millis(1_760_000_000_000);
     let mut tenants = Vec::new();
@@ -110,6 +110,24 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
             vip_key: keys[2].clone(),
         });
     }
+    let b = tenants.pop().unwrap();
+    let a = tenants.pop().unwrap();
+    let (base, tx, server) = start_server(store.clone(), url, tweak).await;
+    TestApp { base, http: Client::new(), store, a, b, _shutdown: tx, db, server }
+}
+
+async fn connect((url, schema): &(String, Option<String>)) -> Store {
+    Store::connect(url, schema.as_deref())
+        .await
+        .unwrap_or_else(|e| panic!("the test database is required and not reachable at {url}: {e}"))
+}
+
+/// `lingxi serve` on port 0 over `store`, configured as the suites expect plus `tweak`.
+async fn start_server(
+    store: Store,
+    url: String,
+    tweak: impl FnOnce(&mut Config),
+) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let mut config = Config::load_from(
         &Overrides { database_url: Some(url), listen: Some("127.0.0.1:0".into()), ..Default::default() },
         |_| None,
@@ -124,15 +142,24 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(lingxi_server::serve(listener, store.clone(), config, async move {
+    let server = tokio::spawn(lingxi_server::serve(listener, store, config, async move {
         let _ = rx.await;
     }));
-    let b = tenants.pop().unwrap();
-    let a = tenants.pop().unwrap();
-    TestApp { base: format!("http://{addr}"), http: Client::new(), store, a, b, _shutdown: tx }
+    (format!("http://{addr}"), tx, server)
 }
 
 impl TestApp {
+    /// Stops this server (graceful shutdown: drained, store closed) and starts a new one, with
+    /// nothing in memory, on the same database and tenants: a restart.
+    pub async fn restart(self, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let TestApp { http, a, b, _shutdown, db, server, .. } = self;
+        drop(_shutdown);
+        server.await.unwrap().unwrap();
+        let store = connect(&db).await;
+        let (base, tx, server) = start_server(store.clone(), db.0.clone(), tweak).await;
+        TestApp { base, http, store, a, b, _shutdown: tx, db, server }
+    }
+
     pub async fn login(&self, email: &str) -> String {
         let r = self
             .http
