@@ -72,4 +72,51 @@ fn main() {
     };
     build(&data, &["chnsenticorp", "waimai_10k", "online_shopping_10_cats"], &zh, &out_dir.join("sentiment-zh.bin"));
     build(&data, &["twitter_airline_sentiment"], &zh, &out_dir.join("sentiment-en.bin"));
+    build_subjectivity(&data, &zh, &out_dir.join("subjectivity-zh.bin"));
+}
+
+/// Whether a Chinese message carries any sentiment at all. The polarity model only ever saw
+/// reviews, which are all opinion: it reads "发票怎么开" as a complaint. Neutral examples are
+/// requests and questions to assistants (smp2017 without its chit-chat class, cais) and the
+/// default after-sales intents except the unhappy ones; opinionated ones are the reviews.
+fn build_subjectivity(data: &Path, config: &ClassifierConfig, out: &Path) {
+    let neutral_sets = |split: &str| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = read(&data.join("smp2017_ecdt_task1"), split)
+            .into_iter()
+            .filter(|(_, l)| l != "chat")
+            .chain(read(&data.join("cais"), split))
+            .map(|(t, _)| (t, "neutral".to_string()))
+            .collect();
+        if split == "train" {
+            let intents = lingxi_nlu::intent::default_training_data(lingxi_nlu::intent::DefaultLanguage::Chinese);
+            for (name, examples) in intents.intents() {
+                if !matches!(name.as_str(), "complaint" | "human_agent" | "thanks" | "refund_dispute") {
+                    v.extend(examples.iter().map(|e| (e.clone(), "neutral".to_string())));
+                }
+            }
+        }
+        v
+    };
+    let opinion_sets = |split: &str| -> Vec<(String, String)> {
+        ["chnsenticorp", "waimai_10k"]
+            .iter()
+            .flat_map(|s| read(&data.join(s), split))
+            .map(|(t, _)| (t, "opinion".to_string()))
+            .collect()
+    };
+    let train: Vec<(String, String)> = neutral_sets("train").into_iter().chain(opinion_sets("train")).collect();
+    let dev: Vec<(String, String)> = neutral_sets("dev").into_iter().chain(opinion_sets("dev")).collect();
+    let (tt, tl): (Vec<&str>, Vec<&str>) = train.iter().map(|(t, l)| (t.as_str(), l.as_str())).unzip();
+    let mut clf = TextClassifier::train(&tt, &tl, config).expect("training data present");
+    let (dt, dl): (Vec<&str>, Vec<&str>) = dev.iter().map(|(t, l)| (t.as_str(), l.as_str())).unzip();
+    let temperature = clf.calibrate(&dt, &dl);
+    let bytes = clf.to_bytes();
+    std::fs::write(out, &bytes).expect("write artifact");
+    let shipped = TextClassifier::from_bytes(&bytes).expect("artifact reads back");
+    println!("{}: {} train examples, T={temperature:.2}, {} bytes", out.display(), train.len(), bytes.len());
+    println!(
+        "  test: neutral recall {:.2}, opinion recall {:.2}",
+        accuracy(&shipped, &neutral_sets("test")),
+        accuracy(&shipped, &opinion_sets("test"))
+    );
 }

@@ -15,6 +15,9 @@ use crate::features::{fold_char, is_cjk};
 const ZH_MODEL: &[u8] = include_bytes!("../models/sentiment-zh.bin");
 /// Shipped English polarity model ("negative" / "neutral" / "positive"); empty until built.
 const EN_MODEL: &[u8] = include_bytes!("../models/sentiment-en.bin");
+/// Shipped Chinese subjectivity gate ("neutral" / "opinion"): whether a message carries any
+/// sentiment at all, which the review-trained polarity model cannot tell.
+const ZH_SUBJECTIVITY: &[u8] = include_bytes!("../models/subjectivity-zh.bin");
 
 /// Overall polarity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -308,6 +311,8 @@ fn max_run(s: &str, pred: impl Fn(char) -> bool) -> usize {
 pub struct SentimentModel {
     zh: Option<TextClassifier>,
     en: Option<TextClassifier>,
+    /// Scales the Chinese model's polarity by the chance the message is an opinion at all.
+    zh_gate: Option<TextClassifier>,
     neutral_band: f32,
 }
 
@@ -318,6 +323,7 @@ impl SentimentModel {
         Ok(Self {
             zh: zh.map(TextClassifier::from_bytes).transpose()?,
             en: en.map(TextClassifier::from_bytes).transpose()?,
+            zh_gate: None,
             neutral_band: 0.35,
         })
     }
@@ -325,7 +331,14 @@ impl SentimentModel {
     /// From already trained classifiers. Chinese: labels "0"/"1"; English: labels
     /// "negative"/"neutral"/"positive" (or "0"/"1").
     pub fn from_classifiers(zh: Option<TextClassifier>, en: Option<TextClassifier>) -> Self {
-        Self { zh, en, neutral_band: 0.35 }
+        Self { zh, en, zh_gate: None, neutral_band: 0.35 }
+    }
+
+    /// With a Chinese subjectivity gate (labels "neutral" / "opinion"): the learned polarity
+    /// of a Chinese message counts in proportion to the gate's "opinion" probability.
+    pub fn with_subjectivity_gate(mut self, zh_gate: Option<TextClassifier>) -> Self {
+        self.zh_gate = zh_gate;
+        self
     }
 
     /// Lexicon only (no learned polarity).
@@ -352,7 +365,8 @@ impl SentimentModel {
             return None;
         }
         // One Chinese character carries about as much as a short English word.
-        let clf = if cjk * 4 >= latin { self.zh.as_ref() } else { self.en.as_ref() }?;
+        let chinese = cjk * 4 >= latin;
+        let clf = if chinese { self.zh.as_ref() } else { self.en.as_ref() }?;
         let p = clf.predict(text);
         if p.n_known_features == 0 {
             return None;
@@ -360,7 +374,14 @@ impl SentimentModel {
         let prob = |name: &str| clf.label_index(name).map_or(0.0, |i| prob_of(&p, i));
         let pos = prob("positive").max(prob("1"));
         let neg = prob("negative").max(prob("0"));
-        Some(pos - neg)
+        let opinion = match self.zh_gate.as_ref().filter(|_| chinese) {
+            Some(gate) => {
+                let g = gate.predict(text);
+                gate.label_index("opinion").map_or(1.0, |i| prob_of(&g, i))
+            }
+            None => 1.0,
+        };
+        Some((pos - neg) * opinion)
     }
 
     /// Sentiment of one message.
@@ -398,7 +419,7 @@ pub fn default_model() -> &'static SentimentModel {
     static MODEL: OnceLock<SentimentModel> = OnceLock::new();
     MODEL.get_or_init(|| {
         let load = |b: &[u8]| TextClassifier::from_bytes(b).ok();
-        SentimentModel::from_classifiers(load(ZH_MODEL), load(EN_MODEL))
+        SentimentModel::from_classifiers(load(ZH_MODEL), load(EN_MODEL)).with_subjectivity_gate(load(ZH_SUBJECTIVITY))
     })
 }
 
@@ -498,6 +519,40 @@ fn slope(ys: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const PLAIN_QUESTIONS: [&str; 6] = [
+        "发票怎么开",
+        "退款多久到账？",
+        "我的快递到哪了",
+        "怎么修改收货地址",
+        "会员积分怎么用",
+        "扫地机器人不充电怎么办",
+    ];
+
+    #[test]
+    fn plain_service_questions_are_neutral_and_three_of_them_are_no_reason_to_hand_over() {
+        let results: Vec<SentimentResult> = PLAIN_QUESTIONS.iter().map(|q| analyze(q)).collect();
+        for (q, r) in PLAIN_QUESTIONS.iter().zip(&results) {
+            assert_eq!(r.polarity, Polarity::Neutral, "{q}: {r:?}");
+        }
+        assert!(!SentimentTrend::from_results(&results).signals().persistently_negative);
+        // Opinions still count, both ways.
+        for q in ["东西质量太差了，用了两天就坏", "等了一个星期还没到，太慢了", "什么破快递，气死我了"]
+        {
+            assert_eq!(analyze(q).polarity, Polarity::Negative, "{q}");
+        }
+        for q in ["客服态度很好，很满意", "这个耳机音质不错"] {
+            assert_eq!(analyze(q).polarity, Polarity::Positive, "{q}");
+        }
+    }
+
+    #[test]
+    fn without_the_subjectivity_gate_the_review_model_reads_questions_as_complaints() {
+        // Why the gate exists: the polarity model alone, trained on reviews only.
+        let ungated = SentimentModel::from_classifiers(TextClassifier::from_bytes(ZH_MODEL).ok(), None);
+        let negative = PLAIN_QUESTIONS.iter().filter(|q| ungated.analyze(q).polarity == Polarity::Negative).count();
+        assert!(negative >= 4, "{negative} of {} read as negative", PLAIN_QUESTIONS.len());
+    }
 
     #[test]
     fn lexicon_finds_service_emotions() {
