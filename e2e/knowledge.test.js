@@ -7,7 +7,7 @@
 // Debian's chromium.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
@@ -131,6 +131,12 @@ describe("knowledge base in the console", { timeout: 180000 }, () => {
     await versions.nth(1).locator("summary").click();
     assert.match(await versions.nth(1).getByTestId("kb-version-answer").textContent(), /1–3 个工作日/);
     await sup.screenshot({ path: join(ARTIFACTS, "knowledge-editor.png"), fullPage: true });
+
+    // The export carries the new version (a download with the session cookie).
+    const [download] = await Promise.all([sup.waitForEvent("download"), sup.getByTestId("kb-export-csv").click()]);
+    assert.equal(download.suggestedFilename(), "knowledge.csv");
+    const csv = readFileSync(await download.path(), "utf8");
+    assert.ok(csv.includes(NEW_PHRASING) && csv.includes(NEW_ANSWER) && !csv.includes("退款怎么还没到"), "export has version 2");
 
     // The server has it, and the bot answers the new phrasing from the edited entry (the index
     // is rebuilt in the background, so ask until it is).
