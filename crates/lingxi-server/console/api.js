@@ -41,6 +41,8 @@ const api = {
   },
   get(path) { return this.request("GET", path); },
   post(path, body) { return this.request("POST", path, body === undefined ? {} : body); },
+  put(path, body) { return this.request("PUT", path, body); },
+  del(path) { return this.request("DELETE", path); },
 
   login(email, password) { return this.post("/api/v1/auth/login", { email, password }); },
   logout() { return this.request("POST", "/api/v1/auth/logout"); },
@@ -66,6 +68,29 @@ const api = {
   teams() { return this.get("/api/v1/teams"); },
   users() { return this.get("/api/v1/users"); },
   queueOverview() { return this.get("/api/v1/queues/overview"); },
+  // Knowledge base (knowledge.js): entries, review workflow, gaps, candidates, search.
+  kbEntries({ q, status, limit }) {
+    const p = new URLSearchParams({ limit: String(limit) });
+    if (q) p.set("q", q);
+    if (status) p.set("status", status);
+    return this.get("/api/v1/knowledge/faqs?" + p.toString());
+  },
+  kbEntry(id) { return this.get("/api/v1/knowledge/faqs/" + encodeURIComponent(id)); },
+  kbCreate(entry) { return this.post("/api/v1/knowledge/faqs", entry); },
+  kbUpdate(id, entry) { return this.put("/api/v1/knowledge/faqs/" + encodeURIComponent(id), entry); },
+  kbDelete(id) { return this.del("/api/v1/knowledge/faqs/" + encodeURIComponent(id)); },
+  kbSetStatus(id, status) { return this.post("/api/v1/knowledge/faqs/" + encodeURIComponent(id) + "/status", { status }); },
+  kbVersions(id) { return this.get("/api/v1/knowledge/faqs/" + encodeURIComponent(id) + "/versions"); },
+  kbGaps() { return this.get("/api/v1/knowledge/gaps"); },
+  kbDraftFromGap(id) { return this.post("/api/v1/knowledge/gaps/" + encodeURIComponent(id) + "/draft", {}); },
+  kbCandidates(status) { return this.get("/api/v1/knowledge/candidates?" + new URLSearchParams({ status }).toString()); },
+  kbAccept(id) { return this.post("/api/v1/knowledge/candidates/" + encodeURIComponent(id) + "/accept", {}); },
+  kbDismiss(id) { return this.post("/api/v1/knowledge/candidates/" + encodeURIComponent(id) + "/dismiss"); },
+  kbSearch(q, lang) {
+    const p = new URLSearchParams({ q, limit: "5" });
+    if (lang) p.set("lang", lang);
+    return this.get("/api/v1/knowledge/search?" + p.toString());
+  },
   transition(id, transition, extra) {
     return this.post("/api/v1/conversations/" + encodeURIComponent(id) + "/transitions", Object.assign({ transition }, extra || {}));
   },

@@ -175,6 +175,7 @@ async function showApp(me) {
   $("app-view").hidden = false;
   $("me-name").textContent = me.user.name;
   workspaceSession(me);
+  knowledgeSession(me);
   renderFilters();
   renderConversation();
   renderCustomer();
@@ -193,6 +194,7 @@ function endSession() {
   state.unseen.clear();
   $("conversation-list").replaceChildren();
   workspaceSession(null);
+  knowledgeSession(null);
   history.replaceState(null, "", location.pathname);
   showLogin();
 }
@@ -680,6 +682,7 @@ function rerenderAll() {
   renderCustomer();
   renderConn();
   refreshQueues();
+  renderKnowledge();
 }
 
 /* ───────────────────────────── boot ───────────────────────────── */
@@ -693,6 +696,7 @@ async function boot() {
   $("reply-form").addEventListener("submit", onReplySubmit);
   $("reply-input").addEventListener("keydown", onReplyKey);
   bootWorkspace();
+  bootKnowledge();
   setInterval(() => { if (state.me) renderList(); }, 30000); // keep "5 min" fresh
   try {
     await showApp(await api.me());
