@@ -308,7 +308,10 @@ async fn turn(
     }
     let KbReply { decision: kb_decision, confidence: kb_confidence, draft: kb, offers, hits } =
         bot_reply::knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
-    let understood = kb.is_some() || !intent.out_of_scope;
+    // Knowing the topic is not helping: without an answer only small talk and requests the bot
+    // acts on count as understood, so unanswered questions lead to a person, not in circles.
+    let understood = kb.is_some()
+        || (!intent.out_of_scope && helps_without_knowledge(intent.top.as_ref().map(|m| m.intent.as_str())));
     let decision = decide(
         policy,
         &Turn {
@@ -637,29 +640,88 @@ fn handoff_notice(reason: &HandoffReason, chinese: bool, agents_online: usize) -
 }
 
 /// Intent-level answers, for tenants without a knowledge base and when it does not know.
+/// Intents the bot can help with without an answer from the knowledge base: small talk, and
+/// requests it acts on by asking for what it needs (the tools and flows take it from there).
+fn helps_without_knowledge(intent: Option<&str>) -> bool {
+    matches!(
+        intent,
+        Some(
+            "greeting"
+                | "thanks"
+                | "order_status"
+                | "logistics"
+                | "refund_status"
+                | "product_troubleshooting"
+                | "complaint"
+                | "human_agent"
+        )
+    )
+}
+
+/// The reply when the knowledge base had no answer. It never states a policy of its own (how
+/// long refunds take, what the warranty is): those are the tenant's facts and come only from
+/// its knowledge base. A recognised topic is named, so the customer knows what was understood.
 fn answer(intent: Option<&str>, chinese: bool) -> String {
-    let (zh, en) = match intent {
-        Some("greeting") => ("您好，我是灵犀智能客服，请问有什么可以帮您？", "Hello, I'm Lingxi's assistant. How can I help?"),
-        Some("thanks") => ("不客气，还有其他问题随时找我～", "You're welcome! Anything else, just ask."),
-        Some("order_status") => ("请提供订单号，我帮您查询订单状态；也可以在“我的订单”里查看。", "Please share your order number and I'll check its status; you can also see it under My Orders."),
-        Some("logistics") => ("请提供订单号或快递单号，我帮您查询物流进度。", "Please share your order or tracking number and I'll look up the delivery."),
-        Some("return_request") => ("签收 7 天内、商品完好可申请无理由退货：在“我的订单”中选择该订单，点击“申请售后”即可。", "Within 7 days of delivery, unused items can be returned: open the order in My Orders and choose Return."),
-        Some("refund_status") => ("退货签收后，退款会在 1–3 个工作日内原路退回，银行卡到账可能再需 1–5 个工作日。", "Once the return is received, refunds go back to the original payment within 1–3 business days (banks may take 1–5 more)."),
-        Some("invoice") => ("电子发票可在订单完成后于“我的订单-发票”中申请，通常 24 小时内开具。", "E-invoices can be requested under My Orders → Invoice after delivery, usually issued within 24 hours."),
-        Some("change_address") => ("订单发货前可在订单详情中修改地址；已发货的请提供订单号，我为您联系快递。", "Before shipping you can change the address in the order details; if it has shipped, share the order number."),
-        Some("membership_points") => ("积分可在“会员中心”查看，100 积分可抵 1 元，积分有效期为 2 年。", "See your points in the Member Center; 100 points = ¥1, valid for 2 years."),
-        Some("product_troubleshooting") => ("请告诉我设备型号和具体现象，我一步步帮您排查。", "Tell me the device model and what happens, and I'll walk you through it."),
-        Some("warranty") => ("本店电子产品享受 1 年保修，凭订单即可，无需纸质发票。", "Electronics carry a 1-year warranty; your order is your proof of purchase."),
-        Some("installation") => ("请告诉我产品型号，我发您安装步骤；大件可预约上门安装。", "Tell me the model and I'll send the setup steps; home installation can be booked for large items."),
-        Some("payment_issue") => ("支付未成功不会扣款；若已扣款未出单，款项会在 24 小时内自动退回。", "A failed payment is not charged; if you were charged without an order, it's refunded automatically within 24 hours."),
-        Some("coupon") => ("优惠券可在“我的-优惠券”查看，下单时自动抵扣，注意使用门槛和有效期。", "Coupons are under Me → Coupons and apply automatically at checkout; check the minimum spend and expiry."),
-        Some("account_login") => ("可通过登录页的“忘记密码”用手机号重置；收不到验证码请检查是否被拦截。", "Use 'Forgot password' on the login page to reset with your phone; check your SMS filter if no code arrives."),
-        Some("price_protection") => ("签收后 7 天内降价可申请价保，在订单详情点击“价格保护”即可。", "If the price drops within 7 days of delivery, apply for price protection in the order details."),
-        _ => ("抱歉，我没有完全理解，能换个说法或补充一下细节吗？也可以输入“转人工”。", "Sorry, I didn't quite get that. Could you rephrase or add details? You can also ask for a person."),
+    let asks = |zh: &str, en: &str| if chinese { zh.to_owned() } else { en.to_owned() };
+    let topic = match intent {
+        Some("greeting") => {
+            return asks(
+                "您好，我是灵犀智能客服，请问有什么可以帮您？",
+                "Hello, I'm Lingxi's assistant. How can I help?",
+            )
+        }
+        Some("thanks") => return asks("不客气，还有其他问题随时找我～", "You're welcome! Anything else, just ask."),
+        Some("order_status") => {
+            return asks(
+                "请提供订单号，我帮您查询订单状态。",
+                "Please share your order number and I'll check its status.",
+            )
+        }
+        Some("logistics") => {
+            return asks(
+                "请提供订单号或快递单号，我帮您查询物流进度。",
+                "Please share your order or tracking number and I'll look up the delivery.",
+            )
+        }
+        Some("refund_status") => {
+            return asks(
+                "请提供订单号，我帮您查询退款进度。",
+                "Please share your order number and I'll check the refund.",
+            )
+        }
+        Some("product_troubleshooting") => {
+            return asks(
+                "请告诉我设备型号和具体现象，我一步步帮您排查。",
+                "Tell me the device model and what happens, and I'll walk you through it.",
+            )
+        }
+        Some("complaint") => {
+            return asks(
+                "很抱歉给您带来不好的体验。请具体说说发生了什么，我会记录下来帮您处理；也可以输入“转人工”。",
+                "I'm sorry about this. Tell me what happened and I'll note it and help; you can also ask for a person.",
+            )
+        }
+        Some("return_request") => ("退货", "returns"),
+        Some("refund_dispute") => ("退款", "refunds"),
+        Some("cancel_order") => ("取消订单", "cancelling an order"),
+        Some("invoice") => ("发票", "invoices"),
+        Some("change_address") => ("修改地址", "changing the address"),
+        Some("membership_points") => ("会员积分", "membership points"),
+        Some("warranty") => ("保修", "the warranty"),
+        Some("installation") => ("安装", "installation"),
+        Some("payment_issue") => ("支付", "payment"),
+        Some("coupon") => ("优惠券", "coupons"),
+        Some("account_login") => ("账号登录", "signing in"),
+        Some("price_protection") => ("价格保护", "price protection"),
+        _ => {
+            return asks(
+                "抱歉，我没有完全理解，能换个说法或补充一下细节吗？也可以输入“转人工”。",
+                "Sorry, I didn't quite get that. Could you rephrase or add details? You can also ask for a person.",
+            )
+        }
     };
-    if chinese {
-        zh.into()
-    } else {
-        en.into()
-    }
+    asks(
+        &format!("关于{}，我没有找到确切的答案。能换个说法或补充一下细节吗？也可以输入“转人工”。", topic.0),
+        &format!("I couldn't find an exact answer about {}. Could you rephrase or add details? You can also ask for a person.", topic.1),
+    )
 }

@@ -6,7 +6,7 @@
 
 use super::*;
 
-both!(a_tenant_trains_versions_and_rolls_back_its_intent_model);
+both!(a_tenant_trains_versions_and_rolls_back_its_intent_model, the_bot_states_no_policy_its_knowledge_base_lacks);
 
 fn training(extra: &[&str]) -> Value {
     let mut plant =
@@ -138,4 +138,48 @@ async fn a_tenant_trains_versions_and_rolls_back_its_intent_model(backend: Backe
     assert!(kinds.contains(&"amount"), "{p}");
     assert!(p["sentiment"]["emotions"]["anger"].as_f64().unwrap() > 0.0, "{p}");
     assert_eq!(p["language"], "chinese", "{p}");
+}
+
+/// A topic the intent model recognises but the tenant's knowledge base does not cover gets no
+/// made-up policy (the old fallback said "下单时自动抵扣" and "1 年保修" for every tenant): the
+/// reply names the topic, the question is a knowledge gap, and two such turns in a row reach a
+/// person.
+async fn the_bot_states_no_policy_its_knowledge_base_lacks(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let admin = app.login(&app.a.admin).await;
+    let kb = json!([{ "id": "warranty", "lang": "zh", "question": "保修期多久", "answer": "所有设备保修两年，凭订单即可。" }]);
+    let (s, v) = app
+        .send("post", &admin, "/api/v1/knowledge/import", Some(json!({ "format": "json", "content": kb.to_string() })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let who = json!([{ "kind": "device_id", "value": "nlu-policy" }]);
+    let (_, m) = app.inbound(&app.a.app_key, msg("pol-1", who.clone(), "优惠券怎么用？")).await;
+    let conv = m["conversation_id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/conversations/{conv}");
+    let bot_texts = |n: usize| {
+        let (app, admin, path) = (&app, &admin, &path);
+        eventually(move || async move {
+            let (_, v) = app.get(admin, path).await;
+            let texts: Vec<Value> = v["messages"]
+                .as_array()?
+                .iter()
+                .filter(|m| m["sender"]["kind"] == "bot")
+                .map(|m| m["content"]["text"].clone())
+                .collect();
+            (texts.len() >= n).then_some(Value::Array(texts))
+        })
+    };
+    let first = bot_texts(1).await[0].as_str().unwrap().to_owned();
+    assert!(first.contains("优惠券") && !first.contains("抵扣"), "{first}");
+    let gaps = eventually(|| async {
+        let (_, v) = app.get(&admin, "/api/v1/knowledge/gaps").await;
+        let found = v["clusters"].as_array()?.iter().any(|c| c["question"] == "优惠券怎么用？");
+        found.then_some(v)
+    })
+    .await;
+    assert!(!gaps["clusters"].as_array().unwrap().is_empty());
+    app.inbound(&app.a.app_key, msg("pol-2", who, "积分能抵现金吗？")).await;
+    bot_texts(2).await;
+    let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
+    assert_eq!(v["conversation"]["handoff_reason"], "repeated_failure", "{v}");
 }
