@@ -4,14 +4,16 @@
 //! phrasings, test utterances are queries); fusion weights, calibration and thresholds tuned on a 10 %
 //! slice of train; reports top-1/top-3, decision rates and latency of retrieval + decision.
 //! `kb_eval pair <data_dir>/<name> [emb_dir]`: question matching; lcqmc fits on dev and scores test,
-//! afqmc fits on train and scores dev. Embeddings come from `embed_cache` files when present.
+//! afqmc fits on train and scores dev. Embeddings come from `embed_cache` files when present; with them, the
+//! pair network (`pair::PairNet`) is trained on the first 90 % of the fit split, its epoch and threshold chosen
+//! on the last 10 %, and scored once. `KB_EVAL_NET="hidden,epochs,l2,lr"` overrides its settings.
 
 use std::io::BufRead;
 use std::path::Path;
 use std::time::Instant;
 
 use lingxi_knowledge::eval::{answer_threshold_for_precision, labelled_kb, score, top1_correct};
-use lingxi_knowledge::pair::{pair_features, IdfTable, PairModel, N_PAIR_FEATURES};
+use lingxi_knowledge::pair::{pair_features, IdfTable, NetConfig, PairInput, PairModel, PairNet, N_PAIR_FEATURES};
 use lingxi_knowledge::text::Analyzer;
 use lingxi_knowledge::{Calibrator, Filter, Lang, RetrievalConfig, Thresholds};
 
@@ -296,7 +298,56 @@ fn pair(dir: &Path, emb: Option<&Path>) {
             pct(tune_acc),
             cos_only.map_or(String::new(), |c| format!("; e5 cosine alone {}", pct(c)))
         );
+        if let (Some(fa), Some(fb), Some(ea), Some(eb)) = (&fva, &fvb, &eva, &evb) {
+            network(&name, eval_split, (&xs, &ys, fa, fb), (&ex, &ey, ea, eb));
+        }
     }
+}
+
+type Split<'a> = (&'a Feats, &'a [bool], &'a [Vec<f32>], &'a [Vec<f32>]);
+
+fn inputs(xs: &Feats, va: &[Vec<f32>], vb: &[Vec<f32>]) -> Vec<PairInput> {
+    xs.iter().zip(va).zip(vb).map(|((x, a), b)| PairInput::new(x, a, b).expect("cached vectors are finite")).collect()
+}
+
+fn net_config() -> NetConfig {
+    let mut cfg = NetConfig::default();
+    if let Ok(v) = std::env::var("KB_EVAL_NET") {
+        let p: Vec<&str> = v.split(',').collect();
+        cfg.hidden = p.first().and_then(|x| x.parse().ok()).unwrap_or(cfg.hidden);
+        cfg.epochs = p.get(1).and_then(|x| x.parse().ok()).unwrap_or(cfg.epochs);
+        cfg.l2 = p.get(2).and_then(|x| x.parse().ok()).unwrap_or(cfg.l2);
+        cfg.learning_rate = p.get(3).and_then(|x| x.parse().ok()).unwrap_or(cfg.learning_rate);
+    }
+    cfg
+}
+
+/// The pair network: fit on the first 90 % of the fit split, epoch and threshold on the rest, score once.
+fn network(name: &str, eval_split: &str, fit: Split, eval: Split) {
+    let all = inputs(fit.0, fit.2, fit.3);
+    let cut = all.len() * 9 / 10;
+    let cfg = net_config();
+    let t = Instant::now();
+    let fitted = match PairNet::train(&all[..cut], &fit.1[..cut], &all[cut..], &fit.1[cut..], &cfg) {
+        Ok(f) => f,
+        Err(e) => return println!("  network not trained: {e}"),
+    };
+    let train_secs = t.elapsed().as_secs_f32();
+    let ex = inputs(eval.0, eval.2, eval.3);
+    let t = Instant::now();
+    let hits = ex.iter().zip(eval.1).filter(|(x, &y)| fitted.net.matches(x) == Ok(y)).count();
+    let per_pair_us = t.elapsed().as_secs_f64() * 1e6 / ex.len().max(1) as f64;
+    println!(
+        "TEST {name} network ({cut} fit pairs, {} held out; {eval_split} {}): accuracy {} | {cfg:?}; epoch {} of {}, \
+         threshold {:.2}, held-out acc {}; trained in {train_secs:.0} s, {per_pair_us:.1} us per pair",
+        all.len() - cut,
+        ex.len(),
+        pct(hits as f32 / ex.len().max(1) as f32),
+        fitted.epoch,
+        cfg.epochs,
+        fitted.net.threshold,
+        pct(fitted.held_out_accuracy)
+    );
 }
 
 fn main() {
