@@ -6,7 +6,9 @@ use std::collections::{HashMap, HashSet};
 
 use crate::text::{Analyzer, TermKind};
 
+mod holdout;
 mod net;
+pub use holdout::held_out_by_topic;
 pub use net::{NetConfig, NetFit, PairError, PairInput, PairNet};
 
 /// Number of pair features.

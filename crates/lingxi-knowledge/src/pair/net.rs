@@ -1,4 +1,5 @@
-//! A one-hidden-layer network over two sentence embeddings and the lexical pair features.
+//! A one-hidden-layer network (or, with no hidden units, a logistic model) over two sentence embeddings
+//! and the lexical pair features.
 //!
 //! A frozen encoder's cosine weighs every dimension alike; which dimensions must agree for two
 //! questions to mean the same is learnt here from labelled pairs through the interaction features
@@ -61,6 +62,7 @@ impl PairInput {
 /// afqmc train), never on a scored split.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NetConfig {
+    /// Hidden ReLU units; 0 makes the model logistic (one weight per input).
     pub hidden: usize,
     /// Passes over the fit set; the epoch with the best held-out accuracy is kept.
     pub epochs: usize,
@@ -84,9 +86,10 @@ pub struct PairNet {
     hidden: usize,
     mean: Vec<f32>,
     inv_std: Vec<f32>,
-    /// hidden × width, row-major.
+    /// hidden × width, row-major (empty when logistic).
     w1: Vec<f32>,
     b1: Vec<f32>,
+    /// Output weights: one per hidden unit, or one per input when logistic.
     w2: Vec<f32>,
     b2: f32,
     /// Probability at or above which a pair is called a match (chosen on the held-out set).
@@ -165,7 +168,7 @@ impl PairNet {
             }
         }
         let both = fit_y.iter().any(|&y| y) && fit_y.iter().any(|&y| !y);
-        if !both || hold.is_empty() || cfg.hidden == 0 || cfg.batch == 0 {
+        if !both || hold.is_empty() || cfg.batch == 0 {
             return Err(PairError::NotEnoughData);
         }
         let width = fit[0].width();
@@ -175,8 +178,9 @@ impl PairNet {
         let mut net = PairNet::init(fit, cfg);
         let z: Vec<Vec<f32>> = fit.iter().map(|x| net.standard(&x.0)).collect();
         let (h, wd) = (cfg.hidden, width);
-        let (mut a1, mut ab1, mut a2, mut ab2) = (Adam::new(h * wd), Adam::new(h), Adam::new(h), Adam::new(1));
-        let (mut g1, mut gb1, mut g2) = (vec![0f32; h * wd], vec![0f32; h], vec![0f32; h]);
+        let n2 = net.w2.len();
+        let (mut a1, mut ab1, mut a2, mut ab2) = (Adam::new(h * wd), Adam::new(h), Adam::new(n2), Adam::new(1));
+        let (mut g1, mut gb1, mut g2) = (vec![0f32; h * wd], vec![0f32; h], vec![0f32; n2]);
         let (mut pre, mut act) = (vec![0f32; h], vec![0f32; h]);
         let mut rng = Rng(cfg.seed ^ 0x5eed);
         let mut order: Vec<usize> = (0..z.len()).collect();
@@ -193,6 +197,11 @@ impl PairNet {
                     let p = net.forward(&z[i], &mut pre, &mut act);
                     let e = p - if fit_y[i] { 1.0 } else { 0.0 };
                     gb2 += e;
+                    if h == 0 {
+                        for (g, x) in g2.iter_mut().zip(&z[i]) {
+                            *g += e * x;
+                        }
+                    }
                     for j in 0..h {
                         g2[j] += e * act[j];
                         if pre[j] > 0.0 {
@@ -255,7 +264,12 @@ impl PairNet {
             inv_std: var.iter().map(|&v| 1.0 / (v.sqrt() as f32).max(1e-4)).collect(),
             w1: (0..cfg.hidden * width).map(|_| l1 * rng.symmetric()).collect(),
             b1: vec![0.0; cfg.hidden],
-            w2: (0..cfg.hidden).map(|_| l2 * rng.symmetric()).collect(),
+            // a logistic model is convex: it starts from zero
+            w2: if cfg.hidden == 0 {
+                vec![0.0; width]
+            } else {
+                (0..cfg.hidden).map(|_| l2 * rng.symmetric()).collect()
+            },
             b2: 0.0,
             threshold: 0.5,
         }
@@ -266,6 +280,9 @@ impl PairNet {
     }
 
     fn forward(&self, z: &[f32], pre: &mut [f32], act: &mut [f32]) -> f32 {
+        if self.hidden == 0 {
+            return sigmoid(self.b2 + self.w2.iter().zip(z).map(|(w, x)| w * x).sum::<f32>());
+        }
         let mut s = self.b2;
         for j in 0..self.hidden {
             let row = &self.w1[j * self.width..(j + 1) * self.width];
@@ -338,6 +355,30 @@ mod tests {
         assert!(acc > 0.9, "accuracy on fresh pairs {acc}, held out {}", fit.held_out_accuracy);
         assert!(fit.epoch >= 1 && fit.epoch <= 40);
         assert_eq!(PairNet::train(&fx, &fy, &hx, &hy, &cfg).unwrap(), fit);
+    }
+
+    #[test]
+    fn with_no_hidden_units_it_is_a_logistic_model_over_the_interactions() {
+        // "same meaning" when the first coordinates agree in sign: linear in u⊙v only with the sign of
+        // the product, so the logistic model gets most but not all of it
+        let mut rng = Rng(9);
+        let mut make = |n: usize| -> (Vec<PairInput>, Vec<bool>) {
+            (0..n)
+                .map(|_| {
+                    let a: Vec<f32> = (0..8).map(|_| rng.symmetric()).collect();
+                    let b: Vec<f32> = (0..8).map(|_| rng.symmetric()).collect();
+                    (PairInput::new(&LEX, &a, &b).unwrap(), a[0] * b[0] > 0.0)
+                })
+                .unzip()
+        };
+        let (fx, fy) = make(1500);
+        let (hx, hy) = make(300);
+        let (tx, ty) = make(500);
+        let cfg = NetConfig { hidden: 0, epochs: 30, learning_rate: 1e-2, ..NetConfig::default() };
+        let fit = PairNet::train(&fx, &fy, &hx, &hy, &cfg).unwrap();
+        assert_eq!(fit.net.w1.len(), 0);
+        let acc = accuracy(&fit.net, &tx, &ty);
+        assert!(acc > 0.75, "accuracy on fresh pairs {acc}");
     }
 
     #[test]
