@@ -6,6 +6,11 @@ use std::collections::{HashMap, HashSet};
 
 use crate::text::{Analyzer, TermKind};
 
+mod holdout;
+mod net;
+pub use holdout::held_out_by_topic;
+pub use net::{NetConfig, NetFit, PairError, PairInput, PairNet};
+
 /// Number of pair features.
 pub const N_PAIR_FEATURES: usize = 12;
 
@@ -146,19 +151,60 @@ impl PairModel {
     /// Chooses the threshold with the best accuracy on a tuning set and stores it; returns that accuracy.
     pub fn tune_threshold(&mut self, xs: &[[f32; N_PAIR_FEATURES]], ys: &[bool]) -> f32 {
         let probs: Vec<f32> = xs.iter().map(|x| self.probability(x)).collect();
-        let mut best = (0.0, 0.5);
-        for i in 1..100 {
-            let t = i as f32 / 100.0;
-            let acc = probs.iter().zip(ys).filter(|(p, &y)| (**p >= t) == y).count() as f32 / ys.len().max(1) as f32;
-            if acc > best.0 {
-                best = (acc, t);
-            }
-        }
-        self.threshold = best.1;
-        best.0
+        let (acc, t) = best_threshold(&probs, ys);
+        self.threshold = t;
+        acc
     }
     /// True when the pair is predicted to match.
     pub fn matches(&self, x: &[f32; N_PAIR_FEATURES]) -> bool {
         self.probability(x) >= self.threshold
+    }
+}
+
+/// The best accuracy on labelled pairs over probability thresholds 0.01, 0.02, …, 0.99, and the lowest
+/// threshold reaching it: `(accuracy, threshold)`; `(0.0, 0.5)` when there is nothing to count.
+pub fn best_threshold(probs: &[f32], ys: &[bool]) -> (f32, f32) {
+    let mut best = (0.0, 0.5);
+    for i in 1..100 {
+        let t = i as f32 / 100.0;
+        let acc = probs.iter().zip(ys).filter(|(p, &y)| (**p >= t) == y).count() as f32 / ys.len().max(1) as f32;
+        if acc > best.0 {
+            best = (acc, t);
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn features_are_finite_and_sensible_even_for_empty_text() {
+        let an = Analyzer::default();
+        let idf = IdfTable::fit(&an, &["花呗怎么还款", "借呗可以提前还吗", ""]);
+        for (a, b) in [("", ""), ("", "花呗怎么还款"), ("花呗怎么还款", "")] {
+            let f = pair_features(&an, &idf, a, b, None);
+            assert!(f.iter().all(|v| v.is_finite()), "{a:?} {b:?}: {f:?}");
+        }
+        let same = pair_features(&an, &idf, "花呗怎么还款", "花呗怎么还款", Some(1.0));
+        let other = pair_features(&an, &idf, "花呗怎么还款", "借呗可以提前还吗", Some(0.3));
+        assert_eq!(same[10], 1.0, "exact match");
+        assert!(same[3] > other[3], "idf overlap {} vs {}", same[3], other[3]);
+        let negated = pair_features(&an, &idf, "花呗能还款", "花呗不能还款", None);
+        assert_eq!(negated[9], 1.0, "negation mismatch");
+        let numbers = pair_features(&an, &idf, "3天能到吗", "5天能到吗", None);
+        assert_eq!(numbers[8], 1.0, "number mismatch");
+    }
+
+    #[test]
+    fn best_threshold_separates_and_handles_nothing() {
+        let (acc, t) = best_threshold(&[0.1, 0.2, 0.7, 0.9], &[false, false, true, true]);
+        assert_eq!(acc, 1.0);
+        assert!(t > 0.2 && t <= 0.7, "{t}");
+        assert_eq!(best_threshold(&[], &[]), (0.0, 0.5));
+        // NaN probabilities never count as a match
+        let (acc, _) = best_threshold(&[f32::NAN, 0.9], &[false, true]);
+        assert_eq!(acc, 1.0);
     }
 }
