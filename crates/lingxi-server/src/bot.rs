@@ -179,7 +179,17 @@ async fn turn(
     };
     // The tenant's own intent model when it trained one, else the defaults for the language.
     let own_model = state.intent_models.active(&state.store, tenant).await;
-    let intent = crate::intent_models::pick(&own_model, chinese).classify(&normalized.text);
+    let mut intent = crate::intent_models::pick(&own_model, chinese).classify(&normalized.text);
+    // Small talk must be unmistakable (real greetings score ~1.0): "你们在招聘兼职客服吗" leans
+    // to "greeting" only because it says 客服, and small talk is never logged as a gap.
+    if intent
+        .top
+        .as_ref()
+        .is_some_and(|t| matches!(t.intent.as_str(), "greeting" | "thanks") && t.confidence < SMALL_TALK_MIN_CONFIDENCE)
+    {
+        intent.top = None;
+        intent.out_of_scope = true;
+    }
     let now = state.clock.now();
     let entities = extractor().extract(&normalized.text, Now::china(now.millis() / 1000));
     let amounts: Vec<i64> = entities
@@ -640,6 +650,9 @@ fn handoff_notice(reason: &HandoffReason, chinese: bool, agents_online: usize) -
 }
 
 /// Intent-level answers, for tenants without a knowledge base and when it does not know.
+/// Below this confidence a "greeting" or "thanks" is a question the model could not place.
+const SMALL_TALK_MIN_CONFIDENCE: f32 = 0.8;
+
 /// Intents the bot can help with without an answer from the knowledge base: small talk, and
 /// requests it acts on by asking for what it needs (the tools and flows take it from there).
 fn helps_without_knowledge(intent: Option<&str>) -> bool {
