@@ -14,7 +14,7 @@ use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, Ten
 use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, RuleContext, Turn};
 use lingxi_engine::render::{render as render_for, Capabilities, Draft};
 use lingxi_engine::summary::{parts as summary_parts, render, SummaryInput, TurnNote};
-use lingxi_nlu::entities::{mask, EntityConfig, EntityExtractor, EntityKind, EntityValue, Now};
+use lingxi_nlu::entities::{mask, EntityExtractor, EntityKind, EntityValue, Now};
 use lingxi_nlu::intent::{default_model, DefaultLanguage};
 use lingxi_nlu::language::Language;
 use lingxi_nlu::normalize::Normalizer;
@@ -31,9 +31,9 @@ pub(crate) fn normalizer() -> &'static Normalizer {
     N.get_or_init(Normalizer::default)
 }
 
-pub(crate) fn extractor() -> &'static EntityExtractor {
-    static E: OnceLock<EntityExtractor> = OnceLock::new();
-    E.get_or_init(|| EntityExtractor::new(&EntityConfig::default()).unwrap_or_default())
+/// The extractor of a tenant without its own entity settings (tenants' own: `state.entities`).
+pub(crate) fn extractor() -> std::sync::Arc<EntityExtractor> {
+    crate::tenant_entities::default_extractor()
 }
 
 /// Loads the models before the first customer arrives (training the default intents takes a
@@ -191,7 +191,8 @@ async fn turn(
         intent.out_of_scope = true;
     }
     let now = state.clock.now();
-    let entities = extractor().extract(&normalized.text, Now::china(now.millis() / 1000));
+    let tenant_extractor = state.entities.get(&state.store, tenant).await;
+    let entities = tenant_extractor.extract(&normalized.text, Now::china(now.millis() / 1000));
     let amounts: Vec<i64> = entities
         .iter()
         .filter_map(|e| match &e.value {
@@ -291,7 +292,7 @@ async fn turn(
                 if let (Some(ep), Some(source), [_]) = (llm, tt.source.clone(), tt.replies.as_slice()) {
                     let names: Vec<String> = customer.display_name.iter().cloned().collect();
                     if let Some(text) =
-                        crate::llm::tool_answer(state, ep, &normalized.text, &names, source, chinese).await
+                        crate::llm::tool_answer(state, tenant, ep, &normalized.text, &names, source, chinese).await
                     {
                         tt.replies = vec![Draft::text(text)];
                     }
@@ -344,7 +345,7 @@ async fn turn(
     let kb = match (&decision, &kb_decision, cfg.llm.for_slug(slug.as_deref())) {
         (BotDecision::Continue { .. }, KbDecision::Answer, Some(ep)) => {
             let names: Vec<String> = customer.display_name.iter().cloned().collect();
-            crate::llm::grounded_answer(state, ep, &normalized.text, &names, &hits, chinese)
+            crate::llm::grounded_answer(state, tenant, ep, &normalized.text, &names, &hits, chinese)
                 .await
                 .map(Draft::text)
                 .or(kb)
@@ -493,9 +494,10 @@ async fn handoff_package(ctx: &HandoffContext<'_>, reason: &HandoffReason, code:
             }
         })
         .collect();
+    let tenant_extractor = state.entities.get(&state.store, tenant).await;
     let facts: Vec<String> = normalized_all
         .iter()
-        .flat_map(|n| extractor().extract(&n.text, Now::china(now.millis() / 1000)))
+        .flat_map(|n| tenant_extractor.extract(&n.text, Now::china(now.millis() / 1000)))
         .filter(|e| {
             matches!(
                 e.kind,

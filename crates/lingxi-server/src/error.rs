@@ -37,6 +37,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         422,
         "Intent training data has problems and nothing was trained; the body lists every one with its path.",
     ),
+    ("invalid_settings", 422, "Settings have problems and were not saved; the body lists every one with its path."),
     ("unavailable", 503, "The store is unreachable or the server is shutting down."),
     ("internal", 500, "An unexpected error; it was logged with its request."),
 ];
@@ -74,6 +75,9 @@ pub enum ApiError {
     /// Problems of intent training data.
     #[error("the training data has {} problem(s); nothing was trained", .0.len())]
     InvalidTrainingData(Vec<Problem>),
+    /// Problems of a tenant's settings.
+    #[error("the settings have {} problem(s); nothing was saved", .0.len())]
+    InvalidSettings(Vec<Problem>),
     #[error("the body exceeds the configured limit (max_body_bytes)")]
     PayloadTooLarge,
     #[error("the body must be JSON (Content-Type: application/json)")]
@@ -120,6 +124,7 @@ impl ApiError {
             ApiError::ImportRejected(_) => "import_rejected",
             ApiError::InvalidFlow(_) => "invalid_flow",
             ApiError::InvalidTrainingData(_) => "invalid_training_data",
+            ApiError::InvalidSettings(_) => "invalid_settings",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::UnsupportedMediaType | ApiError::UnsupportedMediaTypeOf(_) => "unsupported_media_type",
             ApiError::Unavailable(_) => "unavailable",
@@ -157,7 +162,10 @@ impl IntoResponse for ApiError {
             body["rejected"] =
                 rows.iter().map(|(row, reason)| serde_json::json!({ "row": row, "reason": reason })).collect();
         }
-        if let ApiError::InvalidFlow(problems) | ApiError::InvalidTrainingData(problems) = &self {
+        if let ApiError::InvalidFlow(problems)
+        | ApiError::InvalidTrainingData(problems)
+        | ApiError::InvalidSettings(problems) = &self
+        {
             body["problems"] = problems
                 .iter()
                 .map(|p| {

@@ -76,7 +76,7 @@ async fn learn(state: &AppState, tenant: &TenantId, conv_id: &ConversationId) ->
         })
         .collect();
     let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let Some(candidate) = from_conversation(&said, &name_refs, crate::bot::extractor()) else {
+    let Some(candidate) = from_conversation(&said, &name_refs, &*state.entities.get(&state.store, tenant).await) else {
         return Ok(Learnt::Nothing);
     };
     let _one = one_at_a_time().lock().await;

@@ -27,6 +27,7 @@ pub mod recommend;
 pub mod routing;
 pub mod semantic;
 pub mod state;
+pub mod tenant_entities;
 pub mod tools;
 
 use config::Config;

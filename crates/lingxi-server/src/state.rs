@@ -33,6 +33,8 @@ pub struct AppState {
     pub knowledge: KnowledgeBases,
     /// Each tenant's own intent model in use (none: the built-in defaults).
     pub intent_models: crate::intent_models::IntentModels,
+    /// Each tenant's entity extractor (its order-number patterns and catalogue).
+    pub entities: crate::tenant_entities::TenantEntities,
     /// The sentence encoder, when loaded, and its vector cache.
     pub semantic: Arc<crate::semantic::Semantic>,
     pub shutting_down: AtomicBool,
@@ -66,6 +68,7 @@ impl AppState {
             bot,
             knowledge: KnowledgeBases::default(),
             intent_models: Default::default(),
+            entities: Default::default(),
             semantic: Arc::new(semantic),
             shutting_down: AtomicBool::new(false),
             http_client: reqwest::Client::new(),

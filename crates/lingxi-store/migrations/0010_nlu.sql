@@ -19,4 +19,10 @@ CREATE TABLE intent_model_active (
     tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
     version BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
+);
+-- A tenant's entity settings (its order-number patterns and extra catalogue names), as JSON.
+CREATE TABLE nlu_settings (
+    tenant_id TEXT PRIMARY KEY REFERENCES tenants(id),
+    settings TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
 )

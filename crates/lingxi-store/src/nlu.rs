@@ -1,5 +1,5 @@
 //! Tenants' own intent models: numbered versions (training data, model artifact, held-out
-//! report) and the pointer to the one in use. Versions are never changed once written, so a
+//! report) and the pointer to the one in use; and their entity settings. Versions are never changed once written, so a
 //! rollback is just moving the pointer.
 
 use crate::{get, Result, Store, StoreError};
@@ -167,6 +167,31 @@ impl Store {
             }
         }
         tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// The tenant's entity settings (JSON text), if it saved any.
+    pub async fn nlu_settings(&self, tenant: &TenantId) -> Result<Option<(String, Timestamp)>> {
+        let r = sqlx::query("SELECT settings, updated_at FROM nlu_settings WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(&self.read)
+            .await?;
+        r.map(|r| Ok((get(&r, "settings")?, Timestamp::from_millis(get(&r, "updated_at")?)))).transpose()
+    }
+
+    /// Replaces the tenant's entity settings.
+    pub async fn set_nlu_settings(&self, tenant: &TenantId, settings: &str, now: Timestamp) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO nlu_settings (tenant_id, settings, updated_at) VALUES ($1,$2,$3) \
+             ON CONFLICT (tenant_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+        )
+        .bind(tenant.as_str())
+        .bind(settings)
+        .bind(now.millis())
+        .execute(&self.write)
+        .await?;
         Ok(())
     }
 }

@@ -47,7 +47,9 @@ macro_rules! both {
 
 #[path = "conformance/nlu.rs"]
 mod nlu;
-use nlu::intent_model_versions_are_numbered_per_tenant_and_the_pointer_moves;
+use nlu::{
+    intent_model_versions_are_numbered_per_tenant_and_the_pointer_moves, nlu_settings_are_per_tenant_and_replaced_whole,
+};
 
 both!(
     migrations_are_idempotent,
@@ -68,6 +70,7 @@ both!(
     business_records_pending_state_and_flows_are_per_tenant,
     candidates_count_each_conversation_once_and_are_decided_once,
     intent_model_versions_are_numbered_per_tenant_and_the_pointer_moves,
+    nlu_settings_are_per_tenant_and_replaced_whole,
     embeddings_are_kept_per_model_and_digest,
 );
 

@@ -71,6 +71,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/nlu/intent-models/{version}", get(nlu::detail))
         .route("/api/v1/nlu/active-intent-model", put(nlu::set_active))
         .route("/api/v1/nlu/default-intents", get(nlu::defaults))
+        .route("/api/v1/nlu/settings", get(nlu::get_settings).put(nlu::put_settings))
         .route("/api/v1/flows", get(flows::list).post(flows::create))
         .route("/api/v1/flows/{id}", get(flows::detail).put(flows::replace).delete(flows::remove))
         .route("/api/v1/conversations", get(conversations::list))

@@ -10,6 +10,7 @@ use crate::auth::Principal;
 use crate::error::{ApiError, Problem};
 use crate::intent_models::{self, data_json};
 use crate::state::AppState;
+use crate::tenant_entities::EntitySettings;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -222,7 +223,8 @@ pub async fn parse(
         None => json!({ "source": "default", "language": if chinese { "zh" } else { "en" } }),
     };
     let m = |x: &IntentMatch| json!({ "intent": x.intent, "confidence": x.confidence });
-    let entities = crate::bot::extractor().extract(&n.text, Now::china(state.clock.now().millis() / 1000));
+    let extractor = state.entities.get(&state.store, &who.tenant_id).await;
+    let entities = extractor.extract(&n.text, Now::china(state.clock.now().millis() / 1000));
     let s = lingxi_nlu::sentiment::analyze(&n.text);
     Ok(Json(json!({
         "text": body.text,
@@ -296,4 +298,43 @@ fn entity_view(e: &Entity) -> Value {
         "value": value,
         "sensitive": e.sensitive,
     })
+}
+
+/// The tenant's entity settings and how many names its `products` records add.
+pub async fn get_settings(State(state): State<Arc<AppState>>, who: Principal) -> Result<Json<Value>, ApiError> {
+    who.require(Permission::ReadKnowledge)?;
+    let s = crate::tenant_entities::settings(&state.store, &who.tenant_id).await?;
+    let products = crate::tenant_entities::product_names(&state.store, &who.tenant_id).await?.len();
+    Ok(Json(json!({ "settings": s, "catalogue_from_products": products })))
+}
+
+/// Replaces the tenant's entity settings (order-number patterns, extra catalogue names); every
+/// problem comes back by path and nothing is saved. In use on this node at once.
+pub async fn put_settings(
+    State(state): State<Arc<AppState>>,
+    who: Principal,
+    body: Result<ApiJson<EntitySettings>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    who.require(Permission::ManageTenant)?;
+    let ApiJson(s) = body?;
+    let problems = s.check();
+    if !problems.is_empty() {
+        return Err(ApiError::InvalidSettings(problems));
+    }
+    let now = state.clock.now();
+    let text = serde_json::to_string(&s).map_err(|e| ApiError::Internal(e.to_string()))?;
+    state.store.set_nlu_settings(&who.tenant_id, &text, now).await?;
+    state.entities.forget(&who.tenant_id);
+    state
+        .store
+        .audit(
+            &who.tenant_id,
+            &who.actor(),
+            "nlu.settings",
+            "",
+            &json!({ "order_patterns": s.order_patterns.len(), "catalogue": s.catalogue.len() }),
+            now,
+        )
+        .await?;
+    Ok(Json(json!({ "settings": s })))
 }

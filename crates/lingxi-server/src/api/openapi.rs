@@ -44,6 +44,8 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
     ("post", "/api/v1/nlu/intent-models", "session", "Train a new intent model version from labelled examples (JSON or Rasa-style markdown) and, unless activate is false, put it in use at once; problems come back by path (admin, supervisor).", "IntentTraining", 201),
     ("get", "/api/v1/nlu/intent-models/{version}", "session", "One version with its training data (the export: post it back to retrain).", "", 200),
     ("put", "/api/v1/nlu/active-intent-model", "session", "Put a version in use (a rollback or roll-forward), or null for the built-in default intents (admin, supervisor).", "ActiveIntentModel", 200),
+    ("get", "/api/v1/nlu/settings", "session", "The tenant's entity settings (order-number patterns, extra catalogue names) and how many names its products records add.", "", 200),
+    ("put", "/api/v1/nlu/settings", "session", "Replace the tenant's entity settings; every problem by path, nothing saved (admin).", "NluSettings", 200),
     ("get", "/api/v1/nlu/default-intents", "session", "The built-in after-sales intents (zh, en) as training data to start from.", "", 200),
     ("get", "/api/v1/flows", "session", "The tenant's own guided flows.", "", 200),
     ("post", "/api/v1/flows", "session", "Create a guided flow from JSON or YAML (Content-Type application/yaml, text/yaml or application/x-yaml); a definition with problems is rejected with every problem by path, and for YAML its line (admin, supervisor).", "Flow", 201),
@@ -178,6 +180,10 @@ fn nlu_schemas(s: &dyn Fn(Value, &[&str]) -> Value) -> Value {
             "activate": { "type": "boolean", "default": true },
         }), &[]),
         "ActiveIntentModel": s(json!({ "version": { "type": ["integer", "null"], "minimum": 1 } }), &["version"]),
+        "NluSettings": s(json!({
+            "order_patterns": { "type": "array", "maxItems": 20, "items": { "type": "string", "maxLength": 200, "description": "A regular expression (Rust regex syntax), case-insensitive." } },
+            "catalogue": { "type": "array", "maxItems": 5000, "items": { "type": "string", "maxLength": 100 } },
+        }), &[]),
     })
 }
 

@@ -182,11 +182,11 @@ fn customer_texts(msgs: &[MessageRow]) -> Vec<&str> {
 }
 
 /// The last order and tracking numbers the customer wrote.
-fn entity_vars(texts: &[&str], now_ms: i64) -> (String, String) {
+fn entity_vars(extractor: &lingxi_nlu::entities::EntityExtractor, texts: &[&str], now_ms: i64) -> (String, String) {
     let (mut order, mut tracking) = (String::new(), String::new());
     for t in texts {
         let n = crate::bot::normalizer().normalize(t);
-        for e in crate::bot::extractor().extract(&n.text, Now::china(now_ms / 1000)) {
+        for e in extractor.extract(&n.text, Now::china(now_ms / 1000)) {
             match e.kind {
                 EntityKind::OrderNumber => order = e.raw.to_uppercase(),
                 EntityKind::TrackingNumber => tracking = e.raw.to_uppercase(),
@@ -226,7 +226,8 @@ pub async fn suggestions(
             .collect()
     };
     let customer = state.store.customer(&who.tenant_id, &conv.customer_id).await?;
-    let (order_no, tracking_no) = entity_vars(&texts, now);
+    let extractor = state.entities.get(&state.store, &who.tenant_id).await;
+    let (order_no, tracking_no) = entity_vars(&extractor, &texts, now);
     let vars: HashMap<&str, String> = HashMap::from([
         ("customer.name", customer.display_name.clone().unwrap_or_default()),
         ("agent.name", who.name.clone()),

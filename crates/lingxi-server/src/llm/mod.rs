@@ -12,6 +12,7 @@ pub mod config;
 use crate::knowledge::Suggestion;
 use crate::state::AppState;
 use config::Endpoint;
+use lingxi_domain::TenantId;
 use lingxi_knowledge::grounding::{self, Masker, Phrased, Source};
 use lingxi_knowledge::model::Lang;
 use std::sync::atomic::Ordering;
@@ -35,6 +36,7 @@ enum Failure {
 /// when the plain answer must be sent. `names`: the customer's names, masked like numbers.
 pub async fn grounded_answer(
     state: &AppState,
+    tenant: &TenantId,
     ep: &Endpoint,
     question: &str,
     names: &[String],
@@ -48,7 +50,7 @@ pub async fn grounded_answer(
         .filter(|h| h.confidence >= first.confidence * RELATED_SHARE)
         .map(|h| Source { id: h.entry_id.clone(), title: h.question.clone(), text: h.answer.clone() })
         .collect();
-    phrase(state, ep, question, names, sources, chinese).await
+    phrase(state, tenant, ep, question, names, sources, chinese).await
 }
 
 /// The model's answer to `question` from a business-data tool's result (`source`, its id
@@ -56,24 +58,28 @@ pub async fn grounded_answer(
 /// `None`: send the templated answer.
 pub async fn tool_answer(
     state: &AppState,
+    tenant: &TenantId,
     ep: &Endpoint,
     question: &str,
     names: &[String],
     source: Source,
     chinese: bool,
 ) -> Option<String> {
-    phrase(state, ep, question, names, vec![source], chinese).await
+    phrase(state, tenant, ep, question, names, vec![source], chinese).await
 }
 
 async fn phrase(
     state: &AppState,
+    tenant: &TenantId,
     ep: &Endpoint,
     question: &str,
     names: &[String],
     sources: Vec<Source>,
     chinese: bool,
 ) -> Option<String> {
-    let masker = Masker::new(crate::bot::extractor(), names);
+    // The tenant's own order-number shapes are masked too.
+    let extractor = state.entities.get(&state.store, tenant).await;
+    let masker = Masker::new(&extractor, names);
     let lang = if chinese { Lang::Zh } else { Lang::En };
     let prompt = grounding::build(question, &sources, lang, &masker, ep.max_reply_chars);
     let started = std::time::Instant::now();

@@ -6,7 +6,11 @@
 
 use super::*;
 
-both!(a_tenant_trains_versions_and_rolls_back_its_intent_model, the_bot_states_no_policy_its_knowledge_base_lacks);
+both!(
+    a_tenant_trains_versions_and_rolls_back_its_intent_model,
+    the_bot_states_no_policy_its_knowledge_base_lacks,
+    a_tenant_teaches_its_order_numbers_and_products
+);
 
 fn training(extra: &[&str]) -> Value {
     let mut plant =
@@ -189,4 +193,55 @@ async fn the_bot_states_no_policy_its_knowledge_base_lacks(backend: Backend) {
     bot_texts(2).await;
     let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
     assert_eq!(v["conversation"]["handoff_reason"], "repeated_failure", "{v}");
+}
+
+/// Order numbers in the tenant's own shape and products from its catalogue (settings and
+/// `products` records) are recognised for that tenant only; bad patterns are refused by path.
+async fn a_tenant_teaches_its_order_numbers_and_products(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.login(&app.a.admin).await;
+    let supervisor = app.login(&app.a.supervisor).await;
+    let other = app.login(&app.b.admin).await;
+    let text = "SO-123456-AB 的灵犀扫地机 X1 和智能门锁 L7 什么时候到";
+    let kinds = |v: &Value| -> Vec<(String, String)> {
+        v["entities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["kind"].as_str().unwrap().to_owned(), e["text"].as_str().unwrap().to_owned()))
+            .collect()
+    };
+    let before = kinds(&parse(&app, &admin, text).await);
+    assert!(before.iter().all(|(k, _)| k != "order_number" && k != "product"), "{before:?}");
+
+    let bad = json!({ "order_patterns": ["SO-\\d{6}", "("], "catalogue": [""] });
+    let (s, v) = app.send("put", &admin, "/api/v1/nlu/settings", Some(bad)).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_settings")), "{v}");
+    let paths: Vec<&str> = v["problems"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, ["order_patterns[1]", "catalogue[0]"], "{v}");
+    let good = json!({ "order_patterns": ["SO-\\d{6}-[A-Z]{2}"], "catalogue": ["灵犀扫地机 X1"] });
+    let (s, _) = app.send("put", &supervisor, "/api/v1/nlu/settings", Some(good.clone())).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "settings are the admin's");
+    let (s, v) = app.send("put", &admin, "/api/v1/nlu/settings", Some(good.clone())).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // Products come from the tenant's `products` records too.
+    let tenant = app.store.tenant_by_slug(&app.a.slug).await.unwrap().id;
+    let lock = lingxi_store::BusinessRecord {
+        kind: "products".into(),
+        key: "LOCK-L7".into(),
+        owner: String::new(),
+        fields: [("name".to_string(), "智能门锁 L7".to_string())].into_iter().collect(),
+    };
+    app.store.put_records(&tenant, &[lock], Timestamp::from_millis(1)).await.unwrap();
+    // Saving forgets the cached extractor on this node; records are read with it.
+    app.send("put", &admin, "/api/v1/nlu/settings", Some(good.clone())).await;
+    let after = kinds(&parse(&app, &admin, text).await);
+    assert!(after.iter().any(|(k, t)| k == "order_number" && t.eq_ignore_ascii_case("SO-123456-AB")), "{after:?}");
+    let products: Vec<&str> = after.iter().filter(|(k, _)| k == "product").map(|(_, t)| t.as_str()).collect();
+    assert_eq!(products.len(), 2, "{after:?}");
+    let (_, v) = app.get(&admin, "/api/v1/nlu/settings").await;
+    assert_eq!((v["settings"].clone(), v["catalogue_from_products"].as_u64()), (good, Some(1)), "{v}");
+    // The other tenant still reads neither.
+    let theirs = kinds(&parse(&app, &other, text).await);
+    assert!(theirs.iter().all(|(k, _)| k != "order_number" && k != "product"), "{theirs:?}");
 }

@@ -50,3 +50,13 @@ pub async fn intent_model_versions_are_numbered_per_tenant_and_the_pointer_moves
     assert!(store.intent_models(&a).await.unwrap().iter().all(|r| !r.active));
     assert_eq!(store.intent_model_active_version(&b).await.unwrap(), Some(1));
 }
+
+pub async fn nlu_settings_are_per_tenant_and_replaced_whole(store: Store) {
+    let a = fixture(&store, "nlus-a", MergePolicy::Automatic).await.tenant;
+    let b = fixture(&store, "nlus-b", MergePolicy::Automatic).await.tenant;
+    assert_eq!(store.nlu_settings(&a).await.unwrap(), None);
+    store.set_nlu_settings(&a, r#"{"order_patterns":["DD\\d{8}"]}"#, ts(1)).await.unwrap();
+    store.set_nlu_settings(&a, r#"{"catalogue":["X1"]}"#, ts(2)).await.unwrap();
+    assert_eq!(store.nlu_settings(&a).await.unwrap(), Some((r#"{"catalogue":["X1"]}"#.to_owned(), ts(2))));
+    assert_eq!(store.nlu_settings(&b).await.unwrap(), None);
+}
