@@ -118,7 +118,8 @@ pub enum PlaceKind {
 /// The parsed value of an entity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntityValue {
-    /// Order number as written (lower-cased by normalisation), separators removed.
+    /// Order number as written (lower-cased by normalisation): separators removed for the
+    /// default shape, kept for a tenant pattern's match (its shape includes them).
     OrderNumber(String),
     /// Phone number.
     Phone(PhoneNumber),
@@ -398,7 +399,9 @@ impl EntityExtractor {
                 if m.is_empty() {
                     continue;
                 }
-                let value = EntityValue::OrderNumber(m.as_str().replace([' ', '-'], ""));
+                // The tenant's pattern defines its numbers' shape, separators included: the
+                // number is looked up as written (its systems know `LX-123456`, not `LX123456`).
+                let value = EntityValue::OrderNumber(m.as_str().trim().to_owned());
                 push(out, k.min(9) as u8, EntityKind::OrderNumber, m.range(), value, false);
             }
         }

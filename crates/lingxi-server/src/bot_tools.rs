@@ -211,7 +211,7 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                 None if tries < 1 && !t.soft_handoff => {
                     set(Some(Pending::Slot { tool: tool.clone(), options: options.clone(), tries: tries + 1 })).await?;
                     return Ok(Some(ToolTurn {
-                        replies: vec![ask(&tool, &options, t.chinese, true)],
+                        replies: vec![ask(&tool, &options, t.chinese, true, example(state, t).await.as_deref())],
                         handoff: None,
                         tool: None,
                         answered: false,
@@ -299,7 +299,7 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
         });
     }
     Ok(Some(ToolTurn {
-        replies: vec![ask(tool, &labels, t.chinese, false)],
+        replies: vec![ask(tool, &labels, t.chinese, false, example(state, t).await.as_deref())],
         handoff: None,
         tool: None,
         answered: false,
@@ -318,7 +318,7 @@ async fn by_tracking(
     let tn = slot(slots, "tracking_no").filter(|_| matches!(tool, "logistics" | "order_status"))?;
     let args = Fields::from([("tracking_no".to_owned(), tn.clone())]);
     let r = tools::call(state, t.tenant, "logistics", &args, owners).await;
-    Some(answered_turn("logistics", tn, r, t.chinese))
+    Some(answered_turn("logistics", tn, r, t.chinese, None))
 }
 
 /// Order numbers in the customer's timeline (every channel), newest first, each once.
@@ -358,7 +358,7 @@ fn pick_option(text: &str, options: &[String]) -> Option<String> {
         .map(|(_, o)| o.clone())
 }
 
-fn ask(tool: &str, options: &[String], chinese: bool, again: bool) -> Draft {
+fn ask(tool: &str, options: &[String], chinese: bool, again: bool, example: Option<&str>) -> Draft {
     let what = match (tool, chinese) {
         ("refund_status", true) => "退款",
         ("invoice", true) => "发票",
@@ -379,10 +379,11 @@ fn ask(tool: &str, options: &[String], chinese: bool, again: bool) -> Draft {
         } else {
             ""
         };
-        return Draft::text(if chinese {
-            format!("{hint}请提供订单号（以 LX 开头，例如 LX20261101001），我帮您查询{what}进度。")
-        } else {
-            format!("{hint}Please give me the order number (it starts with LX, e.g. LX20261101001) and I'll check the {what}.")
+        return Draft::text(match (chinese, example) {
+            (true, Some(e)) => format!("{hint}请提供订单号（例如 {e}），我帮您查询{what}进度。"),
+            (true, None) => format!("{hint}请提供订单号，我帮您查询{what}进度。"),
+            (false, Some(e)) => format!("{hint}Please give me the order number (e.g. {e}) and I'll check the {what}."),
+            (false, None) => format!("{hint}Please give me the order number and I'll check the {what}."),
         });
     }
     // Buttons where the channel has them, numbered lines elsewhere (`pick_option` reads both).
@@ -400,14 +401,19 @@ async fn tool_answer(state: &AppState, t: &TurnInput<'_>, tool: &str, order_no: 
     if let Err(e) = &r {
         tracing::info!(tool, error = %e, "tool call failed");
     }
-    answered_turn(tool, order_no, r, t.chinese)
+    answered_turn(tool, order_no, r, t.chinese, example(state, t).await.as_deref())
+}
+
+/// The tenant's example order number for the bot's questions and "not found" replies.
+async fn example(state: &AppState, t: &TurnInput<'_>) -> Option<String> {
+    state.entities.order_example(&state.store, t.tenant).await
 }
 
 /// A tool call's turn: the templated answer (or why there is none), and when the call found
 /// something, that answer as the source the optional LLM may phrase from.
-fn answered_turn(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool) -> ToolTurn {
+fn answered_turn(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool, example: Option<&str>) -> ToolTurn {
     let answered = r.is_ok();
-    let text = render(tool, key, r, zh);
+    let text = render(tool, key, r, zh, example);
     let source =
         answered.then(|| Source { id: format!("tool:{tool}"), title: tool_title(tool, zh), text: text.clone() });
     ToolTurn { answered, replies: vec![Draft::text(text)], handoff: None, tool: Some(tool.into()), source }
@@ -501,7 +507,7 @@ fn label(code: &str, chinese: bool) -> String {
 }
 
 /// The live answer from a tool's fields (or why there is none).
-fn render(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool) -> String {
+fn render(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool, example: Option<&str>) -> String {
     let f = match r {
         Ok(f) => f,
         Err(ToolError::NotFound) if tool == "membership" => {
@@ -512,10 +518,13 @@ fn render(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool) -> Stri
             }
         }
         Err(ToolError::NotFound | ToolError::BadArgs(_)) => {
-            return if zh {
-                format!("没有查到订单 {key} 的相关记录，请核对订单号是否正确（以 LX 开头）。")
-            } else {
-                format!("I couldn't find any record for order {key}; please check the number (it starts with LX).")
+            return match (zh, example) {
+                (true, Some(e)) => format!("没有查到订单 {key} 的相关记录，请核对订单号是否正确（例如 {e}）。"),
+                (true, None) => format!("没有查到订单 {key} 的相关记录，请核对订单号是否正确。"),
+                (false, Some(e)) => {
+                    format!("I couldn't find any record for order {key}; please check the number (e.g. {e}).")
+                }
+                (false, None) => format!("I couldn't find any record for order {key}; please check the number."),
             }
         }
         Err(_) => {

@@ -94,5 +94,14 @@ pub async fn seed_business(store: &Store, tenant: &lingxi_domain::TenantId, now:
             crate::tools::csv::parse(kind, text).map_err(|e| anyhow::anyhow!("demo {kind}: {}", e.join("; ")))?;
         n += store.put_records(tenant, &records, now).await?;
     }
+    // The demo's order numbers (LX + 11 digits) fit the default shape; the example is what the
+    // bot shows when it asks for one.
+    if store.nlu_settings(tenant).await?.is_none() {
+        let settings = crate::tenant_entities::EntitySettings {
+            order_example: Some("LX20261101001".into()),
+            ..Default::default()
+        };
+        store.set_nlu_settings(tenant, &serde_json::to_string(&settings)?, now).await?;
+    }
     Ok(n)
 }

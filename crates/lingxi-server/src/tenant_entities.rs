@@ -6,7 +6,7 @@
 
 use crate::error::Problem;
 use lingxi_domain::TenantId;
-use lingxi_nlu::entities::{EntityConfig, EntityExtractor};
+use lingxi_nlu::entities::{EntityConfig, EntityExtractor, EntityKind, Now};
 use lingxi_store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -32,6 +32,10 @@ pub struct EntitySettings {
     /// Product and model names beyond the `products` records.
     #[serde(default)]
     pub catalogue: Vec<String>,
+    /// One of the tenant's order numbers, shown when the bot asks for one ("例如 LX20261101001")
+    /// or cannot find one; without it the bot names no format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_example: Option<String>,
 }
 
 impl EntitySettings {
@@ -60,6 +64,18 @@ impl EntitySettings {
                 out.push(Problem::at(format!("catalogue[{i}]"), format!("1–{MAX_NAME_CHARS} characters")));
             }
         }
+        if let Some(example) = &self.order_example {
+            // The example must be what the bot would read as an order number, or it teaches
+            // customers a shape the bot then does not recognise.
+            let config = EntityConfig { order_patterns: self.order_patterns.clone(), catalogue: Vec::new() };
+            let recognised = EntityExtractor::new(&config).is_ok_and(|e| {
+                let normalized = crate::bot::normalizer().normalize(example);
+                e.extract(&normalized.text, Now::china(0)).iter().any(|x| x.kind == EntityKind::OrderNumber)
+            });
+            if example.chars().count() > MAX_PATTERN_CHARS || !recognised {
+                out.push(Problem::at("order_example", "not read as an order number by these settings"));
+            }
+        }
         out
     }
 }
@@ -70,24 +86,40 @@ pub fn default_extractor() -> Arc<EntityExtractor> {
     E.get_or_init(|| Arc::new(EntityExtractor::new(&EntityConfig::default()).unwrap_or_default())).clone()
 }
 
+/// A tenant's extractor with the settings it was built from.
+#[derive(Clone)]
+pub struct Built {
+    pub extractor: Arc<EntityExtractor>,
+    pub order_example: Option<String>,
+}
+
 #[derive(Default)]
 pub struct TenantEntities {
-    cache: Mutex<HashMap<String, (Instant, Arc<EntityExtractor>)>>,
+    cache: Mutex<HashMap<String, (Instant, Built)>>,
 }
 
 impl TenantEntities {
     /// The tenant's extractor. A store that cannot be read gives the cached or default one.
     pub async fn get(&self, store: &Store, tenant: &TenantId) -> Arc<EntityExtractor> {
-        if let Some((at, e)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(tenant.as_str()) {
+        self.built(store, tenant).await.extractor
+    }
+
+    /// The tenant's example order number, if it set one.
+    pub async fn order_example(&self, store: &Store, tenant: &TenantId) -> Option<String> {
+        self.built(store, tenant).await.order_example
+    }
+
+    async fn built(&self, store: &Store, tenant: &TenantId) -> Built {
+        if let Some((at, b)) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(tenant.as_str()) {
             if at.elapsed() < REFRESH {
-                return e.clone();
+                return b.clone();
             }
         }
         let built = match build(store, tenant).await {
-            Ok(e) => e,
+            Ok(b) => b,
             Err(e) => {
                 tracing::warn!(tenant = %tenant, error = %e, "entity settings unreadable; using the default extractor");
-                default_extractor()
+                Built { extractor: default_extractor(), order_example: None }
             }
         };
         self.cache
@@ -114,12 +146,13 @@ pub async fn product_names(store: &Store, tenant: &TenantId) -> Result<Vec<Strin
     Ok(records.into_iter().filter_map(|r| r.fields.get("name").filter(|n| !n.trim().is_empty()).cloned()).collect())
 }
 
-async fn build(store: &Store, tenant: &TenantId) -> Result<Arc<EntityExtractor>, lingxi_store::StoreError> {
+async fn build(store: &Store, tenant: &TenantId) -> Result<Built, lingxi_store::StoreError> {
     let s = settings(store, tenant).await?;
+    let order_example = s.order_example;
     let mut catalogue = product_names(store, tenant).await?;
     catalogue.extend(s.catalogue);
     if s.order_patterns.is_empty() && catalogue.is_empty() {
-        return Ok(default_extractor());
+        return Ok(Built { extractor: default_extractor(), order_example });
     }
     catalogue.sort();
     catalogue.dedup();
@@ -128,7 +161,7 @@ async fn build(store: &Store, tenant: &TenantId) -> Result<Arc<EntityExtractor>,
     let e = EntityExtractor::new(&config)
         .or_else(|_| EntityExtractor::new(&EntityConfig { order_patterns: Vec::new(), catalogue: config.catalogue }))
         .unwrap_or_default();
-    Ok(Arc::new(e))
+    Ok(Built { extractor: Arc::new(e), order_example })
 }
 
 #[cfg(test)]
@@ -137,13 +170,25 @@ mod tests {
 
     #[test]
     fn problems_are_named_by_path() {
-        let ok = EntitySettings { order_patterns: vec![r"DD\d{12}".into()], catalogue: vec!["扫地机 X1".into()] };
-        assert!(ok.check().is_empty());
+        let ok = EntitySettings {
+            order_patterns: vec![r"DD\d{12}".into()],
+            catalogue: vec!["扫地机 X1".into()],
+            order_example: Some("DD202611250001".into()),
+        };
+        assert!(ok.check().is_empty(), "{:?}", ok.check());
         let bad = EntitySettings {
             order_patterns: vec![r"DD\d{12}".into(), "(".into(), " ".into()],
             catalogue: vec!["".into()],
+            order_example: None,
         };
         let paths: Vec<String> = bad.check().into_iter().map(|p| p.path).collect();
         assert_eq!(paths, ["order_patterns[1]", "order_patterns[2]", "catalogue[0]"]);
+        // An example these settings would not read as an order number is refused.
+        let odd = EntitySettings {
+            order_patterns: vec![r"SO-\d{6}".into()],
+            catalogue: vec![],
+            order_example: Some("12345".into()),
+        };
+        assert_eq!(odd.check()[0].path, "order_example");
     }
 }

@@ -183,6 +183,7 @@ fn nlu_schemas(s: &dyn Fn(Value, &[&str]) -> Value) -> Value {
         "NluSettings": s(json!({
             "order_patterns": { "type": "array", "maxItems": 20, "items": { "type": "string", "maxLength": 200, "description": "A regular expression (Rust regex syntax), case-insensitive." } },
             "catalogue": { "type": "array", "maxItems": 5000, "items": { "type": "string", "maxLength": 100 } },
+            "order_example": { "type": "string", "description": "One of the tenant's order numbers, shown when the bot asks for one; must be read as an order number by these settings." },
         }), &[]),
     })
 }

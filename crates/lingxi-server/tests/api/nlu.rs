@@ -198,7 +198,7 @@ async fn the_bot_states_no_policy_its_knowledge_base_lacks(backend: Backend) {
 /// Order numbers in the tenant's own shape and products from its catalogue (settings and
 /// `products` records) are recognised for that tenant only; bad patterns are refused by path.
 async fn a_tenant_teaches_its_order_numbers_and_products(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
     let admin = app.login(&app.a.admin).await;
     let supervisor = app.login(&app.a.supervisor).await;
     let other = app.login(&app.b.admin).await;
@@ -241,6 +241,37 @@ async fn a_tenant_teaches_its_order_numbers_and_products(backend: Backend) {
     assert_eq!(products.len(), 2, "{after:?}");
     let (_, v) = app.get(&admin, "/api/v1/nlu/settings").await;
     assert_eq!((v["settings"].clone(), v["catalogue_from_products"].as_u64()), (good, Some(1)), "{v}");
+    // The bot looks the order up in the tenant's shape (dashes kept) and answers with it.
+    let order = lingxi_store::BusinessRecord {
+        kind: "orders".into(),
+        key: "SO-123456-AB".into(),
+        owner: "+8613900001111".into(),
+        fields: [("status", "shipped"), ("item", "灵犀扫地机 X1"), ("phone", "13900001111")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    };
+    app.store.put_records(&tenant, &[order], Timestamp::from_millis(2)).await.unwrap();
+    let who = json!([{ "kind": "phone", "value": "13900001111" }]);
+    let (_, m) = app.inbound(&app.a.app_key, msg("so-1", who, "so-123456-ab 到哪了？")).await;
+    let conv = m["conversation_id"].as_str().unwrap().to_owned();
+    let reply = eventually(|| async {
+        let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
+        v["messages"].as_array()?.iter().find(|m| m["sender"]["kind"] == "bot").map(|m| m["content"]["text"].clone())
+    })
+    .await;
+    assert!(reply.as_str().unwrap().contains("SO-123456-AB"), "{reply}");
+    // An unknown number: no other brand's format in the reply (it once said "以 LX 开头").
+    let who = json!([{ "kind": "phone", "value": "13900002222" }]);
+    let (_, m) = app.inbound(&app.a.app_key, msg("so-2", who, "SO-999999-ZZ 到哪了？")).await;
+    let conv = m["conversation_id"].as_str().unwrap().to_owned();
+    let reply = eventually(|| async {
+        let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
+        v["messages"].as_array()?.iter().find(|m| m["sender"]["kind"] == "bot").map(|m| m["content"]["text"].clone())
+    })
+    .await;
+    let said = reply.as_str().unwrap();
+    assert!(said.contains("SO-999999-ZZ") && !said.contains("LX"), "{said}");
     // The other tenant still reads neither.
     let theirs = kinds(&parse(&app, &other, text).await);
     assert!(theirs.iter().all(|(k, _)| k != "order_number" && k != "product"), "{theirs:?}");
