@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { startServer, postInbound, AGENT_EMAIL, SUPERVISOR_EMAIL, DEMO_PASSWORD, CHROMIUM_ARGS, CHROMIUM_PATH } from "./server.js";
+import { startServer, postInbound, openConsole, AGENT_EMAIL, SUPERVISOR_EMAIL, DEMO_PASSWORD, CHROMIUM_ARGS, CHROMIUM_PATH } from "./server.js";
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), "artifacts");
 const ENTRY = "zh-return-refund-time";
@@ -29,20 +29,7 @@ describe("knowledge base in the console", { timeout: 180000 }, () => {
   let sup;
   const pageErrors = [];
 
-  async function open(email) {
-    const context = await browser.newContext({ locale: "en-US", viewport: { width: 1440, height: 900 } });
-    const page = await context.newPage();
-    page.on("pageerror", (e) => pageErrors.push(e.message));
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/Failed to load resource|WebSocket connection to/.test(m.text())) pageErrors.push(m.text());
-    });
-    await page.goto(server.baseUrl + "/");
-    await page.getByTestId("login-email").fill(email);
-    await page.getByTestId("login-password").fill(DEMO_PASSWORD);
-    await page.getByTestId("login-submit").click();
-    await page.locator('[data-testid=connection-status][data-status="live"]').waitFor({ timeout: 5000 });
-    return page;
-  }
+  const open = (email) => openConsole(browser, server, email, pageErrors);
 
   /** Calls the API as a demo user (bearer token), for what the test does outside the console. */
   async function asUser(email) {

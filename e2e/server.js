@@ -108,3 +108,20 @@ export const CHROMIUM_ARGS = [
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ];
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+
+/** Opens the console in a fresh browser context and logs in as `email`; resolves when the live
+ * stream is connected. Page errors and console errors (other than failed loads) go to `errors`. */
+export async function openConsole(browser, server, email, errors, { locale = "en-US" } = {}) {
+  const context = await browser.newContext({ locale, viewport: { width: 1440, height: 900 } });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/Failed to load resource|WebSocket connection to/.test(m.text())) errors.push(m.text());
+  });
+  await page.goto(server.baseUrl + "/");
+  await page.getByTestId("login-email").fill(email);
+  await page.getByTestId("login-password").fill(DEMO_PASSWORD);
+  await page.getByTestId("login-submit").click();
+  await page.locator('[data-testid=connection-status][data-status="live"]').waitFor({ timeout: 5000 });
+  return page;
+}

@@ -9,7 +9,7 @@ import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { startServer, postInbound, AGENT_EMAIL, SUPERVISOR_EMAIL, DEMO_PASSWORD, CHROMIUM_ARGS, CHROMIUM_PATH } from "./server.js";
+import { startServer, postInbound, openConsole, AGENT_EMAIL, SUPERVISOR_EMAIL, CHROMIUM_ARGS, CHROMIUM_PATH } from "./server.js";
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), "artifacts");
 const ORDER = "DD20261124001";
@@ -23,20 +23,7 @@ describe("agent workspace", { timeout: 120000 }, () => {
   let conversationId;
   const pageErrors = [];
 
-  async function open(email) {
-    const context = await browser.newContext({ locale: "en-US", viewport: { width: 1440, height: 900 } });
-    const page = await context.newPage();
-    page.on("pageerror", (e) => pageErrors.push(e.message));
-    page.on("console", (m) => {
-      if (m.type() === "error" && !/Failed to load resource|WebSocket connection to/.test(m.text())) pageErrors.push(m.text());
-    });
-    await page.goto(server.baseUrl + "/");
-    await page.getByTestId("login-email").fill(email);
-    await page.getByTestId("login-password").fill(DEMO_PASSWORD);
-    await page.getByTestId("login-submit").click();
-    await page.locator('[data-testid=connection-status][data-status="live"]').waitFor({ timeout: 5000 });
-    return page;
-  }
+  const open = (email) => openConsole(browser, server, email, pageErrors);
 
   const say = (id, text) => postInbound(server, "wechat_official", { message_id: id, customer: CUSTOMER, content: { type: "text", text } });
 
