@@ -23,6 +23,23 @@ fn training(extra: &[&str]) -> Value {
     ]})
 }
 
+/// The conversation's bot replies, once there are at least `n`.
+async fn bot_replies(app: &TestApp, token: &str, conv: &str, n: usize) -> Vec<String> {
+    let path = format!("/api/v1/conversations/{conv}");
+    let v = eventually(|| async {
+        let (_, v) = app.get(token, &path).await;
+        let texts: Vec<Value> = v["messages"]
+            .as_array()?
+            .iter()
+            .filter(|m| m["sender"]["kind"] == "bot")
+            .map(|m| m["content"]["text"].clone())
+            .collect();
+        (texts.len() >= n).then_some(Value::Array(texts))
+    })
+    .await;
+    v.as_array().unwrap().iter().map(|t| t.as_str().unwrap_or_default().to_owned()).collect()
+}
+
 async fn parse(app: &TestApp, token: &str, text: &str) -> Value {
     let (s, v) = app.send("post", token, "/api/v1/nlu/parse", Some(json!({ "text": text }))).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -159,21 +176,7 @@ async fn the_bot_states_no_policy_its_knowledge_base_lacks(backend: Backend) {
     let who = json!([{ "kind": "device_id", "value": "nlu-policy" }]);
     let (_, m) = app.inbound(&app.a.app_key, msg("pol-1", who.clone(), "优惠券怎么用？")).await;
     let conv = m["conversation_id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/conversations/{conv}");
-    let bot_texts = |n: usize| {
-        let (app, admin, path) = (&app, &admin, &path);
-        eventually(move || async move {
-            let (_, v) = app.get(admin, path).await;
-            let texts: Vec<Value> = v["messages"]
-                .as_array()?
-                .iter()
-                .filter(|m| m["sender"]["kind"] == "bot")
-                .map(|m| m["content"]["text"].clone())
-                .collect();
-            (texts.len() >= n).then_some(Value::Array(texts))
-        })
-    };
-    let first = bot_texts(1).await[0].as_str().unwrap().to_owned();
+    let first = bot_replies(&app, &admin, &conv, 1).await.remove(0);
     assert!(first.contains("优惠券") && !first.contains("抵扣"), "{first}");
     // A question that merely says 客服 is not a greeting: no small-talk reply, and it is a gap.
     let (s, _) = app
@@ -190,7 +193,7 @@ async fn the_bot_states_no_policy_its_knowledge_base_lacks(backend: Backend) {
     })
     .await;
     app.inbound(&app.a.app_key, msg("pol-2", who, "积分能抵现金吗？")).await;
-    bot_texts(2).await;
+    bot_replies(&app, &admin, &conv, 2).await;
     let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
     assert_eq!(v["conversation"]["handoff_reason"], "repeated_failure", "{v}");
 }
@@ -254,23 +257,12 @@ async fn a_tenant_teaches_its_order_numbers_and_products(backend: Backend) {
     app.store.put_records(&tenant, &[order], Timestamp::from_millis(2)).await.unwrap();
     let who = json!([{ "kind": "phone", "value": "13900001111" }]);
     let (_, m) = app.inbound(&app.a.app_key, msg("so-1", who, "so-123456-ab 到哪了？")).await;
-    let conv = m["conversation_id"].as_str().unwrap().to_owned();
-    let reply = eventually(|| async {
-        let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
-        v["messages"].as_array()?.iter().find(|m| m["sender"]["kind"] == "bot").map(|m| m["content"]["text"].clone())
-    })
-    .await;
-    assert!(reply.as_str().unwrap().contains("SO-123456-AB"), "{reply}");
+    let reply = bot_replies(&app, &admin, m["conversation_id"].as_str().unwrap(), 1).await.remove(0);
+    assert!(reply.contains("SO-123456-AB"), "{reply}");
     // An unknown number: no other brand's format in the reply (it once said "以 LX 开头").
     let who = json!([{ "kind": "phone", "value": "13900002222" }]);
     let (_, m) = app.inbound(&app.a.app_key, msg("so-2", who, "SO-999999-ZZ 到哪了？")).await;
-    let conv = m["conversation_id"].as_str().unwrap().to_owned();
-    let reply = eventually(|| async {
-        let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
-        v["messages"].as_array()?.iter().find(|m| m["sender"]["kind"] == "bot").map(|m| m["content"]["text"].clone())
-    })
-    .await;
-    let said = reply.as_str().unwrap();
+    let said = bot_replies(&app, &admin, m["conversation_id"].as_str().unwrap(), 1).await.remove(0);
     assert!(said.contains("SO-999999-ZZ") && !said.contains("LX"), "{said}");
     // The other tenant still reads neither.
     let theirs = kinds(&parse(&app, &other, text).await);
