@@ -161,15 +161,11 @@ fn row_dot<const NT: usize, const FMA: bool>(nib: &[u8], scales: &[f32], panel: 
         for (a, xs) in acc.iter_mut().zip(xb.chunks_exact(QK)) {
             let xs: &[f32; QK] = xs.try_into().expect("block");
             if FMA {
-                // Four fused multiply-adds straight into the accumulator (only instantiated
-                // where the CPU has FMA): each takes its activations from memory, so a token
-                // costs 4 instructions per block instead of 2 multiplies, 2 FMAs, 2 adds and
-                // 4 loads; the 8 tokens' accumulators are independent chains that hide the
-                // FMA latency.
-                for c in 0..QK / LANES {
-                    for l in 0..LANES {
-                        a[l] = w[c * LANES + l].mul_add(xs[c * LANES + l], a[l]);
-                    }
+                // fused multiply-adds (only instantiated where the CPU has FMA)
+                for l in 0..LANES {
+                    let p = w[l].mul_add(xs[l], w[l + 8] * xs[l + 8]);
+                    let q = w[l + 16].mul_add(xs[l + 16], w[l + 24] * xs[l + 24]);
+                    a[l] += p + q;
                 }
             } else {
                 for l in 0..LANES {
