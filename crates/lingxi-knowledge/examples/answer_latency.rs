@@ -2,11 +2,13 @@
 //! (1) retrieval + decision once the query is encoded, (2) the whole answer path of a customer
 //! message: encode it (the encoder's two threads), retrieve, decide.
 //!
-//! `cargo run -p lingxi-knowledge --release --example answer_latency -- DATASET_DIR [VECTORS]`
+//! `cargo run -p lingxi-knowledge --release --example answer_latency -- DATASET_DIR [VECTORS [QUERY_MAX_TOKENS]]`
 //! DATASET_DIR: a folder with `train.jsonl` / `test.jsonl` (`{"text","label"}`, e.g. banking77):
 //! the first 10,000 train utterances are the phrasings (one entry per label), test utterances are
 //! the queries. VECTORS: the train split's embeddings as written by the `embed_cache` example
 //! (`<name>.train.text.f32`); without it the phrasings are encoded here first (minutes).
+//! QUERY_MAX_TOKENS: encode at most that many tokens of each query, as the server does with
+//! `[knowledge] query_max_tokens` (`Encoder::encode_query_within`); 0 or absent: the whole query.
 //! Criterion gives means; the targets are percentiles, so this prints p50/p90/p99/max.
 
 use lingxi_knowledge::decision::faq_defaults;
@@ -63,6 +65,15 @@ fn main() {
         }
     };
     assert_eq!(vectors.len(), train.len(), "one vector per phrasing");
+    let budget = match args.get(2).map(|n| n.parse::<usize>().expect("QUERY_MAX_TOKENS is a number")) {
+        None | Some(0) => None,
+        Some(n) => Some(lingxi_encoder::QueryTokens::new(n).expect("QUERY_MAX_TOKENS")),
+    };
+    let encode = |t: &str| match budget {
+        Some(b) => enc.encode_query_within(t, b).vector,
+        None => enc.encode_query(t),
+    };
+    println!("query budget: {}", budget.map_or("whole query".to_owned(), |b| format!("{} tokens", b.get())));
     // The server's settings (lingxi-server knowledge.rs): FAQ weights, no entry classifier.
     let config = RetrievalConfig::faq();
     let t0 = Instant::now();
@@ -75,7 +86,7 @@ fn main() {
     );
     let (cal, th) = faq_defaults(true);
     let filter = Filter::at(0);
-    let queries: Vec<(String, Vec<f32>)> = test.iter().map(|(t, _)| (t.clone(), enc.encode_query(t))).collect();
+    let queries: Vec<(String, Vec<f32>)> = test.iter().map(|(t, _)| (t.clone(), encode(t))).collect();
     // Warm-up, then retrieval + decision with the query already encoded.
     for (t, v) in queries.iter().take(50) {
         let _ = th.decide(&kb.index.search(t, Some(v), &filter, 3), &cal);
@@ -94,7 +105,7 @@ fn main() {
     let mut whole = Vec::new();
     for (t, _) in &test {
         let s = Instant::now();
-        let v = enc.encode_query(t);
+        let v = encode(t);
         let _ = std::hint::black_box(th.decide(&kb.index.search(t, Some(&v), &filter, 3), &cal));
         whole.push(s.elapsed().as_secs_f64() * 1e6);
     }

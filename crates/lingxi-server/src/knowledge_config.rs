@@ -7,6 +7,7 @@
 //! comes from the default of the mode in use (`lingxi_knowledge::decision::faq_defaults`).
 
 use crate::config::ConfigError;
+use lingxi_encoder::QueryTokens;
 use lingxi_knowledge::decision::{faq_defaults, Calibrator, Thresholds};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -49,6 +50,9 @@ pub struct KnowledgeConfig {
     pub model_dir: Option<std::path::PathBuf>,
     /// Longest wait for a customer message's vector before answering lexically (ms).
     pub query_encode_timeout_ms: u64,
+    /// The most tokens of a customer message the encoder reads (`None`: all of it); the
+    /// lexical half of the ranking always reads the whole message.
+    pub query_max_tokens: Option<QueryTokens>,
     pub default: ThresholdSetting,
     pub tenants: HashMap<String, ThresholdSetting>,
 }
@@ -57,6 +61,11 @@ pub struct KnowledgeConfig {
 /// cores; past this the encoder is busy (an index build, a burst) and lexical answers now
 /// beat hybrid answers later.
 pub const DEFAULT_QUERY_ENCODE_TIMEOUT_MS: u64 = 250;
+
+/// Default `query_max_tokens`: the encoder's cost grows with the tokens it reads, and long
+/// messages set the answer path's p99. 32 (four 8-token matmul tiles) cuts 6.4 % of banking77's
+/// test queries at −0.19 points of top-1 (docs/knowledge.md, "Query token budget").
+pub const DEFAULT_QUERY_MAX_TOKENS: usize = 32;
 
 impl KnowledgeConfig {
     pub fn for_slug(&self, slug: Option<&str>) -> &ThresholdSetting {
@@ -80,6 +89,17 @@ impl KnowledgeConfig {
             Some(v) if (1..=10_000).contains(&v) => v as u64,
             Some(v) => return Err(bad("knowledge.query_encode_timeout_ms", v, "1 to 10000")),
         };
+        let query_max_tokens = match file.query_max_tokens {
+            None => Some(QueryTokens::new(DEFAULT_QUERY_MAX_TOKENS).expect("a valid default")),
+            Some(0) => None,
+            Some(v) => Some(usize::try_from(v).ok().and_then(|n| QueryTokens::new(n).ok()).ok_or_else(|| {
+                bad(
+                    "knowledge.query_max_tokens",
+                    v,
+                    &format!("0 (no cap) or {} to {}", QueryTokens::MIN, QueryTokens::MAX),
+                )
+            })?),
+        };
         let global =
             ThresholdFile { answer_threshold: file.answer_threshold, suggest_threshold: file.suggest_threshold };
         let default = global.apply(ThresholdSetting::default(), "knowledge")?;
@@ -89,7 +109,7 @@ impl KnowledgeConfig {
             tenants.insert(slug, setting);
         }
         let model_dir = file.model_dir.filter(|d| !d.trim().is_empty()).map(std::path::PathBuf::from);
-        Ok(KnowledgeConfig { encoder, model_dir, query_encode_timeout_ms, default, tenants })
+        Ok(KnowledgeConfig { encoder, model_dir, query_encode_timeout_ms, query_max_tokens, default, tenants })
     }
 }
 
@@ -99,6 +119,7 @@ pub struct KnowledgeFile {
     pub encoder: Option<String>,
     pub model_dir: Option<String>,
     pub query_encode_timeout_ms: Option<i64>,
+    pub query_max_tokens: Option<i64>,
     pub answer_threshold: Option<f64>,
     pub suggest_threshold: Option<f64>,
     pub tenants: Option<HashMap<String, ThresholdFile>>,
@@ -154,6 +175,7 @@ mod tests {
         let c = KnowledgeConfig::from_file(None).unwrap();
         assert_eq!(c.encoder, EncoderSetting::Auto);
         assert_eq!(c.query_encode_timeout_ms, DEFAULT_QUERY_ENCODE_TIMEOUT_MS);
+        assert_eq!(c.query_max_tokens.map(QueryTokens::get), Some(DEFAULT_QUERY_MAX_TOKENS));
         assert_eq!(c.decider(Some("any"), false).1, faq_defaults(false).1);
         assert_eq!(c.decider(None, true).1, faq_defaults(true).1);
     }
@@ -182,6 +204,13 @@ mod tests {
     }
 
     #[test]
+    fn the_query_cap_is_read_and_zero_lifts_it() {
+        assert_eq!(parse("query_max_tokens = 0").unwrap().query_max_tokens, None);
+        assert_eq!(parse("query_max_tokens = 48").unwrap().query_max_tokens.map(QueryTokens::get), Some(48));
+        assert_eq!(parse("query_max_tokens = 8").unwrap().query_max_tokens.map(QueryTokens::get), Some(8));
+    }
+
+    #[test]
     fn a_lone_value_pulls_the_default_of_the_other_along() {
         let low = ThresholdSetting { answer: Some(0.01), suggest: None }.effective(true);
         assert_eq!((low.answer, low.suggest), (0.01, 0.01));
@@ -198,6 +227,9 @@ mod tests {
             ("answer_threshold = 0.5\nsuggest_threshold = 0.6", "knowledge.suggest_threshold"),
             ("answer_threshold = 0.5\n[tenants.a]\nsuggest_threshold = 0.7", "knowledge.tenants.a.suggest_threshold"),
             ("query_encode_timeout_ms = 0", "knowledge.query_encode_timeout_ms"),
+            ("query_max_tokens = 7", "knowledge.query_max_tokens"),
+            ("query_max_tokens = 513", "knowledge.query_max_tokens"),
+            ("query_max_tokens = -1", "knowledge.query_max_tokens"),
         ] {
             match parse(text) {
                 Err(ConfigError::Value { key: k, .. }) => assert_eq!(k, key, "{text}"),

@@ -7,7 +7,7 @@
 //! them back instead of encoding the knowledge base again; customer messages are not stored.
 
 use crate::knowledge_config::{EncoderSetting, KnowledgeConfig};
-use lingxi_encoder::{Encoder, EncoderError, QUERY_PREFIX};
+use lingxi_encoder::{Encoder, EncoderError, QueryTokens, QUERY_PREFIX};
 use lingxi_store::{Store, TextDigest};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -43,6 +43,10 @@ pub struct Semantic {
     cache: Mutex<HashMap<[u8; 32], Arc<Vec<f32>>>>,
     query_slots: Arc<tokio::sync::Semaphore>,
     timeout: Duration,
+    /// The most tokens of a customer message the encoder reads (`None`: all).
+    query_budget: Option<QueryTokens>,
+    /// Customer messages longer than the budget, encoded from their first tokens.
+    pub queries_cut: AtomicU64,
     /// Customer messages answered lexically although the index had vectors (encoder busy or slow).
     pub query_fallbacks: AtomicU64,
     /// Texts encoded (phrasings and messages), cache misses only.
@@ -96,7 +100,7 @@ fn key(text: &str) -> TextDigest {
 impl Semantic {
     /// No encoder: every ranking is lexical.
     pub fn off(status: &str) -> Semantic {
-        Self::with(None, String::new(), None, status.to_owned(), Duration::from_millis(1))
+        Self::with(None, String::new(), None, status.to_owned(), Duration::from_millis(1), None)
     }
 
     fn with(
@@ -105,6 +109,7 @@ impl Semantic {
         store: Option<Store>,
         status: String,
         timeout: Duration,
+        query_budget: Option<QueryTokens>,
     ) -> Semantic {
         Semantic {
             encoder,
@@ -114,6 +119,8 @@ impl Semantic {
             cache: Mutex::default(),
             query_slots: Arc::new(tokio::sync::Semaphore::new(QUERY_SLOTS)),
             timeout,
+            query_budget,
+            queries_cut: AtomicU64::new(0),
             query_fallbacks: AtomicU64::new(0),
             encoded: AtomicU64::new(0),
             phrasings_encoded: AtomicU64::new(0),
@@ -145,7 +152,7 @@ impl Semantic {
             Ok(((encoder, id), path)) => {
                 let status = format!("sentence encoder loaded ({}), hybrid retrieval", path.display());
                 tracing::info!(model_id = %id, "{status}");
-                Self::with(Some(encoder), id, store, status, timeout)
+                Self::with(Some(encoder), id, store, status, timeout, config.query_max_tokens)
             }
             Err(EncoderError::NotFound { searched }) => {
                 let list: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
@@ -282,7 +289,8 @@ impl Semantic {
     }
 
     /// A customer message's vector, or `None` (answer lexically) when there is no encoder,
-    /// both query slots are taken or encoding takes longer than the configured bound.
+    /// both query slots are taken or encoding takes longer than the configured bound. Past the
+    /// token budget only the message's first tokens are encoded.
     pub async fn encode_query(&self, text: &str) -> Option<Vec<f32>> {
         let encoder = self.encoder.clone()?;
         if let Some(v) = self.cached(text) {
@@ -294,17 +302,25 @@ impl Semantic {
         };
         // The slot is held by the encoding itself, so one that outlives its wait still counts.
         let Ok(slot) = self.query_slots.clone().try_acquire_owned() else { return fallback() };
-        let owned = text.to_owned();
+        let (owned, budget) = (text.to_owned(), self.query_budget);
         let job = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            encoder.encode_query(&owned)
+            match budget {
+                Some(b) => encoder.encode_query_within(&owned, b),
+                None => lingxi_encoder::QueryVector { vector: encoder.encode_query(&owned), cut: false },
+            }
         });
         match tokio::time::timeout(self.timeout, job).await {
-            Ok(Ok(v)) => {
+            Ok(Ok(q)) => {
                 self.encoded.fetch_add(1, Ordering::Relaxed);
-                let v = Arc::new(v);
-                self.remember(text, v.clone());
-                Some(v.as_ref().clone())
+                if q.cut {
+                    // Not the text's own vector: cached under the text, a phrasing with the same
+                    // words would get it.
+                    self.queries_cut.fetch_add(1, Ordering::Relaxed);
+                    return Some(q.vector);
+                }
+                self.remember(text, Arc::new(q.vector.clone()));
+                Some(q.vector)
             }
             // A late vector is dropped; the blocking task finishes on its own.
             _ => fallback(),
@@ -319,6 +335,8 @@ pub fn render_metrics(s: &Semantic) -> String {
          # TYPE lingxi_encoder_loaded gauge\nlingxi_encoder_loaded {}\n\
          # HELP lingxi_encoder_texts_total Texts encoded (cache misses: phrasings and customer messages).\n\
          # TYPE lingxi_encoder_texts_total counter\nlingxi_encoder_texts_total {}\n\
+         # HELP lingxi_kb_queries_cut_total Messages longer than knowledge.query_max_tokens, encoded from their first tokens.\n\
+         # TYPE lingxi_kb_queries_cut_total counter\nlingxi_kb_queries_cut_total {}\n\
          # HELP lingxi_kb_lexical_fallbacks_total Messages answered lexically because the encoder was busy or slow.\n\
          # TYPE lingxi_kb_lexical_fallbacks_total counter\nlingxi_kb_lexical_fallbacks_total {}\n\
          # HELP lingxi_kb_phrasing_vectors_total Phrasing vectors obtained for index builds, by source (memory-cache misses).\n\
@@ -329,6 +347,7 @@ pub fn render_metrics(s: &Semantic) -> String {
          # TYPE lingxi_kb_phrasing_vectors_saved_total counter\nlingxi_kb_phrasing_vectors_saved_total {}\n",
         u8::from(s.available()),
         s.encoded.load(Ordering::Relaxed),
+        s.queries_cut.load(Ordering::Relaxed),
         s.query_fallbacks.load(Ordering::Relaxed),
         s.phrasings_encoded.load(Ordering::Relaxed),
         s.phrasings_loaded.load(Ordering::Relaxed),

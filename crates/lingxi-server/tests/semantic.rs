@@ -98,6 +98,41 @@ async fn with_the_encoder_a_paraphrase_without_shared_words_is_answered_from_the
     assert!((600..1000).contains(&encoded), "{encoded} texts encoded");
 }
 
+/// The question first, then details well past a budget of 12 tokens (`<s>`, the 3 of the
+/// prefix and `</s>` take 5): the vector is of the question, BM25 reads every word.
+const LONG: &str = "怎么开发票？我上周在你们店里买了一台扫地机器人，公司报销要用，抬头写公司名称，麻烦尽快告诉我";
+const INVOICE_ENTRY: &str = "zh-order-invoice-request";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_message_is_encoded_from_its_first_tokens_and_ranked_on_all_its_words() {
+    let Some(dir) = model_dir() else {
+        println!("SKIPPED: {} not found (run scripts/fetch-model.sh)", lingxi_encoder::MODEL_FILE_NAME);
+        return;
+    };
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.max_body_bytes = 1 << 20;
+        c.knowledge.encoder = EncoderSetting::Auto;
+        c.knowledge.model_dir = Some(dir);
+        c.knowledge.query_encode_timeout_ms = 10_000;
+        c.knowledge.query_max_tokens = Some(lingxi_encoder::QueryTokens::new(12).unwrap());
+    })
+    .await;
+    let admin = app.login(&app.a.admin).await;
+    import_demo(&app, &admin).await;
+    search_in_mode(&app, &admin, "发票", "hybrid").await;
+    let (cut, encoded) =
+        (metric(&app, "lingxi_kb_queries_cut_total").await, metric(&app, "lingxi_encoder_texts_total").await);
+    let v = search_in_mode(&app, &admin, LONG, "hybrid").await;
+    assert_eq!(v["hits"][0]["entry_id"], INVOICE_ENTRY, "{v}");
+    assert_eq!(metric(&app, "lingxi_kb_queries_cut_total").await, cut + 1);
+    // A cut vector is not the text's own, so it is not cached under the text: asked again, the
+    // message is encoded again.
+    search_in_mode(&app, &admin, LONG, "hybrid").await;
+    assert_eq!(metric(&app, "lingxi_kb_queries_cut_total").await, cut + 2);
+    assert_eq!(metric(&app, "lingxi_encoder_texts_total").await, encoded + 2);
+    assert_eq!(metric(&app, "lingxi_kb_lexical_fallbacks_total").await, 0, "both were ranked with a vector");
+}
+
 /// One value of the server's Prometheus metrics (`name` with its labels, as printed).
 async fn metric(app: &TestApp, name: &str) -> u64 {
     let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
