@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
-use crate::classifier::{softmax, ClassifierConfig, Rng, TextClassifier, TrainError};
-use crate::fused::{mix_into, top_of, FusedClassifier, Mix, Neighbours};
+use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
+use crate::fused::{confidence, mixed, DenseNorm, DenseNormKind, FusedClassifier, Mix, Neighbours};
 
 /// One labelled example.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,16 @@ pub struct EvalConfig {
     /// Candidate scales of the L2-normalised embedding block next to the lexical features
     /// (when the examples carry embeddings), tried on dev with every C.
     pub dense_weights: Vec<f32>,
+    /// Candidate preparations of the embedding (unit length, centred, standardised), tried
+    /// on dev with every C and weight.
+    pub dense_norms: Vec<DenseNormKind>,
+    /// Candidate preparations of the embedding for the nearest-neighbour vote (cheap: tried
+    /// for every linear model without retraining it).
+    pub neighbour_norms: Vec<DenseNormKind>,
+    /// Candidate weights of the neighbour cosine in the out-of-scope confidence (OOS tasks).
+    pub oos_betas: Vec<f32>,
+    /// Candidate NB-SVM feature-scaling powers (two-class tasks only; 0 = plain SVM).
+    pub nb_powers: Vec<f32>,
 }
 
 impl Default for EvalConfig {
@@ -90,6 +100,10 @@ impl Default for EvalConfig {
             seed: 20240601,
             target_oos_recall: 0.7,
             dense_weights: vec![1.0, 2.0, 3.0, 4.0, 6.0],
+            dense_norms: vec![DenseNormKind::Unit],
+            nb_powers: vec![0.0, 0.5, 1.0],
+            oos_betas: vec![0.0, 0.25, 0.5, 0.75],
+            neighbour_norms: vec![DenseNormKind::Unit, DenseNormKind::Centered, DenseNormKind::Standardized],
         }
     }
 }
@@ -138,6 +152,19 @@ pub struct EvalReport {
     pub mix_alpha: f32,
     /// Temperature of the nearest-neighbour vote.
     pub mix_tau: f32,
+    /// Weight of the best class's neighbour cosine in the out-of-scope confidence.
+    pub oos_beta: f32,
+    /// Preparation of the embedding chosen on dev.
+    pub dense_norm: DenseNormKind,
+    /// Preparation of the embedding for the neighbour vote chosen on dev.
+    pub neighbour_norm: DenseNormKind,
+    /// NB-SVM scaling power chosen on dev (0 = plain SVM).
+    pub nb_power: f32,
+    /// The tuning objective of the chosen setting on the tuning set (accuracy in 0..=1, or
+    /// in-scope accuracy + OOS recall).
+    pub tune_score: f64,
+    /// Every grid point tried and its tuning score, in order (for reports and ablations).
+    pub grid: Vec<(String, f64)>,
     /// Softmax temperature fitted on dev.
     pub temperature: f32,
     /// Wall time of the final training run, seconds.
@@ -209,13 +236,26 @@ fn calibrate(clf: &mut TextClassifier, ex: &[Example]) -> f32 {
     clf.calibrate_with_dense(&t, dense.as_deref(), &l)
 }
 
-fn neighbours_of(clf: &TextClassifier, ex: &[Example]) -> Option<Neighbours> {
+/// The examples with their embeddings prepared by `norm`.
+fn prepared(ex: &[Example], norm: Option<&DenseNorm>) -> Vec<Example> {
+    match norm {
+        None => ex.to_vec(),
+        Some(n) => ex.iter().map(|e| Example { dense: e.dense.as_deref().map(|d| n.apply(d)), ..e.clone() }).collect(),
+    }
+}
+
+fn fit_norm(ex: &[Example], kind: DenseNormKind) -> Option<DenseNorm> {
+    let rows: Vec<&[f32]> = ex.iter().filter_map(|e| e.dense.as_deref()).collect();
+    DenseNorm::fit(&rows, kind)
+}
+
+fn neighbours_of(clf: &TextClassifier, ex: &[Example], kind: DenseNormKind) -> Option<Neighbours> {
     if !all_dense(ex) {
         return None;
     }
     let vecs: Vec<&[f32]> = ex.iter().map(|e| e.dense.as_deref().unwrap_or_default()).collect();
     let classes: Vec<u32> = ex.iter().map(|e| clf.label_index(&e.label).unwrap_or(0)).collect();
-    Some(Neighbours::new(&vecs, &classes, clf.labels().len()))
+    Some(Neighbours::fitted(&vecs, &classes, clf.labels().len(), kind))
 }
 
 /// The two halves' distributions for each example of a set, computed once so that the mix
@@ -239,13 +279,9 @@ fn predictions(p: &Parts, mix: Mix) -> Vec<(u32, f32)> {
     p.linear
         .iter()
         .enumerate()
-        .map(|(i, lin)| match &p.similarity {
-            Some(sim) if mix.alpha > 0.0 => {
-                let mut probs = lin.clone();
-                mix_into(&mut probs, &softmax(&sim[i], mix.tau), mix.alpha);
-                top_of(&probs)
-            }
-            _ => top_of(lin),
+        .map(|(i, lin)| {
+            let sim = p.similarity.as_ref().map(|s| s[i].as_slice());
+            confidence(&mixed(lin, sim, mix), sim, mix)
         })
         .collect()
 }
@@ -280,8 +316,8 @@ fn choose_threshold(
     }
     let mut best = (f64::NEG_INFINITY, 0.0f32);
     let mut best_constrained: Option<(f64, f32)> = None;
-    for step in 0..=100 {
-        let t = step as f32 / 100.0;
+    for step in 0..=200 {
+        let t = step as f32 / 200.0;
         let in_ok = preds.iter().filter(|p| !p.0 && p.1 && p.2 >= t).count() as f64;
         // An OOS example is caught when predicted oos outright or rejected by the threshold.
         let oos_ok = preds.iter().filter(|p| p.0 && (p.1 || p.2 < t)).count() as f64;
@@ -327,27 +363,63 @@ fn in_scope_and_recall(labels: &[String], preds: &[(u32, f32)], ex: &[Example], 
 }
 
 /// The mixes tried on the tuning set (only the linear model without embeddings).
-fn mix_grid(with_neighbours: bool) -> Vec<Mix> {
+fn mix_grid(with_neighbours: bool, oos_betas: &[f32]) -> Vec<Mix> {
     let mut grid = vec![Mix::default()];
     if with_neighbours {
-        for alpha in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
-            for tau in [0.01, 0.02, 0.05] {
-                grid.push(Mix { alpha, tau });
+        let betas = if oos_betas.is_empty() { &[0.0] } else { oos_betas };
+        for oos_beta in betas {
+            for alpha in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
+                for tau in [0.01, 0.02, 0.05] {
+                    if alpha > 0.0 || *oos_beta > 0.0 {
+                        grid.push(Mix { alpha, tau, oos_beta: *oos_beta });
+                    }
+                }
             }
         }
     }
     grid
 }
 
-/// The best mix on the tuning set and its score.
-fn choose_mix(model: &FusedClassifier, tune: &[Example], oos_label: Option<&str>, target: f64) -> (f64, Mix) {
-    let p = parts(model, tune);
+/// One point of the tuning grid, with what was fitted for it on the tuning set.
+#[derive(Debug, Clone, Copy)]
+struct Setting {
+    c: f32,
+    w: f32,
+    kind: DenseNormKind,
+    power: f32,
+    temp: f32,
+    mix: Mix,
+    nb_kind: DenseNormKind,
+}
+
+/// The best mix on the tuning set, the neighbours' preparation and the score. `model` has no
+/// neighbours yet; they are built from `train` (raw embeddings) once per kind.
+fn choose_mix(
+    model: &FusedClassifier,
+    train: &[Example],
+    tune: &[Example],
+    kinds: &[DenseNormKind],
+    betas: &[f32],
+    oos_label: Option<&str>,
+    target: f64,
+) -> (f64, Mix, DenseNormKind) {
+    let mut p = parts(model, tune);
     let labels = model.linear.labels();
-    let mut best = (f64::NEG_INFINITY, Mix::default());
-    for mix in mix_grid(p.similarity.is_some()) {
-        let s = score_on(labels, &predictions(&p, mix), tune, oos_label, target);
-        if s > best.0 + 1e-9 {
-            best = (s, mix);
+    let mut best = (f64::NEG_INFINITY, Mix::default(), DenseNormKind::Unit);
+    for mix in mix_grid(false, &[]) {
+        best = (score_on(labels, &predictions(&p, mix), tune, oos_label, target), mix, DenseNormKind::Unit);
+    }
+    for kind in kinds {
+        let Some(nb) = neighbours_of(&model.linear, train, *kind) else { continue };
+        p.similarity = Some(tune.iter().map(|e| nb.class_similarity(e.dense.as_deref().unwrap_or_default())).collect());
+        for mix in mix_grid(true, if oos_label.is_some() { betas } else { &[] })
+            .into_iter()
+            .filter(|m| m.alpha > 0.0 || m.oos_beta > 0.0)
+        {
+            let s = score_on(labels, &predictions(&p, mix), tune, oos_label, target);
+            if s > best.0 + 1e-9 {
+                best = (s, mix, *kind);
+            }
         }
     }
     best
@@ -399,44 +471,98 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     // Pick C (and the mix) on the tuning set, with a probe trained without it.
     let grid = if config.c_grid.is_empty() { vec![config.classifier.train.c] } else { config.c_grid.clone() };
     let weights = if dense && !config.dense_weights.is_empty() { config.dense_weights.clone() } else { vec![1.0] };
-    let mut best: Option<(f64, f32, f32, f32, Mix)> = None;
-    for c in &grid {
-        for w in &weights {
-            let mut cfg = config.classifier.clone();
-            cfg.train.c = *c;
-            let mut clf = train_linear(&tune_train, &cfg, *w)?;
-            let temp = calibrate(&mut clf, &tune);
-            let neighbours = if dense { neighbours_of(&clf, &tune_train) } else { None };
-            let probe = FusedClassifier { linear: clf, neighbours, mix: Mix::default() };
-            let (s, mix) = choose_mix(&probe, &tune, oos_label, target);
-            if best.is_none_or(|b| s > b.0) {
-                best = Some((s, *c, *w, temp, mix));
+    let norms =
+        if dense && !config.dense_norms.is_empty() { config.dense_norms.clone() } else { vec![DenseNormKind::Unit] };
+    let two_classes = {
+        let mut l: Vec<&str> = splits.train.iter().map(|e| e.label.as_str()).collect();
+        l.sort_unstable();
+        l.dedup();
+        l.len() == 2
+    };
+    let powers = if two_classes && !config.nb_powers.is_empty() { config.nb_powers.clone() } else { vec![0.0] };
+    let mut best: Option<(f64, Setting)> = None;
+    let mut tried = Vec::new();
+    for kind in &norms {
+        let norm = if dense { fit_norm(&tune_train, *kind) } else { None };
+        let (tt, tn) = (prepared(&tune_train, norm.as_ref()), prepared(&tune, norm.as_ref()));
+        for power in &powers {
+            for c in &grid {
+                for w in &weights {
+                    let mut cfg = config.classifier.clone();
+                    cfg.train.c = *c;
+                    cfg.train.nb_power = *power;
+                    let mut clf = train_linear(&tt, &cfg, *w)?;
+                    let temp = calibrate(&mut clf, &tn);
+                    let probe = FusedClassifier {
+                        linear: clf,
+                        neighbours: None,
+                        mix: Mix::default(),
+                        dense_norm: norm.clone(),
+                    };
+                    let nb_kinds = if dense { config.neighbour_norms.as_slice() } else { &[] };
+                    let (s, mix, nb_kind) =
+                        choose_mix(&probe, &tune_train, &tune, nb_kinds, &config.oos_betas, oos_label, target);
+                    let point = format!(
+                        "C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?}",
+                        mix.alpha, mix.tau, mix.oos_beta
+                    );
+                    tried.push((point, s));
+                    if best.as_ref().is_none_or(|b| s > b.0) {
+                        let setting = Setting { c: *c, w: *w, kind: *kind, power: *power, temp, mix, nb_kind };
+                        best = Some((s, setting));
+                    }
+                }
             }
         }
     }
-    let (_, chosen_c, dense_weight, probe_temp, mix) =
-        best.unwrap_or((0.0, config.classifier.train.c, 1.0, 1.0, Mix::default()));
+    let (tune_score, chosen) = best.unwrap_or((
+        0.0,
+        Setting {
+            c: config.classifier.train.c,
+            w: 1.0,
+            kind: DenseNormKind::Unit,
+            power: 0.0,
+            temp: 1.0,
+            mix: Mix::default(),
+            nb_kind: DenseNormKind::Unit,
+        },
+    ));
+    let Setting { c: chosen_c, w: dense_weight, kind: norm_kind, power: nb_power, temp: probe_temp, mix, nb_kind } =
+        chosen;
     let mut cfg = config.classifier.clone();
     cfg.train.c = chosen_c;
+    cfg.train.nb_power = nb_power;
     let start = Instant::now();
-    let mut clf = train_linear(&splits.train, &cfg, dense_weight)?;
-    let neighbours = if dense { neighbours_of(&clf, &splits.train) } else { None };
+    let norm = if dense { fit_norm(&splits.train, norm_kind) } else { None };
+    let train_prepared = prepared(&splits.train, norm.as_ref());
+    let mut clf = train_linear(&train_prepared, &cfg, dense_weight)?;
+    let neighbours = if dense && (mix.alpha > 0.0 || mix.oos_beta > 0.0) {
+        neighbours_of(&clf, &splits.train, nb_kind)
+    } else {
+        None
+    };
     let train_secs = start.elapsed().as_secs_f64();
     let temperature = if holdout {
         // The final model has seen the held-out slice; reuse the probe's temperature.
         clf.set_temperature(probe_temp);
         probe_temp
     } else {
-        calibrate(&mut clf, &tune)
+        calibrate(&mut clf, &prepared(&tune, norm.as_ref()))
     };
-    let model = FusedClassifier { linear: clf, neighbours, mix };
+    let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm };
     let threshold = oos_label.map(|l| {
         if holdout {
             // Without a clean tuning set for this model, fall back to the probe's choice.
-            let mut probe_clf = train_linear(&tune_train, &cfg, dense_weight).expect("trained above");
+            let probe_norm = if dense { fit_norm(&tune_train, norm_kind) } else { None };
+            let tt = prepared(&tune_train, probe_norm.as_ref());
+            let mut probe_clf = train_linear(&tt, &cfg, dense_weight).expect("trained above");
             probe_clf.set_temperature(probe_temp);
-            let probe_nb = if dense { neighbours_of(&probe_clf, &tune_train) } else { None };
-            let probe = FusedClassifier { linear: probe_clf, neighbours: probe_nb, mix };
+            let probe_nb = if dense && (mix.alpha > 0.0 || mix.oos_beta > 0.0) {
+                neighbours_of(&probe_clf, &tune_train, nb_kind)
+            } else {
+                None
+            };
+            let probe = FusedClassifier { linear: probe_clf, neighbours: probe_nb, mix, dense_norm: probe_norm };
             let preds = predictions(&parts(&probe, &tune), mix);
             choose_threshold(probe.linear.labels(), &preds, &tune, l, target)
         } else {
@@ -494,6 +620,12 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         dense_weight: if dense { dense_weight } else { 0.0 },
         mix_alpha: mix.alpha,
         mix_tau: mix.tau,
+        oos_beta: mix.oos_beta,
+        dense_norm: norm_kind,
+        neighbour_norm: nb_kind,
+        nb_power,
+        tune_score,
+        grid: tried,
         temperature,
         train_secs,
         latency_p50_us: percentile(&latencies, 0.5),

@@ -14,6 +14,8 @@ pub struct Neighbours {
     classes: Vec<u32>,
     dim: usize,
     n_classes: usize,
+    /// Applied to the rows before indexing and to every query.
+    norm: Option<DenseNorm>,
 }
 
 impl Neighbours {
@@ -31,12 +33,23 @@ impl Neighbours {
             rows.extend(v.iter().map(|x| x / norm));
             kept.push(*c);
         }
-        Self { rows, classes: kept, dim, n_classes }
+        Self { rows, classes: kept, dim, n_classes, norm: None }
+    }
+
+    /// Like [`Self::new`], with the vectors first prepared by a [`DenseNorm`] of `kind`
+    /// fitted on them; queries are prepared the same way.
+    pub fn fitted(vectors: &[&[f32]], classes: &[u32], n_classes: usize, kind: DenseNormKind) -> Self {
+        let Some(norm) = DenseNorm::fit(vectors, kind) else { return Self::new(vectors, classes, n_classes) };
+        let prepared: Vec<Vec<f32>> = vectors.iter().map(|v| norm.apply(v)).collect();
+        let rows: Vec<&[f32]> = prepared.iter().map(Vec::as_slice).collect();
+        Self { norm: Some(norm), ..Self::new(&rows, classes, n_classes) }
     }
 
     /// Per class, the highest cosine between `query` and one of its examples (−1 for a class
     /// without examples, or for every class when the query has the wrong length).
     pub fn class_similarity(&self, query: &[f32]) -> Vec<f32> {
+        let prepared = self.norm.as_ref().map(|n| n.apply(query));
+        let query = prepared.as_deref().unwrap_or(query);
         let mut best = vec![-1.0f32; self.n_classes];
         if query.len() != self.dim || self.dim == 0 {
             return best;
@@ -53,6 +66,81 @@ impl Neighbours {
     }
 }
 
+/// How an embedding is prepared before it enters the linear model and the neighbours.
+/// Sentence embeddings are anisotropic (every pair of e5 vectors has a cosine near 0.8), so
+/// centring on the training mean, and optionally scaling each dimension to unit variance,
+/// spreads them out before the block is L2-normalised again inside the vectoriser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenseNormKind {
+    /// Unit length only (the vectoriser's own normalisation).
+    Unit,
+    /// Unit length, then minus the training mean.
+    Centered,
+    /// Unit length, minus the training mean, divided by the training standard deviation.
+    Standardized,
+}
+
+/// A fitted [`DenseNormKind`]: per-dimension shift and scale from training embeddings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseNorm {
+    mean: Vec<f32>,
+    inv_std: Vec<f32>,
+}
+
+impl DenseNorm {
+    /// Fits on training rows (rows of another length than the first, or with a non-finite
+    /// value, are skipped); `None` for [`DenseNormKind::Unit`] or when no row is usable.
+    pub fn fit(rows: &[&[f32]], kind: DenseNormKind) -> Option<Self> {
+        if kind == DenseNormKind::Unit {
+            return None;
+        }
+        let dim = rows.first().map_or(0, |r| r.len());
+        let unit: Vec<Vec<f32>> = rows
+            .iter()
+            .filter(|r| r.len() == dim && dim > 0 && r.iter().all(|x| x.is_finite()))
+            .filter_map(|r| unit_length(r))
+            .collect();
+        if unit.is_empty() {
+            return None;
+        }
+        let n = unit.len() as f64;
+        let mut mean = vec![0f64; dim];
+        for r in &unit {
+            mean.iter_mut().zip(r).for_each(|(m, x)| *m += f64::from(*x) / n);
+        }
+        let inv_std = match kind {
+            DenseNormKind::Standardized => {
+                let mut var = vec![0f64; dim];
+                for r in &unit {
+                    var.iter_mut().zip(r).zip(&mean).for_each(|((v, x), m)| *v += (f64::from(*x) - m).powi(2) / n);
+                }
+                // A floor keeps a constant dimension from exploding into the largest feature.
+                var.iter().map(|v| (1.0 / v.sqrt().max(1e-4)) as f32).collect()
+            }
+            _ => vec![1.0; dim],
+        };
+        Some(Self { mean: mean.into_iter().map(|m| m as f32).collect(), inv_std })
+    }
+
+    /// The prepared vector; a vector of the wrong length, with a non-finite value or of zero
+    /// length comes back unchanged (the linear model then ignores or filters it).
+    pub fn apply(&self, v: &[f32]) -> Vec<f32> {
+        if v.len() != self.mean.len() {
+            return v.to_vec();
+        }
+        match unit_length(v) {
+            Some(u) => u.iter().zip(&self.mean).zip(&self.inv_std).map(|((x, m), s)| (x - m) * s).collect(),
+            None => v.to_vec(),
+        }
+    }
+}
+
+/// `v / |v|`, or `None` for a zero or non-finite vector.
+fn unit_length(v: &[f32]) -> Option<Vec<f32>> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    (norm.is_finite() && norm > 0.0).then(|| v.iter().map(|x| x / norm).collect())
+}
+
 /// How the two halves are mixed.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Mix {
@@ -60,11 +148,15 @@ pub struct Mix {
     pub alpha: f32,
     /// Softmax temperature over the neighbours' cosines.
     pub tau: f32,
+    /// Confidence used for out-of-scope decisions: `(1 − beta)·p(best) + beta·cos(best)`,
+    /// where `cos(best)` is the best class's nearest-neighbour cosine. A query far from every
+    /// training example of its best class is suspect even when the linear model is sure.
+    pub oos_beta: f32,
 }
 
 impl Default for Mix {
     fn default() -> Self {
-        Self { alpha: 0.0, tau: 0.05 }
+        Self { alpha: 0.0, tau: 0.05, oos_beta: 0.0 }
     }
 }
 
@@ -77,25 +169,40 @@ pub struct FusedClassifier {
     pub neighbours: Option<Neighbours>,
     /// The mix in force.
     pub mix: Mix,
+    /// How embeddings are prepared for the linear model (`None`: used as given; the
+    /// neighbours carry their own).
+    pub dense_norm: Option<DenseNorm>,
 }
 
 impl FusedClassifier {
     /// Class probabilities for a text and its embedding (the linear model's alone when either
     /// the embedding or the neighbours are missing).
     pub fn probabilities(&self, text: &str, dense: Option<&[f32]>) -> Vec<f32> {
-        let mut p = self.linear_probabilities(text, dense);
-        match (&self.neighbours, dense) {
-            (Some(nb), Some(q)) if self.mix.alpha > 0.0 => {
-                let votes = softmax(&nb.class_similarity(q), self.mix.tau);
-                mix_into(&mut p, &votes, self.mix.alpha);
-                p
-            }
-            _ => p,
-        }
+        self.probabilities_and_similarity(text, dense).0
+    }
+
+    fn probabilities_and_similarity(&self, text: &str, dense: Option<&[f32]>) -> (Vec<f32>, Option<Vec<f32>>) {
+        let linear = self.linear_of_prepared(text, self.prepare(dense).as_deref());
+        // The neighbours prepare the raw embedding their own way.
+        let needed = self.mix.alpha > 0.0 || self.mix.oos_beta > 0.0;
+        let similarity = match (&self.neighbours, dense) {
+            (Some(nb), Some(q)) if needed => Some(nb.class_similarity(q)),
+            _ => None,
+        };
+        (mixed(&linear, similarity.as_deref(), self.mix), similarity)
+    }
+
+    /// The embedding as the linear model sees it.
+    pub fn prepare(&self, dense: Option<&[f32]>) -> Option<Vec<f32>> {
+        dense.map(|d| self.dense_norm.as_ref().map_or_else(|| d.to_vec(), |n| n.apply(d)))
     }
 
     /// The linear model's class probabilities alone, by class index.
     pub fn linear_probabilities(&self, text: &str, dense: Option<&[f32]>) -> Vec<f32> {
+        self.linear_of_prepared(text, self.prepare(dense).as_deref())
+    }
+
+    fn linear_of_prepared(&self, text: &str, dense: Option<&[f32]>) -> Vec<f32> {
         let linear = self.linear.predict_with_dense(text, dense);
         let mut p = vec![0.0f32; linear.scores.len()];
         for (k, prob) in &linear.ranked {
@@ -104,9 +211,29 @@ impl FusedClassifier {
         p
     }
 
-    /// Best class index and its probability.
+    /// Best class index and its confidence (its probability, blended with its neighbours'
+    /// cosine when `mix.oos_beta` > 0).
     pub fn top(&self, text: &str, dense: Option<&[f32]>) -> (u32, f32) {
-        top_of(&self.probabilities(text, dense))
+        let (p, similarity) = self.probabilities_and_similarity(text, dense);
+        confidence(&p, similarity.as_deref(), self.mix)
+    }
+}
+
+/// The linear distribution mixed with the neighbours' vote (unchanged without similarities).
+pub fn mixed(linear: &[f32], similarity: Option<&[f32]>, mix: Mix) -> Vec<f32> {
+    let mut p = linear.to_vec();
+    if let Some(sim) = similarity.filter(|_| mix.alpha > 0.0) {
+        mix_into(&mut p, &softmax(sim, mix.tau), mix.alpha);
+    }
+    p
+}
+
+/// Best class of the mixed distribution `p` and its confidence under `mix.oos_beta`.
+pub fn confidence(p: &[f32], similarity: Option<&[f32]>, mix: Mix) -> (u32, f32) {
+    let (k, prob) = top_of(p);
+    match similarity.and_then(|s| s.get(k as usize)) {
+        Some(cos) if mix.oos_beta > 0.0 => (k, (1.0 - mix.oos_beta) * prob + mix.oos_beta * cos),
+        _ => (k, prob),
     }
 }
 

@@ -59,7 +59,7 @@ fn fused() -> lingxi_nlu::fused::FusedClassifier {
     let rows: Vec<&[f32]> = dense.iter().map(Vec::as_slice).collect();
     let classes: Vec<u32> = labels.iter().map(|l| linear.label_index(l).unwrap()).collect();
     let neighbours = Some(Neighbours::new(&rows, &classes, 2));
-    FusedClassifier { linear, neighbours, mix: Mix { alpha: 0.5, tau: 0.02 } }
+    FusedClassifier { linear, neighbours, mix: Mix { alpha: 0.5, tau: 0.02, oos_beta: 0.0 }, dense_norm: None }
 }
 
 proptest! {
