@@ -819,4 +819,34 @@ mod tests {
         let t = fit_temperature(&scores, &[0, 1, 0]);
         assert!(t > 5.0, "perfectly separated data wants a sharp softmax, got {t}");
     }
+
+    #[test]
+    fn nb_scaling_reweights_features_and_keeps_the_artifact_plain() {
+        let pos = ["great food fast", "great service", "tasty and great", "fast and tasty", "love it great"];
+        let neg = ["slow food", "cold and slow", "bad service", "cold food bad", "never again slow"];
+        let texts: Vec<&str> = pos.iter().chain(&neg).copied().collect();
+        let labels: Vec<&str> = pos.iter().map(|_| "1").chain(neg.iter().map(|_| "0")).collect();
+        let plain = TextClassifier::train(&texts, &labels, &ClassifierConfig::default()).unwrap();
+        let mut cfg = ClassifierConfig::default();
+        cfg.train.nb_power = 1.0;
+        let nb = TextClassifier::train(&texts, &labels, &cfg).unwrap();
+        assert_ne!(plain.model.weights, nb.model.weights, "the power must change the model");
+        // "food" and "service" occur on both sides: their NB weight is smaller relative to "great".
+        let ratio = |m: &TextClassifier, a: &str, b: &str| {
+            let s = |t: &str| m.scores(t, None)[1] - m.model.bias[0];
+            s(a).abs() / s(b).abs().max(1e-6)
+        };
+        assert!(ratio(&nb, "food", "great") < ratio(&plain, "food", "great"));
+        let top = |m: &TextClassifier, t: &str| m.labels()[m.predict(t).top().0 as usize].clone();
+        assert_eq!(top(&nb, "great and tasty"), "1");
+        assert_eq!(top(&nb, "slow and cold"), "0");
+        // Folded into the weights: the artifact format is the plain one.
+        let back = TextClassifier::from_bytes(&nb.to_bytes()).unwrap();
+        assert_eq!(top(&back, "great and tasty"), "1");
+        // More than two classes: the power is ignored.
+        let (texts, labels) = toy();
+        let a = TextClassifier::train(&texts, &labels, &ClassifierConfig::default()).unwrap();
+        let b = TextClassifier::train(&texts, &labels, &cfg).unwrap();
+        assert_eq!(a.model.weights, b.model.weights);
+    }
 }

@@ -674,4 +674,50 @@ mod tests {
         assert_eq!(h1.iter().filter(|e| e.label == "a").count(), 5);
         assert_eq!((k1, h1), (k2, h2));
     }
+
+    #[test]
+    fn nb_scaling_is_tried_on_two_class_tasks_only() {
+        let words = [("good", "1"), ("bad", "0")];
+        let ex = |n: usize, k: usize| -> Vec<Example> {
+            (0..n).map(|j| Example::new(format!("{} thing {}", words[j % 2].0, j + k), words[j % 2].1)).collect()
+        };
+        let splits = Splits { train: ex(20, 0), dev: ex(6, 100), test: ex(4, 200) };
+        let r = evaluate(&splits, &TaskKind::Sentiment, &EvalConfig::default()).unwrap();
+        assert!(r.grid.iter().any(|(p, _)| p.contains("nb 1 ")), "{:?}", r.grid);
+        assert_eq!(r.grid.len(), 9, "3 C × 3 powers");
+        let mut three = splits.clone();
+        three.train.push(Example::new("meh thing", "2"));
+        let r = evaluate(&three, &TaskKind::Sentiment, &EvalConfig::default()).unwrap();
+        assert!(r.grid.iter().all(|(p, _)| p.contains("nb 0 ")), "{:?}", r.grid);
+    }
+
+    #[test]
+    fn oos_task_with_embeddings_chooses_the_neighbour_confidence_on_dev() {
+        // Each class owns an axis of a 4-d "embedding"; out-of-scope texts sit between axes,
+        // where the linear model can still be sure but no training example is near.
+        let axis = |k: usize, jitter: f32| -> Vec<f32> {
+            let mut v = vec![0.05 * jitter; 4];
+            v[k] = 1.0;
+            v
+        };
+        let mut train = Vec::new();
+        for k in 0..3 {
+            for j in 0..8 {
+                train.push(Example::new(format!("w{k} item {j}"), format!("l{k}")).with_dense(axis(k, j as f32 / 8.0)));
+            }
+        }
+        train.push(Example::new("zzz", "oos").with_dense(axis(3, 0.0)));
+        let between = |i: usize| vec![0.7, 0.7, 0.1 * i as f32, 0.0];
+        let mut dev: Vec<Example> =
+            (0..3).map(|k| Example::new(format!("w{k} thing"), format!("l{k}")).with_dense(axis(k, 0.3))).collect();
+        dev.extend((0..3).map(|i| Example::new("w0 w1 other", "oos").with_dense(between(i))));
+        let test = vec![Example::new("w2 stuff", "l2").with_dense(axis(2, 0.5))];
+        let splits = Splits { train, dev, test };
+        let task = TaskKind::IntentWithOos { oos_label: "oos".into() };
+        let r = evaluate(&splits, &task, &EvalConfig::default()).unwrap();
+        assert!(r.embeddings);
+        assert!(r.oos_threshold.is_some());
+        assert_eq!(r.accuracy, 100.0, "{r:?}");
+        assert!(EvalConfig::default().oos_betas.iter().any(|b| *b > 0.0));
+    }
 }

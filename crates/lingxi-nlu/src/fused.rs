@@ -280,4 +280,43 @@ mod tests {
         assert_eq!(top_of(&p), (1, 0.6));
         assert_eq!(top_of(&[]), (0, 0.0));
     }
+
+    #[test]
+    fn centring_and_standardising_use_the_training_statistics() {
+        // Unit vectors at 0° and 60° to the x axis: mean of the unit rows is (0.75, 0.433).
+        let rows: [&[f32]; 2] = [&[2.0, 0.0], &[0.5, 0.866_025_4]];
+        assert_eq!(DenseNorm::fit(&rows, DenseNormKind::Unit), None);
+        let c = DenseNorm::fit(&rows, DenseNormKind::Centered).unwrap();
+        let a = c.apply(rows[0]);
+        let b = c.apply(rows[1]);
+        assert!((a[0] - 0.25).abs() < 1e-5 && (a[1] + 0.433).abs() < 1e-3, "{a:?}");
+        assert!((a[0] + b[0]).abs() < 1e-5 && (a[1] + b[1]).abs() < 1e-5, "centred rows sum to zero");
+        let s = DenseNorm::fit(&rows, DenseNormKind::Standardized).unwrap();
+        let a = s.apply(rows[0]);
+        // Two rows symmetric about the mean: each standardised coordinate is ±1.
+        assert!(a.iter().all(|x| (x.abs() - 1.0).abs() < 1e-3), "{a:?}");
+    }
+
+    #[test]
+    fn prepared_neighbours_compare_centred_vectors() {
+        // Raw cosines all near 1 (anisotropic); after centring the classes point apart.
+        let rows: [&[f32]; 4] = [&[1.0, 0.1], &[1.0, 0.12], &[1.0, -0.1], &[1.0, -0.12]];
+        let nb = Neighbours::fitted(&rows, &[0, 0, 1, 1], 2, DenseNormKind::Centered);
+        let s = nb.class_similarity(&[1.0, 0.11]);
+        assert!(s[0] > 0.99 && s[1] < -0.99, "{s:?}");
+        let raw = Neighbours::new(&rows, &[0, 0, 1, 1], 2).class_similarity(&[1.0, 0.11]);
+        assert!(raw[1] > 0.9, "{raw:?}");
+    }
+
+    #[test]
+    fn oos_confidence_blends_the_best_class_cosine() {
+        let p = [0.9, 0.1];
+        let sim = [0.2, 0.95];
+        let mix = Mix { oos_beta: 0.5, ..Mix::default() };
+        let (k, c) = confidence(&p, Some(&sim), mix);
+        assert_eq!(k, 0);
+        assert!((c - 0.55).abs() < 1e-6, "{c}");
+        assert_eq!(confidence(&p, None, mix), (0, 0.9));
+        assert_eq!(confidence(&p, Some(&sim), Mix::default()), (0, 0.9));
+    }
 }
