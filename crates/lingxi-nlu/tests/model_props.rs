@@ -99,7 +99,7 @@ fn prepared_fused() -> lingxi_nlu::fused::FusedClassifier {
     let texts = ["refund please", "where is my parcel", "退款", "快递到哪了"];
     let labels = ["refund", "logistics", "refund", "logistics"];
     let dense =
-        vec![vec![1.0, 0.2, 0.0, 0.1], vec![1.0, 0.9, 0.0, 0.1], vec![1.0, 0.25, 0.1, 0.0], vec![1.0, 0.8, 0.1, 0.0]];
+        [vec![1.0, 0.2, 0.0, 0.1], vec![1.0, 0.9, 0.0, 0.1], vec![1.0, 0.25, 0.1, 0.0], vec![1.0, 0.8, 0.1, 0.0]];
     let rows: Vec<&[f32]> = dense.iter().map(Vec::as_slice).collect();
     let norm = DenseNorm::fit(&rows, DenseNormKind::Centered);
     let prepared: Vec<Vec<f32>> = dense.iter().map(|d| norm.as_ref().unwrap().apply(d)).collect();
