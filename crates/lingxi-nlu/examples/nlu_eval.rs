@@ -108,6 +108,9 @@ fn main() {
     if let Ok(v) = std::env::var("LX_NB") {
         config.nb_powers = v.split(',').filter_map(|x| x.parse().ok()).collect();
     }
+    if let Ok(v) = std::env::var("LX_LEXICAL") {
+        config.lexical_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
+    }
     if let Ok(v) = std::env::var("LX_OOS_BETA") {
         config.oos_betas = v.split(',').filter_map(|x| x.parse().ok()).collect();
     }

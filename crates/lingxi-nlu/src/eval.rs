@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
-use crate::fused::{confidence, mixed, DenseNorm, DenseNormKind, FusedClassifier, Mix, Neighbours};
+use crate::fused::{by_class, confidence, mix_into, mixed, DenseNorm, DenseNormKind, FusedClassifier, Mix, Neighbours};
 
 /// One labelled example.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +85,8 @@ pub struct EvalConfig {
     /// Candidate preparations of the embedding for the nearest-neighbour vote (cheap: tried
     /// for every linear model without retraining it).
     pub neighbour_norms: Vec<DenseNormKind>,
+    /// Candidate weights of the text-only member mixed into a fused model (fused tasks).
+    pub lexical_weights: Vec<f32>,
     /// Candidate weights of the neighbour cosine in the out-of-scope confidence (OOS tasks).
     pub oos_betas: Vec<f32>,
     /// Candidate NB-SVM feature-scaling powers (two-class tasks only; 0 = plain SVM).
@@ -103,6 +105,7 @@ impl Default for EvalConfig {
             dense_norms: vec![DenseNormKind::Unit],
             nb_powers: vec![0.0, 0.5, 1.0],
             oos_betas: vec![0.0, 0.25, 0.5, 0.75],
+            lexical_weights: vec![0.0, 0.2, 0.35, 0.5],
             neighbour_norms: vec![DenseNormKind::Unit, DenseNormKind::Centered, DenseNormKind::Standardized],
         }
     }
@@ -154,6 +157,8 @@ pub struct EvalReport {
     pub mix_tau: f32,
     /// Weight of the best class's neighbour cosine in the out-of-scope confidence.
     pub oos_beta: f32,
+    /// Weight of the text-only member in a fused model (0 = none).
+    pub lexical_weight: f32,
     /// Preparation of the embedding chosen on dev.
     pub dense_norm: DenseNormKind,
     /// Preparation of the embedding for the neighbour vote chosen on dev.
@@ -263,6 +268,8 @@ fn neighbours_of(clf: &TextClassifier, ex: &[Example], kind: DenseNormKind) -> O
 struct Parts {
     linear: Vec<Vec<f32>>,
     similarity: Option<Vec<Vec<f32>>>,
+    /// The lexical member's distributions, when there is one.
+    lexical: Option<Vec<Vec<f32>>>,
 }
 
 fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
@@ -271,7 +278,7 @@ fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
         .neighbours
         .as_ref()
         .map(|nb| ex.iter().map(|e| nb.class_similarity(e.dense.as_deref().unwrap_or_default())).collect());
-    Parts { linear, similarity }
+    Parts { linear, similarity, lexical: None }
 }
 
 /// (predicted class, confidence) per example under a mix.
@@ -281,7 +288,14 @@ fn predictions(p: &Parts, mix: Mix) -> Vec<(u32, f32)> {
         .enumerate()
         .map(|(i, lin)| {
             let sim = p.similarity.as_ref().map(|s| s[i].as_slice());
-            confidence(&mixed(lin, sim, mix), sim, mix)
+            match p.lexical.as_ref().filter(|_| mix.lexical > 0.0) {
+                Some(lex) => {
+                    let mut both = lin.clone();
+                    mix_into(&mut both, &lex[i], mix.lexical);
+                    confidence(&mixed(&both, sim, mix), sim, mix)
+                }
+                None => confidence(&mixed(lin, sim, mix), sim, mix),
+            }
         })
         .collect()
 }
@@ -371,7 +385,7 @@ fn mix_grid(with_neighbours: bool, oos_betas: &[f32]) -> Vec<Mix> {
             for alpha in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
                 for tau in [0.01, 0.02, 0.05] {
                     if alpha > 0.0 || *oos_beta > 0.0 {
-                        grid.push(Mix { alpha, tau, oos_beta: *oos_beta });
+                        grid.push(Mix { alpha, tau, oos_beta: *oos_beta, lexical: 0.0 });
                     }
                 }
             }
@@ -400,14 +414,27 @@ fn choose_mix(
     tune: &[Example],
     kinds: &[DenseNormKind],
     betas: &[f32],
+    lexical: Option<&[Vec<f32>]>,
+    lexical_weights: &[f32],
     oos_label: Option<&str>,
     target: f64,
 ) -> (f64, Mix, DenseNormKind) {
     let mut p = parts(model, tune);
+    p.lexical = lexical.map(<[Vec<f32>]>::to_vec);
+    let gammas: &[f32] = if lexical.is_some() && !lexical_weights.is_empty() { lexical_weights } else { &[0.0] };
     let labels = model.linear.labels();
     let mut best = (f64::NEG_INFINITY, Mix::default(), DenseNormKind::Unit);
+    let consider = |p: &Parts, mix: Mix, kind: DenseNormKind, best: &mut (f64, Mix, DenseNormKind)| {
+        for gamma in gammas {
+            let mix = Mix { lexical: *gamma, ..mix };
+            let s = score_on(labels, &predictions(p, mix), tune, oos_label, target);
+            if s > best.0 + 1e-9 {
+                *best = (s, mix, kind);
+            }
+        }
+    };
     for mix in mix_grid(false, &[]) {
-        best = (score_on(labels, &predictions(&p, mix), tune, oos_label, target), mix, DenseNormKind::Unit);
+        consider(&p, mix, DenseNormKind::Unit, &mut best);
     }
     for kind in kinds {
         let Some(nb) = neighbours_of(&model.linear, train, *kind) else { continue };
@@ -416,13 +443,48 @@ fn choose_mix(
             .into_iter()
             .filter(|m| m.alpha > 0.0 || m.oos_beta > 0.0)
         {
-            let s = score_on(labels, &predictions(&p, mix), tune, oos_label, target);
-            if s > best.0 + 1e-9 {
-                best = (s, mix, *kind);
-            }
+            consider(&p, mix, *kind, &mut best);
         }
     }
     best
+}
+
+/// A text-only member probe: its C and temperature, the model, its distributions over `tune`.
+struct Member {
+    c: f32,
+    temp: f32,
+    model: TextClassifier,
+    tune_probs: Vec<Vec<f32>>,
+}
+
+/// The text-only member for a fused model: C chosen on the tuning set by its own accuracy,
+/// trained on `train`, calibrated on `tune`.
+fn lexical_member(
+    train: &[Example],
+    tune: &[Example],
+    config: &EvalConfig,
+    grid: &[f32],
+) -> Result<Member, TrainError> {
+    let (t, l) = texts_labels(train);
+    let mut best: Option<(f64, Member)> = None;
+    for c in grid {
+        let mut cfg = config.classifier.clone();
+        cfg.train.c = *c;
+        let mut clf = TextClassifier::train(&t, &l, &cfg)?;
+        let (tt, tl) = texts_labels(tune);
+        let temp = clf.calibrate(&tt, &tl);
+        let probs: Vec<Vec<f32>> = tune.iter().map(|e| by_class(&clf.predict(&e.text))).collect();
+        let ok = tune.iter().zip(&probs).filter(|(e, p)| clf.labels()[top_index(p)] == e.label).count();
+        let acc = ok as f64 / tune.len().max(1) as f64;
+        if best.as_ref().is_none_or(|b| acc > b.0) {
+            best = Some((acc, Member { c: *c, temp, model: clf, tune_probs: probs }));
+        }
+    }
+    best.map(|b| b.1).ok_or(TrainError::Empty)
+}
+
+fn top_index(p: &[f32]) -> usize {
+    p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
 }
 
 fn macro_f1(gold: &[&str], pred: &[&str]) -> f64 {
@@ -480,6 +542,13 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         l.len() == 2
     };
     let powers = if two_classes && !config.nb_powers.is_empty() { config.nb_powers.clone() } else { vec![0.0] };
+    // The text-only member (fused tasks only), chosen and trained once for the whole grid.
+    let member = if dense && config.lexical_weights.iter().any(|g| *g > 0.0) {
+        Some(lexical_member(&tune_train, &tune, config, &grid)?)
+    } else {
+        None
+    };
+    let member_probs = member.as_ref().map(|m| m.tune_probs.as_slice());
     let mut best: Option<(f64, Setting)> = None;
     let mut tried = Vec::new();
     for kind in &norms {
@@ -498,13 +567,23 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                         neighbours: None,
                         mix: Mix::default(),
                         dense_norm: norm.clone(),
+                        lexical: None,
                     };
                     let nb_kinds = if dense { config.neighbour_norms.as_slice() } else { &[] };
-                    let (s, mix, nb_kind) =
-                        choose_mix(&probe, &tune_train, &tune, nb_kinds, &config.oos_betas, oos_label, target);
+                    let (s, mix, nb_kind) = choose_mix(
+                        &probe,
+                        &tune_train,
+                        &tune,
+                        nb_kinds,
+                        &config.oos_betas,
+                        member_probs,
+                        &config.lexical_weights,
+                        oos_label,
+                        target,
+                    );
                     let point = format!(
-                        "C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?}",
-                        mix.alpha, mix.tau, mix.oos_beta
+                        "C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?} lexical {}",
+                        mix.alpha, mix.tau, mix.oos_beta, mix.lexical
                     );
                     tried.push((point, s));
                     if best.as_ref().is_none_or(|b| s > b.0) {
@@ -549,7 +628,23 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     } else {
         calibrate(&mut clf, &prepared(&tune, norm.as_ref()))
     };
-    let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm };
+    let lexical = match &member {
+        Some(m) if mix.lexical > 0.0 => {
+            let mut cfg = config.classifier.clone();
+            cfg.train.c = m.c;
+            let (t, l) = texts_labels(&splits.train);
+            let mut lex = TextClassifier::train(&t, &l, &cfg)?;
+            if holdout {
+                lex.set_temperature(m.temp);
+            } else {
+                let (tt, tl) = texts_labels(&tune);
+                lex.calibrate(&tt, &tl);
+            }
+            Some(lex)
+        }
+        _ => None,
+    };
+    let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical };
     let threshold = oos_label.map(|l| {
         if holdout {
             // Without a clean tuning set for this model, fall back to the probe's choice.
@@ -562,7 +657,13 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             } else {
                 None
             };
-            let probe = FusedClassifier { linear: probe_clf, neighbours: probe_nb, mix, dense_norm: probe_norm };
+            let probe = FusedClassifier {
+                linear: probe_clf,
+                neighbours: probe_nb,
+                mix,
+                dense_norm: probe_norm,
+                lexical: member.as_ref().map(|m| m.model.clone()),
+            };
             let preds = predictions(&parts(&probe, &tune), mix);
             choose_threshold(probe.linear.labels(), &preds, &tune, l, target)
         } else {
@@ -621,6 +722,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         mix_alpha: mix.alpha,
         mix_tau: mix.tau,
         oos_beta: mix.oos_beta,
+        lexical_weight: mix.lexical,
         dense_norm: norm_kind,
         neighbour_norm: nb_kind,
         nb_power,
@@ -719,5 +821,8 @@ mod tests {
         assert!(r.oos_threshold.is_some());
         assert_eq!(r.accuracy, 100.0, "{r:?}");
         assert!(EvalConfig::default().oos_betas.iter().any(|b| *b > 0.0));
+        // Fused tasks try the text-only member too.
+        assert!(r.grid.iter().any(|(p, _)| p.contains("lexical")), "{:?}", r.grid);
+        assert!(EvalConfig::default().lexical_weights.iter().any(|g| *g > 0.0));
     }
 }

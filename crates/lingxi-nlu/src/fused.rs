@@ -152,11 +152,15 @@ pub struct Mix {
     /// where `cos(best)` is the best class's nearest-neighbour cosine. A query far from every
     /// training example of its best class is suspect even when the linear model is sure.
     pub oos_beta: f32,
+    /// Weight of the lexical-only member in the linear distribution (0 = fused model alone):
+    /// the fused model leans on the embedding, a text-only model on words, and their errors
+    /// differ.
+    pub lexical: f32,
 }
 
 impl Default for Mix {
     fn default() -> Self {
-        Self { alpha: 0.0, tau: 0.05, oos_beta: 0.0 }
+        Self { alpha: 0.0, tau: 0.05, oos_beta: 0.0, lexical: 0.0 }
     }
 }
 
@@ -169,6 +173,8 @@ pub struct FusedClassifier {
     pub neighbours: Option<Neighbours>,
     /// The mix in force.
     pub mix: Mix,
+    /// A text-only model over the same labels, mixed in with weight `mix.lexical`.
+    pub lexical: Option<TextClassifier>,
     /// How embeddings are prepared for the linear model (`None`: used as given; the
     /// neighbours carry their own).
     pub dense_norm: Option<DenseNorm>,
@@ -203,10 +209,11 @@ impl FusedClassifier {
     }
 
     fn linear_of_prepared(&self, text: &str, dense: Option<&[f32]>) -> Vec<f32> {
-        let linear = self.linear.predict_with_dense(text, dense);
-        let mut p = vec![0.0f32; linear.scores.len()];
-        for (k, prob) in &linear.ranked {
-            p[*k as usize] = *prob;
+        let mut p = by_class(&self.linear.predict_with_dense(text, dense));
+        if let Some(lex) =
+            self.lexical.as_ref().filter(|l| self.mix.lexical > 0.0 && l.labels() == self.linear.labels())
+        {
+            mix_into(&mut p, &by_class(&lex.predict(text)), self.mix.lexical);
         }
         p
     }
@@ -217,6 +224,15 @@ impl FusedClassifier {
         let (p, similarity) = self.probabilities_and_similarity(text, dense);
         confidence(&p, similarity.as_deref(), self.mix)
     }
+}
+
+/// Probabilities of a prediction by class index.
+pub fn by_class(prediction: &crate::classifier::Prediction) -> Vec<f32> {
+    let mut p = vec![0.0f32; prediction.scores.len()];
+    for (k, prob) in &prediction.ranked {
+        p[*k as usize] = *prob;
+    }
+    p
 }
 
 /// The linear distribution mixed with the neighbours' vote (unchanged without similarities).

@@ -59,7 +59,13 @@ fn fused() -> lingxi_nlu::fused::FusedClassifier {
     let rows: Vec<&[f32]> = dense.iter().map(Vec::as_slice).collect();
     let classes: Vec<u32> = labels.iter().map(|l| linear.label_index(l).unwrap()).collect();
     let neighbours = Some(Neighbours::new(&rows, &classes, 2));
-    FusedClassifier { linear, neighbours, mix: Mix { alpha: 0.5, tau: 0.02, oos_beta: 0.0 }, dense_norm: None }
+    FusedClassifier {
+        linear,
+        neighbours,
+        mix: Mix { alpha: 0.5, tau: 0.02, oos_beta: 0.0, lexical: 0.0 },
+        dense_norm: None,
+        lexical: None,
+    }
 }
 
 proptest! {
@@ -92,7 +98,7 @@ fn fused_model_follows_the_embedding_when_words_are_unknown() {
 }
 
 /// A fused model whose linear half sees centred embeddings and whose neighbours see
-/// standardised ones, with the neighbour cosine in the confidence.
+/// standardised ones, with the neighbour cosine in the confidence and a text-only member.
 fn prepared_fused() -> lingxi_nlu::fused::FusedClassifier {
     use lingxi_nlu::classifier::{ClassifierConfig, TextClassifier};
     use lingxi_nlu::fused::{DenseNorm, DenseNormKind, FusedClassifier, Mix, Neighbours};
@@ -107,7 +113,14 @@ fn prepared_fused() -> lingxi_nlu::fused::FusedClassifier {
         TextClassifier::train_with_dense(&texts, &prepared, &labels, &ClassifierConfig::default(), 3.0).unwrap();
     let classes: Vec<u32> = labels.iter().map(|l| linear.label_index(l).unwrap()).collect();
     let neighbours = Some(Neighbours::fitted(&rows, &classes, 2, DenseNormKind::Standardized));
-    FusedClassifier { linear, neighbours, mix: Mix { alpha: 0.3, tau: 0.02, oos_beta: 0.5 }, dense_norm: norm }
+    let lexical = Some(TextClassifier::train(&texts, &labels, &ClassifierConfig::default()).unwrap());
+    FusedClassifier {
+        linear,
+        neighbours,
+        mix: Mix { alpha: 0.3, tau: 0.02, oos_beta: 0.5, lexical: 0.3 },
+        dense_norm: norm,
+        lexical,
+    }
 }
 
 proptest! {
@@ -138,4 +151,20 @@ fn prepared_fused_model_follows_the_embedding_when_words_are_unknown() {
     let m = prepared_fused();
     assert_eq!(m.linear.labels()[m.top("", Some(&[1.0, 0.85, 0.05, 0.05])).0 as usize], "logistics");
     assert_eq!(m.linear.labels()[m.top("", Some(&[1.0, 0.2, 0.05, 0.05])).0 as usize], "refund");
+}
+
+#[test]
+fn the_text_only_member_pulls_towards_the_words() {
+    use lingxi_nlu::fused::Mix;
+    let mut m = prepared_fused();
+    // Words say refund, the embedding says logistics.
+    let (text, dense) = ("refund please", Some(&[1.0f32, 0.85, 0.05, 0.05][..]));
+    m.mix = Mix { lexical: 0.0, ..m.mix };
+    let refund = m.linear.label_index("refund").unwrap() as usize;
+    let without = m.probabilities(text, dense)[refund];
+    m.mix = Mix { lexical: 0.5, ..m.mix };
+    let with = m.probabilities(text, dense)[refund];
+    assert!(with > without + 0.05, "{without} → {with}");
+    let lexical_alone = lingxi_nlu::fused::by_class(&m.lexical.as_ref().unwrap().predict(text))[refund];
+    assert!(lexical_alone > 0.5, "{lexical_alone}");
 }
