@@ -172,7 +172,8 @@ pub struct EvalReport {
     pub grid: Vec<(String, f64)>,
     /// Softmax temperature fitted on dev.
     pub temperature: f32,
-    /// Wall time of the final training run, seconds.
+    /// Wall time of the final training run (linear model, neighbours, text-only member and the
+    /// temperature fit), seconds.
     pub train_secs: f64,
     /// Median per-message prediction latency, microseconds.
     pub latency_p50_us: f64,
@@ -620,7 +621,6 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     } else {
         None
     };
-    let train_secs = start.elapsed().as_secs_f64();
     let temperature = if holdout {
         // The final model has seen the held-out slice; reuse the probe's temperature.
         clf.set_temperature(probe_temp);
@@ -644,6 +644,8 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         }
         _ => None,
     };
+    // Training time covers everything fitted on train (calibration on dev included).
+    let train_secs = start.elapsed().as_secs_f64();
     let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical };
     let threshold = oos_label.map(|l| {
         if holdout {
