@@ -2,7 +2,10 @@
 //! plus the embedding (`TextClassifier::train_with_dense`), mixed with a nearest-neighbour vote
 //! over the training embeddings. The linear model generalises over words; the neighbours catch
 //! paraphrases that share no words with any class's vocabulary but sit next to one training
-//! example. The mix weight and the neighbours' temperature are chosen on held-out data.
+//! example. A text-only model may be mixed into the linear distribution (the fused model leans
+//! on the embedding, so a words-only model errs differently), embeddings may be centred or
+//! standardised first, and the out-of-scope confidence may include the best class's nearest
+//! cosine. Every weight, temperature and preparation is chosen on held-out data.
 
 use crate::classifier::{softmax, TextClassifier};
 
