@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use lingxi_nlu::eval::{evaluate, EvalConfig, Example, Splits, TaskKind};
+use lingxi_nlu::fused::DenseNormKind;
 
 fn read_split(dir: &Path, name: &str) -> Vec<Example> {
     let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))) else {
@@ -88,7 +89,40 @@ fn main() {
     if let Ok(v) = std::env::var("LX_DENSE_W") {
         config.dense_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
     }
+    let kinds = |v: String| -> Vec<DenseNormKind> {
+        v.split(',')
+            .filter_map(|x| match x {
+                "unit" => Some(DenseNormKind::Unit),
+                "center" => Some(DenseNormKind::Centered),
+                "std" => Some(DenseNormKind::Standardized),
+                _ => None,
+            })
+            .collect()
+    };
+    if let Ok(v) = std::env::var("LX_DENSE_NORM") {
+        config.dense_norms = kinds(v);
+    }
+    if let Ok(v) = std::env::var("LX_KNN_NORM") {
+        config.neighbour_norms = kinds(v);
+    }
+    if let Ok(v) = std::env::var("LX_NB") {
+        config.nb_powers = v.split(',').filter_map(|x| x.parse().ok()).collect();
+    }
+    if let Ok(v) = std::env::var("LX_LEXICAL") {
+        config.lexical_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
+    }
+    if let Ok(v) = std::env::var("LX_OOS_BETA") {
+        config.oos_betas = v.split(',').filter_map(|x| x.parse().ok()).collect();
+    }
     let report = evaluate(&splits, &task, &config).expect("evaluation runs");
+    if std::env::var("LX_DEV_ONLY").is_ok() {
+        // Exploration mode: the tuning grid and the choice, never a test number.
+        for (point, score) in &report.grid {
+            println!("{point}: {score:.4}");
+        }
+        println!("chosen: {:?} tune {:.4}", report.grid.iter().max_by(|a, b| a.1.total_cmp(&b.1)), report.tune_score);
+        return;
+    }
     println!("dataset: {}", dir.display());
     println!("{report:#?}");
 }

@@ -20,11 +20,15 @@ pub struct TrainConfig {
     pub tolerance: f32,
     /// Seed of the example-order shuffle, so training is reproducible.
     pub seed: u64,
+    /// Two-class models only: scale each sparse feature by |NB log-count ratio|^power before
+    /// training (NB-SVM, Wang & Manning 2012), folded into the weights afterwards so the
+    /// artifact and prediction are unchanged. 0 turns it off.
+    pub nb_power: f32,
 }
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { c: 0.5, max_epochs: 20, tolerance: 0.1, seed: 0x5EED }
+        Self { c: 0.5, max_epochs: 20, tolerance: 0.1, seed: 0x5EED, nb_power: 0.0 }
     }
 }
 
@@ -244,6 +248,48 @@ fn dual_cd(xs: &[SparseVec], y: &[f32], xnorm: &[f32], w: &mut [f32], cfg: &Trai
     b
 }
 
+/// NB-SVM feature scales for a two-class problem: |log-count ratio|^power per sparse column,
+/// from smoothed per-class document frequencies (class 1 vs class 0), normalised so the mean
+/// squared norm of the scaled training rows stays 1 (the C grid keeps its meaning).
+fn nb_scales(xs: &[SparseVec], ys: &[u32], n_sparse: u32, power: f32) -> Vec<f32> {
+    let n = n_sparse as usize;
+    let (mut pos, mut neg) = (vec![1.0f64; n], vec![1.0f64; n]);
+    for (x, y) in xs.iter().zip(ys) {
+        let side = if *y == 1 { &mut pos } else { &mut neg };
+        for j in x.indices.iter().filter(|j| (**j as usize) < n) {
+            side[*j as usize] += 1.0;
+        }
+    }
+    let (sp, sn) = (pos.iter().sum::<f64>(), neg.iter().sum::<f64>());
+    let mut s: Vec<f32> = pos
+        .iter()
+        .zip(&neg)
+        .map(|(p, q)| ((p / sp).ln() - (q / sn).ln()).abs().powf(f64::from(power)) as f32)
+        .collect();
+    let mut scaled = 0.0f64;
+    let mut plain = 0.0f64;
+    for x in xs {
+        for (j, v) in x.indices.iter().zip(&x.values).filter(|(j, _)| (**j as usize) < n) {
+            scaled += f64::from(v * s[*j as usize]).powi(2);
+            plain += f64::from(*v).powi(2);
+        }
+    }
+    if scaled > 0.0 && plain > 0.0 {
+        let k = (plain / scaled).sqrt() as f32;
+        s.iter_mut().for_each(|v| *v *= k);
+    }
+    s
+}
+
+/// Multiplies the entries of `x` in the first `scales.len()` columns by their scale.
+fn scale_columns(x: &mut SparseVec, scales: &[f32]) {
+    for (j, v) in x.indices.iter().zip(x.values.iter_mut()) {
+        if let Some(s) = scales.get(*j as usize) {
+            *v *= s;
+        }
+    }
+}
+
 /// Softmax of `scores × temperature`, numerically stable.
 pub fn softmax(scores: &[f32], temperature: f32) -> Vec<f32> {
     let max = scores.iter().copied().filter(|v| v.is_finite()).fold(f32::NEG_INFINITY, f32::max);
@@ -388,12 +434,25 @@ impl TextClassifier {
             return Err(TrainError::TooFewLabels(names.len()));
         }
         let vectorizer = Vectorizer::fit(config.features.clone(), texts).with_dense(dense_dim, dense_weight);
-        let xs: Vec<SparseVec> = texts
+        let mut xs: Vec<SparseVec> = texts
             .iter()
             .enumerate()
             .map(|(i, t)| vectorizer.transform(t.as_ref(), dense.map(|d| d[i].as_slice())))
             .collect();
-        let model = LinearModel::train(&xs, &ys, vectorizer.n_columns(), names.len() as u32, &config.train);
+        let power = config.train.nb_power;
+        let scales = (names.len() == 2 && power.is_finite() && power > 0.0)
+            .then(|| nb_scales(&xs, &ys, vectorizer.n_sparse(), power));
+        if let Some(s) = &scales {
+            xs.iter_mut().for_each(|x| scale_columns(x, s));
+        }
+        let mut model = LinearModel::train(&xs, &ys, vectorizer.n_columns(), names.len() as u32, &config.train);
+        if let Some(s) = &scales {
+            // w'·(s∘x) = (s∘w')·x: the scaled model is a plain linear model over the usual features.
+            let n_out = model.bias.len();
+            for (j, sj) in s.iter().enumerate() {
+                model.weights[j * n_out..(j + 1) * n_out].iter_mut().for_each(|w| *w *= sj);
+            }
+        }
         Ok(Self { vectorizer, model, labels: names })
     }
 
@@ -759,5 +818,35 @@ mod tests {
         let scores = vec![vec![1.0, -1.0], vec![-1.0, 1.0], vec![0.5, -0.5]];
         let t = fit_temperature(&scores, &[0, 1, 0]);
         assert!(t > 5.0, "perfectly separated data wants a sharp softmax, got {t}");
+    }
+
+    #[test]
+    fn nb_scaling_reweights_features_and_keeps_the_artifact_plain() {
+        let pos = ["great food fast", "great service", "tasty and great", "fast and tasty", "love it great"];
+        let neg = ["slow food", "cold and slow", "bad service", "cold food bad", "never again slow"];
+        let texts: Vec<&str> = pos.iter().chain(&neg).copied().collect();
+        let labels: Vec<&str> = pos.iter().map(|_| "1").chain(neg.iter().map(|_| "0")).collect();
+        let plain = TextClassifier::train(&texts, &labels, &ClassifierConfig::default()).unwrap();
+        let mut cfg = ClassifierConfig::default();
+        cfg.train.nb_power = 1.0;
+        let nb = TextClassifier::train(&texts, &labels, &cfg).unwrap();
+        assert_ne!(plain.model.weights, nb.model.weights, "the power must change the model");
+        // "food" and "service" occur on both sides: their NB weight is smaller relative to "great".
+        let ratio = |m: &TextClassifier, a: &str, b: &str| {
+            let s = |t: &str| m.scores(t, None)[1] - m.model.bias[0];
+            s(a).abs() / s(b).abs().max(1e-6)
+        };
+        assert!(ratio(&nb, "food", "great") < ratio(&plain, "food", "great"));
+        let top = |m: &TextClassifier, t: &str| m.labels()[m.predict(t).top().0 as usize].clone();
+        assert_eq!(top(&nb, "great and tasty"), "1");
+        assert_eq!(top(&nb, "slow and cold"), "0");
+        // Folded into the weights: the artifact format is the plain one.
+        let back = TextClassifier::from_bytes(&nb.to_bytes()).unwrap();
+        assert_eq!(top(&back, "great and tasty"), "1");
+        // More than two classes: the power is ignored.
+        let (texts, labels) = toy();
+        let a = TextClassifier::train(&texts, &labels, &ClassifierConfig::default()).unwrap();
+        let b = TextClassifier::train(&texts, &labels, &cfg).unwrap();
+        assert_eq!(a.model.weights, b.model.weights);
     }
 }

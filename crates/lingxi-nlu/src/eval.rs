@@ -7,8 +7,8 @@
 
 use std::time::Instant;
 
-use crate::classifier::{softmax, ClassifierConfig, Rng, TextClassifier, TrainError};
-use crate::fused::{mix_into, top_of, FusedClassifier, Mix, Neighbours};
+use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
+use crate::fused::{by_class, confidence, mix_into, mixed, DenseNorm, DenseNormKind, FusedClassifier, Mix, Neighbours};
 
 /// One labelled example.
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +79,18 @@ pub struct EvalConfig {
     /// Candidate scales of the L2-normalised embedding block next to the lexical features
     /// (when the examples carry embeddings), tried on dev with every C.
     pub dense_weights: Vec<f32>,
+    /// Candidate preparations of the embedding (unit length, centred, standardised), tried
+    /// on dev with every C and weight.
+    pub dense_norms: Vec<DenseNormKind>,
+    /// Candidate preparations of the embedding for the nearest-neighbour vote (cheap: tried
+    /// for every linear model without retraining it).
+    pub neighbour_norms: Vec<DenseNormKind>,
+    /// Candidate weights of the text-only member mixed into a fused model (fused tasks).
+    pub lexical_weights: Vec<f32>,
+    /// Candidate weights of the neighbour cosine in the out-of-scope confidence (OOS tasks).
+    pub oos_betas: Vec<f32>,
+    /// Candidate NB-SVM feature-scaling powers (two-class tasks only; 0 = plain SVM).
+    pub nb_powers: Vec<f32>,
 }
 
 impl Default for EvalConfig {
@@ -90,6 +102,11 @@ impl Default for EvalConfig {
             seed: 20240601,
             target_oos_recall: 0.7,
             dense_weights: vec![1.0, 2.0, 3.0, 4.0, 6.0],
+            dense_norms: vec![DenseNormKind::Unit],
+            nb_powers: vec![0.0, 0.5, 1.0],
+            oos_betas: vec![0.0, 0.25, 0.5, 0.75],
+            lexical_weights: vec![0.0, 0.2, 0.35, 0.5],
+            neighbour_norms: vec![DenseNormKind::Unit, DenseNormKind::Centered, DenseNormKind::Standardized],
         }
     }
 }
@@ -138,9 +155,25 @@ pub struct EvalReport {
     pub mix_alpha: f32,
     /// Temperature of the nearest-neighbour vote.
     pub mix_tau: f32,
+    /// Weight of the best class's neighbour cosine in the out-of-scope confidence.
+    pub oos_beta: f32,
+    /// Weight of the text-only member in a fused model (0 = none).
+    pub lexical_weight: f32,
+    /// Preparation of the embedding chosen on dev.
+    pub dense_norm: DenseNormKind,
+    /// Preparation of the embedding for the neighbour vote chosen on dev.
+    pub neighbour_norm: DenseNormKind,
+    /// NB-SVM scaling power chosen on dev (0 = plain SVM).
+    pub nb_power: f32,
+    /// The tuning objective of the chosen setting on the tuning set (accuracy in 0..=1, or
+    /// in-scope accuracy + OOS recall).
+    pub tune_score: f64,
+    /// Every grid point tried and its tuning score, in order (for reports and ablations).
+    pub grid: Vec<(String, f64)>,
     /// Softmax temperature fitted on dev.
     pub temperature: f32,
-    /// Wall time of the final training run, seconds.
+    /// Wall time of the final training run (linear model, neighbours, text-only member and the
+    /// temperature fit), seconds.
     pub train_secs: f64,
     /// Median per-message prediction latency, microseconds.
     pub latency_p50_us: f64,
@@ -209,13 +242,26 @@ fn calibrate(clf: &mut TextClassifier, ex: &[Example]) -> f32 {
     clf.calibrate_with_dense(&t, dense.as_deref(), &l)
 }
 
-fn neighbours_of(clf: &TextClassifier, ex: &[Example]) -> Option<Neighbours> {
+/// The examples with their embeddings prepared by `norm`.
+fn prepared(ex: &[Example], norm: Option<&DenseNorm>) -> Vec<Example> {
+    match norm {
+        None => ex.to_vec(),
+        Some(n) => ex.iter().map(|e| Example { dense: e.dense.as_deref().map(|d| n.apply(d)), ..e.clone() }).collect(),
+    }
+}
+
+fn fit_norm(ex: &[Example], kind: DenseNormKind) -> Option<DenseNorm> {
+    let rows: Vec<&[f32]> = ex.iter().filter_map(|e| e.dense.as_deref()).collect();
+    DenseNorm::fit(&rows, kind)
+}
+
+fn neighbours_of(clf: &TextClassifier, ex: &[Example], kind: DenseNormKind) -> Option<Neighbours> {
     if !all_dense(ex) {
         return None;
     }
     let vecs: Vec<&[f32]> = ex.iter().map(|e| e.dense.as_deref().unwrap_or_default()).collect();
     let classes: Vec<u32> = ex.iter().map(|e| clf.label_index(&e.label).unwrap_or(0)).collect();
-    Some(Neighbours::new(&vecs, &classes, clf.labels().len()))
+    Some(Neighbours::fitted(&vecs, &classes, clf.labels().len(), kind))
 }
 
 /// The two halves' distributions for each example of a set, computed once so that the mix
@@ -223,6 +269,8 @@ fn neighbours_of(clf: &TextClassifier, ex: &[Example]) -> Option<Neighbours> {
 struct Parts {
     linear: Vec<Vec<f32>>,
     similarity: Option<Vec<Vec<f32>>>,
+    /// The lexical member's distributions, when there is one.
+    lexical: Option<Vec<Vec<f32>>>,
 }
 
 fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
@@ -231,7 +279,7 @@ fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
         .neighbours
         .as_ref()
         .map(|nb| ex.iter().map(|e| nb.class_similarity(e.dense.as_deref().unwrap_or_default())).collect());
-    Parts { linear, similarity }
+    Parts { linear, similarity, lexical: None }
 }
 
 /// (predicted class, confidence) per example under a mix.
@@ -239,13 +287,16 @@ fn predictions(p: &Parts, mix: Mix) -> Vec<(u32, f32)> {
     p.linear
         .iter()
         .enumerate()
-        .map(|(i, lin)| match &p.similarity {
-            Some(sim) if mix.alpha > 0.0 => {
-                let mut probs = lin.clone();
-                mix_into(&mut probs, &softmax(&sim[i], mix.tau), mix.alpha);
-                top_of(&probs)
+        .map(|(i, lin)| {
+            let sim = p.similarity.as_ref().map(|s| s[i].as_slice());
+            match p.lexical.as_ref().filter(|_| mix.lexical > 0.0) {
+                Some(lex) => {
+                    let mut both = lin.clone();
+                    mix_into(&mut both, &lex[i], mix.lexical);
+                    confidence(&mixed(&both, sim, mix), sim, mix)
+                }
+                None => confidence(&mixed(lin, sim, mix), sim, mix),
             }
-            _ => top_of(lin),
         })
         .collect()
 }
@@ -280,8 +331,8 @@ fn choose_threshold(
     }
     let mut best = (f64::NEG_INFINITY, 0.0f32);
     let mut best_constrained: Option<(f64, f32)> = None;
-    for step in 0..=100 {
-        let t = step as f32 / 100.0;
+    for step in 0..=200 {
+        let t = step as f32 / 200.0;
         let in_ok = preds.iter().filter(|p| !p.0 && p.1 && p.2 >= t).count() as f64;
         // An OOS example is caught when predicted oos outright or rejected by the threshold.
         let oos_ok = preds.iter().filter(|p| p.0 && (p.1 || p.2 < t)).count() as f64;
@@ -327,30 +378,114 @@ fn in_scope_and_recall(labels: &[String], preds: &[(u32, f32)], ex: &[Example], 
 }
 
 /// The mixes tried on the tuning set (only the linear model without embeddings).
-fn mix_grid(with_neighbours: bool) -> Vec<Mix> {
+fn mix_grid(with_neighbours: bool, oos_betas: &[f32]) -> Vec<Mix> {
     let mut grid = vec![Mix::default()];
     if with_neighbours {
-        for alpha in [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
-            for tau in [0.01, 0.02, 0.05] {
-                grid.push(Mix { alpha, tau });
+        let betas = if oos_betas.is_empty() { &[0.0] } else { oos_betas };
+        for oos_beta in betas {
+            for alpha in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
+                for tau in [0.01, 0.02, 0.05] {
+                    if alpha > 0.0 || *oos_beta > 0.0 {
+                        grid.push(Mix { alpha, tau, oos_beta: *oos_beta, lexical: 0.0 });
+                    }
+                }
             }
         }
     }
     grid
 }
 
-/// The best mix on the tuning set and its score.
-fn choose_mix(model: &FusedClassifier, tune: &[Example], oos_label: Option<&str>, target: f64) -> (f64, Mix) {
-    let p = parts(model, tune);
+/// One point of the tuning grid, with what was fitted for it on the tuning set.
+#[derive(Debug, Clone, Copy)]
+struct Setting {
+    c: f32,
+    w: f32,
+    kind: DenseNormKind,
+    power: f32,
+    temp: f32,
+    mix: Mix,
+    nb_kind: DenseNormKind,
+}
+
+/// The best mix on the tuning set, the neighbours' preparation and the score. `model` has no
+/// neighbours yet; they are built from `train` (raw embeddings) once per kind.
+fn choose_mix(
+    model: &FusedClassifier,
+    train: &[Example],
+    tune: &[Example],
+    kinds: &[DenseNormKind],
+    betas: &[f32],
+    lexical: Option<&[Vec<f32>]>,
+    lexical_weights: &[f32],
+    oos_label: Option<&str>,
+    target: f64,
+) -> (f64, Mix, DenseNormKind) {
+    let mut p = parts(model, tune);
+    p.lexical = lexical.map(<[Vec<f32>]>::to_vec);
+    let gammas: &[f32] = if lexical.is_some() && !lexical_weights.is_empty() { lexical_weights } else { &[0.0] };
     let labels = model.linear.labels();
-    let mut best = (f64::NEG_INFINITY, Mix::default());
-    for mix in mix_grid(p.similarity.is_some()) {
-        let s = score_on(labels, &predictions(&p, mix), tune, oos_label, target);
-        if s > best.0 + 1e-9 {
-            best = (s, mix);
+    let mut best = (f64::NEG_INFINITY, Mix::default(), DenseNormKind::Unit);
+    let consider = |p: &Parts, mix: Mix, kind: DenseNormKind, best: &mut (f64, Mix, DenseNormKind)| {
+        for gamma in gammas {
+            let mix = Mix { lexical: *gamma, ..mix };
+            let s = score_on(labels, &predictions(p, mix), tune, oos_label, target);
+            if s > best.0 + 1e-9 {
+                *best = (s, mix, kind);
+            }
+        }
+    };
+    for mix in mix_grid(false, &[]) {
+        consider(&p, mix, DenseNormKind::Unit, &mut best);
+    }
+    for kind in kinds {
+        let Some(nb) = neighbours_of(&model.linear, train, *kind) else { continue };
+        p.similarity = Some(tune.iter().map(|e| nb.class_similarity(e.dense.as_deref().unwrap_or_default())).collect());
+        for mix in mix_grid(true, if oos_label.is_some() { betas } else { &[] })
+            .into_iter()
+            .filter(|m| m.alpha > 0.0 || m.oos_beta > 0.0)
+        {
+            consider(&p, mix, *kind, &mut best);
         }
     }
     best
+}
+
+/// A text-only member probe: its C and temperature, the model, its distributions over `tune`.
+struct Member {
+    c: f32,
+    temp: f32,
+    model: TextClassifier,
+    tune_probs: Vec<Vec<f32>>,
+}
+
+/// The text-only member for a fused model: C chosen on the tuning set by its own accuracy,
+/// trained on `train`, calibrated on `tune`.
+fn lexical_member(
+    train: &[Example],
+    tune: &[Example],
+    config: &EvalConfig,
+    grid: &[f32],
+) -> Result<Member, TrainError> {
+    let (t, l) = texts_labels(train);
+    let mut best: Option<(f64, Member)> = None;
+    for c in grid {
+        let mut cfg = config.classifier.clone();
+        cfg.train.c = *c;
+        let mut clf = TextClassifier::train(&t, &l, &cfg)?;
+        let (tt, tl) = texts_labels(tune);
+        let temp = clf.calibrate(&tt, &tl);
+        let probs: Vec<Vec<f32>> = tune.iter().map(|e| by_class(&clf.predict(&e.text))).collect();
+        let ok = tune.iter().zip(&probs).filter(|(e, p)| clf.labels()[top_index(p)] == e.label).count();
+        let acc = ok as f64 / tune.len().max(1) as f64;
+        if best.as_ref().is_none_or(|b| acc > b.0) {
+            best = Some((acc, Member { c: *c, temp, model: clf, tune_probs: probs }));
+        }
+    }
+    best.map(|b| b.1).ok_or(TrainError::Empty)
+}
+
+fn top_index(p: &[f32]) -> usize {
+    p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
 }
 
 fn macro_f1(gold: &[&str], pred: &[&str]) -> f64 {
@@ -399,44 +534,138 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     // Pick C (and the mix) on the tuning set, with a probe trained without it.
     let grid = if config.c_grid.is_empty() { vec![config.classifier.train.c] } else { config.c_grid.clone() };
     let weights = if dense && !config.dense_weights.is_empty() { config.dense_weights.clone() } else { vec![1.0] };
-    let mut best: Option<(f64, f32, f32, f32, Mix)> = None;
-    for c in &grid {
-        for w in &weights {
-            let mut cfg = config.classifier.clone();
-            cfg.train.c = *c;
-            let mut clf = train_linear(&tune_train, &cfg, *w)?;
-            let temp = calibrate(&mut clf, &tune);
-            let neighbours = if dense { neighbours_of(&clf, &tune_train) } else { None };
-            let probe = FusedClassifier { linear: clf, neighbours, mix: Mix::default() };
-            let (s, mix) = choose_mix(&probe, &tune, oos_label, target);
-            if best.is_none_or(|b| s > b.0) {
-                best = Some((s, *c, *w, temp, mix));
+    let norms =
+        if dense && !config.dense_norms.is_empty() { config.dense_norms.clone() } else { vec![DenseNormKind::Unit] };
+    let two_classes = {
+        let mut l: Vec<&str> = splits.train.iter().map(|e| e.label.as_str()).collect();
+        l.sort_unstable();
+        l.dedup();
+        l.len() == 2
+    };
+    let powers = if two_classes && !config.nb_powers.is_empty() { config.nb_powers.clone() } else { vec![0.0] };
+    // The text-only member (fused tasks only), chosen and trained once for the whole grid.
+    let member = if dense && config.lexical_weights.iter().any(|g| *g > 0.0) {
+        Some(lexical_member(&tune_train, &tune, config, &grid)?)
+    } else {
+        None
+    };
+    let member_probs = member.as_ref().map(|m| m.tune_probs.as_slice());
+    let mut best: Option<(f64, Setting)> = None;
+    let mut tried = Vec::new();
+    for kind in &norms {
+        let norm = if dense { fit_norm(&tune_train, *kind) } else { None };
+        let (tt, tn) = (prepared(&tune_train, norm.as_ref()), prepared(&tune, norm.as_ref()));
+        for power in &powers {
+            for c in &grid {
+                for w in &weights {
+                    let mut cfg = config.classifier.clone();
+                    cfg.train.c = *c;
+                    cfg.train.nb_power = *power;
+                    let mut clf = train_linear(&tt, &cfg, *w)?;
+                    let temp = calibrate(&mut clf, &tn);
+                    let probe = FusedClassifier {
+                        linear: clf,
+                        neighbours: None,
+                        mix: Mix::default(),
+                        dense_norm: norm.clone(),
+                        lexical: None,
+                    };
+                    let nb_kinds = if dense { config.neighbour_norms.as_slice() } else { &[] };
+                    let (s, mix, nb_kind) = choose_mix(
+                        &probe,
+                        &tune_train,
+                        &tune,
+                        nb_kinds,
+                        &config.oos_betas,
+                        member_probs,
+                        &config.lexical_weights,
+                        oos_label,
+                        target,
+                    );
+                    let point = format!(
+                        "C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?} lexical {}",
+                        mix.alpha, mix.tau, mix.oos_beta, mix.lexical
+                    );
+                    tried.push((point, s));
+                    if best.as_ref().is_none_or(|b| s > b.0) {
+                        let setting = Setting { c: *c, w: *w, kind: *kind, power: *power, temp, mix, nb_kind };
+                        best = Some((s, setting));
+                    }
+                }
             }
         }
     }
-    let (_, chosen_c, dense_weight, probe_temp, mix) =
-        best.unwrap_or((0.0, config.classifier.train.c, 1.0, 1.0, Mix::default()));
+    let (tune_score, chosen) = best.unwrap_or((
+        0.0,
+        Setting {
+            c: config.classifier.train.c,
+            w: 1.0,
+            kind: DenseNormKind::Unit,
+            power: 0.0,
+            temp: 1.0,
+            mix: Mix::default(),
+            nb_kind: DenseNormKind::Unit,
+        },
+    ));
+    let Setting { c: chosen_c, w: dense_weight, kind: norm_kind, power: nb_power, temp: probe_temp, mix, nb_kind } =
+        chosen;
     let mut cfg = config.classifier.clone();
     cfg.train.c = chosen_c;
+    cfg.train.nb_power = nb_power;
     let start = Instant::now();
-    let mut clf = train_linear(&splits.train, &cfg, dense_weight)?;
-    let neighbours = if dense { neighbours_of(&clf, &splits.train) } else { None };
-    let train_secs = start.elapsed().as_secs_f64();
+    let norm = if dense { fit_norm(&splits.train, norm_kind) } else { None };
+    let train_prepared = prepared(&splits.train, norm.as_ref());
+    let mut clf = train_linear(&train_prepared, &cfg, dense_weight)?;
+    let neighbours = if dense && (mix.alpha > 0.0 || mix.oos_beta > 0.0) {
+        neighbours_of(&clf, &splits.train, nb_kind)
+    } else {
+        None
+    };
     let temperature = if holdout {
         // The final model has seen the held-out slice; reuse the probe's temperature.
         clf.set_temperature(probe_temp);
         probe_temp
     } else {
-        calibrate(&mut clf, &tune)
+        calibrate(&mut clf, &prepared(&tune, norm.as_ref()))
     };
-    let model = FusedClassifier { linear: clf, neighbours, mix };
+    let lexical = match &member {
+        Some(m) if mix.lexical > 0.0 => {
+            let mut cfg = config.classifier.clone();
+            cfg.train.c = m.c;
+            let (t, l) = texts_labels(&splits.train);
+            let mut lex = TextClassifier::train(&t, &l, &cfg)?;
+            if holdout {
+                lex.set_temperature(m.temp);
+            } else {
+                let (tt, tl) = texts_labels(&tune);
+                lex.calibrate(&tt, &tl);
+            }
+            Some(lex)
+        }
+        _ => None,
+    };
+    // Training time covers everything fitted on train (calibration on dev included).
+    let train_secs = start.elapsed().as_secs_f64();
+    let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical };
     let threshold = oos_label.map(|l| {
         if holdout {
             // Without a clean tuning set for this model, fall back to the probe's choice.
-            let mut probe_clf = train_linear(&tune_train, &cfg, dense_weight).expect("trained above");
+            let probe_norm = if dense { fit_norm(&tune_train, norm_kind) } else { None };
+            let tt = prepared(&tune_train, probe_norm.as_ref());
+            let mut probe_clf = train_linear(&tt, &cfg, dense_weight).expect("trained above");
             probe_clf.set_temperature(probe_temp);
-            let probe_nb = if dense { neighbours_of(&probe_clf, &tune_train) } else { None };
-            let probe = FusedClassifier { linear: probe_clf, neighbours: probe_nb, mix };
+            let probe_nb = if dense && (mix.alpha > 0.0 || mix.oos_beta > 0.0) {
+                neighbours_of(&probe_clf, &tune_train, nb_kind)
+            } else {
+                None
+            };
+            let probe = FusedClassifier {
+                linear: probe_clf,
+                neighbours: probe_nb,
+                mix,
+                dense_norm: probe_norm,
+                lexical: member.as_ref().map(|m| m.model.clone()),
+            };
             let preds = predictions(&parts(&probe, &tune), mix);
             choose_threshold(probe.linear.labels(), &preds, &tune, l, target)
         } else {
@@ -494,6 +723,13 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         dense_weight: if dense { dense_weight } else { 0.0 },
         mix_alpha: mix.alpha,
         mix_tau: mix.tau,
+        oos_beta: mix.oos_beta,
+        lexical_weight: mix.lexical,
+        dense_norm: norm_kind,
+        neighbour_norm: nb_kind,
+        nb_power,
+        tune_score,
+        grid: tried,
         temperature,
         train_secs,
         latency_p50_us: percentile(&latencies, 0.5),
@@ -541,5 +777,54 @@ mod tests {
         assert_eq!((k1.len(), h1.len()), (80, 20));
         assert_eq!(h1.iter().filter(|e| e.label == "a").count(), 5);
         assert_eq!((k1, h1), (k2, h2));
+    }
+
+    #[test]
+    fn nb_scaling_is_tried_on_two_class_tasks_only() {
+        let words = [("good", "1"), ("bad", "0")];
+        let ex = |n: usize, k: usize| -> Vec<Example> {
+            (0..n).map(|j| Example::new(format!("{} thing {}", words[j % 2].0, j + k), words[j % 2].1)).collect()
+        };
+        let splits = Splits { train: ex(20, 0), dev: ex(6, 100), test: ex(4, 200) };
+        let r = evaluate(&splits, &TaskKind::Sentiment, &EvalConfig::default()).unwrap();
+        assert!(r.grid.iter().any(|(p, _)| p.contains("nb 1 ")), "{:?}", r.grid);
+        assert_eq!(r.grid.len(), 9, "3 C × 3 powers");
+        let mut three = splits.clone();
+        three.train.push(Example::new("meh thing", "2"));
+        let r = evaluate(&three, &TaskKind::Sentiment, &EvalConfig::default()).unwrap();
+        assert!(r.grid.iter().all(|(p, _)| p.contains("nb 0 ")), "{:?}", r.grid);
+    }
+
+    #[test]
+    fn oos_task_with_embeddings_chooses_the_neighbour_confidence_on_dev() {
+        // Each class owns an axis of a 4-d "embedding"; out-of-scope texts sit between axes,
+        // where the linear model can still be sure but no training example is near.
+        let axis = |k: usize, jitter: f32| -> Vec<f32> {
+            let mut v = vec![0.05 * jitter; 4];
+            v[k] = 1.0;
+            v
+        };
+        let mut train = Vec::new();
+        for k in 0..3 {
+            for j in 0..8 {
+                train.push(Example::new(format!("w{k} item {j}"), format!("l{k}")).with_dense(axis(k, j as f32 / 8.0)));
+            }
+        }
+        train.push(Example::new("zzz", "oos").with_dense(axis(3, 0.0)));
+        let between = |i: usize| vec![0.7, 0.7, 0.1 * i as f32, 0.0];
+        let mut dev: Vec<Example> =
+            (0..3).map(|k| Example::new(format!("w{k} thing"), format!("l{k}")).with_dense(axis(k, 0.3))).collect();
+        dev.extend((0..3).map(|i| Example::new("w0 w1 other", "oos").with_dense(between(i))));
+        let test = vec![Example::new("w2 stuff", "l2").with_dense(axis(2, 0.5))];
+        let splits = Splits { train, dev, test };
+        let task = TaskKind::IntentWithOos { oos_label: "oos".into() };
+        let r = evaluate(&splits, &task, &EvalConfig::default()).unwrap();
+        assert!(r.embeddings);
+        assert!(r.oos_threshold.is_some());
+        assert_eq!(r.accuracy, 100.0, "{r:?}");
+        assert!(EvalConfig::default().oos_betas.iter().any(|b| *b > 0.0));
+        // Fused tasks try the text-only member too.
+        assert!(r.grid.iter().any(|(p, _)| p.contains("lexical")), "{:?}", r.grid);
+        assert!(EvalConfig::default().lexical_weights.iter().any(|g| *g > 0.0));
     }
 }
