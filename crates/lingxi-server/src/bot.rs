@@ -14,7 +14,7 @@ use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, Ten
 use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, RuleContext, Turn};
 use lingxi_engine::render::{render as render_for, Capabilities, Draft};
 use lingxi_engine::summary::{parts as summary_parts, render, SummaryInput, TurnNote};
-use lingxi_nlu::entities::{mask, EntityExtractor, EntityKind, EntityValue, Now};
+use lingxi_nlu::entities::{mask, EntityKind, EntityValue, Now};
 use lingxi_nlu::intent::{default_model, DefaultLanguage};
 use lingxi_nlu::language::Language;
 use lingxi_nlu::normalize::Normalizer;
@@ -31,16 +31,11 @@ pub(crate) fn normalizer() -> &'static Normalizer {
     N.get_or_init(Normalizer::default)
 }
 
-/// The extractor of a tenant without its own entity settings (tenants' own: `state.entities`).
-pub(crate) fn extractor() -> std::sync::Arc<EntityExtractor> {
-    crate::tenant_entities::default_extractor()
-}
-
 /// Loads the models before the first customer arrives (training the default intents takes a
 /// fraction of a second, but not on a customer's time).
 pub fn warm_up() {
     let _ = normalizer().normalize("你好");
-    let _ = extractor();
+    let _ = crate::tenant_entities::default_extractor();
     let _ = default_model(DefaultLanguage::Chinese);
     let _ = default_model(DefaultLanguage::English);
     let _ = analyze("好");

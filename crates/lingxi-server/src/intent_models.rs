@@ -45,23 +45,28 @@ impl IntentModels {
                 return c.version.zip(c.model.clone());
             }
         }
-        let fresh = match store.intent_model_active_version(tenant).await {
-            Ok(v) if cached.as_ref().is_some_and(|c| c.version == v) => {
-                Cached { checked: Instant::now(), ..cached.clone().unwrap_or_else(|| unreachable!()) }
-            }
-            Ok(None) => Cached { checked: Instant::now(), version: None, model: None },
-            Ok(Some(_)) => match store.intent_model_active_artifact(tenant).await {
-                Ok(Some((v, bytes))) => match IntentModel::from_bytes(&bytes) {
-                    Ok(m) => Cached { checked: Instant::now(), version: Some(v), model: Some(Arc::new(m)) },
-                    Err(e) => {
-                        tracing::warn!(tenant = %tenant, version = v, error = %e, "stored intent model unreadable; using the defaults");
-                        Cached { checked: Instant::now(), version: Some(v), model: None }
-                    }
-                },
-                Ok(None) => Cached { checked: Instant::now(), version: None, model: None },
+        let version = match store.intent_model_active_version(tenant).await {
+            Ok(v) => v,
+            Err(e) => return stale(cached, e),
+        };
+        let now = Instant::now();
+        let fresh = match (cached.clone().filter(|c| c.version == version), version) {
+            // The pointer has not moved: keep the loaded model.
+            (Some(same), _) => Cached { checked: now, ..same },
+            (None, None) => Cached { checked: now, version: None, model: None },
+            (None, Some(_)) => match store.intent_model_active_artifact(tenant).await {
+                Ok(Some((v, bytes))) => {
+                    let model = IntentModel::from_bytes(&bytes)
+                        .inspect_err(|e| {
+                            tracing::warn!(tenant = %tenant, version = v, error = %e, "stored intent model unreadable; using the defaults")
+                        })
+                        .ok()
+                        .map(Arc::new);
+                    Cached { checked: now, version: Some(v), model }
+                }
+                Ok(None) => Cached { checked: now, version: None, model: None },
                 Err(e) => return stale(cached, e),
             },
-            Err(e) => return stale(cached, e),
         };
         let out = fresh.version.zip(fresh.model.clone());
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.as_str().to_owned(), fresh);

@@ -7,7 +7,7 @@ use common::*;
 use lingxi_server::knowledge_config::{EncoderSetting, ThresholdSetting};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Shares no word with any phrasing of `zh-return-refund-time` (退款多久到账 / 钱什么时候退回来 /
@@ -16,12 +16,24 @@ const PARAPHRASE: &str = "款项原路返还需要几日";
 const PARAPHRASE_ENTRY: &str = "zh-return-refund-time";
 
 /// The model directory: `$LINGXI_MODEL_DIR`, else the workspace's `models/`.
+/// The model's directory, or `None` after printing that the test is skipped.
 fn model_dir() -> Option<PathBuf> {
     let dirs = [
         std::env::var_os("LINGXI_MODEL_DIR").map(PathBuf::from),
         Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models")),
     ];
-    dirs.into_iter().flatten().find(|d| d.join(lingxi_encoder::MODEL_FILE_NAME).is_file())
+    let found = dirs.into_iter().flatten().find(|d| d.join(lingxi_encoder::MODEL_FILE_NAME).is_file());
+    if found.is_none() {
+        println!("SKIPPED: {} not found (run scripts/fetch-model.sh)", lingxi_encoder::MODEL_FILE_NAME);
+    }
+    found
+}
+
+/// Hybrid retrieval with the model in `dir` (and room in the body limit for the demo import).
+fn encoder_on(c: &mut lingxi_server::config::Config, dir: &Path) {
+    c.max_body_bytes = 1 << 20;
+    c.knowledge.encoder = EncoderSetting::Auto;
+    c.knowledge.model_dir = Some(dir.to_path_buf());
 }
 
 async fn import_demo(app: &TestApp, admin: &str) {
@@ -54,14 +66,9 @@ async fn search_in_mode(app: &TestApp, token: &str, text: &str, mode: &str) -> V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_encoder_a_paraphrase_without_shared_words_is_answered_from_the_right_entry() {
-    let Some(dir) = model_dir() else {
-        println!("SKIPPED: {} not found (run scripts/fetch-model.sh)", lingxi_encoder::MODEL_FILE_NAME);
-        return;
-    };
+    let Some(dir) = model_dir() else { return };
     let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.max_body_bytes = 1 << 20;
-        c.knowledge.encoder = EncoderSetting::Auto;
-        c.knowledge.model_dir = Some(dir);
+        encoder_on(c, &dir);
         // Alpha answers from a lower confidence: the default hybrid thresholds (0.614 / 0.225)
         // leave a zero-overlap paraphrase below "answer" (see docs/knowledge.md).
         c.knowledge.tenants.insert("alpha".into(), ThresholdSetting { answer: Some(0.2), suggest: Some(0.1) });
@@ -105,14 +112,9 @@ const INVOICE_ENTRY: &str = "zh-order-invoice-request";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_message_is_encoded_from_its_first_tokens_and_ranked_on_all_its_words() {
-    let Some(dir) = model_dir() else {
-        println!("SKIPPED: {} not found (run scripts/fetch-model.sh)", lingxi_encoder::MODEL_FILE_NAME);
-        return;
-    };
+    let Some(dir) = model_dir() else { return };
     let app = spawn_app_with(Backend::Sqlite, |c| {
-        c.max_body_bytes = 1 << 20;
-        c.knowledge.encoder = EncoderSetting::Auto;
-        c.knowledge.model_dir = Some(dir);
+        encoder_on(c, &dir);
         c.knowledge.query_encode_timeout_ms = 10_000;
         c.knowledge.query_max_tokens = Some(lingxi_encoder::QueryTokens::new(12).unwrap());
     })
@@ -167,14 +169,9 @@ async fn answers(app: &TestApp, token: &str) -> Vec<Value> {
 }
 
 async fn a_restart_reads_phrasing_vectors_from_the_store_instead_of_encoding(backend: Backend) {
-    let Some(dir) = model_dir() else {
-        println!("SKIPPED: {} not found (run scripts/fetch-model.sh)", lingxi_encoder::MODEL_FILE_NAME);
-        return;
-    };
+    let Some(dir) = model_dir() else { return };
     let tweak = |c: &mut lingxi_server::config::Config| {
-        c.max_body_bytes = 1 << 20;
-        c.knowledge.encoder = EncoderSetting::Auto;
-        c.knowledge.model_dir = Some(dir.clone());
+        encoder_on(c, &dir);
     };
     let app = spawn_app_with(backend, tweak).await;
     let admin = app.login(&app.a.admin).await;
