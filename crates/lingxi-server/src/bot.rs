@@ -21,14 +21,14 @@ use lingxi_nlu::normalize::Normalizer;
 use lingxi_nlu::sentiment::{analyze, SentimentTrend};
 use lingxi_store::{BotTurn, NewGap, StoreError};
 use serde_json::json;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
 
 const MAX_BATCH: usize = 128;
 
+/// The default normaliser (tenants with a vocabulary of their own have theirs in `state.entities`).
 pub(crate) fn normalizer() -> &'static Normalizer {
-    static N: OnceLock<Normalizer> = OnceLock::new();
-    N.get_or_init(Normalizer::default)
+    crate::tenant_entities::default_normalizer()
 }
 
 /// Loads the models before the first customer arrives (training the default intents takes a
@@ -161,8 +161,10 @@ async fn turn(
         .filter_map(|m| m.content["text"].as_str().map(str::to_owned))
         .collect();
 
-    // Normalise every customer message once; sentiment, the summary and entities all read it.
-    let normalized_all: Vec<_> = customer_texts.iter().map(|t| normalizer().normalize(t)).collect();
+    // Normalise every customer message once (typo repair knows the tenant's vocabulary);
+    // sentiment, the summary and entities all read it.
+    let kit = state.entities.built(&state.store, tenant).await;
+    let normalized_all: Vec<_> = customer_texts.iter().map(|t| kit.normalizer.normalize(t)).collect();
     let Some(normalized) = normalized_all.last() else { return Ok(()) };
     // A bare order number or "2" says nothing about the language: keep the conversation's
     // (its latest customer message that had words).
@@ -186,7 +188,7 @@ async fn turn(
         intent.out_of_scope = true;
     }
     let now = state.clock.now();
-    let tenant_extractor = state.entities.get(&state.store, tenant).await;
+    let tenant_extractor = kit.extractor;
     let entities = tenant_extractor.extract(&normalized.text, Now::china(now.millis() / 1000));
     let amounts: Vec<i64> = entities
         .iter()

@@ -329,13 +329,13 @@ async fn mentioned_orders(
     now: Timestamp,
 ) -> Result<Vec<String>, StoreError> {
     let (_, msgs) = state.store.timeline(tenant, customer, 200).await?;
-    let extractor = state.entities.get(&state.store, tenant).await;
+    let kit = state.entities.built(&state.store, tenant).await;
     let mut out: Vec<String> = Vec::new();
     // The customer's own words only: the bot's questions carry an example number.
     for m in msgs.iter().rev().filter(|m| m.sender_kind == "customer") {
         let Some(text) = m.content["text"].as_str() else { continue };
-        let norm = crate::bot::normalizer().normalize(text);
-        for (k, v) in slots_of(&extractor.extract(&norm.text, Now::china(now.millis() / 1000))) {
+        let norm = kit.normalizer.normalize(text);
+        for (k, v) in slots_of(&kit.extractor.extract(&norm.text, Now::china(now.millis() / 1000))) {
             if k == "order_no" && !out.contains(&v) {
                 out.push(v);
             }

@@ -180,10 +180,15 @@ async fn rebuild(
         entries.extend(article_entries(&a.article_id, &a.body));
     }
     let entries = published(entries);
+    // The tenant's vocabulary (product names, brand terms) is the index's segmentation dictionary
+    // and typo-repair list, so "极光扫地机" is one word in entries and in questions alike.
+    let words = crate::tenant_entities::vocabulary(store, tenant).await?;
+    let analyzer = if words.is_empty() { analyzer() } else { Analyzer::new(&words) };
     let sem = semantic.clone();
+    let lexical_analyzer = analyzer.clone();
     let (index, entries) = tokio::task::spawn_blocking(move || {
         let cached = sem.all_cached(&phrasings(&entries));
-        let index = KnowledgeIndex::build(entries.clone(), analyzer(), cached.as_deref(), RetrievalConfig::faq());
+        let index = KnowledgeIndex::build(entries.clone(), lexical_analyzer, cached.as_deref(), RetrievalConfig::faq());
         (index, entries)
     })
     .await
@@ -201,7 +206,7 @@ async fn rebuild(
             let hybrid = tokio::task::spawn_blocking(move || {
                 let current = || watch.wanted.load(Ordering::SeqCst) == wanted;
                 let vectors = semantic.encode_all(&phrasings(&entries), &current)?;
-                Some(KnowledgeIndex::build(entries, analyzer(), Some(&vectors), RetrievalConfig::faq()))
+                Some(KnowledgeIndex::build(entries, analyzer, Some(&vectors), RetrievalConfig::faq()))
             })
             .await;
             let Ok(Some(hybrid)) = hybrid else { return };

@@ -17,6 +17,7 @@ use axum::Json;
 use lingxi_domain::Permission;
 use lingxi_nlu::entities::{Entity, EntityValue, Now};
 use lingxi_nlu::intent::{default_training_data, DefaultLanguage, IntentError, IntentMatch, IntentTrainingData};
+use lingxi_nlu::segment::TokenKind;
 use lingxi_store::IntentModelRow;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -215,7 +216,8 @@ pub async fn parse(
         return Err(ApiError::InvalidRequest(format!("text: 1–{MAX_PARSE_CHARS} characters")));
     }
     let own = state.intent_models.active(&state.store, &who.tenant_id).await;
-    let n = crate::bot::normalizer().normalize(&body.text);
+    let kit = state.entities.built(&state.store, &who.tenant_id).await;
+    let n = kit.normalizer.normalize(&body.text);
     let chinese = crate::bot::is_chinese(n.language, &n.text);
     let intent = intent_models::pick(&own, chinese).classify(&n.text);
     let model = match &own {
@@ -223,13 +225,13 @@ pub async fn parse(
         None => json!({ "source": "default", "language": if chinese { "zh" } else { "en" } }),
     };
     let m = |x: &IntentMatch| json!({ "intent": x.intent, "confidence": x.confidence });
-    let extractor = state.entities.get(&state.store, &who.tenant_id).await;
-    let entities = extractor.extract(&n.text, Now::china(state.clock.now().millis() / 1000));
+    let entities = kit.extractor.extract(&n.text, Now::china(state.clock.now().millis() / 1000));
     let s = lingxi_nlu::sentiment::analyze(&n.text);
     Ok(Json(json!({
         "text": body.text,
         "normalized": n.text,
         "language": format!("{:?}", n.language).to_lowercase(),
+        "tokens": kit.segmenter.tokens(&n.text).iter().filter(|t| t.kind != TokenKind::Punct).map(|t| &t.text).collect::<Vec<_>>(),
         "corrections": n.corrections.iter().map(|c| json!({ "from": c.from, "to": c.to })).collect::<Vec<_>>(),
         "emojis": n.emojis,
         "intent": {
@@ -325,6 +327,8 @@ pub async fn put_settings(
     let text = serde_json::to_string(&s).map_err(|e| ApiError::Internal(e.to_string()))?;
     state.store.set_nlu_settings(&who.tenant_id, &text, now).await?;
     state.entities.forget(&who.tenant_id);
+    // The vocabulary is the knowledge index's segmentation dictionary too.
+    state.knowledge.changed(&state.store, &state.semantic, &who.tenant_id);
     state
         .store
         .audit(
@@ -332,7 +336,7 @@ pub async fn put_settings(
             &who.actor(),
             "nlu.settings",
             "",
-            &json!({ "order_patterns": s.order_patterns.len(), "catalogue": s.catalogue.len() }),
+            &json!({ "order_patterns": s.order_patterns.len(), "catalogue": s.catalogue.len(), "terms": s.terms.len() }),
             now,
         )
         .await?;

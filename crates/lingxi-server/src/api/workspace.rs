@@ -182,11 +182,11 @@ fn customer_texts(msgs: &[MessageRow]) -> Vec<&str> {
 }
 
 /// The last order and tracking numbers the customer wrote.
-fn entity_vars(extractor: &lingxi_nlu::entities::EntityExtractor, texts: &[&str], now_ms: i64) -> (String, String) {
+fn entity_vars(kit: &crate::tenant_entities::Built, texts: &[&str], now_ms: i64) -> (String, String) {
     let (mut order, mut tracking) = (String::new(), String::new());
     for t in texts {
-        let n = crate::bot::normalizer().normalize(t);
-        for e in extractor.extract(&n.text, Now::china(now_ms / 1000)) {
+        let n = kit.normalizer.normalize(t);
+        for e in kit.extractor.extract(&n.text, Now::china(now_ms / 1000)) {
             match e.kind {
                 EntityKind::OrderNumber => order = e.raw.to_uppercase(),
                 EntityKind::TrackingNumber => tracking = e.raw.to_uppercase(),
@@ -209,7 +209,8 @@ pub async fn suggestions(
     let last = texts.last().copied().unwrap_or("");
     let now = state.clock.now().millis();
     // The conversation's language first (the customer's last message; Chinese by default).
-    let n = crate::bot::normalizer().normalize(last);
+    let kit = state.entities.built(&state.store, &who.tenant_id).await;
+    let n = kit.normalizer.normalize(last);
     let chinese = last.is_empty() || crate::bot::is_chinese(n.language, &n.text);
     let lang = if chinese { "zh" } else { "en" };
     let knowledge: Vec<Value> = if last.trim().is_empty() {
@@ -226,8 +227,7 @@ pub async fn suggestions(
             .collect()
     };
     let customer = state.store.customer(&who.tenant_id, &conv.customer_id).await?;
-    let extractor = state.entities.get(&state.store, &who.tenant_id).await;
-    let (order_no, tracking_no) = entity_vars(&extractor, &texts, now);
+    let (order_no, tracking_no) = entity_vars(&kit, &texts, now);
     let vars: HashMap<&str, String> = HashMap::from([
         ("customer.name", customer.display_name.clone().unwrap_or_default()),
         ("agent.name", who.name.clone()),

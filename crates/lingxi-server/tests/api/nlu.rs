@@ -9,7 +9,8 @@ use super::*;
 both!(
     a_tenant_trains_versions_and_rolls_back_its_intent_model,
     the_bot_states_no_policy_its_knowledge_base_lacks,
-    a_tenant_teaches_its_order_numbers_and_products
+    a_tenant_teaches_its_order_numbers_and_products,
+    a_tenant_vocabulary_repairs_typos_and_keeps_its_names_whole
 );
 
 fn training(extra: &[&str]) -> Value {
@@ -267,4 +268,57 @@ async fn a_tenant_teaches_its_order_numbers_and_products(backend: Backend) {
     // The other tenant still reads neither.
     let theirs = kinds(&parse(&app, &other, text).await);
     assert!(theirs.iter().all(|(k, _)| k != "order_number" && k != "product"), "{theirs:?}");
+}
+
+/// A tenant's vocabulary (brand terms, catalogue names) is its segmentation dictionary and its
+/// typo-repair list: "集光扫地机" (a homophone typo) becomes the tenant's "极光扫地机", kept as one
+/// word, and the knowledge base then scores the misspelt question exactly like the well-spelt one
+/// (before, the typo cost confidence). Saving the settings rebuilds the knowledge index in the
+/// background; the other tenant is unaffected.
+async fn a_tenant_vocabulary_repairs_typos_and_keeps_its_names_whole(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.login(&app.a.admin).await;
+    let other = app.login(&app.b.admin).await;
+    let kb = json!([
+        { "id": "aurora-charge", "lang": "zh", "question": "极光扫地机充不进电怎么办", "answer": "极光扫地机：请先擦拭底部的两个充电触点，再把底座插在墙面插座上。" },
+        { "id": "generic-charge", "lang": "zh", "question": "扫地机充不进电怎么办", "answer": "请检查充电座的电源线是否插好。" },
+    ]);
+    let (s, v) = app
+        .send("post", &admin, "/api/v1/knowledge/import", Some(json!({ "format": "json", "content": kb.to_string() })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (typo, right) = ("集光扫地机充不进电", "极光扫地机充不进电");
+    let before = parse(&app, &admin, typo).await;
+    assert!(!before["normalized"].as_str().unwrap().contains("极光"), "{before}");
+    let mut paths = Vec::new();
+    for (id, text) in [("vocab-typo", typo), ("vocab-right", right)] {
+        let (_, m) = app.inbound(&app.a.app_key, msg(id, json!([{ "kind": "device_id", "value": id }]), text)).await;
+        paths.push(format!("/api/v1/conversations/{}/suggestions", m["conversation_id"].as_str().unwrap()));
+    }
+    let top =
+        |v: &Value| (v["knowledge"][0]["entry_id"].as_str().map(str::to_owned), v["knowledge"][0]["score"].as_f64());
+    let (_, t) = app.get(&admin, &paths[0]).await;
+    let (_, r) = app.get(&admin, &paths[1]).await;
+    assert_eq!(top(&r).0.as_deref(), Some("aurora-charge"), "{r}");
+    assert!(top(&t).1.unwrap() < top(&r).1.unwrap(), "without the vocabulary the typo costs confidence: {t} {r}");
+
+    let (s, v) = app.send("put", &admin, "/api/v1/nlu/settings", Some(json!({ "terms": ["极光扫地机"] }))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let after = parse(&app, &admin, typo).await;
+    assert!(after["normalized"].as_str().unwrap().starts_with("极光扫地机"), "{after}");
+    assert!(after["tokens"].as_array().unwrap().iter().any(|t| t == "极光扫地机"), "{after}");
+    assert!(after["corrections"].as_array().unwrap().iter().any(|c| c["to"] == "极光扫地机"), "{after}");
+    // The knowledge index is rebuilt in the background with the new dictionary (the well-spelt
+    // question's score moves: "极光扫地机" is now one rare term instead of 极光 + 扫地机); the
+    // misspelt question then reads exactly as the well-spelt one.
+    let right_before = top(&r).1;
+    eventually(|| async {
+        let (_, t) = app.get(&admin, &paths[0]).await;
+        let (_, r) = app.get(&admin, &paths[1]).await;
+        let rebuilt = top(&r).1 != right_before;
+        (rebuilt && top(&t).0.as_deref() == Some("aurora-charge") && top(&t) == top(&r)).then_some(Value::Null)
+    })
+    .await;
+    let theirs = parse(&app, &other, typo).await;
+    assert!(!theirs["normalized"].as_str().unwrap().contains("极光"), "{theirs}");
 }
