@@ -102,6 +102,8 @@ struct Slot {
     /// Bumped by every change; a build records the generation it started from.
     wanted: AtomicU64,
     built: Mutex<Option<(u64, Arc<KnowledgeIndex>)>>,
+    /// Digest of the tenant vocabulary the latest build read (or was asked for).
+    vocabulary: AtomicU64,
     /// Serialises builds of one tenant (a burst of edits costs at most one extra build).
     building: tokio::sync::Mutex<()>,
 }
@@ -118,7 +120,12 @@ impl KnowledgeBases {
         slots
             .entry(tenant.clone())
             .or_insert_with(|| {
-                Arc::new(Slot { wanted: AtomicU64::new(1), built: Mutex::new(None), building: Default::default() })
+                Arc::new(Slot {
+                    wanted: AtomicU64::new(1),
+                    built: Mutex::new(None),
+                    vocabulary: AtomicU64::new(0),
+                    building: Default::default(),
+                })
             })
             .clone()
     }
@@ -148,6 +155,16 @@ impl KnowledgeBases {
                 tracing::warn!(error = %e, tenant = %tenant, "knowledge index not rebuilt");
             }
         });
+    }
+
+    /// The tenant's vocabulary is now `digest` (its kit was rebuilt: a product import, settings
+    /// saved on another node): rebuild the index if it was built from another one.
+    pub fn vocabulary_seen(&self, store: &Store, semantic: &Arc<Semantic>, tenant: &TenantId, digest: u64) {
+        let slot = self.slot(tenant);
+        let built_yet = slot.built.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        if built_yet && slot.vocabulary.swap(digest, Ordering::SeqCst) != digest {
+            self.changed(store, semantic, tenant);
+        }
     }
 
     /// Whether the tenant's index in use has phrasing vectors (None before the first build).
@@ -183,6 +200,7 @@ async fn rebuild(
     // The tenant's vocabulary (product names, brand terms) is the index's segmentation dictionary
     // and typo-repair list, so "极光扫地机" is one word in entries and in questions alike.
     let words = crate::tenant_entities::vocabulary(store, tenant).await?;
+    slot.vocabulary.store(crate::tenant_entities::vocabulary_digest(&words), Ordering::SeqCst);
     let analyzer = if words.is_empty() { analyzer() } else { Analyzer::new(&words) };
     let sem = semantic.clone();
     let lexical_analyzer = analyzer.clone();
@@ -270,6 +288,8 @@ pub async fn suggest(
     k: usize,
 ) -> Result<Ranked, StoreError> {
     let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
+    let vocabulary = state.entities.built(&state.store, tenant).await.vocabulary_digest;
+    state.knowledge.vocabulary_seen(&state.store, &state.semantic, tenant, vocabulary);
     let vector = if index.has_vectors() { state.semantic.encode_query(text).await } else { None };
     let slug = if state.config.knowledge.tenants.is_empty() {
         None

@@ -116,6 +116,9 @@ pub struct Built {
     pub normalizer: Arc<Normalizer>,
     /// jieba plus the tenant's vocabulary kept whole.
     pub segmenter: Segmenter,
+    /// [`vocabulary_digest`] of the vocabulary this kit was built from (the knowledge index
+    /// compares it with its own to notice product imports and other nodes' changes).
+    pub vocabulary_digest: u64,
     pub order_example: Option<String>,
 }
 
@@ -125,6 +128,7 @@ impl Built {
             extractor: default_extractor(),
             normalizer: default_normalizer().clone(),
             segmenter: Segmenter::new(),
+            vocabulary_digest: vocabulary_digest(&[]),
             order_example: None,
         }
     }
@@ -244,6 +248,14 @@ pub async fn vocabulary(store: &Store, tenant: &TenantId) -> Result<Vec<String>,
     Ok(words)
 }
 
+/// A fingerprint of a sorted vocabulary (equal lists, equal digests; within one process).
+pub fn vocabulary_digest(words: &[String]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    words.hash(&mut h);
+    h.finish()
+}
+
 async fn build(store: &Store, tenant: &TenantId) -> Result<Built, lingxi_store::StoreError> {
     let s = settings(store, tenant).await?;
     let order_example = s.order_example;
@@ -251,6 +263,10 @@ async fn build(store: &Store, tenant: &TenantId) -> Result<Built, lingxi_store::
     catalogue.extend(s.catalogue);
     catalogue.sort();
     catalogue.dedup();
+    let mut words: Vec<String> = catalogue.iter().chain(&s.terms).cloned().collect();
+    words.sort();
+    words.dedup();
+    let vocabulary_digest = vocabulary_digest(&words);
     let (normalizer, segmenter) = if catalogue.is_empty() && s.terms.is_empty() {
         (default_normalizer().clone(), Segmenter::new())
     } else {
@@ -258,14 +274,14 @@ async fn build(store: &Store, tenant: &TenantId) -> Result<Built, lingxi_store::
         (Arc::new(Normalizer::new(words())), Segmenter::with_user_words(words()))
     };
     if s.order_patterns.is_empty() && catalogue.is_empty() {
-        return Ok(Built { extractor: default_extractor(), normalizer, segmenter, order_example });
+        return Ok(Built { extractor: default_extractor(), normalizer, segmenter, vocabulary_digest, order_example });
     }
     // Patterns were checked when saved; one that no longer compiles falls back to the default shape.
     let config = EntityConfig { order_patterns: s.order_patterns, catalogue };
     let e = EntityExtractor::new(&config)
         .or_else(|_| EntityExtractor::new(&EntityConfig { order_patterns: Vec::new(), catalogue: config.catalogue }))
         .unwrap_or_default();
-    Ok(Built { extractor: Arc::new(e), normalizer, segmenter, order_example })
+    Ok(Built { extractor: Arc::new(e), normalizer, segmenter, vocabulary_digest, order_example })
 }
 
 #[cfg(test)]
