@@ -18,7 +18,7 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
     ("get", "/api/v1/queues", "session", "Waiting conversations in service order, and every agent's presence and load (supervisor, admin).", "", 200),
     ("get", "/api/v1/queues/overview", "session", "Per team: waiting conversations in service order, the oldest wait, and the team's people with presence and load (supervisor, admin).", "", 200),
     ("post", "/api/v1/inbound/messages", "channel", "A channel posts a customer message (idempotent per channel message id).", "InboundMessage", 201),
-    ("post", "/api/v1/inbound/feedback", "channel", "A customer rates a bot answer useful or not (the widget's thumbs); not useful logs a knowledge gap.", "Feedback", 200),
+    ("post", "/api/v1/inbound/feedback", "channel", "A customer rates one bot message useful or not, named by its id: a knowledge-base answer (not useful logs the question it answered as a knowledge gap), a tool's answer or a recommendation (feedback only, counted apart). 404 unknown_message, 422 not_a_bot_answer.", "Feedback", 200),
     ("get", "/api/v1/knowledge/faqs", "session", "List FAQ entries (query: status, q, limit).", "", 200),
     ("post", "/api/v1/knowledge/faqs", "session", "Create a FAQ entry as a draft (admin, supervisor).", "Faq", 201),
     ("get", "/api/v1/knowledge/faqs/{id}", "session", "A FAQ entry.", "", 200),
@@ -165,7 +165,7 @@ fn schemas() -> Value {
         "Article": s(json!({ "id": { "type": "string", "pattern": "^[A-Za-z0-9_-]{1,48}$" }, "markdown": { "type": "string", "maxLength": 200000 }, "status": { "type": "string", "enum": ["draft", "published"] } }), &["markdown"]),
         "GapDraft": s(json!({ "entry_id": { "type": "string" }, "answer": { "type": "string" } }), &[]),
         "CandidateAccept": s(json!({ "entry_id": { "type": "string", "description": "New entries only; default agent-…" }, "question": { "type": "string" }, "answer": { "type": "string", "description": "New entries only." } }), &[]),
-        "Feedback": s(json!({ "message_id": { "type": "string", "description": "The bot message's id (msg_…)." }, "useful": { "type": "boolean" } }), &["message_id", "useful"]),
+        "Feedback": s(json!({ "message_id": { "type": "string", "description": "The rated bot message's id (msg_…, as delivered); required, there is no implicit last message." }, "useful": { "type": "boolean" } }), &["message_id", "useful"]),
         "ChannelCreate": s(json!({ "kind": { "type": "string", "enum": lingxi_domain::ChannelKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>() }, "name": { "type": "string" }, "team_id": { "type": "string" } }), &["kind", "name"]),
     });
     // In a second object: one `json!` this size reaches the macro recursion limit.
