@@ -351,6 +351,24 @@ async fn turn(
                 .map(Draft::text)
                 .or(kb)
         }
+        // A "did you mean" may get a friendlier intro where the tenant asked for it; the model
+        // sees the questions offered (the buttons, unchanged) and never an answer.
+        (BotDecision::Continue { .. }, KbDecision::Suggest, Some(_)) => {
+            match (kb, cfg.llm.suggestions_for(slug.as_deref())) {
+                (Some(mut d), Some(ep)) => {
+                    let names: Vec<String> = customer.display_name.iter().cloned().collect();
+                    let options = d.reply_payloads();
+                    if let Some(intro) =
+                        crate::llm::suggestion_intro(state, tenant, ep, &normalized.text, &names, &options, chinese)
+                            .await
+                    {
+                        d.text = intro;
+                    }
+                    Some(d)
+                }
+                (kb, _) => kb,
+            }
+        }
         _ => kb,
     };
     let bot_turn = match decision {
