@@ -17,7 +17,8 @@
 //! ```
 //! `?` lines are phrasings (the first is the standard question), `>` lines the answer, `@ link:…` rich content,
 //! `~ channel@lang: text` answer variants; lines starting with a single `#` are comments. `@` lines belong
-//! to the answer above them: before any `~` line the default answer's, after one that variant's.
+//! to the answer above them: before any `~` line the default answer's, after one that variant's;
+//! `~| text` continues the variant above on a new line.
 
 use std::collections::HashSet;
 
@@ -473,6 +474,14 @@ fn parse_md_block(lines: &[&str]) -> Result<FaqEntry, RowError> {
                 Some(v) => v.rich.push(r.trim().to_owned()),
                 None => raw.rich.push(r.trim().to_owned()),
             }
+        } else if let Some(more) = t.strip_prefix("~|") {
+            // A further line of the variant above (variant texts may span lines, like `>`).
+            let v = raw
+                .answer_variants
+                .last_mut()
+                .ok_or_else(|| RowError::Malformed("a `~|` line with no `~` variant above it".into()))?;
+            v.text.push('\n');
+            v.text.push_str(more.trim());
         } else if let Some(v) = t.strip_prefix('~') {
             raw.answer_variants.extend(parse_variant_cell(v)?);
         } else if !t.is_empty() && !t.starts_with('#') {
@@ -531,7 +540,11 @@ pub fn export_markdown(entries: &[FaqEntry]) -> String {
             out.push_str(&format!("@ {x}\n"));
         }
         for v in &r.answer_variants {
-            out.push_str(&format!("~ {}: {}\n", v.scope(), v.text));
+            let mut lines = v.text.lines();
+            out.push_str(&format!("~ {}: {}\n", v.scope(), lines.next().unwrap_or("")));
+            for more in lines {
+                out.push_str(&format!("~| {more}\n"));
+            }
             for x in &v.rich {
                 out.push_str(&format!("@ {x}\n"));
             }

@@ -219,6 +219,13 @@ fn answer_variants_keep_their_rich_items_through_every_format() {
     let json = serde_json::to_string(&dtos).unwrap();
     let back: Vec<FaqDto> = serde_json::from_str(&json).unwrap();
     assert_eq!(import_dtos(&back, ImportPolicy::AllOrNothing).entries, r.entries);
+    // A variant text over several lines survives Markdown too (`~|` lines), as it does CSV.
+    let two_lines = r#"[{"id":"m","lang":"zh","question":"怎么退货","answer":"可以退。","answer_variants":[{"channel":"email","answer":"第一行\n第二行","rich":["link:政策=https://example.com/p"]}]}]"#;
+    let two_lines = import_dtos(&serde_json::from_str::<Vec<FaqDto>>(two_lines).unwrap(), ImportPolicy::AllOrNothing);
+    let md = export_markdown(&two_lines.entries);
+    assert!(md.contains("~ email@: 第一行\n~| 第二行\n@ link:政策=https://example.com/p\n"), "{md}");
+    assert_eq!(import_markdown(&md, ImportPolicy::AllOrNothing).entries, two_lines.entries);
+    assert_eq!(import_csv(&export_csv(&two_lines.entries), ImportPolicy::AllOrNothing).entries, two_lines.entries);
     // A variant written without items (the JSON of earlier versions) still reads.
     let old = r#"[{"id":"o","lang":"en","question":"Why?","answer":"Because.","answer_variants":[{"channel":"email","answer":"By mail."}]}]"#;
     let old: Vec<FaqDto> = serde_json::from_str(old).unwrap();
