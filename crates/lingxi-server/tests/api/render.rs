@@ -124,6 +124,16 @@ async fn answer_variants_bring_their_own_rich_items_to_each_channel(backend: Bac
         json!(["link:售后入口=https://shop.example.com/wx-after-sales", "button:换货运费谁出=换货运费谁出"]),
         "{e}"
     );
+    // The console's editor sends the entry back whole with its edit (it does not edit variants):
+    // their items survive the save.
+    let mut body = e["entry"].clone();
+    for k in ["updated_at", "updated_by", "status"] {
+        body.as_object_mut().unwrap().remove(k);
+    }
+    body["answer"] = json!("签收 7 天内可换货（已更新）。");
+    let (s, v) = app.send("put", &admin, "/api/v1/knowledge/faqs/exchange", Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["entry"]["answer_variants"], e["entry"]["answer_variants"], "{v}");
     // Web chat: the web-chat variant, rich, with its own buttons and image.
     let r = reply_to(&app, &app.a.vip_key, "vw-1", "vweb", "怎么换货？").await;
     assert_eq!(r["type"], "rich", "{r}");
