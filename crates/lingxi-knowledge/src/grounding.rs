@@ -254,7 +254,7 @@ impl Prompt {
 /// Reasoning models served through some OpenAI-compatible servers (Qwen3 or DeepSeek-R1 on
 /// Ollama, vLLM) put their reasoning in the content as `<think>…</think>`: only what follows
 /// is the answer. An unclosed block means the answer never came.
-fn without_thinking(reply: &str) -> &str {
+pub(crate) fn without_thinking(reply: &str) -> &str {
     let trimmed = reply.trim_start();
     match trimmed.strip_prefix("<think>") {
         Some(rest) => rest.find("</think>").map_or("", |end| &rest[end + "</think>".len()..]),

@@ -1,9 +1,11 @@
 //! Import and export of FAQ entries as CSV and Markdown, with a per-row rejection report.
 //!
 //! CSV columns (header required, order free, unknown columns ignored): `id, lang, question, similar,
-//! answer, rich, answer_variants, tags, products, channels, valid_from_ms, valid_to_ms, status, version`.
-//! List cells use ` | ` between items; `answer_variants` items are `channel@lang: text` with either side
-//! optional (`@en: …`, `email@: …`).
+//! answer, rich, answer_variants, answer_variants_rich, tags, products, channels, valid_from_ms,
+//! valid_to_ms, status, version`. List cells use ` | ` between items; `answer_variants` items are
+//! `channel@lang: text` with either side optional (`@en: …`, `email@: …`), separated by ` || `;
+//! `answer_variants_rich` gives a variant its links, images and buttons by the same scope:
+//! `wechat_official@: link:Title=https://… | button:Label=payload || @en: image:https://…`.
 //!
 //! Markdown: one block per entry:
 //! ```text
@@ -14,7 +16,9 @@
 //! > 未发货的订单可在"我的订单"中直接取消……
 //! ```
 //! `?` lines are phrasings (the first is the standard question), `>` lines the answer, `@ link:…` rich content,
-//! `~ channel@lang: text` answer variants; lines starting with a single `#` are comments.
+//! `~ channel@lang: text` answer variants; lines starting with a single `#` are comments. `@` lines belong
+//! to the answer above them: before any `~` line the default answer's, after one that variant's;
+//! `~| text` continues the variant above on a new line.
 
 use std::collections::HashSet;
 
@@ -144,8 +148,8 @@ pub struct RawEntry {
     pub answer: String,
     /// Rich items (`link:T=url`, `image:url`, `button:T=payload`).
     pub rich: Vec<String>,
-    /// `(channel, lang, text)` answer variants; empty strings mean "any".
-    pub answer_variants: Vec<(String, String, String)>,
+    /// Answer variants.
+    pub answer_variants: Vec<RawVariant>,
     /// Tags.
     pub tags: Vec<String>,
     /// Products.
@@ -160,6 +164,34 @@ pub struct RawEntry {
     pub status: String,
     /// Version (None = 1).
     pub version: Option<u32>,
+}
+
+/// Raw text fields of one answer variant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawVariant {
+    /// Channel slug, empty = any.
+    pub channel: String,
+    /// Language code, empty = any.
+    pub lang: String,
+    /// Answer text.
+    pub text: String,
+    /// Rich items, as for the default answer.
+    pub rich: Vec<String>,
+}
+
+impl RawVariant {
+    fn scope(&self) -> String {
+        format!("{}@{}", self.channel.trim(), self.lang.trim())
+    }
+    fn parse(&self) -> Result<AnswerVariant, RowError> {
+        let col = "answer_variants";
+        let channel =
+            if self.channel.trim().is_empty() { None } else { Some(field(col, ChannelName::parse(&self.channel))?) };
+        let lang = if self.lang.trim().is_empty() { None } else { Some(field(col, Lang::parse(&self.lang))?) };
+        let rich =
+            self.rich.iter().map(|r| field("answer_variants.rich", Rich::parse(r))).collect::<Result<Vec<_>, _>>()?;
+        Ok(AnswerVariant { channel, lang, answer: field(col, Answer::parse(&self.text, rich))? })
+    }
 }
 
 impl RawEntry {
@@ -178,17 +210,7 @@ impl RawEntry {
             return Err(RowError::Missing("answer"));
         }
         let answer = field("answer", Answer::parse(&self.answer, rich))?;
-        let mut variants = Vec::new();
-        for (ch, lg, text) in &self.answer_variants {
-            let channel =
-                if ch.trim().is_empty() { None } else { Some(field("answer_variants", ChannelName::parse(ch))?) };
-            let lang = if lg.trim().is_empty() { None } else { Some(field("answer_variants", Lang::parse(lg))?) };
-            variants.push(AnswerVariant {
-                channel,
-                lang,
-                answer: field("answer_variants", Answer::parse(text, vec![]))?,
-            });
-        }
+        let variants = self.answer_variants.iter().map(RawVariant::parse).collect::<Result<Vec<_>, _>>()?;
         let labels =
             |column, xs: &[String]| xs.iter().map(|x| field(column, Label::parse(x))).collect::<Result<Vec<_>, _>>();
         let status = if self.status.trim().is_empty() {
@@ -214,7 +236,10 @@ impl RawEntry {
             status,
             version: self.version.unwrap_or(1),
         });
-        field("similar", entry)
+        entry.map_err(|e| {
+            let column = if matches!(e, ModelError::DuplicateVariant(_)) { "answer_variants" } else { "similar" };
+            RowError::Field { column, source: e }
+        })
     }
 
     /// The raw fields of an entry (inverse of [`RawEntry::parse`]).
@@ -228,12 +253,11 @@ impl RawEntry {
             answer_variants: e
                 .answer_variants()
                 .iter()
-                .map(|v| {
-                    (
-                        v.channel.as_ref().map_or(String::new(), |c| c.as_str().to_owned()),
-                        v.lang.map_or(String::new(), |l| l.as_str().to_owned()),
-                        v.answer.text().to_owned(),
-                    )
+                .map(|v| RawVariant {
+                    channel: v.channel.as_ref().map_or(String::new(), |c| c.as_str().to_owned()),
+                    lang: v.lang.map_or(String::new(), |l| l.as_str().to_owned()),
+                    text: v.answer.text().to_owned(),
+                    rich: v.answer.rich().iter().map(ToString::to_string).collect(),
                 })
                 .collect(),
             tags: e.tags().iter().map(|t| t.as_str().to_owned()).collect(),
@@ -247,7 +271,7 @@ impl RawEntry {
     }
 }
 
-const CSV_COLUMNS: [&str; 14] = [
+const CSV_COLUMNS: [&str; 15] = [
     "id",
     "lang",
     "question",
@@ -255,6 +279,7 @@ const CSV_COLUMNS: [&str; 14] = [
     "answer",
     "rich",
     "answer_variants",
+    "answer_variants_rich",
     "tags",
     "products",
     "channels",
@@ -264,18 +289,49 @@ const CSV_COLUMNS: [&str; 14] = [
     "version",
 ];
 
-fn parse_variant_cell(cell: &str) -> Result<Vec<(String, String, String)>, RowError> {
-    cell.split("||")
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|item| {
-            let (scope, text) = item
-                .split_once(':')
-                .ok_or_else(|| RowError::Malformed(format!("answer variant {item:?} lacks ':'")))?;
-            let (ch, lg) = scope.split_once('@').unwrap_or((scope, ""));
-            Ok((ch.trim().to_owned(), lg.trim().to_owned(), text.trim().to_owned()))
+/// `channel@lang: rest` items separated by `||`, as (channel, lang, rest).
+fn scoped_items<'a>(
+    cell: &'a str,
+    what: &'a str,
+) -> impl Iterator<Item = Result<(&'a str, &'a str, &'a str), RowError>> {
+    cell.split("||").map(str::trim).filter(|s| !s.is_empty()).map(move |item| {
+        let (scope, rest) =
+            item.split_once(':').ok_or_else(|| RowError::Malformed(format!("{what} {item:?} lacks ':'")))?;
+        let (ch, lg) = scope.split_once('@').unwrap_or((scope, ""));
+        Ok((ch.trim(), lg.trim(), rest.trim()))
+    })
+}
+
+fn parse_variant_cell(cell: &str) -> Result<Vec<RawVariant>, RowError> {
+    scoped_items(cell, "answer variant")
+        .map(|r| {
+            r.map(|(ch, lg, text)| RawVariant {
+                channel: ch.to_owned(),
+                lang: lg.to_owned(),
+                text: text.to_owned(),
+                rich: Vec::new(),
+            })
         })
         .collect()
+}
+
+/// Gives each variant the rich items the `answer_variants_rich` cell lists under its scope; a
+/// scope without a variant, or listed twice, rejects the row (the items would be lost).
+fn attach_variant_rich(variants: &mut [RawVariant], cell: &str) -> Result<(), RowError> {
+    let mut done = HashSet::new();
+    for item in scoped_items(cell, "answer_variants_rich item") {
+        let (ch, lg, items) = item?;
+        let scope = format!("{ch}@{lg}");
+        let v = variants
+            .iter_mut()
+            .find(|v| v.scope() == scope)
+            .ok_or_else(|| RowError::Malformed(format!("answer_variants_rich: no answer variant for {scope:?}")))?;
+        if !done.insert(scope.clone()) {
+            return Err(RowError::Malformed(format!("answer_variants_rich: {scope:?} listed twice")));
+        }
+        v.rich = split_list(items).map(str::to_owned).collect();
+    }
+    Ok(())
 }
 
 /// Imports FAQ entries from CSV text.
@@ -311,14 +367,18 @@ pub fn import_csv(text: &str, policy: ImportPolicy) -> ImportReport {
                 questions,
                 answer: get(4).to_owned(),
                 rich: split_list(get(5)).map(str::to_owned).collect(),
-                answer_variants: parse_variant_cell(get(6))?,
-                tags: split_list(get(7)).map(str::to_owned).collect(),
-                products: split_list(get(8)).map(str::to_owned).collect(),
-                channels: split_list(get(9)).map(str::to_owned).collect(),
-                valid_from_ms: parse_opt_i64("valid_from_ms", get(10))?,
-                valid_to_ms: parse_opt_i64("valid_to_ms", get(11))?,
-                status: get(12).to_owned(),
-                version: match get(13).trim() {
+                answer_variants: {
+                    let mut vs = parse_variant_cell(get(6))?;
+                    attach_variant_rich(&mut vs, get(7))?;
+                    vs
+                },
+                tags: split_list(get(8)).map(str::to_owned).collect(),
+                products: split_list(get(9)).map(str::to_owned).collect(),
+                channels: split_list(get(10)).map(str::to_owned).collect(),
+                valid_from_ms: parse_opt_i64("valid_from_ms", get(11))?,
+                valid_to_ms: parse_opt_i64("valid_to_ms", get(12))?,
+                status: get(13).to_owned(),
+                version: match get(14).trim() {
                     "" => None,
                     v => Some(v.parse().map_err(|_| RowError::Field {
                         column: "version",
@@ -343,7 +403,13 @@ pub fn export_csv(entries: &[FaqEntry]) -> String {
     let _ = w.write_record(CSV_COLUMNS);
     for e in entries {
         let r = RawEntry::from_entry(e);
-        let variants: Vec<String> = r.answer_variants.iter().map(|(c, l, t)| format!("{c}@{l}: {t}")).collect();
+        let variants: Vec<String> = r.answer_variants.iter().map(|v| format!("{}: {}", v.scope(), v.text)).collect();
+        let variant_rich: Vec<String> = r
+            .answer_variants
+            .iter()
+            .filter(|v| !v.rich.is_empty())
+            .map(|v| format!("{}: {}", v.scope(), v.rich.join(" | ")))
+            .collect();
         let opt = |x: Option<i64>| x.map_or(String::new(), |v| v.to_string());
         let _ = w.write_record([
             r.id.as_str(),
@@ -353,6 +419,7 @@ pub fn export_csv(entries: &[FaqEntry]) -> String {
             r.answer.as_str(),
             r.rich.join(" | ").as_str(),
             variants.join(" || ").as_str(),
+            variant_rich.join(" || ").as_str(),
             r.tags.join(" | ").as_str(),
             r.products.join(" | ").as_str(),
             r.channels.join(" | ").as_str(),
@@ -402,7 +469,19 @@ fn parse_md_block(lines: &[&str]) -> Result<FaqEntry, RowError> {
         } else if let Some(a) = t.strip_prefix('>') {
             answer_lines.push(a.trim());
         } else if let Some(r) = t.strip_prefix('@') {
-            raw.rich.push(r.trim().to_owned());
+            // After a `~` line, rich items are that variant's.
+            match raw.answer_variants.last_mut() {
+                Some(v) => v.rich.push(r.trim().to_owned()),
+                None => raw.rich.push(r.trim().to_owned()),
+            }
+        } else if let Some(more) = t.strip_prefix("~|") {
+            // A further line of the variant above (variant texts may span lines, like `>`).
+            let v = raw
+                .answer_variants
+                .last_mut()
+                .ok_or_else(|| RowError::Malformed("a `~|` line with no `~` variant above it".into()))?;
+            v.text.push('\n');
+            v.text.push_str(more.trim());
         } else if let Some(v) = t.strip_prefix('~') {
             raw.answer_variants.extend(parse_variant_cell(v)?);
         } else if !t.is_empty() && !t.starts_with('#') {
@@ -460,8 +539,15 @@ pub fn export_markdown(entries: &[FaqEntry]) -> String {
         for x in &r.rich {
             out.push_str(&format!("@ {x}\n"));
         }
-        for (c, l, t) in &r.answer_variants {
-            out.push_str(&format!("~ {c}@{l}: {t}\n"));
+        for v in &r.answer_variants {
+            let mut lines = v.text.lines();
+            out.push_str(&format!("~ {}: {}\n", v.scope(), lines.next().unwrap_or("")));
+            for more in lines {
+                out.push_str(&format!("~| {more}\n"));
+            }
+            for x in &v.rich {
+                out.push_str(&format!("@ {x}\n"));
+            }
         }
         out.push('\n');
     }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::io::{ImportPolicy, ImportReport, RawEntry, Rejection};
+use crate::io::{ImportPolicy, ImportReport, RawEntry, RawVariant, Rejection};
 use crate::model::FaqEntry;
 
 /// One answer variant on the wire.
@@ -16,6 +16,10 @@ pub struct AnswerVariantDto {
     pub lang: Option<String>,
     /// Answer text.
     pub answer: String,
+    /// This variant's rich items (`link:Title=url`, `image:url`, `button:Title=payload`); the
+    /// default answer's are not inherited.
+    #[serde(default)]
+    pub rich: Vec<String>,
 }
 
 /// One FAQ entry on the wire.
@@ -74,7 +78,12 @@ impl FaqDto {
             answer_variants: self
                 .answer_variants
                 .iter()
-                .map(|v| (v.channel.clone().unwrap_or_default(), v.lang.clone().unwrap_or_default(), v.answer.clone()))
+                .map(|v| RawVariant {
+                    channel: v.channel.clone().unwrap_or_default(),
+                    lang: v.lang.clone().unwrap_or_default(),
+                    text: v.answer.clone(),
+                    rich: v.rich.clone(),
+                })
                 .collect(),
             tags: self.tags.clone(),
             products: self.products.clone(),
@@ -107,10 +116,11 @@ impl From<&FaqEntry> for FaqDto {
             answer_variants: r
                 .answer_variants
                 .into_iter()
-                .map(|(c, l, t)| AnswerVariantDto {
-                    channel: (!c.is_empty()).then_some(c),
-                    lang: (!l.is_empty()).then_some(l),
-                    answer: t,
+                .map(|v| AnswerVariantDto {
+                    channel: (!v.channel.is_empty()).then_some(v.channel),
+                    lang: (!v.lang.is_empty()).then_some(v.lang),
+                    answer: v.text,
+                    rich: v.rich,
                 })
                 .collect(),
             tags: r.tags,

@@ -11,6 +11,7 @@ pub mod eval;
 pub mod gaps;
 pub mod grounding;
 pub mod index;
+pub mod intro;
 pub mod io;
 pub mod json;
 pub mod model;

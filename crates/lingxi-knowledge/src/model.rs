@@ -50,6 +50,9 @@ pub enum ModelError {
     /// The same phrasing appears twice in one entry.
     #[error("duplicate phrasing {0:?}")]
     DuplicatePhrasing(String),
+    /// Two answer variants of one entry have the same channel and language (`channel@lang`).
+    #[error("two answer variants for {0:?}")]
+    DuplicateVariant(String),
 }
 
 /// Identifier of a FAQ entry, unique within a tenant's knowledge base.
@@ -346,7 +349,8 @@ impl Answer {
     }
 }
 
-/// An answer that replaces the default one on a channel and/or in a language.
+/// An answer that replaces the default one on a channel and/or in a language, with its own
+/// rich items (the default answer's are not inherited: a channel's variant says all it shows).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnswerVariant {
     /// Channel it applies to (`None` = any).
@@ -355,6 +359,13 @@ pub struct AnswerVariant {
     pub lang: Option<Lang>,
     /// The answer.
     pub answer: Answer,
+}
+
+impl AnswerVariant {
+    /// `channel@lang` with either side empty for "any" (how CSV and Markdown name a variant).
+    pub fn scope(&self) -> String {
+        format!("{}@{}", self.channel.as_ref().map_or("", |c| c.as_str()), self.lang.map_or("", |l| l.as_str()))
+    }
 }
 
 /// One FAQ entry. Built through [`FaqEntry::new`], which checks the invariants.
@@ -404,12 +415,19 @@ pub struct FaqParts {
 }
 
 impl FaqEntry {
-    /// Builds an entry; rejects a phrasing repeated (case-insensitively) within the entry.
+    /// Builds an entry; rejects a phrasing repeated (case-insensitively) within the entry, and
+    /// two answer variants for the same channel and language (which one would answer?).
     pub fn new(parts: FaqParts) -> Result<Self, ModelError> {
         let mut seen = std::collections::HashSet::new();
         for q in std::iter::once(&parts.question).chain(&parts.similar) {
             if !seen.insert(q.as_str().to_lowercase()) {
                 return Err(ModelError::DuplicatePhrasing(q.as_str().to_owned()));
+            }
+        }
+        let mut scopes = std::collections::HashSet::new();
+        for v in &parts.variants {
+            if !scopes.insert((&v.channel, v.lang)) {
+                return Err(ModelError::DuplicateVariant(v.scope()));
             }
         }
         Ok(FaqEntry {

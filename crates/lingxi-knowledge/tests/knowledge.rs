@@ -183,6 +183,95 @@ ok-1,en,Again?,,Yes.,published,,,
     assert_eq!(kept.rejected.len(), 9);
 }
 
+/// An entry whose channel and language variants carry their own links, images and buttons.
+const VARIANTS_CSV: &str = "id,lang,question,answer,rich,answer_variants,answer_variants_rich
+faq-v,zh,怎么退货,在订单中申请退货。,link:退货政策=https://example.com/returns,wechat_official@: 公众号菜单“售后”里申请。 || @en: Request it in the order. || web_chat@zh: 点下方按钮申请。,wechat_official@: link:售后入口=https://example.com/wx | image:https://cdn.example.com/wx.png || web_chat@zh: button:申请退货=我要退货 | button:退款多久=退款多久到账
+";
+
+#[test]
+fn answer_variants_keep_their_rich_items_through_every_format() {
+    let r = import_csv(VARIANTS_CSV, ImportPolicy::AllOrNothing);
+    assert!(r.is_clean(), "{:?}", r.rejected);
+    let e = &r.entries[0];
+    let (wechat, web) = (ChannelName::parse("wechat_official").unwrap(), ChannelName::parse("web_chat").unwrap());
+    let wx = e.answer_for(Some(&wechat), Some(Lang::Zh));
+    assert_eq!(wx.text(), "公众号菜单“售后”里申请。");
+    let wx_rich: Vec<String> = wx.rich().iter().map(ToString::to_string).collect();
+    assert_eq!(wx_rich, ["link:售后入口=https://example.com/wx", "image:https://cdn.example.com/wx.png"]);
+    let web_rich: Vec<String> =
+        e.answer_for(Some(&web), Some(Lang::Zh)).rich().iter().map(ToString::to_string).collect();
+    assert_eq!(web_rich, ["button:申请退货=我要退货", "button:退款多久=退款多久到账"]);
+    assert!(e.answer_for(None, Some(Lang::En)).rich().is_empty(), "a variant does not inherit the default's items");
+    assert_eq!(e.answer_for(None, Some(Lang::Zh)).rich().len(), 1, "the default keeps its own");
+    // Each format gives back the same entry, variants' items included.
+    let csv = export_csv(&r.entries);
+    assert!(csv.contains("web_chat@zh: button:申请退货=我要退货 | button:退款多久=退款多久到账"), "{csv}");
+    assert_eq!(import_csv(&csv, ImportPolicy::AllOrNothing).entries, r.entries);
+    let md = export_markdown(&r.entries);
+    assert!(
+        md.contains("~ wechat_official@: 公众号菜单“售后”里申请。\n@ link:售后入口=https://example.com/wx\n"),
+        "{md}"
+    );
+    let back = import_markdown(&md, ImportPolicy::AllOrNothing);
+    assert_eq!(back.entries, r.entries, "{:?}", back.rejected);
+    let dtos: Vec<FaqDto> = r.entries.iter().map(FaqDto::from).collect();
+    assert_eq!(dtos[0].answer_variants[2].rich, ["button:申请退货=我要退货", "button:退款多久=退款多久到账"]);
+    let json = serde_json::to_string(&dtos).unwrap();
+    let back: Vec<FaqDto> = serde_json::from_str(&json).unwrap();
+    assert_eq!(import_dtos(&back, ImportPolicy::AllOrNothing).entries, r.entries);
+    // A variant text over several lines survives Markdown too (`~|` lines), as it does CSV.
+    let two_lines = r#"[{"id":"m","lang":"zh","question":"怎么退货","answer":"可以退。","answer_variants":[{"channel":"email","answer":"第一行\n第二行","rich":["link:政策=https://example.com/p"]}]}]"#;
+    let two_lines = import_dtos(&serde_json::from_str::<Vec<FaqDto>>(two_lines).unwrap(), ImportPolicy::AllOrNothing);
+    let md = export_markdown(&two_lines.entries);
+    assert!(md.contains("~ email@: 第一行\n~| 第二行\n@ link:政策=https://example.com/p\n"), "{md}");
+    assert_eq!(import_markdown(&md, ImportPolicy::AllOrNothing).entries, two_lines.entries);
+    assert_eq!(import_csv(&export_csv(&two_lines.entries), ImportPolicy::AllOrNothing).entries, two_lines.entries);
+    // A variant written without items (the JSON of earlier versions) still reads.
+    let old = r#"[{"id":"o","lang":"en","question":"Why?","answer":"Because.","answer_variants":[{"channel":"email","answer":"By mail."}]}]"#;
+    let old: Vec<FaqDto> = serde_json::from_str(old).unwrap();
+    assert!(import_dtos(&old, ImportPolicy::AllOrNothing).is_clean());
+}
+
+#[test]
+fn bad_rich_items_in_a_variant_reject_the_row_in_every_format() {
+    let csv = "id,lang,question,answer,answer_variants,answer_variants_rich
+ok-1,zh,怎么退货,可以退。,email@: 邮件版。,email@: link:政策=https://example.com/p
+bad-1,zh,怎么退货,可以退。,email@: 邮件版。,email@: image:javascript:alert(1)
+bad-2,zh,怎么退货,可以退。,email@: 邮件版。,wecom@: button:转人工=human
+bad-3,zh,怎么退货,可以退。,email@: 邮件版。,email@ link:政策
+bad-4,zh,怎么退货,可以退。,email@: 邮件版。 || email@: 又一版。,
+";
+    let r = import_csv(csv, ImportPolicy::KeepValid);
+    assert_eq!(r.entries.len(), 1, "{:?}", r.rejected);
+    let rows: Vec<(usize, String)> = r.rejected.iter().map(|x| (x.row, x.reason.to_string())).collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(matches!(
+        r.rejected[0].reason,
+        RowError::Field { column: "answer_variants.rich", source: ModelError::InvalidRich(_) }
+    ));
+    assert_eq!(r.rejected[0].row, 3);
+    assert!(rows[1].1.contains("no answer variant for \"wecom@\""), "{rows:?}");
+    assert!(
+        rows[2].1.contains("no answer variant for \"email@link\""),
+        "a missing ':' reads as another scope: {rows:?}"
+    );
+    assert!(matches!(
+        r.rejected[3].reason,
+        RowError::Field { column: "answer_variants", source: ModelError::DuplicateVariant(_) }
+    ));
+    let md = "## md-1 zh\n? 怎么退货\n> 可以退。\n~ email@: 邮件版。\n@ button:=payload\n";
+    let r = import_markdown(md, ImportPolicy::AllOrNothing);
+    assert!(r.entries.is_empty());
+    assert!(matches!(r.rejected[0].reason, RowError::Field { column: "answer_variants.rich", .. }), "{:?}", r.rejected);
+    let dto: Vec<FaqDto> = serde_json::from_str(
+        r#"[{"id":"j","lang":"en","question":"Why?","answer":"Because.","answer_variants":[{"channel":"email","answer":"By mail.","rich":["link:Policy=ftp://x"]}]}]"#,
+    )
+    .unwrap();
+    let r = import_dtos(&dto, ImportPolicy::AllOrNothing);
+    assert_eq!(r.rejected.len(), 1);
+    assert!(r.rejected[0].reason.to_string().starts_with("column answer_variants.rich: invalid rich content"));
+}
+
 #[test]
 fn articles_split_into_bounded_passages() {
     let md = "# 扫地机使用手册\n\n## 配网\n\n打开 App。按住电源键和回充键三秒。\n\n连接 2.4G Wi-Fi。\n\n## 清洁\n\n"

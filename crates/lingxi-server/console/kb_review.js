@@ -42,7 +42,10 @@ function renderKbGaps() {
     list.replaceChildren();
     return;
   }
-  $("kb-feedback").textContent = t("kb.gaps.feedback", { useful: g.feedback.useful, not_useful: g.feedback.not_useful });
+  // Answers' ratings feed the gaps; recommendations' are shown apart (they are not gaps).
+  const rec = g.feedback.recommendations || { useful: 0, not_useful: 0 };
+  $("kb-feedback").textContent = t("kb.gaps.feedback", { useful: g.feedback.useful, not_useful: g.feedback.not_useful }) +
+    (rec.useful + rec.not_useful > 0 ? " · " + t("kb.gaps.feedback.rec", { useful: rec.useful, not_useful: rec.not_useful }) : "");
   $("kb-gaps-empty").hidden = g.clusters.length > 0;
   list.replaceChildren(...g.clusters.map((c) =>
     h("li", { class: "kb-card", dataset: { testid: "kb-gap", gapId: c.id, size: String(c.size) } },

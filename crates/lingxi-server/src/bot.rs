@@ -19,7 +19,7 @@ use lingxi_nlu::intent::{default_model, DefaultLanguage};
 use lingxi_nlu::language::Language;
 use lingxi_nlu::normalize::Normalizer;
 use lingxi_nlu::sentiment::{analyze, SentimentTrend};
-use lingxi_store::{BotTurn, NewGap, StoreError};
+use lingxi_store::{BotTurn, NewGap, RatedKind, ReplyAbout, StoreError};
 use serde_json::json;
 use std::sync::{Arc, Weak};
 use tokio::sync::mpsc;
@@ -251,7 +251,7 @@ async fn turn(
     let caps = Capabilities::of(channel);
     let raw_text = customer_texts.last().map_or("", String::as_str);
     let picked = bot_reply::picked(state, tenant, &conv.customer_id, raw_text, chinese, channel, now).await?;
-    if let (Some(_), Some(KbReply { draft: Some(draft), offers, .. })) = (soft, picked) {
+    if let (Some(_), Some(KbReply { draft: Some(draft), offers, about, .. })) = (soft, picked) {
         bot_reply::remember(state, tenant, &conv.customer_id, offers, now).await?;
         state
             .bot
@@ -265,6 +265,7 @@ async fn turn(
                 handoff: None,
                 handoff_details: None,
                 at: later(now),
+                about,
             })
             .await;
         return Ok(());
@@ -314,8 +315,13 @@ async fn turn(
             Err(e) => tracing::warn!(error = %e, "flows and tools skipped this turn"),
         }
     }
-    let KbReply { decision: kb_decision, confidence: kb_confidence, draft: kb, offers, hits } =
+    let KbReply { decision: kb_decision, confidence: kb_confidence, draft: kb, offers, hits, mut about } =
         bot_reply::knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
+    // A rating of the answer refers to the customer's own words (a gap shows them), not the
+    // normalised text the knowledge base was asked.
+    if let (Some(a), Some(raw)) = (about.as_mut(), customer_texts.last()) {
+        a.question = Some(raw.chars().take(500).collect());
+    }
     // Knowing the topic is not helping: without an answer only small talk and requests the bot
     // acts on count as understood, so unanswered questions lead to a person, not in circles.
     let understood = kb.is_some()
@@ -347,6 +353,24 @@ async fn turn(
                 .map(Draft::text)
                 .or(kb)
         }
+        // A "did you mean" may get a friendlier intro where the tenant asked for it; the model
+        // sees the questions offered (the buttons, unchanged) and never an answer.
+        (BotDecision::Continue { .. }, KbDecision::Suggest, Some(_)) => {
+            match (kb, cfg.llm.suggestions_for(slug.as_deref())) {
+                (Some(mut d), Some(ep)) => {
+                    let names: Vec<String> = customer.display_name.iter().cloned().collect();
+                    let options = d.reply_payloads();
+                    if let Some(intro) =
+                        crate::llm::suggestion_intro(state, tenant, ep, &normalized.text, &names, &options, chinese)
+                            .await
+                    {
+                        d.text = intro;
+                    }
+                    Some(d)
+                }
+                (kb, _) => kb,
+            }
+        }
         _ => kb,
     };
     let bot_turn = match decision {
@@ -364,6 +388,8 @@ async fn turn(
             handoff: None,
             handoff_details: None,
             at: later(now),
+            // Set only when the knowledge base answered (a "did you mean" or a fallback is not rateable).
+            about: about.filter(|_| kb.is_some()),
         },
         BotDecision::HandOff { reason, .. } => {
             let ctx = HandoffContext {
@@ -392,6 +418,7 @@ async fn turn(
                 handoff: Some((reason.code().to_owned(), summary)),
                 handoff_details: Some(details),
                 at: later(now),
+                about: None,
             }
         }
     };
@@ -592,6 +619,15 @@ async fn submit_tool_turn(
     };
     let n = replies.len();
     let caps = Capabilities::of(ctx.channel);
+    // A tool that found what was asked answered with its last message; that one may be rated.
+    let tool_answer = match (&tt.tool, tt.answered && handoff.is_none()) {
+        (Some(tool), true) => Some(ReplyAbout {
+            kind: RatedKind::ToolAnswer,
+            ref_id: Some(tool.clone()),
+            question: ctx.customer_texts.last().map(|t| t.chars().take(500).collect()),
+        }),
+        _ => None,
+    };
     for (i, draft) in replies.iter().enumerate() {
         let last = i + 1 == n;
         let (h, d) = match (&handoff, last) {
@@ -610,6 +646,7 @@ async fn submit_tool_turn(
                 handoff: h,
                 handoff_details: d,
                 at: Timestamp::from_millis(ctx.now.millis() + 1 + i as i64),
+                about: tool_answer.clone().filter(|_| last),
             })
             .await;
     }

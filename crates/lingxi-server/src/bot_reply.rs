@@ -8,7 +8,7 @@ use crate::state::AppState;
 use lingxi_domain::{ChannelKind, CustomerId, TenantId, Timestamp};
 use lingxi_engine::render::Draft;
 use lingxi_knowledge::model::{ChannelName, Lang};
-use lingxi_store::StoreError;
+use lingxi_store::{RatedKind, ReplyAbout, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// How long offered options stay pickable.
@@ -38,6 +38,17 @@ pub struct KbReply {
     pub offers: Vec<Offer>,
     /// The entries found, best first (the optional LLM phrases an answer from them).
     pub hits: Vec<knowledge::Suggestion>,
+    /// What the reply is, for the customer's rating of it: an answer's entry and the words it
+    /// answered (the message, or the option picked); none for "did you mean".
+    pub about: Option<ReplyAbout>,
+}
+
+fn answered(entry_id: &str, asked: &str) -> Option<ReplyAbout> {
+    Some(ReplyAbout {
+        kind: RatedKind::Answer,
+        ref_id: Some(entry_id.to_owned()),
+        question: Some(asked.chars().take(500).collect()),
+    })
 }
 
 pub async fn knowledge_reply(
@@ -70,7 +81,11 @@ pub async fn knowledge_reply(
         }
         KbDecision::NotUnderstood => (None, Vec::new()),
     };
-    Ok(KbReply { decision, confidence, draft, offers, hits })
+    let about = match decision {
+        KbDecision::Answer => hits.first().and_then(|h| answered(&h.entry_id, text)),
+        _ => None,
+    };
+    Ok(KbReply { decision, confidence, draft, offers, hits, about })
 }
 
 /// Remembers the options of a reply for the customer's next message (replacing nothing else:
@@ -129,7 +144,8 @@ pub async fn picked(
     Ok(entry.map(|e| {
         let d = Draft::answer(e.answer_for(channel_name.as_ref(), Some(lang)));
         let offers = d.reply_payloads().into_iter().map(|payload| Offer { payload, entry_id: None }).collect();
-        KbReply { decision: KbDecision::Answer, confidence: 1.0, draft: Some(d), offers, hits: Vec::new() }
+        let about = answered(e.id().as_str(), &offer.payload);
+        KbReply { decision: KbDecision::Answer, confidence: 1.0, draft: Some(d), offers, hits: Vec::new(), about }
     }))
 }
 

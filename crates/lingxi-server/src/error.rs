@@ -16,6 +16,7 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
     ("invalid_credentials", 401, "Wrong e-mail or password."),
     ("forbidden", 403, "Authenticated, but the role may not do this."),
     ("not_found", 404, "No such resource in your tenant (other tenants' resources are never visible)."),
+    ("unknown_message", 404, "A rating names a message id your tenant does not have (or not a message id at all)."),
     ("method_not_allowed", 405, "The path exists but not with this method."),
     ("conflict", 409, "The resource exists already or changed concurrently."),
     ("invalid_transition", 409, "The conversation's state does not allow this transition."),
@@ -38,6 +39,11 @@ pub const ERROR_CODES: &[(&str, u16, &str)] = &[
         "Intent training data has problems and nothing was trained; the body lists every one with its path.",
     ),
     ("invalid_settings", 422, "Settings have problems and were not saved; the body lists every one with its path."),
+    (
+        "not_a_bot_answer",
+        422,
+        "A rating names a message that is not a bot's answer, tool answer or recommendation (a customer's or agent's message, a \"did you mean\", a hand-off notice); nothing was stored.",
+    ),
     ("unavailable", 503, "The store is unreachable or the server is shutting down."),
     ("internal", 500, "An unexpected error; it was logged with its request."),
 ];
@@ -58,6 +64,10 @@ pub enum ApiError {
     Forbidden(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    #[error("no message {0} in this tenant")]
+    UnknownMessage(String),
+    #[error("message {0} is not a bot answer, tool answer or recommendation; only those can be rated")]
+    NotABotAnswer(String),
     #[error("this path does not accept that method")]
     MethodNotAllowed,
     #[error("{0}")]
@@ -117,6 +127,8 @@ impl ApiError {
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
+            ApiError::UnknownMessage(_) => "unknown_message",
+            ApiError::NotABotAnswer(_) => "not_a_bot_answer",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::InvalidTransition(_) => "invalid_transition",

@@ -27,6 +27,9 @@ pub struct Metrics {
     /// Bot answers phrased by the LLM, and LLM calls that ended in the plain answer.
     pub llm_answers: AtomicU64,
     pub llm_fallbacks: AtomicU64,
+    /// "Did you mean" intros phrased by the LLM, and those that fell back to the plain intro.
+    pub llm_intros: AtomicU64,
+    pub llm_intro_fallbacks: AtomicU64,
 }
 
 impl Metrics {
@@ -92,6 +95,12 @@ impl Metrics {
                 "lingxi_llm_fallbacks_total",
                 "LLM calls failed, timed out or rejected as ungrounded (the plain answer was sent).",
                 &self.llm_fallbacks,
+            ),
+            ("lingxi_llm_intros_total", "\"Did you mean\" intros phrased by the LLM.", &self.llm_intros),
+            (
+                "lingxi_llm_intro_fallbacks_total",
+                "LLM intro calls failed, timed out or rejected (the plain \"did you mean\" intro was sent).",
+                &self.llm_intro_fallbacks,
             ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use lingxi_domain::{Content, ConversationId, TenantId, Timestamp};
 use lingxi_engine::recommend::{day_of, recommend, Customer, Membership, Product, Purchase, RuleSpec, Rules};
 use lingxi_nlu::sentiment::SentimentTrend;
-use lingxi_store::{BotTurn, CustomerView, StoreError};
+use lingxi_store::{BotTurn, CustomerView, RatedKind, ReplyAbout, StoreError};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -194,6 +194,12 @@ async fn suggest(state: &AppState, a: &Answered<'_>) -> Result<(), StoreError> {
             handoff: None,
             handoff_details: None,
             at: Timestamp::from_millis(a.answered_at.millis() + 1),
+            // Rated on its own: a "not useful" here is about the suggestion, not a knowledge gap.
+            about: Some(ReplyAbout {
+                kind: RatedKind::Recommendation,
+                ref_id: Some(offer.rule_id.clone()),
+                question: None,
+            }),
         })
         .await;
     Ok(())

@@ -302,3 +302,110 @@ fn enabled_without_base_url_is_refused_at_start() {
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["llm"]["url"], "https://api.deepseek.com/v1/chat/completions");
 }
+
+/// Entries among which "发票怎么弄" gets a "did you mean" rather than an answer (the KB of
+/// the rendering tests).
+const INVOICE_KB: &str = r#"[
+  { "id": "returns", "lang": "zh", "question": "怎么退货", "similar": ["退货流程是什么"], "answer": "签收 7 天内可退货。" },
+  { "id": "refund", "lang": "zh", "question": "退款多久到账", "answer": "退款 1–3 个工作日到账。" },
+  { "id": "invoice-apply", "lang": "zh", "question": "怎么申请电子发票", "similar": ["发票在哪里开"], "answer": "在订单详情申请。" },
+  { "id": "invoice-title", "lang": "zh", "question": "发票抬头怎么修改", "similar": ["发票开错了能改吗"], "answer": "联系客服重开。" }
+]"#;
+
+/// A new conversation with one customer message; the bot's first reply as stored (rich or text).
+async fn bot_content(app: &TestApp, key: &str, slug: &str, id: &str, text: &str) -> (Value, Duration) {
+    let started = Instant::now();
+    let (s, m) = app.inbound(key, msg(id, json!([{ "kind": "device_id", "value": id }]), text)).await;
+    assert!(s.is_success(), "{m}");
+    let conv = ConversationId::parse(m["conversation_id"].as_str().unwrap()).unwrap();
+    let tenant = app.store.tenant_by_slug(slug).await.unwrap().id;
+    let reply = eventually(|| {
+        let (store, tenant, conv) = (app.store.clone(), tenant.clone(), conv.clone());
+        async move {
+            let msgs = store.messages(&tenant, &conv, 10).await.unwrap();
+            msgs.iter().find(|m| m.sender_kind == "bot").map(|m| m.content.clone())
+        }
+    })
+    .await;
+    (reply, started.elapsed())
+}
+
+/// (8) Where a tenant asks for it, the "did you mean" intro is the model's line, written from
+/// the candidate questions only (no answer is sent, the message masked) with the buttons
+/// unchanged; a line with a figure, a 500 and a slow model leave the plain intro; a tenant
+/// that did not ask (the model on for its answers) is never called for a "did you mean".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn did_you_mean_intros_are_phrased_from_the_questions_only_and_fall_back() {
+    let (llm, base) = start_llm().await;
+    let llm_cfg = llm_config(&format!(
+        "enabled = true\nbase_url = \"{base}\"\nmodel = \"test-model\"\ntimeout_ms = 800\nphrase_suggestions = true\n\
+         [tenants.beta]\nphrase_suggestions = false"
+    ));
+    let app = spawn_app_with(Backend::Sqlite, |c| {
+        c.bot_enabled = true;
+        c.llm = llm_cfg;
+        // A wide "did you mean" band, so the message below is offered questions, not answered.
+        for slug in ["alpha", "beta"] {
+            let band = lingxi_server::knowledge_config::ThresholdSetting { answer: Some(0.95), suggest: Some(0.5) };
+            c.knowledge.tenants.insert(slug.into(), band);
+        }
+    })
+    .await;
+    for who in [&app.a.admin, &app.b.admin] {
+        let admin = app.login(who).await;
+        let import = json!({ "format": "json", "content": INVOICE_KB });
+        let (s, v) = app.send("post", &admin, "/api/v1/knowledge/import", Some(import)).await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let question = "发票怎么弄，我手机13800138000";
+    let admin = app.login(&app.a.admin).await;
+    let (_, v) = app.get(&admin, &format!("/api/v1/knowledge/search?q={question}")).await;
+    assert_eq!(v["decision"], "suggest", "{v}");
+    let buttons = json!([
+        { "label": "怎么申请电子发票", "payload": "怎么申请电子发票" },
+        { "label": "发票抬头怎么修改", "payload": "发票抬头怎么修改" },
+        { "label": "怎么退货", "payload": "怎么退货" }
+    ]);
+
+    llm.answer(Script::Reply("“关于发票，您想问的是下面哪一个？”".into()));
+    let (r, _) = bot_content(&app, &app.a.app_key, "alpha", "s1", question).await;
+    assert_eq!(r["text"], "关于发票，您想问的是下面哪一个？", "{r}");
+    assert_eq!(r["buttons"], buttons, "the options stay the questions, word for word");
+    assert_eq!(llm.n(), 1);
+    let body = llm.requests.lock().unwrap()[0].1.clone();
+    let system = body["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("1. 怎么申请电子发票\n2. 发票抬头怎么修改\n3. 怎么退货"), "{system}");
+    for answer in ["订单详情", "联系客服重开", "签收 7 天"] {
+        assert!(!system.contains(answer), "no answer leaves: {system}");
+    }
+    assert_eq!(body["messages"][1]["content"], "发票怎么弄,我手机[PHONE]", "the message as understood, masked");
+    assert!(!body.to_string().contains("13800138000"), "{body}");
+
+    // A line stating a figure, a server error (retried once), a model slower than timeout_ms.
+    for (i, script) in [
+        Script::Reply("电子发票 24 小时内开出，您想问哪个？".into()),
+        Script::Status(500),
+        Script::Slow(Duration::from_millis(3000), "您想问哪一个？".into()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        llm.answer(script);
+        let before = llm.n();
+        let (r, took) = bot_content(&app, &app.a.app_key, "alpha", &format!("sf{i}"), question).await;
+        assert_eq!(r["text"], "您是想问以下哪个问题？", "case {i}: {r}");
+        assert_eq!(r["buttons"], buttons, "case {i}");
+        assert!(llm.n() > before, "case {i}: asked");
+        assert!(took < Duration::from_millis(2500), "case {i}: the customer waited {took:?}");
+    }
+    assert_eq!(metric(&app, "lingxi_llm_intros_total").await, 1);
+    assert_eq!(metric(&app, "lingxi_llm_intro_fallbacks_total").await, 3);
+    assert_eq!(metric(&app, "lingxi_llm_answers_total").await, 0, "intros are counted apart");
+
+    // Beta has the model on for answers but did not ask for intros: the plain intro, no call.
+    llm.answer(Script::Reply("您想问哪一个？".into()));
+    let before = llm.n();
+    let (r, _) = bot_content(&app, &app.b.app_key, "beta", "b1", question).await;
+    assert_eq!(r["text"], "您是想问以下哪个问题？", "{r}");
+    assert_eq!(llm.n(), before);
+}

@@ -424,6 +424,47 @@ pub struct BotTurn {
     /// The same package in structured form (JSON text) for the agent's console.
     pub handoff_details: Option<String>,
     pub at: Timestamp,
+    /// What the reply is, when a customer may rate it (an answer, a tool's answer, a
+    /// recommendation); stored beside the message.
+    pub about: Option<ReplyAbout>,
+}
+
+/// The kinds of bot message a customer may rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RatedKind {
+    /// A knowledge-base answer (plain or phrased by the LLM): a "not useful" is a knowledge gap.
+    Answer,
+    /// A business-data tool's answer.
+    ToolAnswer,
+    /// The suggestion after an answer (`recommend.rs`).
+    Recommendation,
+}
+
+impl RatedKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RatedKind::Answer => "answer",
+            RatedKind::ToolAnswer => "tool_answer",
+            RatedKind::Recommendation => "recommendation",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "answer" => Some(RatedKind::Answer),
+            "tool_answer" => Some(RatedKind::ToolAnswer),
+            "recommendation" => Some(RatedKind::Recommendation),
+            _ => None,
+        }
+    }
+}
+
+/// What a rateable bot reply was: its kind, what it came from (the entry, the tool, the rule)
+/// and the customer's words it answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyAbout {
+    pub kind: RatedKind,
+    pub ref_id: Option<String>,
+    pub question: Option<String>,
 }
 
 impl Store {
@@ -466,6 +507,18 @@ impl Store {
                 .bind(t.at.millis())
                 .execute(&mut *tx)
                 .await?;
+                if let Some(a) = &t.about {
+                    sqlx::query(
+                        "INSERT INTO bot_message_kinds (tenant_id, message_id, kind, ref_id, question) VALUES ($1,$2,$3,$4,$5)",
+                    )
+                    .bind(t.tenant_id.as_str())
+                    .bind(id.as_str())
+                    .bind(a.kind.as_str())
+                    .bind(a.ref_id.clone())
+                    .bind(a.question.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 reply_id = Some(id);
             }
             let (state, reason, summary, details) = match &t.handoff {

@@ -3,6 +3,7 @@
 //! (parsed and checked by the server with lingxi-knowledge) plus the columns lists filter on;
 //! it knows nothing of the FAQ model, so the storage edge stays pointed at the domain only.
 
+use crate::conversations::RatedKind;
 use crate::{get, new_id, Result, Store, StoreError};
 use lingxi_domain::{ConversationId, GapId, MessageId, TenantId, Timestamp};
 use sqlx::any::AnyRow;
@@ -351,40 +352,37 @@ impl Store {
         Ok(())
     }
 
-    /// Records a customer's rating of a bot message of this tenant (the latest rating wins).
-    /// Returns the customer message the bot was answering (the last one before it), which a
-    /// "not useful" rating turns into a gap. NotFound unless `message` is a bot message here.
-    pub async fn kb_rate_answer(
+    /// Records a customer's rating of a bot message of this tenant (the latest rating wins),
+    /// with what it rated. `NotFound` when the tenant has no such message; `NotRateable` (and
+    /// nothing stored) for a customer's or agent's message, or a bot message that was not an
+    /// answer, a tool's answer or a recommendation (including bot messages written before
+    /// migration 0011, which recorded no kind).
+    pub async fn kb_rate(
         &self,
         tenant: &TenantId,
         message: &MessageId,
         useful: bool,
         now: Timestamp,
-    ) -> Result<(ConversationId, Option<String>)> {
+    ) -> Result<Rating> {
         let row = sqlx::query(
-            "SELECT conversation_id, received_at FROM messages WHERE tenant_id = $1 AND id = $2 AND sender_kind = 'bot'",
+            "SELECT m.conversation_id, m.sender_kind, k.kind, k.ref_id, k.question FROM messages m \
+             LEFT JOIN bot_message_kinds k ON k.tenant_id = m.tenant_id AND k.message_id = m.id \
+             WHERE m.tenant_id = $1 AND m.id = $2",
         )
         .bind(tenant.as_str())
         .bind(message.as_str())
         .fetch_optional(&self.read)
         .await?
-        .ok_or(StoreError::NotFound("bot message"))?;
+        .ok_or(StoreError::NotFound("message"))?;
+        let sender: String = get(&row, "sender_kind")?;
+        let kind = get::<Option<String>>(&row, "kind")?.as_deref().and_then(RatedKind::parse);
+        let Some(kind) = kind.filter(|_| sender == "bot") else { return Ok(Rating::NotRateable) };
         let conv: String = get(&row, "conversation_id")?;
-        let at: i64 = get(&row, "received_at")?;
-        let question = sqlx::query(
-            "SELECT content FROM messages WHERE tenant_id = $1 AND conversation_id = $2 AND sender_kind = 'customer' \
-             AND received_at <= $3 ORDER BY received_at DESC, id DESC LIMIT 1",
-        )
-        .bind(tenant.as_str())
-        .bind(&conv)
-        .bind(at)
-        .fetch_optional(&self.read)
-        .await?
-        .map(|r| get::<String>(&r, "content"))
-        .transpose()?
-        .and_then(|c| crate::codec::parse_json(&c)["text"].as_str().map(str::to_owned));
+        let ref_id: Option<String> = get(&row, "ref_id")?;
+        let question: Option<String> = get(&row, "question")?;
         sqlx::query(
-            "INSERT INTO kb_feedback (tenant_id, message_id, conversation_id, useful, created_at) VALUES ($1,$2,$3,$4,$5) \
+            "INSERT INTO kb_feedback (tenant_id, message_id, conversation_id, useful, created_at, kind, ref_id) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7) \
              ON CONFLICT (tenant_id, message_id) DO UPDATE SET useful = excluded.useful, created_at = excluded.created_at",
         )
         .bind(tenant.as_str())
@@ -392,24 +390,66 @@ impl Store {
         .bind(&conv)
         .bind(i64::from(useful))
         .bind(now.millis())
+        .bind(kind.as_str())
+        .bind(ref_id.clone())
         .execute(&self.write)
         .await?;
-        let conv = ConversationId::parse(&conv)
+        let conversation_id = ConversationId::parse(&conv)
             .map_err(|_| StoreError::Invalid(format!("stored conversation id `{conv}`")))?;
-        Ok((conv, question))
+        Ok(Rating::Rated(Rated { conversation_id, kind, ref_id, question }))
     }
 
-    /// Ratings so far: (useful, not useful).
-    pub async fn kb_feedback_counts(&self, tenant: &TenantId) -> Result<(i64, i64)> {
-        let row = sqlx::query(
-            "SELECT COUNT(CASE WHEN useful = 1 THEN 1 END) AS yes, COUNT(CASE WHEN useful = 0 THEN 1 END) AS no \
-             FROM kb_feedback WHERE tenant_id = $1",
+    /// Ratings so far per kind and reference (entry, tool or rule; none for ratings made before
+    /// kinds were recorded), most rated first.
+    pub async fn kb_feedback_counts(&self, tenant: &TenantId) -> Result<Vec<FeedbackCount>> {
+        let rows = sqlx::query(
+            "SELECT kind, ref_id, COUNT(CASE WHEN useful = 1 THEN 1 END) AS yes, COUNT(CASE WHEN useful = 0 THEN 1 END) AS no \
+             FROM kb_feedback WHERE tenant_id = $1 GROUP BY kind, ref_id ORDER BY COUNT(*) DESC, kind, ref_id",
         )
         .bind(tenant.as_str())
-        .fetch_one(&self.read)
+        .fetch_all(&self.read)
         .await?;
-        Ok((get(&row, "yes")?, get(&row, "no")?))
+        rows.iter()
+            .map(|r| {
+                let kind: String = get(r, "kind")?;
+                Ok(FeedbackCount {
+                    kind: RatedKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Invalid(format!("stored feedback kind `{kind}`")))?,
+                    ref_id: get(r, "ref_id")?,
+                    useful: get(r, "yes")?,
+                    not_useful: get(r, "no")?,
+                })
+            })
+            .collect()
     }
+}
+
+/// What [`Store::kb_rate`] made of a rating.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rating {
+    /// Stored.
+    Rated(Rated),
+    /// The message exists but is not a rateable bot message; nothing was stored.
+    NotRateable,
+}
+
+/// A stored rating: the rated message's conversation, what it was and the customer's words it
+/// answered (an answer's question: what a "not useful" logs as a gap).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rated {
+    pub conversation_id: ConversationId,
+    pub kind: RatedKind,
+    pub ref_id: Option<String>,
+    pub question: Option<String>,
+}
+
+/// Ratings of one kind and reference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedbackCount {
+    pub kind: RatedKind,
+    pub ref_id: Option<String>,
+    pub useful: i64,
+    pub not_useful: i64,
 }
 
 /// One row of an entry's version history, inside the caller's transaction.

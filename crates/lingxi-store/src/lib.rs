@@ -23,11 +23,15 @@ mod workspace;
 
 pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
 pub use codec::content_body;
-pub use conversations::{BatchTransition, BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage};
+pub use conversations::{
+    BatchTransition, BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage, RatedKind, ReplyAbout,
+};
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use embeddings::TextDigest;
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
-pub use knowledge::{Expect, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap};
+pub use knowledge::{
+    Expect, FeedbackCount, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap, Rated, Rating,
+};
 pub use learn::{CandidateRow, NewCandidate};
 pub use nlu::{IntentModelRow, NewIntentModel};
 pub use routing::{RoutingProfile, SlaClockRow};

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_learn.sql")),
     (9, include_str!("../migrations/0009_embeddings.sql")),
     (10, include_str!("../migrations/0010_nlu.sql")),
+    (11, include_str!("../migrations/0011_feedback.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>> {

@@ -8,7 +8,7 @@ use lingxi_domain::{
 };
 use lingxi_store::{
     BotTurn, ChannelRow, ConversationFilter, Expect, Inbound, KbArticleRow, KbEntryWrite, NewCandidate, NewGap,
-    NewMessage, Store, StoreError, TenantPolicy,
+    NewMessage, RatedKind, Rating, ReplyAbout, Store, StoreError, TenantPolicy,
 };
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -796,33 +796,61 @@ async fn knowledge_gaps_are_drafted_once_and_ratings_find_the_question(store: St
     ));
     assert!(store.kb_entry(&a.tenant, "vacuum-2").await.is_err());
 
-    // A rating finds the customer question the bot message answered; only bot messages of the
-    // tenant can be rated.
+    // A rating keeps what it rated: an answer (its entry, the question it answered), a
+    // recommendation (its rule). Other bot messages and customers' messages cannot be rated,
+    // nor another tenant's.
     let m =
         store.ingest(&inbound(&a, &a.app, vec![ident("phone", "13800001111")], "q1", "保修多久", 10)).await.unwrap();
-    let turn = BotTurn {
+    let turn = |text: &str, at: i64, about: Option<ReplyAbout>| BotTurn {
         tenant_id: a.tenant.clone(),
         conversation_id: m.conversation_id.clone(),
         last_intent: None,
         sentiment: 0.0,
         failures: 0,
-        reply: Content::text("一年保修").ok(),
+        reply: Content::text(text).ok(),
         handoff: None,
         handoff_details: None,
-        at: ts(11),
+        at: ts(at),
+        about,
     };
-    let stored = store.bot_turns(&[turn]).await.unwrap();
-    let bot_msg = stored[0].as_ref().unwrap().1.as_ref().unwrap().id.clone();
-    let (conv, question) = store.kb_rate_answer(&a.tenant, &bot_msg, false, ts(12)).await.unwrap();
-    assert_eq!((conv, question.as_deref()), (m.conversation_id.clone(), Some("保修多久")));
-    store.kb_rate_answer(&a.tenant, &bot_msg, true, ts(13)).await.unwrap();
-    assert_eq!(store.kb_feedback_counts(&a.tenant).await.unwrap(), (1, 0), "the latest rating wins");
-    assert!(matches!(store.kb_rate_answer(&b.tenant, &bot_msg, false, ts(14)).await, Err(StoreError::NotFound(_))));
-    assert!(matches!(
-        store.kb_rate_answer(&a.tenant, &m.message_id, false, ts(14)).await,
-        Err(StoreError::NotFound(_))
-    ));
-    assert_eq!(store.kb_feedback_counts(&b.tenant).await.unwrap(), (0, 0));
+    let answer =
+        ReplyAbout { kind: RatedKind::Answer, ref_id: Some("warranty".into()), question: Some("保修多久".into()) };
+    let tip = ReplyAbout { kind: RatedKind::Recommendation, ref_id: Some("camera-memory-card".into()), question: None };
+    let stored = store
+        .bot_turns(&[
+            turn("一年保修", 11, Some(answer)),
+            turn("配张存储卡？", 12, Some(tip)),
+            turn("您是想问…", 13, None),
+        ])
+        .await
+        .unwrap();
+    let id = |i: usize| stored[i].as_ref().unwrap().1.as_ref().unwrap().id.clone();
+    let (answer_msg, tip_msg, other_msg) = (id(0), id(1), id(2));
+    let Rating::Rated(r) = store.kb_rate(&a.tenant, &answer_msg, false, ts(14)).await.unwrap() else {
+        panic!("not rated")
+    };
+    assert_eq!(
+        (r.conversation_id, r.kind, r.ref_id.as_deref(), r.question.as_deref()),
+        (m.conversation_id.clone(), RatedKind::Answer, Some("warranty"), Some("保修多久"))
+    );
+    store.kb_rate(&a.tenant, &answer_msg, true, ts(15)).await.unwrap();
+    let Rating::Rated(r) = store.kb_rate(&a.tenant, &tip_msg, false, ts(16)).await.unwrap() else {
+        panic!("not rated")
+    };
+    assert_eq!(
+        (r.kind, r.ref_id.as_deref(), r.question),
+        (RatedKind::Recommendation, Some("camera-memory-card"), None)
+    );
+    let counts = store.kb_feedback_counts(&a.tenant).await.unwrap();
+    let of = |k: RatedKind| counts.iter().find(|c| c.kind == k).map(|c| (c.ref_id.clone(), c.useful, c.not_useful));
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert_eq!(of(RatedKind::Answer), Some((Some("warranty".into()), 1, 0)), "the latest rating wins");
+    assert_eq!(of(RatedKind::Recommendation), Some((Some("camera-memory-card".into()), 0, 1)));
+    assert_eq!(store.kb_rate(&a.tenant, &other_msg, false, ts(17)).await.unwrap(), Rating::NotRateable);
+    assert_eq!(store.kb_rate(&a.tenant, &m.message_id, false, ts(17)).await.unwrap(), Rating::NotRateable);
+    assert!(matches!(store.kb_rate(&b.tenant, &answer_msg, false, ts(17)).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.kb_feedback_counts(&a.tenant).await.unwrap().len(), 2, "refused ratings store nothing");
+    assert!(store.kb_feedback_counts(&b.tenant).await.unwrap().is_empty());
 }
 
 /// Routing data: profiles are per tenant, routing's compare-and-set refuses a stale view, SLA

@@ -15,7 +15,7 @@ use lingxi_knowledge::gaps::{cluster, DEFAULT_SIMILARITY};
 use lingxi_knowledge::json::FaqDto;
 use lingxi_knowledge::model::Status;
 use lingxi_knowledge::text::Analyzer;
-use lingxi_store::NewGap;
+use lingxi_store::{FeedbackCount, NewGap, RatedKind, Rating, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -60,7 +60,7 @@ pub async fn gaps(
     who.require(Permission::EditKnowledge)?;
     let q = query(q)?;
     let all = clusters(&state, &who.tenant_id).await?;
-    let (useful, not_useful) = state.store.kb_feedback_counts(&who.tenant_id).await?;
+    let feedback = feedback_summary(&state.store.kb_feedback_counts(&who.tenant_id).await?);
     let out: Vec<Value> = all
         .iter()
         .take(q.limit.unwrap_or(50).clamp(1, 500))
@@ -86,7 +86,7 @@ pub async fn gaps(
             })
         })
         .collect();
-    Ok(Json(json!({ "clusters": out, "feedback": { "useful": useful, "not_useful": not_useful } })))
+    Ok(Json(json!({ "clusters": out, "feedback": feedback })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,13 +154,17 @@ pub async fn draft(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FeedbackBody {
-    /// The bot message being rated (`msg_…`, as pushed to the channel).
+    /// The bot message being rated (`msg_…`, as pushed to the channel). Required: a rating
+    /// always names its message (there is no "the last bot message" default, which would
+    /// rate a recommendation sent after an answer instead of the answer).
     pub message_id: String,
     pub useful: bool,
 }
 
-/// A customer rates a bot answer through the channel (the web-chat widget's thumbs). A "not
-/// useful" rating logs the question it answered as a knowledge gap.
+/// A customer rates a bot message through the channel (the web-chat widget's thumbs): a
+/// knowledge-base answer, a tool's answer or a recommendation. What was rated is stored with
+/// the rating; only a "not useful" on a knowledge-base answer logs the question it answered as
+/// a knowledge gap (a recommendation's or a tool's rating is feedback on those, not a gap).
 pub async fn feedback(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -168,14 +172,20 @@ pub async fn feedback(
 ) -> Result<Json<Value>, ApiError> {
     let (channel, _) = super::inbound::channel_from_headers(&state, &headers).await?;
     let ApiJson(body) = body?;
-    let message = MessageId::parse(body.message_id.trim()).map_err(|_| ApiError::NotFound("bot message"))?;
+    let raw = body.message_id.trim();
+    let message = MessageId::parse(raw).map_err(|_| ApiError::UnknownMessage(raw.chars().take(64).collect()))?;
     let now = state.clock.now();
-    let (conversation, question) = state.store.kb_rate_answer(&channel.tenant_id, &message, body.useful, now).await?;
+    let rated = match state.store.kb_rate(&channel.tenant_id, &message, body.useful, now).await {
+        Ok(Rating::Rated(r)) => r,
+        Ok(Rating::NotRateable) => return Err(ApiError::NotABotAnswer(message.as_str().to_owned())),
+        Err(StoreError::NotFound(_)) => return Err(ApiError::UnknownMessage(message.as_str().to_owned())),
+        Err(e) => return Err(e.into()),
+    };
     let mut gap_logged = false;
-    if let (false, Some(text)) = (body.useful, question) {
+    if let (false, RatedKind::Answer, Some(text)) = (body.useful, rated.kind, rated.question) {
         let lang = if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) { "zh" } else { "en" };
         let gap = NewGap {
-            conversation_id: Some(conversation),
+            conversation_id: Some(rated.conversation_id),
             text: text.chars().take(500).collect(),
             lang: lang.into(),
             kind: "not_useful".into(),
@@ -184,5 +194,36 @@ pub async fn feedback(
         state.store.kb_log_gaps(&channel.tenant_id, &[gap], now).await?;
         gap_logged = true;
     }
-    Ok(Json(json!({ "message_id": message.as_str(), "useful": body.useful, "gap_logged": gap_logged })))
+    Ok(Json(json!({
+        "message_id": message.as_str(),
+        "useful": body.useful,
+        "rated": { "kind": rated.kind.as_str(), "ref_id": rated.ref_id },
+        "gap_logged": gap_logged,
+    })))
+}
+
+/// The ratings so far, answers apart from recommendations: `useful` / `not_useful` count the
+/// answers (knowledge base and tools, as the gap list shows them), `recommendations` the
+/// suggestions, each per rule.
+fn feedback_summary(counts: &[FeedbackCount]) -> Value {
+    let sum = |k: RatedKind| {
+        let of = counts.iter().filter(|c| c.kind == k);
+        let (y, n) = of.fold((0, 0), |(y, n), c| (y + c.useful, n + c.not_useful));
+        json!({ "useful": y, "not_useful": n })
+    };
+    let answers: Vec<&FeedbackCount> = counts.iter().filter(|c| c.kind != RatedKind::Recommendation).collect();
+    let rules: Vec<Value> = counts
+        .iter()
+        .filter(|c| c.kind == RatedKind::Recommendation)
+        .map(|c| json!({ "rule_id": c.ref_id, "useful": c.useful, "not_useful": c.not_useful }))
+        .collect();
+    let mut recommendations = sum(RatedKind::Recommendation);
+    recommendations["rules"] = rules.into();
+    json!({
+        "useful": answers.iter().map(|c| c.useful).sum::<i64>(),
+        "not_useful": answers.iter().map(|c| c.not_useful).sum::<i64>(),
+        "answers": sum(RatedKind::Answer),
+        "tool_answers": sum(RatedKind::ToolAnswer),
+        "recommendations": recommendations,
+    })
 }

@@ -21,13 +21,17 @@ pub struct LlmFile {
     pub temperature: Option<f32>,
     /// The longest phrased answer used (characters, citations not counted).
     pub max_reply_chars: Option<usize>,
+    /// Let the model phrase the "did you mean" intro too (default false; only where the model
+    /// is on): one more call on turns where the bot is unsure, for a friendlier sentence.
+    pub phrase_suggestions: Option<bool>,
     pub tenants: Option<BTreeMap<String, TenantLlmFile>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantLlmFile {
-    pub enabled: bool,
+    pub enabled: Option<bool>,
+    pub phrase_suggestions: Option<bool>,
 }
 
 /// A secret that never prints.
@@ -67,6 +71,8 @@ pub struct LlmConfig {
     endpoint: Option<Endpoint>,
     default_on: bool,
     tenants: HashMap<String, bool>,
+    suggestions_default: bool,
+    suggestions: HashMap<String, bool>,
 }
 
 fn bad(key: &str, value: impl ToString, why: impl Into<String>) -> ConfigError {
@@ -80,9 +86,15 @@ impl LlmConfig {
         self.endpoint.as_ref().filter(|_| on)
     }
 
+    /// The endpoint, when the model is on for this tenant and may phrase "did you mean" too.
+    pub fn suggestions_for(&self, slug: Option<&str>) -> Option<&Endpoint> {
+        let on = slug.and_then(|s| self.suggestions.get(s)).copied().unwrap_or(self.suggestions_default);
+        self.for_slug(slug).filter(|_| on)
+    }
+
     /// Whether any tenant has its own setting (then the bot must know the tenant's slug).
     pub fn has_tenant_settings(&self) -> bool {
-        !self.tenants.is_empty()
+        !self.tenants.is_empty() || !self.suggestions.is_empty()
     }
 
     /// For `lingxi check-config`: where the model is, never the key.
@@ -92,6 +104,7 @@ impl LlmConfig {
             Some(e) => serde_json::json!({
                 "enabled": self.default_on, "url": e.url, "model": e.model, "api_key_env": e.api_key_env,
                 "timeout_ms": e.timeout.as_millis() as u64, "tenants": self.tenants,
+                "phrase_suggestions": self.suggestions_default, "phrase_suggestions_tenants": self.suggestions,
             }),
         }
     }
@@ -105,8 +118,12 @@ impl LlmConfig {
             Some(other) => return Err(bad("LINGXI_LLM", other, "use on or off")),
             None => f.enabled.unwrap_or(false),
         };
+        let per_tenant = f.tenants.unwrap_or_default();
         let tenants: HashMap<String, bool> =
-            f.tenants.unwrap_or_default().into_iter().map(|(slug, t)| (slug, t.enabled)).collect();
+            per_tenant.iter().filter_map(|(slug, t)| Some((slug.clone(), t.enabled?))).collect();
+        let suggestions: HashMap<String, bool> =
+            per_tenant.iter().filter_map(|(slug, t)| Some((slug.clone(), t.phrase_suggestions?))).collect();
+        let suggestions_default = f.phrase_suggestions.unwrap_or(false);
         let timeout_ms = f.timeout_ms.unwrap_or(3000);
         if !(100..=60_000).contains(&timeout_ms) {
             return Err(bad("llm.timeout_ms", timeout_ms, "must be 100..=60000"));
@@ -133,7 +150,7 @@ impl LlmConfig {
             None => None,
         };
         if !(default_on || tenants.values().any(|on| *on)) {
-            return Ok(LlmConfig { endpoint: None, default_on, tenants });
+            return Ok(LlmConfig { endpoint: None, default_on, tenants, suggestions_default, suggestions });
         }
         // On for someone: everything needed to call must be there now, not at the first customer.
         let base = base.ok_or_else(|| {
@@ -161,7 +178,7 @@ impl LlmConfig {
             temperature,
             max_reply_chars,
         };
-        Ok(LlmConfig { endpoint: Some(endpoint), default_on, tenants })
+        Ok(LlmConfig { endpoint: Some(endpoint), default_on, tenants, suggestions_default, suggestions })
     }
 }
 
@@ -198,6 +215,25 @@ mod tests {
         assert!(c.for_slug(Some("quiet")).is_none());
         let off = parse("enabled = true\nbase_url = \"http://x/v1\"\nmodel = \"m\"", &[("LINGXI_LLM", "off")]).unwrap();
         assert!(off.for_slug(None).is_none(), "the environment switch wins");
+    }
+
+    #[test]
+    fn suggestions_are_phrased_only_when_asked_and_only_where_the_model_is_on() {
+        let base = "base_url = \"http://x/v1\"\nmodel = \"m\"\n";
+        let c = parse(&format!("enabled = true\n{base}"), &[]).unwrap();
+        assert!(c.for_slug(Some("a")).is_some() && c.suggestions_for(Some("a")).is_none(), "off by default");
+        let c = parse(
+            &format!("enabled = true\nphrase_suggestions = true\n{base}[tenants.plain]\nphrase_suggestions = false\n[tenants.quiet]\nenabled = false"),
+            &[],
+        )
+        .unwrap();
+        assert!(c.suggestions_for(Some("a")).is_some());
+        assert!(c.suggestions_for(Some("plain")).is_none() && c.for_slug(Some("plain")).is_some());
+        assert!(c.suggestions_for(Some("quiet")).is_none(), "never where the model is off");
+        let c = parse(&format!("phrase_suggestions = true\n{base}"), &[]).unwrap();
+        assert!(c.suggestions_for(None).is_none(), "the switch alone turns nothing on");
+        let c = parse(&format!("{base}[tenants.shop]\nenabled = true\nphrase_suggestions = true"), &[]).unwrap();
+        assert!(c.suggestions_for(Some("shop")).is_some() && c.suggestions_for(Some("other")).is_none());
     }
 
     #[test]

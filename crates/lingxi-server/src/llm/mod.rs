@@ -4,7 +4,8 @@
 //! gets it with its sources named. A business-data tool's answer goes the same way with the
 //! tool's result as the one source. Any failure, timeout or ungrounded reply is logged and the
 //! plain (knowledge-base or templated) answer goes out instead: the model can only ever
-//! improve a turn.
+//! improve a turn. Where the tenant asks for it (`phrase_suggestions`), the model may also
+//! word the one-line intro of a "did you mean" list, from the candidate questions alone.
 
 pub mod client;
 pub mod config;
@@ -14,6 +15,7 @@ use crate::state::AppState;
 use config::Endpoint;
 use lingxi_domain::TenantId;
 use lingxi_knowledge::grounding::{self, Masker, Phrased, Source};
+use lingxi_knowledge::intro;
 use lingxi_knowledge::model::Lang;
 use std::sync::atomic::Ordering;
 
@@ -30,6 +32,44 @@ enum Failure {
     Call(#[from] client::LlmError),
     #[error("reply rejected: {0}")]
     Rejected(#[from] grounding::Rejection),
+    #[error("intro rejected: {0}")]
+    Intro(#[from] intro::IntroRejection),
+}
+
+/// The model's one-line intro to a "did you mean" list, from the customer's message and the
+/// candidate questions only (masked; no answer is sent); `None`: send the plain intro. The
+/// questions themselves stay the buttons, word for word, whatever the model says.
+pub async fn suggestion_intro(
+    state: &AppState,
+    tenant: &TenantId,
+    ep: &Endpoint,
+    question: &str,
+    names: &[String],
+    candidates: &[String],
+    chinese: bool,
+) -> Option<String> {
+    let extractor = state.entities.get(&state.store, tenant).await;
+    let masker = Masker::new(&extractor, names);
+    let lang = if chinese { Lang::Zh } else { Lang::En };
+    let prompt = intro::build(question, candidates, lang, &masker);
+    let started = std::time::Instant::now();
+    let result: Result<String, Failure> = match client::complete(&state.http_client, ep, &prompt.messages).await {
+        Ok(reply) => prompt.check(&reply).map_err(Failure::from),
+        Err(e) => Err(e.into()),
+    };
+    let ms = started.elapsed().as_millis() as u64;
+    match result {
+        Ok(text) => {
+            state.metrics.llm_intros.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(ms, "\"did you mean\" intro phrased by the LLM");
+            Some(text)
+        }
+        Err(e) => {
+            state.metrics.llm_intro_fallbacks.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, ms, "LLM intro not used; the plain \"did you mean\" intro is sent");
+            None
+        }
+    }
 }
 
 /// The model's answer to `question` from `hits` (best first), ending with its sources; `None`

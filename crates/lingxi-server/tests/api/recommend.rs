@@ -5,7 +5,10 @@
 use super::*;
 use lingxi_domain::ConversationId;
 
-both!(a_happy_camera_owner_gets_one_suggestion_an_angry_one_and_a_tenant_that_said_no_get_none);
+both!(
+    a_happy_camera_owner_gets_one_suggestion_an_angry_one_and_a_tenant_that_said_no_get_none,
+    ratings_name_their_message_and_a_recommendation_is_not_a_knowledge_gap
+);
 
 /// Posts a customer message and returns the bot's texts in the conversation once `n_bot` are
 /// there and nothing more came for a moment.
@@ -115,4 +118,102 @@ async fn a_happy_camera_owner_gets_one_suggestion_an_angry_one_and_a_tenant_that
     let (conv, said) = say(&app, &app.b.app_key, beta, "b1", "13600136005", "电子产品保修多久？", 1).await;
     assert_eq!(said, vec![kb[0].clone()]);
     assert_eq!(app.store.recommendation(beta, &ConversationId::parse(&conv).unwrap()).await.unwrap(), None);
+}
+
+/// The bot's messages of a conversation, oldest first: (id, text).
+async fn bot_messages(app: &TestApp, tenant: &lingxi_domain::TenantId, conv: &str) -> Vec<(String, String)> {
+    let msgs = app.store.messages(tenant, &ConversationId::parse(conv).unwrap(), 50).await.unwrap();
+    msgs.iter()
+        .filter(|m| m.sender_kind == "bot")
+        .map(|m| (m.id.as_str().to_owned(), m.content["text"].as_str().unwrap_or("").to_owned()))
+        .collect()
+}
+
+async fn ratings_name_their_message_and_a_recommendation_is_not_a_knowledge_gap(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let now = Timestamp::from_millis(1_760_000_000_000);
+    let alpha = app.store.tenant_by_slug("alpha").await.unwrap().id;
+    lingxi_server::knowledge::seed_demo(&app.store, &alpha, now).await.unwrap();
+    lingxi_server::demo::seed_business(&app.store, &alpha, now).await.unwrap();
+    let admin = app.login(&app.a.admin).await;
+    let rate = |key: String, id: String, useful: bool| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .post(format!("{}/api/v1/inbound/feedback", app.base))
+                .bearer_auth(key)
+                .json(&json!({ "message_id": id, "useful": useful }))
+                .send()
+                .await
+                .unwrap();
+            (res.status(), res.json::<Value>().await.unwrap())
+        }
+    };
+    let gaps_for = |q: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let (_, v) = app.get(&admin, "/api/v1/knowledge/gaps").await;
+            let n = v["clusters"].as_array().unwrap().iter().filter(|c| c["examples"].to_string().contains(q)).count();
+            (n, v["feedback"].clone())
+        }
+    };
+
+    // The camera owner's answer, then the suggestion after it.
+    let (conv, said) = say(&app, &app.a.app_key, &alpha, "r1", "13600136005", "电子产品保修多久？", 2).await;
+    assert_eq!(said.len(), 2, "{said:?}");
+    let bot = bot_messages(&app, &alpha, &conv).await;
+    let (answer_id, tip_id) = (bot[0].0.clone(), bot[1].0.clone());
+    // "Not useful" on the suggestion is feedback on the suggestion: no gap for the question before it.
+    let (s, v) = rate(app.a.app_key.clone(), tip_id.clone(), false).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["rated"], json!({ "kind": "recommendation", "ref_id": "camera-memory-card" }));
+    assert_eq!(v["gap_logged"], false);
+    let (n, fb) = gaps_for("电子产品保修多久").await;
+    assert_eq!(n, 0, "the answered question is not a gap: {fb}");
+    assert_eq!(fb["recommendations"]["not_useful"], 1, "{fb}");
+    assert_eq!(
+        fb["recommendations"]["rules"][0],
+        json!({ "rule_id": "camera-memory-card", "useful": 0, "not_useful": 1 })
+    );
+    assert_eq!((fb["useful"].as_i64(), fb["not_useful"].as_i64()), (Some(0), Some(0)), "answers counted apart: {fb}");
+    // "Not useful" on the answer still feeds the gap list with the question it answered.
+    let (s, v) = rate(app.a.app_key.clone(), answer_id.clone(), false).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["rated"]["kind"], "answer");
+    assert!(v["rated"]["ref_id"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    assert_eq!(v["gap_logged"], true);
+    let (n, fb) = gaps_for("电子产品保修多久？").await;
+    assert_eq!(n, 1, "{fb}");
+    assert_eq!((fb["answers"]["not_useful"].as_i64(), fb["not_useful"].as_i64()), (Some(1), Some(1)), "{fb}");
+    // A tool's answer is rated as one, and is not a knowledge gap either.
+    let (conv, said) = say(&app, &app.a.wechat_key, &alpha, "r2", "13800138001", "我的会员积分还有多少？", 1).await;
+    assert!(said[0].contains("2680"), "{said:?}");
+    let tool_msg = bot_messages(&app, &alpha, &conv).await[0].0.clone();
+    let (s, v) = rate(app.a.wechat_key.clone(), tool_msg, true).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["rated"]["kind"], "tool_answer");
+    let (_, fb) = gaps_for("会员积分").await;
+    assert_eq!(fb["tool_answers"]["useful"], 1, "{fb}");
+
+    // Stable codes: a customer's own message and a reply that answered nothing are not answers...
+    let tenant_msgs = app.store.messages(&alpha, &ConversationId::parse(&conv).unwrap(), 50).await.unwrap();
+    let own = tenant_msgs.iter().find(|m| m.sender_kind == "customer").unwrap().id.as_str().to_owned();
+    let (s, v) = rate(app.a.wechat_key.clone(), own, false).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("not_a_bot_answer")), "{v}");
+    let (conv, _) = say(&app, &app.a.app_key, &alpha, "r3", "13900000003", "今天天气怎么样呀", 1).await;
+    let unsure = bot_messages(&app, &alpha, &conv).await[0].0.clone();
+    let (s, v) = rate(app.a.app_key.clone(), unsure, false).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("not_a_bot_answer")), "{v}");
+    // ...and an id the tenant does not have (another tenant's, made up, not an id) is unknown.
+    for (key, id) in [
+        (app.b.app_key.clone(), answer_id.clone()),
+        (app.a.app_key.clone(), "msg_00000000000000000000000000".to_owned()),
+        (app.a.app_key.clone(), "hello".to_owned()),
+    ] {
+        let (s, v) = rate(key, id.clone(), false).await;
+        assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("unknown_message")), "{id}: {v}");
+    }
+    let (_, fb) = gaps_for("电子产品保修多久？").await;
+    assert_eq!(fb["not_useful"], 1, "refused ratings count nothing: {fb}");
 }

@@ -6,7 +6,11 @@
 
 use super::*;
 
-both!(rich_answers_on_rich_channels_plain_text_elsewhere, rich_content_is_parsed_and_checked_at_the_edge);
+both!(
+    rich_answers_on_rich_channels_plain_text_elsewhere,
+    rich_content_is_parsed_and_checked_at_the_edge,
+    answer_variants_bring_their_own_rich_items_to_each_channel
+);
 
 const KB: &str = r#"[
   { "id": "returns", "lang": "zh", "question": "怎么退货", "similar": ["退货流程是什么"], "answer": "签收 7 天内可退货。",
@@ -93,6 +97,80 @@ async fn rich_answers_on_rich_channels_plain_text_elsewhere(backend: Backend) {
     assert_eq!(r["buttons"][1], json!({ "label": "发票抬头怎么修改", "payload": "发票抬头怎么修改" }));
     let r = reply_to(&app, &app.a.vip_key, "web2-2", "web2", "发票抬头怎么修改").await;
     assert_eq!(r["text"], "联系客服重开。", "{r}");
+}
+
+/// The same entry with a WeChat variant (a link and a button) and a web-chat variant (two buttons).
+const VARIANT_KB: &str = r#"[
+  { "id": "exchange", "lang": "zh", "question": "怎么换货", "similar": ["换货流程是什么"], "answer": "签收 7 天内可换货。",
+    "answer_variants": [
+      { "channel": "wechat_official", "answer": "在公众号菜单“售后”里申请换货。",
+        "rich": ["link:售后入口=https://shop.example.com/wx-after-sales", "button:换货运费谁出=换货运费谁出"] },
+      { "channel": "web_chat", "lang": "zh", "answer": "点下方按钮申请换货。",
+        "rich": ["button:申请换货=我要换货", "button:换货运费谁出=换货运费谁出", "image:https://cdn.example.com/exchange.png"] } ] },
+  { "id": "exchange-fee", "lang": "zh", "question": "换货运费谁出", "answer": "质量问题换货运费由我们承担。" }
+]"#;
+
+async fn answer_variants_bring_their_own_rich_items_to_each_channel(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let admin = app.login(&app.a.admin).await;
+    let (s, v) = app
+        .send("post", &admin, "/api/v1/knowledge/import", Some(json!({ "format": "json", "content": VARIANT_KB })))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // The API gives the variants back with their items (stored and read through the document).
+    let (_, e) = app.get(&admin, "/api/v1/knowledge/faqs/exchange").await;
+    assert_eq!(
+        e["entry"]["answer_variants"][0]["rich"],
+        json!(["link:售后入口=https://shop.example.com/wx-after-sales", "button:换货运费谁出=换货运费谁出"]),
+        "{e}"
+    );
+    // The console's editor sends the entry back whole with its edit (it does not edit variants):
+    // their items survive the save.
+    let mut body = e["entry"].clone();
+    for k in ["updated_at", "updated_by", "status"] {
+        body.as_object_mut().unwrap().remove(k);
+    }
+    body["answer"] = json!("签收 7 天内可换货（已更新）。");
+    let (s, v) = app.send("put", &admin, "/api/v1/knowledge/faqs/exchange", Some(body)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["entry"]["answer_variants"], e["entry"]["answer_variants"], "{v}");
+    // Web chat: the web-chat variant, rich, with its own buttons and image.
+    let r = reply_to(&app, &app.a.vip_key, "vw-1", "vweb", "怎么换货？").await;
+    assert_eq!(r["type"], "rich", "{r}");
+    assert_eq!(r["text"], "点下方按钮申请换货。");
+    assert_eq!(
+        r["buttons"],
+        json!([{ "label": "申请换货", "payload": "我要换货" }, { "label": "换货运费谁出", "payload": "换货运费谁出" }])
+    );
+    assert_eq!(r["images"][0]["url"], "https://cdn.example.com/exchange.png");
+    // Pressing the variant's button asks its payload.
+    let r = reply_to(&app, &app.a.vip_key, "vw-2", "vweb", "换货运费谁出").await;
+    assert_eq!(r["text"], "质量问题换货运费由我们承担。", "{r}");
+    // WeChat: the WeChat variant as text, its link written out and its button numbered; "1" picks it.
+    let r = reply_to(&app, &app.a.wechat_key, "vx-1", "vwx", "怎么换货？").await;
+    assert_eq!(r["type"], "text", "{r}");
+    let text = r["text"].as_str().unwrap();
+    for part in
+        ["在公众号菜单“售后”里申请换货。", "1. 换货运费谁出", "售后入口：https://shop.example.com/wx-after-sales"]
+    {
+        assert!(text.contains(part), "{part:?} missing from {text:?}");
+    }
+    assert!(
+        !text.contains("2. ") && !text.contains("exchange.png"),
+        "the web-chat variant's items are not WeChat's: {text:?}"
+    );
+    let r = reply_to(&app, &app.a.wechat_key, "vx-2", "vwx", "1").await;
+    assert_eq!(r["text"], "质量问题换货运费由我们承担。", "{r}");
+    // A CSV row whose variant item is malformed is a rejected row with its reason; nothing stored.
+    let csv = "id,lang,question,answer,answer_variants,answer_variants_rich\n\
+               x-1,zh,怎么修改地址,在订单详情修改。,wechat_official@: 公众号里修改。,wechat_official@: link:入口=javascript:alert(1)\n";
+    let (s, v) =
+        app.send("post", &admin, "/api/v1/knowledge/import", Some(json!({ "format": "csv", "content": csv }))).await;
+    assert_eq!((s, v["error"]["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("import_rejected")), "{v}");
+    assert_eq!(v["rejected"][0]["row"], 2);
+    assert!(v["rejected"][0]["reason"].as_str().unwrap().contains("answer_variants.rich"), "{v}");
+    let (s, _) = app.get(&admin, "/api/v1/knowledge/faqs/x-1").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
 async fn rich_content_is_parsed_and_checked_at_the_edge(backend: Backend) {
