@@ -87,7 +87,12 @@ pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) 
                     tenant_id: turn.tenant_id.clone(),
                     team_id: conv.team_id.clone(),
                     kind: "message.created",
-                    data: json!({ "conversation_id": conv.id.as_str(), "customer_id": conv.customer_id.as_str(), "state": conv.state.as_str(), "message": crate::api::views::message(m) }),
+                    data: json!({
+                        "conversation_id": conv.id.as_str(), "customer_id": conv.customer_id.as_str(), "state": conv.state.as_str(),
+                        "message": crate::api::views::message(m),
+                        // What the reply was, when a customer may rate it (the widget shows thumbs).
+                        "rateable": turn.about.as_ref().map(|a| a.kind.as_str()),
+                    }),
                 });
             }
             if turn.handoff.is_some() {

@@ -52,6 +52,8 @@ mod nlu;
 mod recommend;
 #[path = "api/render.rs"]
 mod render;
+#[path = "api/widget_rating.rs"]
+mod widget_rating;
 
 async fn probes_metrics_and_openapi(backend: Backend) {
     let app = spawn_app(backend).await;

@@ -3,7 +3,8 @@
  * Optional: data-lang="zh|en" (default: the browser's language), data-name="…" (the visitor's
  * name, if the page knows it), data-open="true" (start with the window open).
  * The visitor token lives in localStorage, so history survives reloads. Messages arrive over a
- * WebSocket that reconnects with backoff and catches up on what it missed (no duplicates). */
+ * WebSocket that reconnects with backoff and catches up on what it missed (no duplicates).
+ * The bot's answers and suggestions carry 👍 / 👎 (the server says which can be rated). */
 (function () {
   "use strict";
   var script = document.currentScript || document.querySelector("script[data-channel][src*='widget.js']");
@@ -19,12 +20,14 @@
       bot: "智能助手", agent: "客服", customer: "我", hello: "您好！请问有什么可以帮您？",
       online: "在线", connecting: "连接中…", offline: "连接已断开，正在重连…", failed: "发送失败，点击重试",
       joined: "人工客服已接入", resolved: "本次会话已结束，如有问题可继续留言",
+      rate: "这条回答有帮助吗？", useful: "有用", notUseful: "没用", rateFailed: "评价未提交，请重试",
     },
     en: {
       title: "Customer service", open: "Chat with us", close: "Close", placeholder: "Type a message…", send: "Send",
       bot: "Assistant", agent: "Agent", customer: "You", hello: "Hi! How can we help you?",
       online: "Online", connecting: "Connecting…", offline: "Disconnected — reconnecting…", failed: "Not sent — tap to retry",
       joined: "An agent has joined the chat", resolved: "This chat has ended; write again any time",
+      rate: "Was this answer helpful?", useful: "Useful", notUseful: "Not useful", rateFailed: "Rating not sent — try again",
     },
   }[lang];
   var storeKey = "lingxi.widget." + channel;
@@ -49,6 +52,10 @@
     ".msg.pending{opacity:.6}.msg.failed{background:#fee2e2;color:#991b1b;cursor:pointer}",
     ".rich-img{display:block;max-width:100%;max-height:180px;margin-top:6px;border-radius:6px}",
     ".rich-link{display:block;margin-top:4px;color:#4338ca;text-decoration:underline}",
+    ".rate{display:flex;gap:4px;margin-top:4px;white-space:normal}",
+    ".rate button{border:1px solid #e5e7eb;background:#fff;border-radius:12px;padding:1px 8px;font:inherit;font-size:13px;cursor:pointer;opacity:.7}",
+    ".rate button:hover,.rate button:focus-visible{opacity:1}",
+    ".rate button[aria-pressed=true]{opacity:1;border-color:#4f46e5;background:#eef2ff}",
     ".note{text-align:center;font-size:12px;color:#6b7280;margin:8px 0}",
     ".sugg{display:flex;flex-wrap:wrap;gap:6px;margin:4px 0 8px}",
     ".sugg button{border:1px solid #a5b4fc;background:#eef2ff;color:#3730a3;border-radius:14px;padding:4px 10px;font:inherit;font-size:13px;cursor:pointer}",
@@ -138,7 +145,47 @@
     el.appendChild(who);
     el.appendChild(body);
     if (c.type === "rich") richParts(el, c);
+    if (m.sender === "bot" && m.rateable && m.id) el.appendChild(thumbs(m));
     return el;
+  }
+
+  // 👍 / 👎 under a rateable bot message. The choice shows as pressed once the server has it
+  // (so after a reload too: history says how it was rated); pressing the other one changes it.
+  function thumbs(m) {
+    var box = document.createElement("div");
+    box.className = "rate";
+    box.setAttribute("role", "group");
+    box.setAttribute("aria-label", TEXT.rate);
+    box.setAttribute("data-testid", "lingxi-rate");
+    var buttons = [[true, "👍", TEXT.useful, "lingxi-rate-up"], [false, "👎", TEXT.notUseful, "lingxi-rate-down"]]
+      .map(function (d) {
+        var b = document.createElement("button");
+        b.type = "button";
+        b.textContent = d[1];
+        b.title = d[2];
+        b.setAttribute("aria-label", d[2]);
+        b.setAttribute("data-testid", d[3]);
+        b.addEventListener("click", function () { rate(d[0]); });
+        box.appendChild(b);
+        return b;
+      });
+    function show(rating) {
+      buttons[0].setAttribute("aria-pressed", String(rating === "useful"));
+      buttons[1].setAttribute("aria-pressed", String(rating === "not_useful"));
+    }
+    function rate(useful) {
+      buttons.forEach(function (b) { b.disabled = true; });
+      api("POST", "/api/v1/widget/feedback", { message_id: m.id, useful: useful }).then(function (r) {
+        box.removeAttribute("title");
+        show(r.rating);
+      }, function () {
+        box.title = TEXT.rateFailed;
+      }).then(function () {
+        buttons.forEach(function (b) { b.disabled = false; });
+      });
+    }
+    show(m.rating);
+    return box;
   }
 
   // Only http(s) URLs become images or links (the server checks too; this is the second lock).

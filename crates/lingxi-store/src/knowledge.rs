@@ -292,6 +292,28 @@ impl Store {
         Ok(ids)
     }
 
+    /// Whether this conversation already logged this text as a gap of this kind (drafted or
+    /// not): a customer who rates the same answer "not useful" again, or changes their mind
+    /// twice, adds no second gap.
+    pub async fn kb_gap_logged(
+        &self,
+        tenant: &TenantId,
+        conversation: &ConversationId,
+        text: &str,
+        kind: &str,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT id FROM kb_gaps WHERE tenant_id = $1 AND conversation_id = $2 AND text = $3 AND kind = $4 LIMIT 1",
+        )
+        .bind(tenant.as_str())
+        .bind(conversation.as_str())
+        .bind(text)
+        .bind(kind)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Open gaps (not yet drafted into an entry), newest first, at most `limit`.
     pub async fn kb_open_gaps(&self, tenant: &TenantId, limit: i64) -> Result<Vec<GapRow>> {
         let rows = sqlx::query(

@@ -4,9 +4,10 @@
 
 use crate::admin::{channel_from, ChannelRow};
 use crate::conversations::message_from;
-use crate::{get, MessageRow, Result, Store, StoreError};
-use lingxi_domain::{ChannelId, ConversationId, TenantId, Timestamp};
+use crate::{get, MessageRow, RatedKind, Result, Store, StoreError};
+use lingxi_domain::{ChannelId, ConversationId, MessageId, TenantId, Timestamp};
 use sqlx::any::AnyRow;
+use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct VisitorRow {
@@ -154,5 +155,52 @@ impl Store {
             }
         };
         rows.iter().map(message_from).collect()
+    }
+
+    /// Whether the message is one the visitor can see: a customer's, the bot's or an agent's
+    /// message in one of the visitor's own conversations (what it may rate, at most).
+    pub async fn visitor_sees_message(&self, visitor: &VisitorRow, message: &MessageId) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT m.id FROM messages m JOIN widget_conversations w ON w.conversation_id = m.conversation_id \
+             WHERE w.visitor_id = $1 AND w.tenant_id = $2 AND m.tenant_id = $2 AND m.id = $3 \
+             AND m.sender_kind IN ('customer', 'bot', 'agent')",
+        )
+        .bind(&visitor.id)
+        .bind(visitor.tenant_id.as_str())
+        .bind(message.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Of these messages, the rateable ones: what each was and its rating so far (`None`: not
+    /// rated yet). Messages without a recorded kind are left out.
+    pub async fn rateable_messages(
+        &self,
+        tenant: &TenantId,
+        ids: &[&str],
+    ) -> Result<HashMap<String, (RatedKind, Option<bool>)>> {
+        let mut out = HashMap::new();
+        // In chunks: a history page is at most 500 messages, and no backend likes huge IN lists.
+        for chunk in ids.chunks(100) {
+            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let sql = format!(
+                "SELECT k.message_id, k.kind, f.useful FROM bot_message_kinds k \
+                 LEFT JOIN kb_feedback f ON f.tenant_id = k.tenant_id AND f.message_id = k.message_id \
+                 WHERE k.tenant_id = $1 AND k.message_id IN ({})",
+                marks.join(",")
+            );
+            let mut q = sqlx::query(&sql).bind(tenant.as_str());
+            for id in chunk {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.read).await? {
+                let kind: String = get(&r, "kind")?;
+                let Some(kind) = RatedKind::parse(&kind) else { continue };
+                let useful: Option<i64> = get(&r, "useful")?;
+                out.insert(get(&r, "message_id")?, (kind, useful.map(|u| u != 0)));
+            }
+        }
+        Ok(out)
     }
 }

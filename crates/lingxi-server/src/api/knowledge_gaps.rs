@@ -10,7 +10,7 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use lingxi_domain::{GapId, MessageId, Permission};
+use lingxi_domain::{GapId, MessageId, Permission, TenantId};
 use lingxi_knowledge::gaps::{cluster, DEFAULT_SIMILARITY};
 use lingxi_knowledge::json::FaqDto;
 use lingxi_knowledge::model::Status;
@@ -161,10 +161,10 @@ pub struct FeedbackBody {
     pub useful: bool,
 }
 
-/// A customer rates a bot message through the channel (the web-chat widget's thumbs): a
-/// knowledge-base answer, a tool's answer or a recommendation. What was rated is stored with
-/// the rating; only a "not useful" on a knowledge-base answer logs the question it answered as
-/// a knowledge gap (a recommendation's or a tool's rating is feedback on those, not a gap).
+/// A customer rates a bot message through the channel: a knowledge-base answer, a tool's
+/// answer or a recommendation. The web-chat widget's thumbs go through
+/// `POST /api/v1/widget/feedback` instead (a browser never holds a channel key); both share
+/// [`rate`].
 pub async fn feedback(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -172,35 +172,55 @@ pub async fn feedback(
 ) -> Result<Json<Value>, ApiError> {
     let (channel, _) = super::inbound::channel_from_headers(&state, &headers).await?;
     let ApiJson(body) = body?;
-    let raw = body.message_id.trim();
-    let message = MessageId::parse(raw).map_err(|_| ApiError::UnknownMessage(raw.chars().take(64).collect()))?;
+    let message = parse_message_id(&body.message_id)?;
+    rate(&state, &channel.tenant_id, &message, body.useful).await.map(Json)
+}
+
+/// A rated message's id; one that cannot be an id is as unknown as a made-up one.
+pub fn parse_message_id(raw: &str) -> Result<MessageId, ApiError> {
+    let raw = raw.trim();
+    MessageId::parse(raw).map_err(|_| ApiError::UnknownMessage(raw.chars().take(64).collect()))
+}
+
+/// Stores a rating (the latest wins: one rating per message, so a changed mind counts once)
+/// with what was rated. Only a "not useful" on a knowledge-base answer logs the question it
+/// answered as a knowledge gap, once per conversation and question (a recommendation's or a
+/// tool's rating is feedback on those, not a gap; rating the same answer down again, or down,
+/// up and down, adds nothing).
+pub async fn rate(state: &AppState, tenant: &TenantId, message: &MessageId, useful: bool) -> Result<Value, ApiError> {
     let now = state.clock.now();
-    let rated = match state.store.kb_rate(&channel.tenant_id, &message, body.useful, now).await {
+    let rated = match state.store.kb_rate(tenant, message, useful, now).await {
         Ok(Rating::Rated(r)) => r,
         Ok(Rating::NotRateable) => return Err(ApiError::NotABotAnswer(message.as_str().to_owned())),
         Err(StoreError::NotFound(_)) => return Err(ApiError::UnknownMessage(message.as_str().to_owned())),
         Err(e) => return Err(e.into()),
     };
     let mut gap_logged = false;
-    if let (false, RatedKind::Answer, Some(text)) = (body.useful, rated.kind, rated.question) {
-        let lang = if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) { "zh" } else { "en" };
-        let gap = NewGap {
-            conversation_id: Some(rated.conversation_id),
-            text: text.chars().take(500).collect(),
-            lang: lang.into(),
-            kind: "not_useful".into(),
-            confidence: 0.0,
-        };
-        state.store.kb_log_gaps(&channel.tenant_id, &[gap], now).await?;
-        gap_logged = true;
+    if let (false, RatedKind::Answer, Some(question)) = (useful, rated.kind, &rated.question) {
+        let text: String = question.chars().take(500).collect();
+        if !state.store.kb_gap_logged(tenant, &rated.conversation_id, &text, NOT_USEFUL).await? {
+            let lang = if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) { "zh" } else { "en" };
+            let gap = NewGap {
+                conversation_id: Some(rated.conversation_id.clone()),
+                text,
+                lang: lang.into(),
+                kind: NOT_USEFUL.into(),
+                confidence: 0.0,
+            };
+            state.store.kb_log_gaps(tenant, &[gap], now).await?;
+            gap_logged = true;
+        }
     }
-    Ok(Json(json!({
+    Ok(json!({
         "message_id": message.as_str(),
-        "useful": body.useful,
+        "useful": useful,
         "rated": { "kind": rated.kind.as_str(), "ref_id": rated.ref_id },
         "gap_logged": gap_logged,
-    })))
+    }))
 }
+
+/// The gap kind of a knowledge-base answer a customer rated not useful.
+const NOT_USEFUL: &str = "not_useful";
 
 /// The ratings so far, answers apart from recommendations: `useful` / `not_useful` count the
 /// answers (knowledge base and tools, as the gap list shows them), `recommendations` the

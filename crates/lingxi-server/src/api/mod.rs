@@ -119,6 +119,7 @@ fn widget_routes() -> Router<Arc<AppState>> {
         .route("/api/v1/widget/sessions", post(widget::create_session))
         .route("/api/v1/widget/messages", get(widget::history).post(widget::send))
         .route("/api/v1/widget/stream", get(widget::stream))
+        .route("/api/v1/widget/feedback", post(widget::feedback))
 }
 
 async fn not_found() -> ApiError {

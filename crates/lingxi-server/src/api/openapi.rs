@@ -88,6 +88,7 @@ pub const OPERATIONS: &[(&str, &str, &str, &str, &str, u16)] = &[
     ("get", "/api/v1/widget/messages", "visitor", "The visitor's messages (query: since = Unix ms for catch-up, limit).", "", 200),
     ("post", "/api/v1/widget/messages", "visitor", "The visitor sends a message (same ingest as channels; idempotent per client_message_id).", "WidgetMessage", 201),
     ("get", "/api/v1/widget/stream", "visitor", "WebSocket (?token=lxv_…) of the visitor's messages (customer, bot, agent) and conversation states.", "", 101),
+    ("post", "/api/v1/widget/feedback", "visitor", "The visitor rates a bot message of its own conversations useful or not (the widget's thumbs; same logic as /api/v1/inbound/feedback: latest wins, a gap only for a knowledge-base answer rated not useful). 404 unknown_message (also another visitor's message), 422 not_a_bot_answer.", "Feedback", 200),
     ("get", "/widget.js", "none", "The embeddable chat widget script.", "", 200),
     ("get", "/demo", "none", "A demo shop page embedding the widget (only with `lingxi serve --demo`).", "", 200),
     ("get", "/", "none", "The web console.", "", 200),

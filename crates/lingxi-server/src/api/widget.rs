@@ -13,8 +13,11 @@
 //!   announcement (live hub, bot turn).
 //! - `GET /api/v1/widget/stream?token=…` pushes the messages of the visitor's conversations
 //!   (customer, bot and agent only: notes and system rows never leave the building).
+//! - Bot messages say whether they can be rated (`rateable`: what they were) and how the
+//!   visitor rated them; `POST /api/v1/widget/feedback` rates one of the visitor's own, through
+//!   the same logic as the channels' `POST /api/v1/inbound/feedback`.
 
-use super::{inbound, views, ApiJson};
+use super::{inbound, knowledge_gaps, views, ApiJson};
 use crate::auth::{digest, new_secret};
 use crate::error::ApiError;
 use crate::live::LiveEvent;
@@ -175,9 +178,56 @@ pub async fn history(
         return Err(ApiError::InvalidRequest("limit: 1 to 500".into()));
     }
     let msgs = state.store.visitor_messages(&v, q.since.map(Timestamp::from_millis), limit).await?;
-    let visible: Vec<Value> =
-        msgs.iter().filter(|m| VISIBLE_SENDERS.contains(&m.sender_kind.as_str())).map(visitor_message).collect();
+    let msgs: Vec<&MessageRow> = msgs.iter().filter(|m| VISIBLE_SENDERS.contains(&m.sender_kind.as_str())).collect();
+    let bot: Vec<&str> = msgs.iter().filter(|m| m.sender_kind == "bot").map(|m| m.id.as_str()).collect();
+    let rateable = state.store.rateable_messages(&v.tenant_id, &bot).await?;
+    let visible: Vec<Value> = msgs
+        .iter()
+        .map(|m| {
+            let mut out = visitor_message(m);
+            if let Some((kind, rating)) = rateable.get(m.id.as_str()) {
+                out["rateable"] = kind.as_str().into();
+                out["rating"] = rating.map(rating_str).into();
+            }
+            out
+        })
+        .collect();
     Ok(Json(json!({ "messages": visible })))
+}
+
+fn rating_str(useful: bool) -> &'static str {
+    if useful {
+        "useful"
+    } else {
+        "not_useful"
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackBody {
+    /// A bot message of the visitor's own conversations.
+    pub message_id: String,
+    pub useful: bool,
+}
+
+/// The visitor rates a bot message of its own conversations (the widget's thumbs). Anyone
+/// else's message, or one the visitor cannot see, is as unknown as a made-up id; the rest is
+/// the channels' rating logic (latest wins, counted once; a gap only for a knowledge-base
+/// answer rated not useful).
+pub async fn feedback(
+    State(state): State<Arc<AppState>>,
+    Visitor(v): Visitor,
+    body: Result<ApiJson<FeedbackBody>, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let ApiJson(body) = body?;
+    let message = knowledge_gaps::parse_message_id(&body.message_id)?;
+    if !state.store.visitor_sees_message(&v, &message).await? {
+        return Err(ApiError::UnknownMessage(message.as_str().to_owned()));
+    }
+    let mut out = knowledge_gaps::rate(&state, &v.tenant_id, &message, body.useful).await?;
+    out["rating"] = rating_str(body.useful).into();
+    Ok(Json(out))
 }
 
 #[derive(Debug, Deserialize)]
@@ -282,9 +332,15 @@ fn for_visitor(e: &LiveEvent, v: &VisitorRow, convs: &mut HashSet<String>) -> Op
             if !convs.contains(conv) || !VISIBLE_SENDERS.contains(&sender) {
                 return None;
             }
-            Some(json!({ "type": "message", "message": {
+            let mut out = json!({
                 "id": m["id"], "conversation_id": conv, "sender": sender, "content": m["content"], "received_at": m["received_at"],
-            }}))
+            });
+            // A bot turn's event says what its reply was; a new message has no rating yet.
+            if let (Some(kind), "bot") = (d["rateable"].as_str(), sender) {
+                out["rateable"] = kind.into();
+                out["rating"] = Value::Null;
+            }
+            Some(json!({ "type": "message", "message": out }))
         }
         "conversation.updated" => {
             let c = &d["conversation"];
