@@ -465,16 +465,27 @@ async fn tenant_a_can_neither_read_nor_change_tenant_b(backend: Backend) {
     // Visitors: a widget is public, but a visitor token reads only its own visitor's messages,
     // whichever tenant's widget it was issued by (B's visitor's words never reach anyone else).
     let b_visitor = app.visitor(&app.web_chat(&app.b).await).await;
-    assert_eq!(app.widget_say(&b_visitor, "b1", "tenant b secret via widget").await.0, StatusCode::CREATED);
+    let (s, b_said) = app.widget_say(&b_visitor, "b1", "tenant b secret via widget").await;
+    assert_eq!(s, StatusCode::CREATED);
     for token in [app.visitor(&app.web_chat(&app.a).await).await, app.visitor(&app.web_chat(&app.b).await).await] {
         for (method, path, auth, _, body, _) in lingxi_server::api::openapi::OPERATIONS {
             if *auth != "visitor" || path.contains("stream") {
                 continue;
             }
-            let payload = (*body == "WidgetMessage")
-                .then(|| json!({ "client_message_id": "b1", "content": { "type": "text", "text": "from A" } }));
+            let payload = match *body {
+                "WidgetMessage" => {
+                    Some(json!({ "client_message_id": "b1", "content": { "type": "text", "text": "from A" } }))
+                }
+                // Rating B's visitor's message: not theirs, so as unknown as a made-up id.
+                "Feedback" => Some(json!({ "message_id": b_said["message"]["id"], "useful": false })),
+                _ => None,
+            };
             let (s, v) = app.send(method, &token, path, payload).await;
-            assert!(s.is_success(), "{method} {path} -> {s} {v}");
+            if *body == "Feedback" {
+                assert_eq!(s, StatusCode::NOT_FOUND, "{method} {path} -> {s} {v}");
+            } else {
+                assert!(s.is_success(), "{method} {path} -> {s} {v}");
+            }
             assert!(!v.to_string().contains("tenant b"), "{method} {path} leaked B's visitor's words: {v}");
         }
     }
