@@ -58,6 +58,14 @@ pub struct QueryVector {
     pub cut: bool,
 }
 
+/// A query's embedding and extra views from [`Encoder::encode_query_features_within`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryFeatures {
+    pub features: TextFeatures,
+    /// Whether the query was longer than its budget (as in [`QueryVector::cut`]).
+    pub cut: bool,
+}
+
 /// A loaded multilingual-e5-small encoder. Cheap to share across threads (`&self` everywhere).
 #[derive(Debug)]
 pub struct Encoder {
@@ -219,6 +227,32 @@ impl Encoder {
         let cut = ids.len() > keep;
         ids.truncate(keep);
         QueryVector { vector: self.encode_ids(&ids), cut }
+    }
+
+    /// [`Encoder::encode_query_within`] plus the views of `spec`, from the same forward pass
+    /// (what a bot needs when its intent model reads more than the embedding): `features.embedding`
+    /// is exactly `encode_query_within(text, max_tokens).vector`.
+    pub fn encode_query_features_within(
+        &self,
+        text: &str,
+        max_tokens: QueryTokens,
+        spec: &FeatureSpec,
+    ) -> QueryFeatures {
+        let mut ids = self.tokenizer.encode(&format!("{QUERY_PREFIX}{text}"));
+        let keep = max_tokens.get() - 2;
+        let cut = ids.len() > keep;
+        ids.truncate(keep);
+        let windows: Vec<(usize, &[u32])> = if ids.is_empty() {
+            vec![(0, &ids[..])]
+        } else {
+            ids.chunks(self.max_tokens() - 2).map(|c| (0, c)).collect()
+        };
+        let features = self.encode_windows_with(&windows, 1, spec).pop().unwrap_or_else(|| TextFeatures {
+            embedding: Vec::new(),
+            layer_means: Vec::new(),
+            first_token: None,
+        });
+        QueryFeatures { features, cut }
     }
 
     /// Embed content token ids as returned by [`Tokenizer::encode`] (`<s>` and `</s>` are

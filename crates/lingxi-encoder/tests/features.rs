@@ -64,3 +64,19 @@ fn views_do_not_depend_on_threads_or_batching() {
         assert!(cosine(a, b) > 0.99999);
     }
 }
+
+#[test]
+fn a_budgeted_query_gets_its_views_from_the_same_pass() {
+    let Some(enc) = common::encoder() else { return };
+    let budget = lingxi_encoder::QueryTokens::new(16).unwrap();
+    let spec = FeatureSpec::new(&[10, 11], true, enc.n_layers()).unwrap();
+    for text in ["怎么退款", "I was charged twice for the same coffee this morning and I want the second one refunded"]
+    {
+        let plain = enc.encode_query_within(text, budget);
+        let q = enc.encode_query_features_within(text, budget, &spec);
+        assert_eq!(q.features.embedding, plain.vector, "{text:?}");
+        assert_eq!(q.cut, plain.cut);
+        assert_eq!(q.features.layer_means.len(), 2);
+        assert!(q.features.first_token.is_some());
+    }
+}
