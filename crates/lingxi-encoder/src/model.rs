@@ -5,7 +5,7 @@ use std::sync::{mpsc, Arc};
 
 use crate::format::{Config, EncoderResult, ModelFile, Source, DTYPE_F32, DTYPE_Q4, Q4_BLOCK_BYTES, QK};
 use crate::kernels::{add_layer_norm, dot, matmul, matmul_part, Act, QMatrix};
-use crate::EncoderError;
+use crate::{EncoderError, FeatureSpec};
 
 /// Weights of one transformer layer.
 #[derive(Debug)]
@@ -210,7 +210,17 @@ impl Model {
     /// FFN units) whose partial products are summed in a fixed order, so the
     /// result is the same whether the worker thread computes the second half or
     /// the caller does.
-    pub fn forward(self: &Arc<Self>, worker: Option<&Worker>, ids: &[u32], segments: &[Segment]) -> Vec<Vec<f32>> {
+    ///
+    /// Besides the last layer's mean, each segment gets the views of `spec` from the same pass
+    /// (the means of the listed layers and the last layer's first-token state; no extra
+    /// pooling when `spec` asks for nothing).
+    pub fn forward(
+        self: &Arc<Self>,
+        worker: Option<&Worker>,
+        ids: &[u32],
+        segments: &[Segment],
+        spec: &FeatureSpec,
+    ) -> Vec<Pooled> {
         let c = &self.config;
         let h = c.hidden;
         let n_tok = ids.len();
@@ -226,6 +236,13 @@ impl Model {
             }
         }
         add_layer_norm(&mut x, None, &self.eln_w, &self.eln_b, c.ln_eps);
+        let mut layer_means: Vec<Vec<Vec<f32>>> = vec![Vec::new(); spec.layer_means().len()];
+        let mut tap = |layer: usize, x: &[f32]| {
+            for (slot, _) in layer_means.iter_mut().zip(spec.layer_means()).filter(|(_, l)| **l == layer) {
+                *slot = segment_means(x, h, segments);
+            }
+        };
+        tap(0, &x);
         let segments: Arc<[Segment]> = segments.into();
         let worker = worker.filter(|_| n_tok > 0);
         let [heads0, heads1] = self.head_parts();
@@ -251,23 +268,51 @@ impl Model {
             };
             x = Arc::try_unwrap(x1a).unwrap_or_else(|a| (*a).clone());
             add_layer_norm(&mut x, Some(&sum_parts(f0, &f1, &layer.fo_b)), &layer.oln_w, &layer.oln_b, c.ln_eps);
+            if !spec.is_empty() {
+                tap(l + 1, &x);
+            }
         }
 
+        let means = segment_means(&x, h, &segments);
+        let mut layer_means: Vec<std::vec::IntoIter<Vec<f32>>> = layer_means.into_iter().map(Vec::into_iter).collect();
         segments
             .iter()
-            .map(|seg| {
-                let mut mean = vec![0f32; h];
-                for t in seg.clone() {
-                    for (m, v) in mean.iter_mut().zip(&x[t * h..(t + 1) * h]) {
-                        *m += v;
-                    }
-                }
-                let inv = 1.0 / seg.len().max(1) as f32;
-                mean.iter_mut().for_each(|m| *m *= inv);
-                mean
+            .zip(means)
+            .map(|(seg, mean)| Pooled {
+                mean,
+                layers: layer_means.iter_mut().map(|m| m.next().unwrap_or_default()).collect(),
+                first: spec.first_token().then(|| x[seg.start * h..(seg.start + 1) * h].to_vec()),
             })
             .collect()
     }
+}
+
+/// One segment's pooled states from [`Model::forward`] (none of them normalised).
+pub(crate) struct Pooled {
+    /// The last layer's mean.
+    pub mean: Vec<f32>,
+    /// The means of the spec's layers, in its order.
+    pub layers: Vec<Vec<f32>>,
+    /// The last layer's first-token state, when asked for.
+    pub first: Option<Vec<f32>>,
+}
+
+/// The mean of the rows of `x` (width `h`) in each segment.
+fn segment_means(x: &[f32], h: usize, segments: &[Segment]) -> Vec<Vec<f32>> {
+    segments
+        .iter()
+        .map(|seg| {
+            let mut mean = vec![0f32; h];
+            for t in seg.clone() {
+                for (m, v) in mean.iter_mut().zip(&x[t * h..(t + 1) * h]) {
+                    *m += v;
+                }
+            }
+            let inv = 1.0 / seg.len().max(1) as f32;
+            mean.iter_mut().for_each(|m| *m *= inv);
+            mean
+        })
+        .collect()
 }
 
 /// `(a + b) + bias` per row of width `bias.len()`, in place in `a`.

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use lingxi_nlu::eval::{evaluate, EvalConfig, Example, Splits, TaskKind};
-use lingxi_nlu::fused::DenseNormKind;
+use lingxi_nlu::fused::{DenseNormKind, DenseView};
 
 fn read_split(dir: &Path, name: &str) -> Vec<Example> {
     let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))) else {
@@ -25,6 +25,38 @@ fn read_split(dir: &Path, name: &str) -> Vec<Example> {
         .collect()
 }
 
+/// 384 little-endian f32 per line, as `embed_cache` writes them.
+fn read_rows(path: &Path) -> Option<Vec<Vec<f32>>> {
+    let bytes = std::fs::read(path).ok()?;
+    Some(
+        bytes
+            .chunks_exact(384 * 4)
+            .map(|r| r.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
+            .collect(),
+    )
+}
+
+/// `LX_DENSE_VIEWS=e/e+L11/avg:e+L9+L10+L11`: candidate dense blocks over the embedding (`e`)
+/// and the extra views named in `LX_VIEWS` (`L9,L10,L11,cls`).
+fn parse_views(spec: &str, extra: &[String]) -> Vec<DenseView> {
+    spec.split('/')
+        .map(|v| {
+            let (average, list) = match v.strip_prefix("avg:") {
+                Some(rest) => (true, rest),
+                None => (false, v),
+            };
+            let blocks = list
+                .split('+')
+                .map(|b| match b {
+                    "e" => 0,
+                    _ => 1 + extra.iter().position(|x| x == b).unwrap_or_else(|| panic!("view {b} not in LX_VIEWS")),
+                })
+                .collect();
+            DenseView { name: v.to_owned(), blocks, average }
+        })
+        .collect()
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("usage: nlu_eval DATASET_DIR [intent|oos|sentiment]");
@@ -33,20 +65,28 @@ fn main() {
         Splits { train: read_split(dir, "train"), dev: read_split(dir, "dev"), test: read_split(dir, "test") };
     // LX_EMB=<dir>: sentence embeddings cached by the knowledge crate's `embed_cache` example
     // (`<dataset>.<split>.text.f32`, 384 little-endian f32 per line) turn on the fused model.
+    let extra_views: Vec<String> = std::env::var("LX_VIEWS")
+        .map(|v| v.split(',').filter(|x| !x.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
     if let Ok(emb) = std::env::var("LX_EMB") {
         let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for (split, examples) in [("train", &mut splits.train), ("dev", &mut splits.dev), ("test", &mut splits.test)] {
-            let Ok(bytes) = std::fs::read(Path::new(&emb).join(format!("{name}.{split}.text.f32"))) else { continue };
-            let rows: Vec<Vec<f32>> = bytes
-                .chunks_exact(384 * 4)
-                .map(|r| r.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect())
-                .collect();
+            let Some(rows) = read_rows(&Path::new(&emb).join(format!("{name}.{split}.text.f32"))) else { continue };
             if rows.len() == examples.len() {
                 for (e, r) in examples.iter_mut().zip(rows) {
                     e.dense = Some(r);
                 }
             } else {
                 eprintln!("{split}: {} embeddings for {} examples, ignored", rows.len(), examples.len());
+            }
+            // LX_VIEWS=L9,L10,L11,cls: extra views cached by `embed_cache --views=…`.
+            for view in extra_views.iter() {
+                let path = Path::new(&emb).join(format!("{name}.{split}.text.{view}.f32"));
+                let rows = read_rows(&path).unwrap_or_else(|| panic!("{} missing", path.display()));
+                assert_eq!(rows.len(), examples.len(), "{}", path.display());
+                for (e, r) in examples.iter_mut().zip(rows) {
+                    e.extra.push(r);
+                }
             }
         }
     }
@@ -113,6 +153,9 @@ fn main() {
     }
     if let Ok(v) = std::env::var("LX_OOS_BETA") {
         config.oos_betas = v.split(',').filter_map(|x| x.parse().ok()).collect();
+    }
+    if let Ok(v) = std::env::var("LX_DENSE_VIEWS") {
+        config.dense_views = parse_views(&v, &extra_views);
     }
     let report = evaluate(&splits, &task, &config).expect("evaluation runs");
     if std::env::var("LX_DEV_ONLY").is_ok() {

@@ -8,7 +8,9 @@
 use std::time::Instant;
 
 use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
-use crate::fused::{by_class, confidence, mix_into, mixed, DenseNorm, DenseNormKind, FusedClassifier, Mix, Neighbours};
+use crate::fused::{
+    by_class, confidence, mix_into, mixed, DenseNorm, DenseNormKind, DenseView, FusedClassifier, Mix, Neighbours,
+};
 
 /// One labelled example.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,12 +22,21 @@ pub struct Example {
     /// A sentence embedding of the text, when an encoder is available (every example of an
     /// evaluation has one, or none does).
     pub dense: Option<Vec<f32>>,
+    /// Other pooled views of the text from the encoder's same forward pass (earlier layers'
+    /// means, the first token's state), in a fixed order across examples; see [`DenseView`].
+    pub extra: Vec<Vec<f32>>,
 }
 
 impl Example {
     /// An example from anything string-like.
     pub fn new(text: impl Into<String>, label: impl Into<String>) -> Self {
-        Self { text: text.into(), label: label.into(), dense: None }
+        Self { text: text.into(), label: label.into(), dense: None, extra: Vec::new() }
+    }
+
+    /// The example with extra pooled views (see [`Example::extra`]).
+    pub fn with_extra(mut self, extra: Vec<Vec<f32>>) -> Self {
+        self.extra = extra;
+        self
     }
 
     /// The example with its sentence embedding.
@@ -91,6 +102,9 @@ pub struct EvalConfig {
     pub oos_betas: Vec<f32>,
     /// Candidate NB-SVM feature-scaling powers (two-class tasks only; 0 = plain SVM).
     pub nb_powers: Vec<f32>,
+    /// Candidate dense blocks built from the examples' embedding and extra views, tried on dev
+    /// with every other setting (a view some example cannot build is skipped).
+    pub dense_views: Vec<DenseView>,
 }
 
 impl Default for EvalConfig {
@@ -107,6 +121,7 @@ impl Default for EvalConfig {
             oos_betas: vec![0.0, 0.25, 0.5, 0.75],
             lexical_weights: vec![0.0, 0.2, 0.35, 0.5],
             neighbour_norms: vec![DenseNormKind::Unit, DenseNormKind::Centered, DenseNormKind::Standardized],
+            dense_views: vec![DenseView::embedding()],
         }
     }
 }
@@ -161,6 +176,8 @@ pub struct EvalReport {
     pub lexical_weight: f32,
     /// Preparation of the embedding chosen on dev.
     pub dense_norm: DenseNormKind,
+    /// The dense block chosen on dev ([`DenseView::name`]; `e` = the embedding alone).
+    pub dense_view: String,
     /// Preparation of the embedding for the neighbour vote chosen on dev.
     pub neighbour_norm: DenseNormKind,
     /// NB-SVM scaling power chosen on dev (0 = plain SVM).
@@ -240,6 +257,16 @@ fn calibrate(clf: &mut TextClassifier, ex: &[Example]) -> f32 {
     let (t, l) = texts_labels(ex);
     let dense = all_dense(ex).then(|| dense_rows(ex));
     clf.calibrate_with_dense(&t, dense.as_deref(), &l)
+}
+
+/// The examples with their dense block built by `view` (`None` when some example cannot build it).
+fn with_view(ex: &[Example], view: &DenseView) -> Option<Vec<Example>> {
+    ex.iter()
+        .map(|e| {
+            let dense = view.compose(e.dense.as_deref()?, &e.extra)?;
+            Some(Example { dense: Some(dense), ..e.clone() })
+        })
+        .collect()
 }
 
 /// The examples with their embeddings prepared by `norm`.
@@ -405,6 +432,8 @@ struct Setting {
     temp: f32,
     mix: Mix,
     nb_kind: DenseNormKind,
+    /// Index into the candidate views.
+    view: usize,
 }
 
 /// The best mix on the tuning set, the neighbours' preparation and the score. `model` has no
@@ -550,46 +579,68 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         None
     };
     let member_probs = member.as_ref().map(|m| m.tune_probs.as_slice());
+    // The candidate dense blocks (the embedding as given without embeddings or views).
+    let views: Vec<DenseView> =
+        if dense && !config.dense_views.is_empty() { config.dense_views.clone() } else { vec![DenseView::embedding()] };
     let mut best: Option<(f64, Setting)> = None;
     let mut tried = Vec::new();
-    for kind in &norms {
-        let norm = if dense { fit_norm(&tune_train, *kind) } else { None };
-        let (tt, tn) = (prepared(&tune_train, norm.as_ref()), prepared(&tune, norm.as_ref()));
-        for power in &powers {
-            for c in &grid {
-                for w in &weights {
-                    let mut cfg = config.classifier.clone();
-                    cfg.train.c = *c;
-                    cfg.train.nb_power = *power;
-                    let mut clf = train_linear(&tt, &cfg, *w)?;
-                    let temp = calibrate(&mut clf, &tn);
-                    let probe = FusedClassifier {
-                        linear: clf,
-                        neighbours: None,
-                        mix: Mix::default(),
-                        dense_norm: norm.clone(),
-                        lexical: None,
-                    };
-                    let nb_kinds = if dense { config.neighbour_norms.as_slice() } else { &[] };
-                    let (s, mix, nb_kind) = choose_mix(
-                        &probe,
-                        &tune_train,
-                        &tune,
-                        nb_kinds,
-                        &config.oos_betas,
-                        member_probs,
-                        &config.lexical_weights,
-                        oos_label,
-                        target,
+    for (view_index, view) in views.iter().enumerate() {
+        let (tune_train, tune) = if dense {
+            match (with_view(&tune_train, view), with_view(&tune, view), with_view(&splits.test, view)) {
+                (Some(a), Some(b), Some(_)) => (a, b),
+                _ => continue,
+            }
+        } else {
+            (tune_train.clone(), tune.clone())
+        };
+        for kind in &norms {
+            let norm = if dense { fit_norm(&tune_train, *kind) } else { None };
+            let (tt, tn) = (prepared(&tune_train, norm.as_ref()), prepared(&tune, norm.as_ref()));
+            for power in &powers {
+                for c in &grid {
+                    for w in &weights {
+                        let mut cfg = config.classifier.clone();
+                        cfg.train.c = *c;
+                        cfg.train.nb_power = *power;
+                        let mut clf = train_linear(&tt, &cfg, *w)?;
+                        let temp = calibrate(&mut clf, &tn);
+                        let probe = FusedClassifier {
+                            linear: clf,
+                            neighbours: None,
+                            mix: Mix::default(),
+                            dense_norm: norm.clone(),
+                            lexical: None,
+                        };
+                        let nb_kinds = if dense { config.neighbour_norms.as_slice() } else { &[] };
+                        let (s, mix, nb_kind) = choose_mix(
+                            &probe,
+                            &tune_train,
+                            &tune,
+                            nb_kinds,
+                            &config.oos_betas,
+                            member_probs,
+                            &config.lexical_weights,
+                            oos_label,
+                            target,
+                        );
+                        let point = format!(
+                        "view {} C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?} lexical {}",
+                        view.name, mix.alpha, mix.tau, mix.oos_beta, mix.lexical
                     );
-                    let point = format!(
-                        "C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?} lexical {}",
-                        mix.alpha, mix.tau, mix.oos_beta, mix.lexical
-                    );
-                    tried.push((point, s));
-                    if best.as_ref().is_none_or(|b| s > b.0) {
-                        let setting = Setting { c: *c, w: *w, kind: *kind, power: *power, temp, mix, nb_kind };
-                        best = Some((s, setting));
+                        tried.push((point, s));
+                        if best.as_ref().is_none_or(|b| s > b.0) {
+                            let setting = Setting {
+                                c: *c,
+                                w: *w,
+                                kind: *kind,
+                                power: *power,
+                                temp,
+                                mix,
+                                nb_kind,
+                                view: view_index,
+                            };
+                            best = Some((s, setting));
+                        }
                     }
                 }
             }
@@ -605,10 +656,24 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             temp: 1.0,
             mix: Mix::default(),
             nb_kind: DenseNormKind::Unit,
+            view: 0,
         },
     ));
-    let Setting { c: chosen_c, w: dense_weight, kind: norm_kind, power: nb_power, temp: probe_temp, mix, nb_kind } =
-        chosen;
+    let Setting {
+        c: chosen_c,
+        w: dense_weight,
+        kind: norm_kind,
+        power: nb_power,
+        temp: probe_temp,
+        mix,
+        nb_kind,
+        view: view_index,
+    } = chosen;
+    // From here on every split carries the chosen dense block (the grid checked it builds).
+    let view = &views[view_index];
+    let viewed = |ex: &[Example]| if dense { with_view(ex, view).unwrap_or_else(|| ex.to_vec()) } else { ex.to_vec() };
+    let (tune_train, tune) = (viewed(&tune_train), viewed(&tune));
+    let splits = &Splits { train: viewed(&splits.train), dev: Vec::new(), test: viewed(&splits.test) };
     let mut cfg = config.classifier.clone();
     cfg.train.c = chosen_c;
     cfg.train.nb_power = nb_power;
@@ -726,6 +791,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         oos_beta: mix.oos_beta,
         lexical_weight: mix.lexical,
         dense_norm: norm_kind,
+        dense_view: view.name.clone(),
         neighbour_norm: nb_kind,
         nb_power,
         tune_score,
@@ -766,6 +832,36 @@ mod tests {
         assert_eq!(r.n_test, 3);
         assert!(r.in_scope_accuracy.is_some());
         assert!(r.accuracy >= 66.0, "{r:?}");
+    }
+
+    #[test]
+    fn the_dense_view_is_a_grid_axis_chosen_on_dev() {
+        // The embedding says nothing about the class (the same direction for every example);
+        // the extra view (say an earlier layer's mean) points along the class's axis.
+        let example = |k: usize, j: usize, split: &str| {
+            let jitter = 0.01 * (j % 5) as f32;
+            let mut extra = vec![0.1, jitter, jitter, jitter];
+            extra[1 + k] = 1.0;
+            Example::new(format!("{split} item"), format!("l{k}"))
+                .with_dense(vec![1.0, jitter, 0.5 - jitter, 0.2])
+                .with_extra(vec![extra])
+        };
+        let split = |n: usize, name: &str| -> Vec<Example> { (0..n).map(|j| example(j % 3, j, name)).collect() };
+        let splits = Splits { train: split(30, "train"), dev: split(9, "dev"), test: split(9, "test") };
+        let mut config = EvalConfig::default();
+        let e = DenseView::embedding();
+        let with_x = DenseView { name: "e+x".into(), blocks: vec![0, 1], average: false };
+        let missing = DenseView { name: "e+y".into(), blocks: vec![0, 2], average: false };
+        config.dense_views = vec![e.clone(), missing, with_x];
+        let r = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
+        assert_eq!(r.dense_view, "e+x", "{:?}", r.grid);
+        assert_eq!(r.accuracy, 100.0);
+        assert!(r.grid.iter().any(|(p, _)| p.starts_with("view e ")), "every view is on the grid");
+        assert!(!r.grid.iter().any(|(p, _)| p.starts_with("view e+y ")), "a view the examples lack is skipped");
+        config.dense_views = vec![e];
+        let r = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
+        assert_eq!(r.dense_view, "e");
+        assert!(r.accuracy < 100.0, "the embedding alone cannot tell the classes apart: {}", r.accuracy);
     }
 
     #[test]

@@ -138,6 +138,58 @@ impl DenseNorm {
     }
 }
 
+/// Which of the encoder's pooled views of a text make its dense block (for the linear model
+/// and the neighbours): the embedding alone, or the embedding with earlier layers' means or
+/// the first token's state (`lingxi_encoder::Encoder::encode_batch_features`, same forward
+/// pass). A frozen encoder's last layer is one view; a linear model often gains from more.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DenseView {
+    /// Name for reports (e.g. `e+L11`).
+    pub name: String,
+    /// The blocks used: 0 is the embedding, `k ≥ 1` the `k`-th extra view of the text.
+    pub blocks: Vec<usize>,
+    /// Average the unit-length blocks instead of concatenating them.
+    pub average: bool,
+}
+
+impl DenseView {
+    /// The embedding alone, as given (the default).
+    pub fn embedding() -> Self {
+        Self { name: "e".into(), blocks: vec![0], average: false }
+    }
+
+    /// The dense block of a text from its embedding and its extra views: each block at unit
+    /// length, then concatenated (or averaged). The embedding alone is returned unchanged.
+    /// `None` when a block is missing, empty, of another length than the embedding, or zero.
+    pub fn compose(&self, embedding: &[f32], extra: &[Vec<f32>]) -> Option<Vec<f32>> {
+        if self.blocks == [0] && !self.average {
+            return Some(embedding.to_vec());
+        }
+        let blocks: Vec<Vec<f32>> = self
+            .blocks
+            .iter()
+            .map(|b| match b {
+                0 => Some(embedding),
+                k => extra.get(k - 1).map(Vec::as_slice),
+            })
+            .map(|v| v.filter(|v| !v.is_empty() && v.len() == embedding.len()).and_then(unit_length))
+            .collect::<Option<_>>()?;
+        if blocks.is_empty() {
+            return None;
+        }
+        if self.average {
+            let n = blocks.len() as f32;
+            let mut sum = vec![0f32; embedding.len()];
+            for b in &blocks {
+                sum.iter_mut().zip(b).for_each(|(s, x)| *s += x / n);
+            }
+            Some(sum)
+        } else {
+            Some(blocks.concat())
+        }
+    }
+}
+
 /// `v / |v|`, or `None` for a zero or non-finite vector.
 fn unit_length(v: &[f32]) -> Option<Vec<f32>> {
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -325,6 +377,22 @@ mod tests {
         assert!(s[0] > 0.99 && s[1] < -0.99, "{s:?}");
         let raw = Neighbours::new(&rows, &[0, 0, 1, 1], 2).class_similarity(&[1.0, 0.11]);
         assert!(raw[1] > 0.9, "{raw:?}");
+    }
+
+    #[test]
+    fn dense_views_concatenate_or_average_unit_blocks() {
+        let e = [3.0, 4.0];
+        let extra = vec![vec![0.0, 2.0], vec![1.0]];
+        assert_eq!(DenseView::embedding().compose(&e, &extra), Some(vec![3.0, 4.0]), "the embedding as given");
+        let cat = DenseView { name: "e+1".into(), blocks: vec![0, 1], average: false };
+        assert_eq!(cat.compose(&e, &extra), Some(vec![0.6, 0.8, 0.0, 1.0]));
+        let avg = DenseView { average: true, ..cat.clone() };
+        let v = avg.compose(&e, &extra).unwrap();
+        assert!((v[0] - 0.3).abs() < 1e-6 && (v[1] - 0.9).abs() < 1e-6, "{v:?}");
+        let wrong_len = DenseView { name: "e+2".into(), blocks: vec![0, 2], average: false };
+        assert_eq!(wrong_len.compose(&e, &extra), None);
+        let missing = DenseView { name: "3".into(), blocks: vec![3], average: false };
+        assert_eq!(missing.compose(&e, &extra), None);
     }
 
     #[test]
