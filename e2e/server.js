@@ -2,7 +2,7 @@
 // free port, the channel keys parsed from what it prints, and a stop() that ends the process and
 // removes the directory. The binary is ../target/release/lingxi unless LINGXI_BIN names another.
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
@@ -106,6 +106,8 @@ export async function postInbound(server, channelKind, body) {
 export const CHROMIUM_ARGS = [
   "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
   "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  // A page fulfilled by a route (E2E_CONSOLE_DIR) counts as public: let it reach 127.0.0.1.
+  ...(process.env.E2E_CONSOLE_DIR ? ["--disable-features=LocalNetworkAccessChecks"] : []),
 ];
 export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 
@@ -113,6 +115,7 @@ export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
  * stream is connected. Page errors and console errors (other than failed loads) go to `errors`. */
 export async function openConsole(browser, server, email, errors, { locale = "en-US" } = {}) {
   const context = await browser.newContext({ locale, viewport: { width: 1440, height: 900 } });
+  if (process.env.E2E_CONSOLE_DIR) await serveConsoleFrom(context, server, process.env.E2E_CONSOLE_DIR);
   const page = await context.newPage();
   page.on("pageerror", (e) => errors.push(e.message));
   page.on("console", (m) => {
@@ -124,4 +127,17 @@ export async function openConsole(browser, server, email, errors, { locale = "en
   await page.getByTestId("login-submit").click();
   await page.locator('[data-testid=connection-status][data-status="live"]').waitFor({ timeout: 5000 });
   return page;
+}
+
+/** E2E_CONSOLE_DIR=../crates/lingxi-server/console: the page and its scripts come from that
+ * directory instead of the binary (which embeds them at compile time), so console changes can
+ * be tried without rebuilding the server. A final run without it tests what ships. */
+async function serveConsoleFrom(context, server, dir) {
+  const types = { ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8" };
+  await context.route((url) => url.origin === server.baseUrl && (url.pathname === "/" || url.pathname.startsWith("/console/")), (route) => {
+    const name = new URL(route.request().url()).pathname.replace(/^\/(console\/)?/, "") || "index.html";
+    const file = resolve(dir, name);
+    if (!existsSync(file)) return route.fulfill({ status: 404, body: "" });
+    return route.fulfill({ status: 200, contentType: types[file.slice(file.lastIndexOf("."))] || "text/plain", body: readFileSync(file) });
+  });
 }

@@ -3,12 +3,14 @@
 // reconnecting with exponential backoff when it drops.
 "use strict";
 
-/** An error answered by the API (`{error:{code,message}}`) or a network failure. */
+/** An error answered by the API (`{error:{code,message}}`, with `problems` [{path, message, line}]
+ * for refused training data or settings) or a network failure. */
 class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, problems) {
     super(message);
     this.status = status;
     this.code = code;
+    this.problems = problems || [];
   }
 }
 
@@ -35,7 +37,7 @@ const api = {
     }
     if (!res.ok) {
       const err = (data && data.error) || {};
-      throw new ApiError(res.status, err.code || "http_" + res.status, err.message || res.statusText);
+      throw new ApiError(res.status, err.code || "http_" + res.status, err.message || res.statusText, data && data.problems);
     }
     return data;
   },
@@ -91,6 +93,15 @@ const api = {
     if (lang) p.set("lang", lang);
     return this.get("/api/v1/knowledge/search?" + p.toString());
   },
+  // Understanding (nlu.js, nlu_models.js): parse, intent models, entity settings.
+  nluParse(text) { return this.post("/api/v1/nlu/parse", { text }); },
+  nluModels() { return this.get("/api/v1/nlu/intent-models"); },
+  nluModel(version) { return this.get("/api/v1/nlu/intent-models/" + encodeURIComponent(version)); },
+  nluTrain(body) { return this.post("/api/v1/nlu/intent-models", body); },
+  nluActivate(version) { return this.put("/api/v1/nlu/active-intent-model", { version }); },
+  nluDefaults() { return this.get("/api/v1/nlu/default-intents"); },
+  nluSettings() { return this.get("/api/v1/nlu/settings"); },
+  nluSaveSettings(settings) { return this.put("/api/v1/nlu/settings", settings); },
   transition(id, transition, extra) {
     return this.post("/api/v1/conversations/" + encodeURIComponent(id) + "/transitions", Object.assign({ transition }, extra || {}));
   },

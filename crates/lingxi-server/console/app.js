@@ -176,6 +176,7 @@ async function showApp(me) {
   $("me-name").textContent = me.user.name;
   workspaceSession(me);
   knowledgeSession(me);
+  nluSession(me);
   renderFilters();
   renderConversation();
   renderCustomer();
@@ -195,6 +196,7 @@ function endSession() {
   $("conversation-list").replaceChildren();
   workspaceSession(null);
   knowledgeSession(null);
+  nluSession(null);
   history.replaceState(null, "", location.pathname);
   showLogin();
 }
@@ -683,6 +685,7 @@ function rerenderAll() {
   renderConn();
   refreshQueues();
   renderKnowledge();
+  renderNlu();
 }
 
 /* ───────────────────────────── boot ───────────────────────────── */
@@ -697,6 +700,7 @@ async function boot() {
   $("reply-input").addEventListener("keydown", onReplyKey);
   bootWorkspace();
   bootKnowledge();
+  bootNlu();
   setInterval(() => { if (state.me) renderList(); }, 30000); // keep "5 min" fresh
   try {
     await showApp(await api.me());

@@ -38,6 +38,7 @@ function kbCanEdit() {
 /* ── section shell ── */
 
 function openKnowledge(tab) {
+  if (nlu.open) closeNlu(); // one section over the workspace at a time
   kb.open = true;
   $("kb-view").hidden = false;
   $("kb-toggle").setAttribute("aria-pressed", "true");

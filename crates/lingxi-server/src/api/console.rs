@@ -13,6 +13,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("workspace.js", "text/javascript; charset=utf-8", include_str!("../../console/workspace.js")),
     ("knowledge.js", "text/javascript; charset=utf-8", include_str!("../../console/knowledge.js")),
     ("kb_review.js", "text/javascript; charset=utf-8", include_str!("../../console/kb_review.js")),
+    ("nlu.js", "text/javascript; charset=utf-8", include_str!("../../console/nlu.js")),
+    ("nlu_models.js", "text/javascript; charset=utf-8", include_str!("../../console/nlu_models.js")),
     ("style.css", "text/css; charset=utf-8", include_str!("../../console/style.css")),
 ];
 
