@@ -9,6 +9,11 @@ use std::sync::{Arc, OnceLock};
 
 use crate::classifier::{ClassifierConfig, FormatError, Rng, TextClassifier, TrainError};
 
+/// The reserved intent of messages outside what the model knows (Rasa's convention): its
+/// examples teach the model what is not in scope, and a message classified as it is reported
+/// as out of scope (`top` empty, the best in-scope intent as `best_guess`).
+pub const OUT_OF_SCOPE: &str = "out_of_scope";
+
 /// Labelled examples per intent, in the order given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntentTrainingData {
@@ -238,14 +243,7 @@ impl IntentModel {
                 let t = probe.calibrate(&ht, &hl);
                 classifier.set_temperature(t);
                 if config.oos_threshold.is_none() {
-                    let mut conf: Vec<f32> = ht.iter().map(|t| probe.predict(t).top().1).collect();
-                    conf.sort_by(f32::total_cmp);
-                    let k = ((conf.len() as f32) * config.oos_false_reject_rate).floor() as usize;
-                    let uniform = 1.0 / classifier.labels().len() as f32;
-                    // Never below "clearly better than uniform", never so high that ordinary
-                    // messages are rejected.
-                    threshold =
-                        conf.get(k.min(conf.len() - 1)).copied().unwrap_or(0.0).clamp((2.0 * uniform).min(0.3), 0.5);
+                    threshold = choose_threshold(&probe, &ht, &hl, config.oos_false_reject_rate);
                 }
             }
         }
@@ -290,9 +288,14 @@ impl IntentModel {
         let p = self.classifier.predict(text);
         let names = self.classifier.labels();
         let m = |(k, c): (u32, f32)| IntentMatch { intent: names[k as usize].clone(), confidence: c };
-        let best = m(p.top());
-        let alternatives = p.ranked.iter().skip(1).take(self.n_alternatives).map(|r| m(*r)).collect();
-        let oos = p.n_known_features == 0 || best.confidence < self.oos_threshold;
+        let oos_class = self.classifier.label_index(OUT_OF_SCOPE);
+        // The out-of-scope class is a verdict, never an intent to report.
+        let mut ranked = p.ranked.iter().filter(|(k, _)| Some(*k) != oos_class);
+        let best = m(ranked.next().copied().unwrap_or((0, 0.0)));
+        let alternatives = ranked.take(self.n_alternatives).map(|r| m(*r)).collect();
+        let oos = p.n_known_features == 0
+            || oos_class.is_some_and(|k| p.top().0 == k)
+            || best.confidence < self.oos_threshold;
         (best, alternatives, p.margin(), oos)
     }
 
@@ -462,6 +465,48 @@ pub fn split_clauses(text: &str) -> Vec<&str> {
     }
     clauses.push(&text[pos..]);
     clauses.into_iter().map(str::trim).filter(|c| c.chars().filter(|ch| ch.is_alphanumeric()).count() >= 2).collect()
+}
+
+/// The out-of-scope threshold from the held-out slice: at most `rate` of its in-scope examples
+/// below it; with held-out `out_of_scope` examples, the lowest threshold under that cap that
+/// rejects as many of them (and keeps as many in-scope ones) as any.
+fn choose_threshold(probe: &TextClassifier, texts: &[&str], labels: &[&str], rate: f32) -> f32 {
+    let oos_class = probe.label_index(OUT_OF_SCOPE);
+    // (gold is out of scope, predicted class, confidence of the best in-scope class)
+    let preds: Vec<(bool, Option<u32>, f32)> = texts
+        .iter()
+        .zip(labels)
+        .map(|(t, l)| {
+            let p = probe.predict(t);
+            let best = p.ranked.iter().find(|(k, _)| Some(*k) != oos_class).copied().unwrap_or((0, 0.0));
+            let verdict = (Some(p.top().0) != oos_class).then_some(best.0);
+            (*l == OUT_OF_SCOPE, verdict, best.1)
+        })
+        .collect();
+    let mut conf: Vec<f32> = preds.iter().filter(|p| !p.0).map(|p| p.2).collect();
+    conf.sort_by(f32::total_cmp);
+    let uniform = 1.0 / probe.labels().len() as f32;
+    // Never below "clearly better than uniform", never so high that ordinary messages are rejected.
+    let (floor, ceiling) = ((2.0 * uniform).min(0.3), 0.5);
+    let cap = crate::intent_fused::false_reject_cap(&conf, rate).clamp(floor, ceiling);
+    let negatives = preds.iter().any(|p| p.0);
+    let mut best = (f32::NEG_INFINITY, cap);
+    for t in crate::intent_fused::candidate_thresholds(&conf, cap, negatives) {
+        let t = t.clamp(floor, ceiling);
+        let right = |(oos, verdict, c): &(bool, Option<u32>, f32), gold: &str| {
+            let rejected = verdict.is_none() || *c < t;
+            if *oos {
+                rejected
+            } else {
+                !rejected && verdict.and_then(|k| probe.labels().get(k as usize)).is_some_and(|n| n == gold)
+            }
+        };
+        let score = preds.iter().zip(labels).filter(|(p, l)| right(p, l)).count() as f32;
+        if score > best.0 {
+            best = (score, t);
+        }
+    }
+    best.1
 }
 
 fn holdout_report(probe: &TextClassifier, texts: &[&str], labels: &[&str]) -> TrainingReport {

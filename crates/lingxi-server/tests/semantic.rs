@@ -264,3 +264,57 @@ mod on_postgres {
         super::a_restart_reads_phrasing_vectors_from_the_store_instead_of_encoding(super::Backend::Postgres).await
     }
 }
+
+/// The held-out probe set of the default intents (crates/lingxi-nlu/tests/data), never trained on.
+fn probe_items() -> Vec<lingxi_nlu::probe::ProbeItem> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../lingxi-nlu/tests/data/intent_probe.tsv");
+    lingxi_nlu::probe::parse(&std::fs::read_to_string(path).unwrap())
+}
+
+/// The fused defaults against the lexical ones on the probe set, classified as the bot does
+/// (normalised text, its vector), and the fused step's cost once the vector exists.
+#[test]
+fn the_fused_default_intents_do_at_least_as_well_as_the_lexical_ones_on_the_probe_set() {
+    use lingxi_nlu::intent::{default_model, default_training_data, DefaultLanguage};
+    use lingxi_nlu::intent_fused::{FusedIntentConfig, FusedIntentModel};
+    use lingxi_nlu::probe::ProbeScore;
+    let Some(dir) = model_dir() else { return };
+    let encoder = lingxi_encoder::Encoder::load(dir.join(lingxi_encoder::MODEL_FILE_NAME)).unwrap();
+    let normalizer = lingxi_nlu::normalize::Normalizer::default();
+    let items = probe_items();
+    let mut cost_ns: Vec<u128> = Vec::new();
+    for lang in [DefaultLanguage::Chinese, DefaultLanguage::English] {
+        let data = default_training_data(lang);
+        let texts: Vec<&str> = data.intents().iter().flat_map(|(_, ex)| ex.iter().map(String::as_str)).collect();
+        let vectors = encoder.encode_batch_with_prefix(lingxi_encoder::QUERY_PREFIX, &texts);
+        let started = std::time::Instant::now();
+        let (fused, report) =
+            FusedIntentModel::train(&data, &vectors, default_model(lang), &FusedIntentConfig::default()).unwrap();
+        println!("{lang:?}: fused trained on {} examples in {:?}: {report:?}", texts.len(), started.elapsed());
+        let (mut lexical, mut both) = (ProbeScore::default(), ProbeScore::default());
+        for item in items.iter().filter(|i| i.lang == lang) {
+            let text = normalizer.normalize(&item.text).text;
+            let v = encoder.encode_query(&text);
+            lexical.add(item, &fused.lexical().classify(&text));
+            both.add(item, &fused.classify(&text, &v));
+            for _ in 0..20 {
+                let t = std::time::Instant::now();
+                std::hint::black_box(fused.classify(&text, &v));
+                cost_ns.push(t.elapsed().as_nanos());
+            }
+        }
+        println!("{lang:?} lexical: {}", lexical.summary());
+        println!("{lang:?} fused:   {}", both.summary());
+        for (text, want, got) in &both.misses {
+            println!("  fused miss: {text} | want {want} | got {got}");
+        }
+        // At least as many in-domain answers right, and at least as many messages right in all
+        // (in-domain answered right plus out-of-domain rejected).
+        assert!(both.in_domain_right >= lexical.in_domain_right, "{lang:?}");
+        let right = |s: &ProbeScore| s.in_domain_right + s.out_of_domain_rejected;
+        assert!(right(&both) >= right(&lexical), "{lang:?}");
+    }
+    cost_ns.sort_unstable();
+    let at = |q: f64| cost_ns[((cost_ns.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
+    println!("fused classification once the vector exists: p50 {:.1} µs, p99 {:.1} µs", at(0.5), at(0.99));
+}
