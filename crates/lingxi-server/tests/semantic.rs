@@ -318,3 +318,112 @@ fn the_fused_default_intents_do_at_least_as_well_as_the_lexical_ones_on_the_prob
     let at = |q: f64| cost_ns[((cost_ns.len() - 1) as f64 * q) as usize] as f64 / 1000.0;
     println!("fused classification once the vector exists: p50 {:.1} µs, p99 {:.1} µs", at(0.5), at(0.99));
 }
+
+/// A paraphrase the lexical default model reads as another intent ("the left earbud is silent"
+/// as price protection), and a question from outside the shop it used to read as `coupon`.
+const FUSED_PARAPHRASE: (&str, &str) = ("买的耳机左边没有声音", "product_troubleshooting");
+const ELSEWHERE: &str = "洗衣机的烘干功能怎么用";
+
+async fn parse_text(app: &TestApp, token: &str, text: &str) -> Value {
+    let (s, v) = app.send("post", token, "/api/v1/nlu/parse", Some(json!({ "text": text }))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+/// Asks `/nlu/parse` until the fused model answers (it is built in the background).
+async fn parse_fused(app: &TestApp, token: &str, text: &str) -> Value {
+    for _ in 0..600 {
+        let v = parse_text(app, token, text).await;
+        if v["intent"]["model"]["kind"] == "fused" {
+            return v;
+        }
+        assert_eq!(v["intent"]["model"]["kind"], "lexical", "{v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the fused intent model was not in use within 120 s");
+}
+
+const EXAMPLES_ENCODED: &str = "lingxi_intent_example_vectors_total{source=\"encoded\"}";
+const EXAMPLES_FROM_STORE: &str = "lingxi_intent_example_vectors_total{source=\"store\"}";
+
+async fn queries_encoded(app: &TestApp) -> u64 {
+    metric(app, "lingxi_encoder_texts_total").await - metric(app, ENCODED).await - metric(app, EXAMPLES_ENCODED).await
+}
+
+async fn with_the_encoder_the_bot_classifies_intents_with_the_fused_model(backend: Backend) {
+    let Some(dir) = model_dir() else { return };
+    let tweak = |c: &mut lingxi_server::config::Config| {
+        encoder_on(c, &dir);
+        c.bot_enabled = true;
+        c.knowledge.query_encode_timeout_ms = 10_000;
+    };
+    let app = spawn_app_with(backend, tweak).await;
+    let admin = app.login(&app.a.admin).await;
+    let (text, want) = FUSED_PARAPHRASE;
+    let normalized = lingxi_nlu::normalize::Normalizer::default().normalize(text).text;
+    let lexical = lingxi_nlu::intent::default_model(lingxi_nlu::intent::DefaultLanguage::Chinese).classify(&normalized);
+    assert_ne!(lexical.top.map(|t| t.intent).as_deref(), Some(want), "the lexical model must get it wrong");
+
+    let v = parse_fused(&app, &admin, text).await;
+    assert_eq!(v["intent"]["model"], json!({ "source": "default", "language": "zh", "kind": "fused" }), "{v}");
+    assert_eq!(v["intent"]["top"]["intent"], want, "{v}");
+    let v = parse_text(&app, &admin, ELSEWHERE).await;
+    assert_eq!((v["intent"]["out_of_scope"].as_bool(), &v["intent"]["top"]), (Some(true), &Value::Null), "{v}");
+    let encoded = metric(&app, EXAMPLES_ENCODED).await;
+    assert!(encoded > 300, "the default Chinese examples were encoded: {encoded}");
+
+    // The bot's turn: the message is encoded once, for the intent and for retrieval alike, and
+    // the conversation's last intent is the fused model's.
+    import_demo(&app, &admin).await;
+    search_in_mode(&app, &admin, "发票", "hybrid").await;
+    // Messages encoded: every text encoded, less phrasings and intent examples (builds may
+    // still be running for the second import).
+    let texts = queries_encoded(&app).await;
+    let bot_text = "左边耳机突然没声音了";
+    let ident = json!([{ "kind": "device_id", "value": format!("fused-{}", rand_hex()) }]);
+    let (s, m) = app.inbound(&app.a.app_key, msg(&format!("fused-{}", rand_hex()), ident, bot_text)).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let conv = m["conversation_id"].as_str().unwrap().to_owned();
+    let seen = eventually(|| async {
+        let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
+        let i = &v["conversation"]["last_intent"];
+        (!i.is_null()).then(|| i.clone())
+    })
+    .await;
+    println!("bot turn on {bot_text}: last intent {seen}");
+    assert_eq!(queries_encoded(&app).await, texts + 1, "one encoding for the turn");
+    assert_eq!(metric(&app, "lingxi_kb_lexical_fallbacks_total").await, 0);
+
+    // A tenant's own model gets its fused twin too (its examples encoded in the background).
+    let plants = json!({ "intents": [
+        { "intent": "plant_care", "examples": ["我的绿萝叶子发黄了", "多肉浇水太多烂根了怎么办", "盆栽长虫子了", "花叶子打蔫了", "发财树掉叶子"] },
+        { "intent": "delivery_time", "examples": ["花什么时候能送到", "配送要几天", "今天下单明天能到吗", "鲜花几点送达", "送花需要多久"] },
+    ]});
+    let (s, v) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(plants)).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let v = parse_fused(&app, &admin, "我家的绿萝叶子黄了怎么办").await;
+    assert_eq!(v["intent"]["model"], json!({ "source": "tenant", "version": 1, "kind": "fused" }), "{v}");
+    assert_eq!(v["intent"]["top"]["intent"], "plant_care", "{v}");
+    let (s, _) = app.send("put", &admin, "/api/v1/nlu/active-intent-model", Some(json!({ "version": null }))).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // A restart reads the examples' vectors back instead of encoding them again.
+    let app = app.restart(tweak).await;
+    let admin = app.login(&app.a.admin).await;
+    parse_fused(&app, &admin, text).await;
+    assert_eq!(metric(&app, EXAMPLES_ENCODED).await, 0, "nothing encoded after the restart");
+    assert!(metric(&app, EXAMPLES_FROM_STORE).await >= encoded, "every example vector read back");
+}
+
+mod fused_on_sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_the_encoder_the_bot_classifies_intents_with_the_fused_model() {
+        super::with_the_encoder_the_bot_classifies_intents_with_the_fused_model(super::Backend::Sqlite).await
+    }
+}
+mod fused_on_postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_the_encoder_the_bot_classifies_intents_with_the_fused_model() {
+        super::with_the_encoder_the_bot_classifies_intents_with_the_fused_model(super::Backend::Postgres).await
+    }
+}
