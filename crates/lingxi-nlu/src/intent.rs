@@ -467,55 +467,39 @@ pub fn split_clauses(text: &str) -> Vec<&str> {
     clauses.into_iter().map(str::trim).filter(|c| c.chars().filter(|ch| ch.is_alphanumeric()).count() >= 2).collect()
 }
 
-/// The out-of-scope threshold from the held-out slice: at most `rate` of its in-scope examples
-/// below it; with held-out `out_of_scope` examples, the lowest threshold under that cap that
-/// rejects as many of them (and keeps as many in-scope ones) as any.
+/// The out-of-scope threshold from the held-out slice: `rate` of its in-scope examples have a
+/// lower best in-scope confidence (the rule from before the `out_of_scope` class; choosing the
+/// lowest threshold the held-out negatives allow, as the fused model does, lost "qwzx vbnm").
 fn choose_threshold(probe: &TextClassifier, texts: &[&str], labels: &[&str], rate: f32) -> f32 {
     let oos_class = probe.label_index(OUT_OF_SCOPE);
-    // (gold is out of scope, predicted class, confidence of the best in-scope class)
-    let preds: Vec<(bool, Option<u32>, f32)> = texts
+    let mut conf: Vec<f32> = texts
         .iter()
         .zip(labels)
-        .map(|(t, l)| {
-            let p = probe.predict(t);
-            let best = p.ranked.iter().find(|(k, _)| Some(*k) != oos_class).copied().unwrap_or((0, 0.0));
-            let verdict = (Some(p.top().0) != oos_class).then_some(best.0);
-            (*l == OUT_OF_SCOPE, verdict, best.1)
-        })
+        .filter(|(_, l)| **l != OUT_OF_SCOPE)
+        .map(|(t, _)| probe.predict(t).ranked.iter().find(|(k, _)| Some(*k) != oos_class).map_or(0.0, |r| r.1))
         .collect();
-    let mut conf: Vec<f32> = preds.iter().filter(|p| !p.0).map(|p| p.2).collect();
     conf.sort_by(f32::total_cmp);
     let uniform = 1.0 / probe.labels().len() as f32;
     // Never below "clearly better than uniform", never so high that ordinary messages are rejected.
-    let (floor, ceiling) = ((2.0 * uniform).min(0.3), 0.5);
-    let cap = crate::intent_fused::false_reject_cap(&conf, rate).clamp(floor, ceiling);
-    let negatives = preds.iter().any(|p| p.0);
-    let mut best = (f32::NEG_INFINITY, cap);
-    for t in crate::intent_fused::candidate_thresholds(&conf, cap, negatives) {
-        let t = t.clamp(floor, ceiling);
-        let right = |(oos, verdict, c): &(bool, Option<u32>, f32), gold: &str| {
-            let rejected = verdict.is_none() || *c < t;
-            if *oos {
-                rejected
-            } else {
-                !rejected && verdict.and_then(|k| probe.labels().get(k as usize)).is_some_and(|n| n == gold)
-            }
-        };
-        let score = preds.iter().zip(labels).filter(|(p, l)| right(p, l)).count() as f32;
-        if score > best.0 {
-            best = (score, t);
-        }
-    }
-    best.1
+    crate::intent_fused::false_reject_cap(&conf, rate).clamp((2.0 * uniform).min(0.3), 0.5)
 }
 
 fn holdout_report(probe: &TextClassifier, texts: &[&str], labels: &[&str]) -> TrainingReport {
     let names = probe.labels();
+    let oos_class = probe.label_index(OUT_OF_SCOPE);
     // (right, seen) per intent, in first-seen order.
     let mut per: Vec<(&str, usize, usize)> = Vec::new();
     let mut right = 0;
     for (t, l) in texts.iter().zip(labels) {
-        let ok = names.get(probe.predict(t).top().0 as usize).is_some_and(|n| n == l);
+        let p = probe.predict(t);
+        // Out-of-scope not applied: an in-scope example's best in-scope intent; an
+        // `out_of_scope` example is right when that class comes first.
+        let best = if *l == OUT_OF_SCOPE {
+            p.top().0
+        } else {
+            p.ranked.iter().map(|r| r.0).find(|k| Some(*k) != oos_class).unwrap_or(0)
+        };
+        let ok = names.get(best as usize).is_some_and(|n| n == l);
         right += usize::from(ok);
         match per.iter_mut().find(|p| p.0 == *l) {
             Some(p) => {

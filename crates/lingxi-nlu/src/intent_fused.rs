@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(report.holdout_examples, 3, "{report:?}");
         // "款项原路返还需要几日" shares no word with the refund examples; its vector is refund's.
         let r = m.classify("款项原路返还需要几日", &vec_of(0));
-        assert_eq!(r.top.map(|t| t.intent).as_deref(), Some("refund"), "{r:?}");
+        assert_eq!(r.top.as_ref().map(|t| t.intent.as_str()), Some("refund"), "{r:?}");
         let r = m.classify("洗衣机烘干怎么用", &vec_of(2));
         assert!(r.out_of_scope && r.best_guess.intent != OUT_OF_SCOPE, "{r:?}");
         // Without a vector of the right length the lexical model answers.
