@@ -15,9 +15,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let verbose = args.iter().any(|a| a == "-v");
     let without = args.iter().any(|a| a == "--no-negatives");
-    let path = args.iter().find(|a| !a.starts_with('-')).cloned().unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/intent_probe.tsv").to_owned()
-    });
+    let path = args
+        .iter()
+        .find(|a| !a.starts_with('-'))
+        .cloned()
+        .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/intent_probe.tsv").to_owned());
     let items = parse(&std::fs::read_to_string(&path).expect("probe file"));
     // Classified after normalisation, as the bot does.
     let normalizer = Normalizer::default();

@@ -42,7 +42,10 @@ impl Default for FusedIntentConfig {
         }
         Self {
             // C 0.5 and w 3 were chosen on dev for banking77, smp2017 and cais (benchmarks.md).
-            classifier: ClassifierConfig { train: TrainConfig { c: 0.5, ..TrainConfig::default() }, ..Default::default() },
+            classifier: ClassifierConfig {
+                train: TrainConfig { c: 0.5, ..TrainConfig::default() },
+                ..Default::default()
+            },
             dense_weight: 3.0,
             mixes,
             holdout_fraction: 0.2,
@@ -103,8 +106,13 @@ struct Part<'a> {
 }
 
 fn fit(part: &Part<'_>, config: &FusedIntentConfig) -> Result<(TextClassifier, Neighbours), IntentError> {
-    let linear =
-        TextClassifier::train_with_dense(&part.texts, &part.vectors, &part.labels, &config.classifier, config.dense_weight)?;
+    let linear = TextClassifier::train_with_dense(
+        &part.texts,
+        &part.vectors,
+        &part.labels,
+        &config.classifier,
+        config.dense_weight,
+    )?;
     let classes: Vec<u32> = part.labels.iter().map(|l| linear.label_index(l).unwrap_or(0)).collect();
     let rows: Vec<&[f32]> = part.vectors.iter().map(Vec::as_slice).collect();
     let neighbours = Neighbours::new(&rows, &classes, linear.labels().len());
@@ -114,7 +122,8 @@ fn fit(part: &Part<'_>, config: &FusedIntentConfig) -> Result<(TextClassifier, N
 /// (class, blended confidence) of one example under a mix.
 fn predict(model: &FusedClassifier, text: &str, v: &[f32], mix: Mix) -> (u32, f32) {
     let linear = model.linear_probabilities(text, Some(v));
-    let sim = model.neighbours.as_ref().filter(|_| mix.alpha > 0.0 || mix.oos_beta > 0.0).map(|nb| nb.class_similarity(v));
+    let sim =
+        model.neighbours.as_ref().filter(|_| mix.alpha > 0.0 || mix.oos_beta > 0.0).map(|nb| nb.class_similarity(v));
     confidence(&mixed(&linear, sim.as_deref(), mix), sim.as_deref(), mix)
 }
 
@@ -130,7 +139,9 @@ impl FusedIntentModel {
         let (texts, labels): (Vec<&str>, Vec<&str>) =
             data.intents().iter().flat_map(|(n, ex)| ex.iter().map(move |e| (e.as_str(), n.as_str()))).unzip();
         if vectors.len() != texts.len() {
-            return Err(crate::classifier::TrainError::LengthMismatch { texts: texts.len(), labels: vectors.len() }.into());
+            return Err(
+                crate::classifier::TrainError::LengthMismatch { texts: texts.len(), labels: vectors.len() }.into()
+            );
         }
         let dim = vectors.first().map_or(0, Vec::len);
         let held = holdout_mask(data, config.holdout_fraction, config.classifier.train.seed);
@@ -144,7 +155,8 @@ impl FusedIntentModel {
         let mut temperature = None;
         if !held_part.texts.is_empty() {
             let (mut probe, neighbours) = fit(&train_part, config)?;
-            temperature = Some(probe.calibrate_with_dense(&held_part.texts, Some(&held_part.vectors), &held_part.labels));
+            temperature =
+                Some(probe.calibrate_with_dense(&held_part.texts, Some(&held_part.vectors), &held_part.labels));
             let probe = FusedClassifier {
                 linear: probe,
                 neighbours: Some(neighbours),
@@ -159,7 +171,8 @@ impl FusedIntentModel {
             linear.set_temperature(t);
         }
         let oos_class = linear.label_index(OUT_OF_SCOPE);
-        let fused = FusedClassifier { linear, neighbours: Some(neighbours), mix: report.mix, lexical: None, dense_norm: None };
+        let fused =
+            FusedClassifier { linear, neighbours: Some(neighbours), mix: report.mix, lexical: None, dense_norm: None };
         Ok((Self { fused, oos_class, oos_threshold: report.oos_threshold, dim, lexical }, report))
     }
 
@@ -214,11 +227,8 @@ impl FusedIntentModel {
             [] => 0.0,
         };
         let alternatives = ranked.iter().skip(1).take(5).map(|r| m(*r)).collect();
-        let second = if out_of_scope {
-            None
-        } else {
-            self.lexical.classify(text).second.filter(|s| s.intent != best.intent)
-        };
+        let second =
+            if out_of_scope { None } else { self.lexical.classify(text).second.filter(|s| s.intent != best.intent) };
         IntentResult {
             top: (!out_of_scope).then(|| best.clone()),
             best_guess: best,

@@ -9,8 +9,8 @@
 
 use crate::semantic::Semantic;
 use lingxi_domain::TenantId;
-use lingxi_nlu::intent::{default_model, default_training_data, DefaultLanguage, IntentModel, IntentResult};
 use lingxi_nlu::intent::IntentTrainingData;
+use lingxi_nlu::intent::{default_model, default_training_data, DefaultLanguage, IntentModel, IntentResult};
 use lingxi_nlu::intent_fused::{FusedIntentConfig, FusedIntentModel};
 use lingxi_store::Store;
 use std::collections::HashMap;
@@ -104,9 +104,12 @@ impl FusedIntents {
         if self.claim(&key) {
             let source = match own {
                 None => Source::Default(language(chinese)),
-                Some((version, m)) => {
-                    Source::Tenant { store: store.clone(), tenant: tenant.clone(), version: *version, lexical: m.clone() }
-                }
+                Some((version, m)) => Source::Tenant {
+                    store: store.clone(),
+                    tenant: tenant.clone(),
+                    version: *version,
+                    lexical: m.clone(),
+                },
             };
             self.spawn_build(semantic.clone(), key, source);
         }

@@ -427,3 +427,45 @@ mod fused_on_postgres {
         super::with_the_encoder_the_bot_classifies_intents_with_the_fused_model(super::Backend::Postgres).await
     }
 }
+
+/// What a tenant's fused twin costs to build (not run by default: it encodes a few thousand
+/// banking77 training texts): `LX_TENANT_SET=/work/shared/data/banking77/train.jsonl
+/// cargo test -p lingxi-server --test semantic fused_training_time -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn fused_training_time_for_a_tenant_sized_set() {
+    use lingxi_nlu::intent::{IntentConfig, IntentModel, IntentTrainingData};
+    use lingxi_nlu::intent_fused::{FusedIntentConfig, FusedIntentModel};
+    let Some(dir) = model_dir() else { return };
+    let Some(path) = std::env::var_os("LX_TENANT_SET") else {
+        println!("SKIPPED: set LX_TENANT_SET to a JSON Lines file of {{text, label}}");
+        return;
+    };
+    let n: usize = std::env::var("LX_TENANT_N").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
+    let mut data = IntentTrainingData::new();
+    for line in std::fs::read_to_string(path).unwrap().lines().take(n) {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let label = v["label"].as_str().map_or_else(|| v["label"].to_string(), str::to_owned);
+        data.add(&label, [v["text"].as_str().unwrap()]);
+    }
+    let texts: Vec<&str> = data.intents().iter().flat_map(|(_, ex)| ex.iter().map(String::as_str)).collect();
+    let encoder = lingxi_encoder::Encoder::load(dir.join(lingxi_encoder::MODEL_FILE_NAME)).unwrap();
+    let t0 = std::time::Instant::now();
+    let vectors: Vec<Vec<f32>> =
+        texts.chunks(16).flat_map(|c| encoder.encode_batch_with_prefix(lingxi_encoder::QUERY_PREFIX, c)).collect();
+    let encode = t0.elapsed();
+    let t1 = std::time::Instant::now();
+    let lexical = std::sync::Arc::new(IntentModel::train(&data, &IntentConfig::default()).unwrap());
+    let lexical_time = t1.elapsed();
+    let t2 = std::time::Instant::now();
+    let (_, report) = FusedIntentModel::train(&data, &vectors, lexical, &FusedIntentConfig::default()).unwrap();
+    println!(
+        "{} examples, {} intents: encoding {:.1} s (once; cached by text afterwards), lexical training {:.2} s, \
+         fused training {:.2} s; {report:?}",
+        texts.len(),
+        data.intents().len(),
+        encode.as_secs_f64(),
+        lexical_time.as_secs_f64(),
+        t2.elapsed().as_secs_f64()
+    );
+}
