@@ -119,14 +119,6 @@ fn fit(part: &Part<'_>, config: &FusedIntentConfig) -> Result<(TextClassifier, N
     Ok((linear, neighbours))
 }
 
-/// (class, blended confidence) of one example under a mix.
-fn predict(model: &FusedClassifier, text: &str, v: &[f32], mix: Mix) -> (u32, f32) {
-    let linear = model.linear_probabilities(text, Some(v));
-    let sim =
-        model.neighbours.as_ref().filter(|_| mix.alpha > 0.0 || mix.oos_beta > 0.0).map(|nb| nb.class_similarity(v));
-    confidence(&mixed(&linear, sim.as_deref(), mix), sim.as_deref(), mix)
-}
-
 impl FusedIntentModel {
     /// Trains from `data` with one embedding per example (`vectors`, in the order of
     /// `data.intents()` and their examples) next to `lexical`, the lexical model of the same data.
@@ -271,10 +263,22 @@ fn choose(probe: &FusedClassifier, held: &Part<'_>, config: &FusedIntentConfig) 
     let gold: Vec<u32> = held.labels.iter().map(|l| probe.linear.label_index(l).unwrap_or(0)).collect();
     let n_in = gold.iter().filter(|g| Some(**g) != oos_class).count();
     let n_out = gold.len() - n_in;
+    // Both halves once per example; a mix only recombines them (the neighbour scan is the
+    // costly part with a few thousand examples).
+    let linear: Vec<Vec<f32>> =
+        held.texts.iter().zip(&held.vectors).map(|(t, v)| probe.linear_probabilities(t, Some(v))).collect();
+    let sims: Option<Vec<Vec<f32>>> =
+        probe.neighbours.as_ref().map(|nb| held.vectors.iter().map(|v| nb.class_similarity(v)).collect());
     let mut best: Option<(f32, FusedReport)> = None;
     for mix in &config.mixes {
-        let preds: Vec<(u32, f32)> =
-            held.texts.iter().zip(&held.vectors).map(|(t, v)| predict(probe, t, v, *mix)).collect();
+        let preds: Vec<(u32, f32)> = linear
+            .iter()
+            .enumerate()
+            .map(|(i, lin)| {
+                let sim = sims.as_ref().map(|s| s[i].as_slice());
+                confidence(&mixed(lin, sim, *mix), sim, *mix)
+            })
+            .collect();
         let mut conf: Vec<f32> =
             preds.iter().zip(&gold).filter(|(_, g)| Some(**g) != oos_class).map(|(p, _)| p.1).collect();
         conf.sort_by(f32::total_cmp);

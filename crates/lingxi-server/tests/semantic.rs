@@ -451,8 +451,26 @@ fn fused_training_time_for_a_tenant_sized_set() {
     let texts: Vec<&str> = data.intents().iter().flat_map(|(_, ex)| ex.iter().map(String::as_str)).collect();
     let encoder = lingxi_encoder::Encoder::load(dir.join(lingxi_encoder::MODEL_FILE_NAME)).unwrap();
     let t0 = std::time::Instant::now();
-    let vectors: Vec<Vec<f32>> =
-        texts.chunks(16).flat_map(|c| encoder.encode_batch_with_prefix(lingxi_encoder::QUERY_PREFIX, c)).collect();
+    // LX_VECTOR_CACHE=FILE keeps the vectors (384 little-endian f32 each) for a second run.
+    let cache = std::env::var_os("LX_VECTOR_CACHE").map(PathBuf::from);
+    let cached: Option<Vec<Vec<f32>>> = cache.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| {
+        b.chunks_exact(encoder.dim() * 4)
+            .map(|r| r.chunks_exact(4).map(|x| f32::from_le_bytes([x[0], x[1], x[2], x[3]])).collect())
+            .collect()
+    });
+    let vectors: Vec<Vec<f32>> = match cached.filter(|v| v.len() == texts.len()) {
+        Some(v) => v,
+        None => {
+            let v: Vec<Vec<f32>> = texts
+                .chunks(16)
+                .flat_map(|c| encoder.encode_batch_with_prefix(lingxi_encoder::QUERY_PREFIX, c))
+                .collect();
+            if let Some(p) = &cache {
+                std::fs::write(p, v.iter().flatten().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+            }
+            v
+        }
+    };
     let encode = t0.elapsed();
     let t1 = std::time::Instant::now();
     let lexical = std::sync::Arc::new(IntentModel::train(&data, &IntentConfig::default()).unwrap());
@@ -460,7 +478,7 @@ fn fused_training_time_for_a_tenant_sized_set() {
     let t2 = std::time::Instant::now();
     let (_, report) = FusedIntentModel::train(&data, &vectors, lexical, &FusedIntentConfig::default()).unwrap();
     println!(
-        "{} examples, {} intents: encoding {:.1} s (once; cached by text afterwards), lexical training {:.2} s, \
+        "{} examples, {} intents: encoding (or reading the cache) {:.1} s, lexical training {:.2} s, \
          fused training {:.2} s; {report:?}",
         texts.len(),
         data.intents().len(),
