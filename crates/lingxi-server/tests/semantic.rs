@@ -356,6 +356,9 @@ async fn with_the_encoder_the_bot_classifies_intents_with_the_fused_model(backen
         encoder_on(c, &dir);
         c.bot_enabled = true;
         c.knowledge.query_encode_timeout_ms = 10_000;
+        // Short texts fit; the bot's long message below is cut, and a cut vector is never
+        // cached, so a second encoding of it would show in the counters.
+        c.knowledge.query_max_tokens = Some(lingxi_encoder::QueryTokens::new(24).unwrap());
     };
     let app = spawn_app_with(backend, tweak).await;
     let admin = app.login(&app.a.admin).await;
@@ -378,8 +381,9 @@ async fn with_the_encoder_the_bot_classifies_intents_with_the_fused_model(backen
     search_in_mode(&app, &admin, "发票", "hybrid").await;
     // Messages encoded: every text encoded, less phrasings and intent examples (builds may
     // still be running for the second import).
-    let texts = queries_encoded(&app).await;
-    let bot_text = "左边耳机突然没声音了";
+    let (texts, cut) = (queries_encoded(&app).await, metric(&app, "lingxi_kb_queries_cut_total").await);
+    let bot_text =
+        "左边耳机突然没声音了，右边的还是好的，已经充满电也重新配对过好几次了，还是没有用，请问应该怎么处理比较好";
     let ident = json!([{ "kind": "device_id", "value": format!("fused-{}", rand_hex()) }]);
     let (s, m) = app.inbound(&app.a.app_key, msg(&format!("fused-{}", rand_hex()), ident, bot_text)).await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
@@ -392,7 +396,28 @@ async fn with_the_encoder_the_bot_classifies_intents_with_the_fused_model(backen
     .await;
     println!("bot turn on {bot_text}: last intent {seen}");
     assert_eq!(queries_encoded(&app).await, texts + 1, "one encoding for the turn");
+    assert_eq!(metric(&app, "lingxi_kb_queries_cut_total").await, cut + 1, "the one encoding was cut");
     assert_eq!(metric(&app, "lingxi_kb_lexical_fallbacks_total").await, 0);
+
+    // Out of scope is "no intent" in the bot: no topic named in the reply (the old lexical model
+    // said "关于优惠券…"), and the knowledge base's miss is still logged as a gap.
+    let ident = json!([{ "kind": "device_id", "value": format!("fused-{}", rand_hex()) }]);
+    let (s, m) = app.inbound(&app.a.app_key, msg(&format!("fused-{}", rand_hex()), ident, ELSEWHERE)).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let conv = m["conversation_id"].as_str().unwrap().to_owned();
+    let reply = eventually(|| async {
+        let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
+        let bot = v["messages"].as_array()?.iter().find(|m| m["sender"]["kind"] == "bot")?.clone();
+        Some(json!({ "text": bot["content"]["text"], "intent": v["conversation"]["last_intent"] }))
+    })
+    .await;
+    assert_eq!(reply["intent"], Value::Null, "{reply}");
+    assert!(!reply["text"].as_str().unwrap().contains("优惠券"), "{reply}");
+    eventually(|| async {
+        let (_, v) = app.get(&admin, "/api/v1/knowledge/gaps").await;
+        v["clusters"].as_array()?.iter().any(|c| c["question"] == ELSEWHERE).then_some(Value::Null)
+    })
+    .await;
 
     // A tenant's own model gets its fused twin too (its examples encoded in the background).
     let plants = json!({ "intents": [
