@@ -9,6 +9,11 @@ use std::sync::{Arc, OnceLock};
 
 use crate::classifier::{ClassifierConfig, FormatError, Rng, TextClassifier, TrainError};
 
+/// The reserved intent of messages outside what the model knows (Rasa's convention): its
+/// examples teach the model what is not in scope, and a message classified as it is reported
+/// as out of scope (`top` empty, the best in-scope intent as `best_guess`).
+pub const OUT_OF_SCOPE: &str = "out_of_scope";
+
 /// Labelled examples per intent, in the order given.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IntentTrainingData {
@@ -238,14 +243,7 @@ impl IntentModel {
                 let t = probe.calibrate(&ht, &hl);
                 classifier.set_temperature(t);
                 if config.oos_threshold.is_none() {
-                    let mut conf: Vec<f32> = ht.iter().map(|t| probe.predict(t).top().1).collect();
-                    conf.sort_by(f32::total_cmp);
-                    let k = ((conf.len() as f32) * config.oos_false_reject_rate).floor() as usize;
-                    let uniform = 1.0 / classifier.labels().len() as f32;
-                    // Never below "clearly better than uniform", never so high that ordinary
-                    // messages are rejected.
-                    threshold =
-                        conf.get(k.min(conf.len() - 1)).copied().unwrap_or(0.0).clamp((2.0 * uniform).min(0.3), 0.5);
+                    threshold = choose_threshold(&probe, (&pt, &pl), (&ht, &hl), config);
                 }
             }
         }
@@ -290,9 +288,17 @@ impl IntentModel {
         let p = self.classifier.predict(text);
         let names = self.classifier.labels();
         let m = |(k, c): (u32, f32)| IntentMatch { intent: names[k as usize].clone(), confidence: c };
-        let best = m(p.top());
-        let alternatives = p.ranked.iter().skip(1).take(self.n_alternatives).map(|r| m(*r)).collect();
-        let oos = p.n_known_features == 0 || best.confidence < self.oos_threshold;
+        let oos_class = self.classifier.label_index(OUT_OF_SCOPE);
+        // The out-of-scope class is a verdict, never an intent to report; intents' confidences
+        // are among the in-scope intents, as the threshold was chosen (`choose_threshold`).
+        let oos_p = oos_class.and_then(|k| p.ranked.iter().find(|r| r.0 == k)).map_or(0.0, |r| r.1);
+        let share = (1.0 - oos_p).max(1e-6);
+        let mut ranked = p.ranked.iter().filter(|(k, _)| Some(*k) != oos_class).map(|(k, c)| (*k, c / share));
+        let best = m(ranked.next().unwrap_or((0, 0.0)));
+        let alternatives = ranked.take(self.n_alternatives).map(m).collect();
+        let oos = p.n_known_features == 0
+            || oos_class.is_some_and(|k| p.top().0 == k)
+            || best.confidence < self.oos_threshold;
         (best, alternatives, p.margin(), oos)
     }
 
@@ -464,13 +470,54 @@ pub fn split_clauses(text: &str) -> Vec<&str> {
     clauses.into_iter().map(str::trim).filter(|c| c.chars().filter(|ch| ch.is_alphanumeric()).count() >= 2).collect()
 }
 
+/// The out-of-scope threshold from the held-out slice: `oos_false_reject_rate` of its in-scope
+/// examples have a lower confidence (at most). With an `out_of_scope` class the in-scope
+/// confidences are diluted by it, which would drag the threshold down to its floor and let
+/// gibberish through; so the threshold is then chosen on a probe trained without that class and
+/// compared with the confidence among the in-scope intents (see `IntentModel::single`).
+fn choose_threshold(
+    probe: &TextClassifier,
+    train: (&[&str], &[&str]),
+    held: (&[&str], &[&str]),
+    config: &IntentConfig,
+) -> f32 {
+    fn in_scope<'a>((t, l): (&[&'a str], &[&'a str])) -> (Vec<&'a str>, Vec<&'a str>) {
+        t.iter().zip(l).filter(|(_, l)| **l != OUT_OF_SCOPE).map(|(t, l)| (*t, *l)).unzip()
+    }
+    let (ht, hl) = in_scope(held);
+    let plain = if probe.label_index(OUT_OF_SCOPE).is_some() {
+        let (pt, pl) = in_scope(train);
+        TextClassifier::train(&pt, &pl, &config.classifier).ok().map(|mut c| {
+            c.calibrate(&ht, &hl);
+            c
+        })
+    } else {
+        None
+    };
+    let scorer = plain.as_ref().unwrap_or(probe);
+    let mut conf: Vec<f32> = ht.iter().map(|t| scorer.predict(t).top().1).collect();
+    conf.sort_by(f32::total_cmp);
+    let uniform = 1.0 / scorer.labels().len() as f32;
+    // Never below "clearly better than uniform", never so high that ordinary messages are rejected.
+    crate::intent_fused::false_reject_cap(&conf, config.oos_false_reject_rate).clamp((2.0 * uniform).min(0.3), 0.5)
+}
+
 fn holdout_report(probe: &TextClassifier, texts: &[&str], labels: &[&str]) -> TrainingReport {
     let names = probe.labels();
+    let oos_class = probe.label_index(OUT_OF_SCOPE);
     // (right, seen) per intent, in first-seen order.
     let mut per: Vec<(&str, usize, usize)> = Vec::new();
     let mut right = 0;
     for (t, l) in texts.iter().zip(labels) {
-        let ok = names.get(probe.predict(t).top().0 as usize).is_some_and(|n| n == l);
+        let p = probe.predict(t);
+        // Out-of-scope not applied: an in-scope example's best in-scope intent; an
+        // `out_of_scope` example is right when that class comes first.
+        let best = if *l == OUT_OF_SCOPE {
+            p.top().0
+        } else {
+            p.ranked.iter().map(|r| r.0).find(|k| Some(*k) != oos_class).unwrap_or(0)
+        };
+        let ok = names.get(best as usize).is_some_and(|n| n == l);
         right += usize::from(ok);
         match per.iter_mut().find(|p| p.0 == *l) {
             Some(p) => {

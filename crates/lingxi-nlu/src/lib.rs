@@ -13,4 +13,6 @@ pub mod eval;
 pub mod features;
 pub mod fused;
 pub mod intent;
+pub mod intent_fused;
+pub mod probe;
 pub mod sentiment;

@@ -7,7 +7,7 @@
 //! inside the write, so a person taking over in the meantime silences it.
 
 use crate::bot_reply::{self, KbReply};
-use crate::knowledge::{self, KbDecision};
+use crate::knowledge::{self, KbDecision, QueryVector::Given};
 use crate::live::LiveEvent;
 use crate::state::AppState;
 use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
@@ -181,7 +181,13 @@ async fn turn(
     };
     // The tenant's own intent model when it trained one, else the defaults for the language.
     let own_model = state.intent_models.active(&state.store, tenant).await;
-    let mut intent = crate::intent_models::pick(&own_model, chinese).classify(&normalized.text);
+    let engine = state.fused_intents.engine(&state.semantic, &state.store, tenant, &own_model, chinese);
+    // One vector per message, for the fused intent model and the hybrid knowledge index alike:
+    // the message is never encoded twice. `None` (no encoder, busy or slow): lexical for both.
+    let wants_vector =
+        engine.fused.is_some() || state.knowledge.index(&state.store, &state.semantic, tenant).await?.has_vectors();
+    let vector = if wants_vector { state.semantic.encode_query(&normalized.text).await } else { None };
+    let (mut intent, _) = engine.classify(&normalized.text, vector.as_deref());
     // Small talk must be unmistakable (real greetings score ~1.0): "你们在招聘兼职客服吗" leans
     // to "greeting" only because it says 客服, and small talk is never logged as a gap.
     if intent
@@ -321,7 +327,7 @@ async fn turn(
         }
     }
     let KbReply { decision: kb_decision, confidence: kb_confidence, draft: kb, offers, hits, mut about } =
-        bot_reply::knowledge_reply(state, tenant, &normalized.text, chinese, channel).await?;
+        bot_reply::knowledge_reply(state, tenant, &normalized.text, Given(vector.as_deref()), chinese, channel).await?;
     // A rating of the answer refers to the customer's own words (a gap shows them), not the
     // normalised text the knowledge base was asked.
     if let (Some(a), Some(raw)) = (about.as_mut(), customer_texts.last()) {

@@ -55,12 +55,13 @@ pub async fn knowledge_reply(
     state: &AppState,
     tenant: &TenantId,
     text: &str,
+    vector: knowledge::QueryVector<'_>,
     chinese: bool,
     channel: ChannelKind,
 ) -> Result<KbReply, StoreError> {
     let lang = if chinese { Lang::Zh } else { Lang::En };
     let knowledge::Ranked { decision, confidence, suggestions: hits, .. } =
-        knowledge::suggest(state, tenant, text, Some(lang), Some(channel), 3).await?;
+        knowledge::suggest_with(state, tenant, text, vector, Some(lang), Some(channel), 3).await?;
     let (draft, offers) = match decision {
         KbDecision::Answer => match hits.first() {
             Some(h) => {
@@ -135,7 +136,9 @@ pub async fn picked(
     }
     let Some(offer) = pick(text, &options) else { return Ok(None) };
     let Some(entry_id) = &offer.entry_id else {
-        return knowledge_reply(state, tenant, &offer.payload, chinese, channel).await.map(Some);
+        return knowledge_reply(state, tenant, &offer.payload, knowledge::QueryVector::Encode, chinese, channel)
+            .await
+            .map(Some);
     };
     let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
     let lang = if chinese { Lang::Zh } else { Lang::En };

@@ -287,10 +287,36 @@ pub async fn suggest(
     channel: Option<ChannelKind>,
     k: usize,
 ) -> Result<Ranked, StoreError> {
+    suggest_with(state, tenant, text, QueryVector::Encode, lang, channel, k).await
+}
+
+/// The text's encoder vector for [`suggest_with`]: encode it here (when the index has vectors),
+/// or the caller's, who already encoded the text for something else (the bot turn's intent
+/// step); `Given(None)`: the encoder was busy or slow, rank lexically.
+#[derive(Debug, Clone, Copy)]
+pub enum QueryVector<'a> {
+    Encode,
+    Given(Option<&'a [f32]>),
+}
+
+/// [`suggest`] with the text's vector perhaps computed already.
+pub async fn suggest_with(
+    state: &AppState,
+    tenant: &TenantId,
+    text: &str,
+    vector: QueryVector<'_>,
+    lang: Option<Lang>,
+    channel: Option<ChannelKind>,
+    k: usize,
+) -> Result<Ranked, StoreError> {
     let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
     let vocabulary = state.entities.built(&state.store, tenant).await.vocabulary_digest;
     state.knowledge.vocabulary_seen(&state.store, &state.semantic, tenant, vocabulary);
-    let vector = if index.has_vectors() { state.semantic.encode_query(text).await } else { None };
+    let vector = match vector {
+        _ if !index.has_vectors() => None,
+        QueryVector::Given(v) => v.map(<[f32]>::to_vec),
+        QueryVector::Encode => state.semantic.encode_query(text).await,
+    };
     let slug = if state.config.knowledge.tenants.is_empty() {
         None
     } else {

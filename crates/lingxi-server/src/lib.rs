@@ -15,6 +15,7 @@ pub mod error;
 pub mod flow_file;
 pub mod handoff_config;
 pub mod ingest;
+pub mod intent_fused;
 pub mod intent_models;
 pub mod kb_eval;
 pub mod knowledge;
@@ -53,6 +54,7 @@ pub async fn serve(
     let state = AppState::new(store.clone(), config, semantic);
     if state.config.bot_enabled {
         tokio::task::spawn_blocking(bot::warm_up);
+        state.fused_intents.warm_defaults(&state.semantic);
     }
     let app = api::router(state.clone());
     let drain_state = state.clone();

@@ -57,6 +57,10 @@ pub struct Semantic {
     pub phrasings_loaded: AtomicU64,
     /// Phrasing vectors written to the store (shared with the tasks that write them).
     pub phrasings_saved: Arc<AtomicU64>,
+    /// Intent training examples encoded (for fused intent models; misses of both caches).
+    pub examples_encoded: AtomicU64,
+    /// Intent training example vectors read back from the store.
+    pub examples_loaded: AtomicU64,
 }
 
 /// One loaded encoder per model file and process: several servers in one process (the
@@ -126,6 +130,8 @@ impl Semantic {
             phrasings_encoded: AtomicU64::new(0),
             phrasings_loaded: AtomicU64::new(0),
             phrasings_saved: Arc::new(AtomicU64::new(0)),
+            examples_encoded: AtomicU64::new(0),
+            examples_loaded: AtomicU64::new(0),
         }
     }
 
@@ -206,6 +212,15 @@ impl Semantic {
     /// 256 texts), so that [`Semantic::encode_all`] encodes only what was never stored. Returns
     /// how many were found; a store error is logged and costs only the encoding.
     pub async fn load_stored(&self, texts: &[&str]) -> usize {
+        self.load_stored_counted(texts, &self.phrasings_loaded).await
+    }
+
+    /// [`Semantic::load_stored`] for intent training examples (counted apart from phrasings).
+    pub async fn load_stored_examples(&self, texts: &[&str]) -> usize {
+        self.load_stored_counted(texts, &self.examples_loaded).await
+    }
+
+    async fn load_stored_counted(&self, texts: &[&str], loaded: &AtomicU64) -> usize {
         let (Some(encoder), Some(store)) = (&self.encoder, &self.store) else { return 0 };
         let missing: Vec<(TextDigest, &str)> =
             distinct(texts).into_iter().filter(|t| self.cached(t).is_none()).map(|t| (key(t), t)).collect();
@@ -228,7 +243,7 @@ impl Semantic {
                 n += 1;
             }
         }
-        self.phrasings_loaded.fetch_add(n as u64, Ordering::Relaxed);
+        loaded.fetch_add(n as u64, Ordering::Relaxed);
         n
     }
 
@@ -256,6 +271,21 @@ impl Semantic {
     /// first) and saving those to the store. Blocking; `keep_going` is asked between chunks
     /// and a false answer abandons the work (the texts were superseded).
     pub fn encode_all(&self, texts: &[&str], keep_going: &dyn Fn() -> bool) -> Option<Vec<Vec<f32>>> {
+        self.encode_counted(texts, keep_going, &self.phrasings_encoded)
+    }
+
+    /// [`Semantic::encode_all`] for intent training examples (counted apart from phrasings;
+    /// the vectors are the same computation, so both share the caches).
+    pub fn encode_examples(&self, texts: &[&str]) -> Option<Vec<Vec<f32>>> {
+        self.encode_counted(texts, &|| true, &self.examples_encoded)
+    }
+
+    fn encode_counted(
+        &self,
+        texts: &[&str],
+        keep_going: &dyn Fn() -> bool,
+        counter: &AtomicU64,
+    ) -> Option<Vec<Vec<f32>>> {
         let encoder = self.encoder.as_ref()?;
         let missing: Vec<&str> = distinct(texts).into_iter().filter(|t| self.cached(t).is_none()).collect();
         let mut unsaved = Vec::new();
@@ -269,7 +299,7 @@ impl Semantic {
                 self.remember(t, Arc::new(v));
             }
             self.encoded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-            self.phrasings_encoded.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
             if unsaved.len() >= SAVE_BATCH {
                 self.save(std::mem::take(&mut unsaved));
             }
@@ -344,7 +374,11 @@ pub fn render_metrics(s: &Semantic) -> String {
          lingxi_kb_phrasing_vectors_total{{source=\"encoded\"}} {}\n\
          lingxi_kb_phrasing_vectors_total{{source=\"store\"}} {}\n\
          # HELP lingxi_kb_phrasing_vectors_saved_total Newly encoded phrasing vectors written to the store.\n\
-         # TYPE lingxi_kb_phrasing_vectors_saved_total counter\nlingxi_kb_phrasing_vectors_saved_total {}\n",
+         # TYPE lingxi_kb_phrasing_vectors_saved_total counter\nlingxi_kb_phrasing_vectors_saved_total {}\n\
+         # HELP lingxi_intent_example_vectors_total Intent training example vectors obtained for fused intent models, by source.\n\
+         # TYPE lingxi_intent_example_vectors_total counter\n\
+         lingxi_intent_example_vectors_total{{source=\"encoded\"}} {}\n\
+         lingxi_intent_example_vectors_total{{source=\"store\"}} {}\n",
         u8::from(s.available()),
         s.encoded.load(Ordering::Relaxed),
         s.queries_cut.load(Ordering::Relaxed),
@@ -352,6 +386,8 @@ pub fn render_metrics(s: &Semantic) -> String {
         s.phrasings_encoded.load(Ordering::Relaxed),
         s.phrasings_loaded.load(Ordering::Relaxed),
         s.phrasings_saved.load(Ordering::Relaxed),
+        s.examples_encoded.load(Ordering::Relaxed),
+        s.examples_loaded.load(Ordering::Relaxed),
     )
 }
 

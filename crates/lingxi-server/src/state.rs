@@ -33,6 +33,8 @@ pub struct AppState {
     pub knowledge: KnowledgeBases,
     /// Each tenant's own intent model in use (none: the built-in defaults).
     pub intent_models: crate::intent_models::IntentModels,
+    /// Fused twins of the intent models in use (when the sentence encoder is loaded).
+    pub fused_intents: crate::intent_fused::FusedIntents,
     /// Each tenant's entity extractor (its order-number patterns and catalogue).
     pub entities: crate::tenant_entities::TenantEntities,
     /// The sentence encoder, when loaded, and its vector cache.
@@ -68,6 +70,7 @@ impl AppState {
             bot,
             knowledge: KnowledgeBases::default(),
             intent_models: Default::default(),
+            fused_intents: Default::default(),
             entities: Default::default(),
             semantic: Arc::new(semantic),
             shutting_down: AtomicBool::new(false),

@@ -219,10 +219,15 @@ pub async fn parse(
     let kit = state.entities.built(&state.store, &who.tenant_id).await;
     let n = kit.normalizer.normalize(&body.text);
     let chinese = crate::bot::is_chinese(n.language, &n.text);
-    let intent = intent_models::pick(&own, chinese).classify(&n.text);
+    let engine = state.fused_intents.engine(&state.semantic, &state.store, &who.tenant_id, &own, chinese);
+    let vector = match engine.fused {
+        Some(_) => state.semantic.encode_query(&n.text).await,
+        None => None,
+    };
+    let (intent, kind) = engine.classify(&n.text, vector.as_deref());
     let model = match &own {
-        Some((v, _)) => json!({ "source": "tenant", "version": v }),
-        None => json!({ "source": "default", "language": if chinese { "zh" } else { "en" } }),
+        Some((v, _)) => json!({ "source": "tenant", "version": v, "kind": kind }),
+        None => json!({ "source": "default", "language": if chinese { "zh" } else { "en" }, "kind": kind }),
     };
     let m = |x: &IntentMatch| json!({ "intent": x.intent, "confidence": x.confidence });
     let entities = kit.extractor.extract(&n.text, Now::china(state.clock.now().millis() / 1000));

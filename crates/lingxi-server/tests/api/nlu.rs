@@ -95,7 +95,7 @@ async fn a_tenant_trains_versions_and_rolls_back_its_intent_model(backend: Backe
     assert_eq!((v["model"]["intents"].as_i64(), v["model"]["examples"].as_i64()), (Some(3), Some(15)));
     assert!(v["model"]["report"]["holdout_examples"].as_u64().unwrap() >= 3, "{v}");
     let p = parse(&app, &admin, question).await;
-    assert_eq!(p["intent"]["model"], json!({ "source": "tenant", "version": 1 }), "{p}");
+    assert_eq!(p["intent"]["model"], json!({ "source": "tenant", "version": 1, "kind": "lexical" }), "{p}");
     assert_eq!(p["intent"]["top"]["intent"], "plant_care", "{p}");
     // The other tenant still has the defaults.
     assert_eq!(parse(&app, &other, question).await["intent"]["model"]["source"], "default");
