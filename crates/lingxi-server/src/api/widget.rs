@@ -203,14 +203,6 @@ fn rating_str(useful: bool) -> &'static str {
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FeedbackBody {
-    /// A bot message of the visitor's own conversations.
-    pub message_id: String,
-    pub useful: bool,
-}
-
 /// The visitor rates a bot message of its own conversations (the widget's thumbs). Anyone
 /// else's message, or one the visitor cannot see, is as unknown as a made-up id; the rest is
 /// the channels' rating logic (latest wins, counted once; a gap only for a knowledge-base
@@ -218,7 +210,7 @@ pub struct FeedbackBody {
 pub async fn feedback(
     State(state): State<Arc<AppState>>,
     Visitor(v): Visitor,
-    body: Result<ApiJson<FeedbackBody>, ApiError>,
+    body: Result<ApiJson<super::knowledge_gaps::FeedbackBody>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     let ApiJson(body) = body?;
     let message = knowledge_gaps::parse_message_id(&body.message_id)?;
