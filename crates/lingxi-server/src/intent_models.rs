@@ -1,8 +1,9 @@
 //! Tenants' own intent models in the server: training data parsed and checked at the edge,
 //! trained off the async runtime, kept as a numbered version in the store, and the version in
 //! use cached per tenant. A node that trained swaps its cache at once; other nodes notice the
-//! store's pointer within `RECHECK`. A tenant without a model of its own gets the built-in
-//! after-sales intents (Chinese or English by the message).
+//! store's pointer within `RECHECK` (plus one message: the recheck runs in the background, so
+//! no customer message waits for the store or for decoding a model). A tenant without a model
+//! of its own gets the built-in after-sales intents (Chinese or English by the message).
 
 use lingxi_domain::TenantId;
 use lingxi_nlu::intent::{
@@ -28,66 +29,129 @@ struct Cached {
     checked: Instant,
     version: Option<i64>,
     model: Option<Arc<IntentModel>>,
+    /// A background recheck is under way (at most one per tenant).
+    refreshing: bool,
 }
+
+impl Cached {
+    fn served(&self) -> Option<(i64, Arc<IntentModel>)> {
+        self.version.zip(self.model.clone())
+    }
+}
+
+type Cache = Arc<Mutex<HashMap<String, Cached>>>;
 
 #[derive(Default)]
 pub struct IntentModels {
-    cache: Mutex<HashMap<String, Cached>>,
+    cache: Cache,
 }
 
 impl IntentModels {
-    /// The tenant's model in use and its version; `None` means the built-in defaults. A store
-    /// that cannot be read keeps the cached answer (a bot turn is not failed for this).
+    /// The tenant's model in use and its version; `None` means the built-in defaults. Read from
+    /// the store on first use (awaited); afterwards the cached answer is served and, once older
+    /// than `RECHECK`, one background task asks the store again (and loads a new artifact if the
+    /// pointer moved), so no customer message waits for that. A store that cannot be read keeps
+    /// the cached answer (a bot turn is not failed for this).
     pub async fn active(&self, store: &Store, tenant: &TenantId) -> Option<(i64, Arc<IntentModel>)> {
-        let cached = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(tenant.as_str()).cloned();
-        if let Some(c) = &cached {
-            if c.checked.elapsed() < RECHECK {
-                return c.version.zip(c.model.clone());
+        let stale = {
+            let mut cache = lock(&self.cache);
+            match cache.get_mut(tenant.as_str()) {
+                Some(c) if c.checked.elapsed() < RECHECK => return c.served(),
+                Some(c) => {
+                    let start = !std::mem::replace(&mut c.refreshing, true);
+                    Some((c.clone(), start))
+                }
+                None => None,
+            }
+        };
+        match stale {
+            Some((cached, start)) => {
+                if start {
+                    let (cache, store, tenant) = (self.cache.clone(), store.clone(), tenant.clone());
+                    let out = cached.served();
+                    tokio::spawn(async move {
+                        let began = Instant::now();
+                        let fresh = load(&store, &tenant, Some(&cached)).await;
+                        let mut cache = lock(&cache);
+                        let Some(entry) = cache.get_mut(tenant.as_str()) else { return };
+                        // This node swapped the model meanwhile: its answer is newer than ours.
+                        if entry.checked > began {
+                            entry.refreshing = false;
+                            return;
+                        }
+                        *entry = match fresh {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::warn!(error = %e, tenant = %tenant, "could not read the tenant's intent model pointer; keeping what was cached");
+                                Cached { checked: Instant::now(), refreshing: false, ..cached }
+                            }
+                        };
+                    });
+                    return out;
+                }
+                cached.served()
+            }
+            None => {
+                let fresh = match load(store, tenant, None).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, tenant = %tenant, "could not read the tenant's intent model pointer; using the defaults for now");
+                        return None;
+                    }
+                };
+                let out = fresh.served();
+                lock(&self.cache).insert(tenant.as_str().to_owned(), fresh);
+                out
             }
         }
-        let version = match store.intent_model_active_version(tenant).await {
-            Ok(v) => v,
-            Err(e) => return stale(cached, e),
-        };
-        let now = Instant::now();
-        let fresh = match (cached.clone().filter(|c| c.version == version), version) {
-            // The pointer has not moved: keep the loaded model.
-            (Some(same), _) => Cached { checked: now, ..same },
-            (None, None) => Cached { checked: now, version: None, model: None },
-            (None, Some(_)) => match store.intent_model_active_artifact(tenant).await {
-                Ok(Some((v, bytes))) => {
-                    let model = IntentModel::from_bytes(&bytes)
-                        .inspect_err(|e| {
-                            tracing::warn!(tenant = %tenant, version = v, error = %e, "stored intent model unreadable; using the defaults")
-                        })
-                        .ok()
-                        .map(Arc::new);
-                    Cached { checked: now, version: Some(v), model }
-                }
-                Ok(None) => Cached { checked: now, version: None, model: None },
-                Err(e) => return stale(cached, e),
-            },
-        };
-        let out = fresh.version.zip(fresh.model.clone());
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.as_str().to_owned(), fresh);
-        out
     }
 
     /// This node changed the pointer: use `model` from now on (`None`: the defaults).
     pub fn swap(&self, tenant: &TenantId, model: Option<(i64, Arc<IntentModel>)>) {
-        let entry = Cached { checked: Instant::now(), version: model.as_ref().map(|m| m.0), model: model.map(|m| m.1) };
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(tenant.as_str().to_owned(), entry);
+        let entry = Cached {
+            checked: Instant::now(),
+            version: model.as_ref().map(|m| m.0),
+            model: model.map(|m| m.1),
+            refreshing: false,
+        };
+        lock(&self.cache).insert(tenant.as_str().to_owned(), entry);
     }
 
     /// Forget the cached pointer (read the store next time).
     pub fn forget(&self, tenant: &TenantId) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(tenant.as_str());
+        lock(&self.cache).remove(tenant.as_str());
     }
 }
 
-fn stale(cached: Option<Cached>, e: lingxi_store::StoreError) -> Option<(i64, Arc<IntentModel>)> {
-    tracing::warn!(error = %e, "could not read the tenant's intent model pointer; keeping what was cached");
-    cached.and_then(|c| c.version.zip(c.model))
+fn lock(cache: &Cache) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+    cache.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The store's pointer and, when it moved from `cached`, the model it points at.
+async fn load(store: &Store, tenant: &TenantId, cached: Option<&Cached>) -> Result<Cached, lingxi_store::StoreError> {
+    let version = store.intent_model_active_version(tenant).await?;
+    let now = Instant::now();
+    let fresh = match (cached.filter(|c| c.version == version), version) {
+        // The pointer has not moved: keep the loaded model.
+        (Some(same), _) => Cached { checked: now, refreshing: false, ..same.clone() },
+        (None, None) => Cached { checked: now, version: None, model: None, refreshing: false },
+        (None, Some(_)) => match store.intent_model_active_artifact(tenant).await? {
+            Some((v, bytes)) => {
+                // Decoding a large model takes tens of milliseconds: off the runtime's threads.
+                let model = tokio::task::spawn_blocking(move || IntentModel::from_bytes(&bytes))
+                    .await
+                    .map_err(|e| lingxi_store::StoreError::Invalid(format!("intent model load failed: {e}")))?
+                    .inspect_err(|e| {
+                        tracing::warn!(tenant = %tenant, version = v, error = %e, "stored intent model unreadable; using the defaults")
+                    })
+                    .ok()
+                    .map(Arc::new);
+                Cached { checked: now, version: Some(v), model, refreshing: false }
+            }
+            None => Cached { checked: now, version: None, model: None, refreshing: false },
+        },
+    };
+    Ok(fresh)
 }
 
 /// The model a message is classified with: the tenant's own, else the default for its language.

@@ -10,7 +10,8 @@ both!(
     a_tenant_trains_versions_and_rolls_back_its_intent_model,
     the_bot_states_no_policy_its_knowledge_base_lacks,
     a_tenant_teaches_its_order_numbers_and_products,
-    a_tenant_vocabulary_repairs_typos_and_keeps_its_names_whole
+    a_tenant_vocabulary_repairs_typos_and_keeps_its_names_whole,
+    another_node_moving_the_model_pointer_is_noticed_off_the_message_path
 );
 
 fn training(extra: &[&str]) -> Value {
@@ -321,4 +322,30 @@ async fn a_tenant_vocabulary_repairs_typos_and_keeps_its_names_whole(backend: Ba
     .await;
     let theirs = parse(&app, &other, typo).await;
     assert!(!theirs["normalized"].as_str().unwrap().contains("极光"), "{theirs}");
+}
+
+/// Another node (here: the store written directly) moves the tenant's model pointer back to the
+/// defaults. After `RECHECK` (5 s) the first message is still served from the cache — it does
+/// not wait for the store or for decoding a model — and the background recheck brings the
+/// change in for the messages after it.
+async fn another_node_moving_the_model_pointer_is_noticed_off_the_message_path(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.login(&app.a.admin).await;
+    let question = "我家的绿萝叶子黄了怎么办";
+    let (s, v) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(training(&[]))).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(parse(&app, &admin, question).await["intent"]["model"]["source"], "tenant");
+    let tenant = app.store.tenant_by_slug(&app.a.slug).await.unwrap().id;
+    app.store.intent_model_activate(&tenant, None, Timestamp::from_millis(1)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
+    let served = parse(&app, &admin, question).await;
+    assert_eq!(
+        served["intent"]["model"]["source"], "tenant",
+        "the message after RECHECK is served from the cache: {served}"
+    );
+    eventually(|| async {
+        let v = parse(&app, &admin, question).await;
+        (v["intent"]["model"]["source"] == "default").then_some(Value::Null)
+    })
+    .await;
 }
