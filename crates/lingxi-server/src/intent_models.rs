@@ -117,9 +117,12 @@ impl IntentModels {
         lock(&self.cache).insert(tenant.as_str().to_owned(), entry);
     }
 
-    /// Forget the cached pointer (read the store next time).
-    pub fn forget(&self, tenant: &TenantId) {
-        lock(&self.cache).remove(tenant.as_str());
+    /// This node moved the pointer in the store: read it (and decode the model it points at)
+    /// now, in the request that moved it, rather than on the next customer's message.
+    pub async fn reload(&self, store: &Store, tenant: &TenantId) -> Result<(), lingxi_store::StoreError> {
+        let fresh = load(store, tenant, None).await?;
+        lock(&self.cache).insert(tenant.as_str().to_owned(), fresh);
+        Ok(())
     }
 }
 

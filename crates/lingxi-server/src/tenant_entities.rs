@@ -240,12 +240,17 @@ pub async fn product_names(store: &Store, tenant: &TenantId) -> Result<Vec<Strin
 /// sorted, without duplicates. Empty for a tenant that has none.
 pub async fn vocabulary(store: &Store, tenant: &TenantId) -> Result<Vec<String>, lingxi_store::StoreError> {
     let s = settings(store, tenant).await?;
-    let mut words = product_names(store, tenant).await?;
-    words.extend(s.catalogue);
-    words.extend(s.terms);
+    let mut catalogue = product_names(store, tenant).await?;
+    catalogue.extend(s.catalogue);
+    Ok(words(&catalogue, &s.terms))
+}
+
+/// Catalogue names and terms as one sorted list without duplicates.
+fn words(catalogue: &[String], terms: &[String]) -> Vec<String> {
+    let mut words: Vec<String> = catalogue.iter().chain(terms).cloned().collect();
     words.sort();
     words.dedup();
-    Ok(words)
+    words
 }
 
 /// A fingerprint of a sorted vocabulary (equal lists, equal digests; within one process).
@@ -263,15 +268,12 @@ async fn build(store: &Store, tenant: &TenantId) -> Result<Built, lingxi_store::
     catalogue.extend(s.catalogue);
     catalogue.sort();
     catalogue.dedup();
-    let mut words: Vec<String> = catalogue.iter().chain(&s.terms).cloned().collect();
-    words.sort();
-    words.dedup();
+    let words = words(&catalogue, &s.terms);
     let vocabulary_digest = vocabulary_digest(&words);
-    let (normalizer, segmenter) = if catalogue.is_empty() && s.terms.is_empty() {
+    let (normalizer, segmenter) = if words.is_empty() {
         (default_normalizer().clone(), Segmenter::new())
     } else {
-        let words = || catalogue.iter().chain(&s.terms);
-        (Arc::new(Normalizer::new(words())), Segmenter::with_user_words(words()))
+        (Arc::new(Normalizer::new(&words)), Segmenter::with_user_words(&words))
     };
     if s.order_patterns.is_empty() && catalogue.is_empty() {
         return Ok(Built { extractor: default_extractor(), normalizer, segmenter, vocabulary_digest, order_example });

@@ -388,12 +388,7 @@ async fn with_the_encoder_the_bot_classifies_intents_with_the_fused_model(backen
     let (s, m) = app.inbound(&app.a.app_key, msg(&format!("fused-{}", rand_hex()), ident, bot_text)).await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
     let conv = m["conversation_id"].as_str().unwrap().to_owned();
-    let seen = eventually(|| async {
-        let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
-        let i = &v["conversation"]["last_intent"];
-        (!i.is_null()).then(|| i.clone())
-    })
-    .await;
+    let seen = last_intent(&app, &admin, &conv).await;
     println!("bot turn on {bot_text}: last intent {seen}");
     assert_eq!(queries_encoded(&app).await, texts + 1, "one encoding for the turn");
     assert_eq!(metric(&app, "lingxi_kb_queries_cut_total").await, cut + 1, "the one encoding was cut");

@@ -177,7 +177,7 @@ pub async fn set_active(
     let ApiJson(body) = body?;
     let now = state.clock.now();
     state.store.intent_model_activate(&who.tenant_id, body.version, now).await?;
-    state.intent_models.forget(&who.tenant_id);
+    state.intent_models.reload(&state.store, &who.tenant_id).await?;
     state
         .store
         .audit(&who.tenant_id, &who.actor(), "nlu.intent_model.activate", "", &json!({ "version": body.version }), now)

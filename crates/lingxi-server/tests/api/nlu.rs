@@ -106,12 +106,7 @@ async fn a_tenant_trains_versions_and_rolls_back_its_intent_model(backend: Backe
         app.inbound(&app.a.app_key, msg("nlu-1", json!([{ "kind": "device_id", "value": "nlu-d1" }]), question)).await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
     let conv = m["conversation_id"].as_str().unwrap().to_owned();
-    let seen = eventually(|| async {
-        let (_, v) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
-        let i = &v["conversation"]["last_intent"];
-        (!i.is_null()).then(|| i.clone())
-    })
-    .await;
+    let seen = last_intent(&app, &admin, &conv).await;
     assert_eq!(seen, "plant_care");
 
     // Version 2 from markdown, kept but not in use; then rolled forward, back, and off.

@@ -221,6 +221,17 @@ where
     panic!("condition not reached within 5 s");
 }
 
+/// The conversation's last intent, once the bot has set one.
+pub async fn last_intent(app: &TestApp, token: &str, conv: &str) -> Value {
+    let path = format!("/api/v1/conversations/{conv}");
+    eventually(|| async {
+        let (_, v) = app.get(token, &path).await;
+        let i = &v["conversation"]["last_intent"];
+        (!i.is_null()).then(|| i.clone())
+    })
+    .await
+}
+
 /// The caller's user id (from /api/v1/me).
 pub async fn user_id(app: &TestApp, token: &str) -> String {
     app.get(token, "/api/v1/me").await.1["user"]["id"].as_str().unwrap().to_owned()
