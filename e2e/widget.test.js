@@ -170,6 +170,32 @@ describe("customer chat widget", { timeout: 180000 }, () => {
     await en.close();
   });
 
+  it("shows a message once when the stream delivers it before the send's answer", async () => {
+    const ctx = await browser.newContext({ locale: "zh-CN" });
+    const p = await ctx.newPage();
+    p.on("pageerror", (e) => errors.push(`race: ${e.message}`));
+    // The send's answer is held back 1.5 s: the stream (and the bot's reply) arrive first.
+    await p.route("**/api/v1/widget/messages", async (route) => {
+      if (route.request().method() !== "POST") return route.continue();
+      const res = await route.fetch();
+      await new Promise((r) => setTimeout(r, 1500));
+      await route.fulfill({ response: res });
+    });
+    await p.goto(server.baseUrl + "/demo");
+    await p.getByTestId("lingxi-launcher").click();
+    await p.locator('[data-testid=lingxi-status][data-state="online"]').waitFor({ timeout: 5000 });
+    await p.getByTestId("lingxi-input").fill(QUESTION);
+    await p.getByTestId("lingxi-input").press("Enter");
+    const mine = p.locator('[data-testid=lingxi-message][data-sender="customer"]');
+    // The stored copy (it has an id) replaces the pending bubble as soon as the stream brings it.
+    await p.locator('[data-testid=lingxi-message][data-sender="customer"][data-id]').waitFor({ timeout: 3000 });
+    await p.locator('[data-testid=lingxi-message][data-sender="bot"]').first().waitFor({ timeout: 5000 });
+    assert.equal(await mine.count(), 1, "the customer's message shown once while the send's answer is late");
+    await p.waitForTimeout(1800);
+    assert.equal(await mine.count(), 1, "and once after it arrives");
+    await ctx.close();
+  });
+
   it("raised no script errors", () => {
     assert.deepEqual(errors, []);
   });

@@ -144,6 +144,7 @@ pub fn to_simplified(c: char) -> char {
 
 /// Folds characters: drops controls and zero-width marks, maps full-width forms to ASCII,
 /// traditional to simplified, lower-cases and collapses whitespace (trimmed at both ends).
+/// Identifiers keep their case (see [`IDENTIFIER_DIGITS`]).
 pub fn fold_chars(raw: &str) -> String {
     let table = t2s_table();
     let mut out = String::with_capacity(raw.len());
@@ -172,13 +173,44 @@ pub fn fold_chars(raw: &str) -> String {
         }
         if let Some(simplified) = lookup_simplified(table, c) {
             out.push(simplified);
-        } else if c.is_uppercase() {
+        } else if c.is_uppercase() && !c.is_ascii() {
             out.extend(c.to_lowercase());
         } else {
             out.push(c);
         }
     }
+    lowercase_words(&mut out);
     out
+}
+
+/// An ASCII run of letters and digits (joined by `-` or `_`) with at least this many digits is an identifier (order,
+/// tracking, member or model number): it keeps the case the customer wrote, because the
+/// business system it is looked up in may care, and `/nlu/parse` shows it as written. Words
+/// (`iPhone`, `4G`, `USB3`) are lower-cased; the classifiers fold case themselves either way.
+pub const IDENTIFIER_DIGITS: usize = 6;
+
+/// Lower-cases the ASCII letters of every run that is not an identifier (in place: ASCII case
+/// changes keep every byte offset).
+fn lowercase_words(text: &mut str) {
+    let bytes = text.as_bytes();
+    let mut runs = Vec::new();
+    let mut start = None;
+    let mut digits = 0;
+    for (i, &b) in bytes.iter().chain(std::iter::once(&b' ')).enumerate() {
+        // `-` and `_` join an identifier's parts (`LX-123456`, `JD_2026…`).
+        if b.is_ascii_alphanumeric() || (start.is_some() && matches!(b, b'-' | b'_')) {
+            start.get_or_insert(i);
+            digits += usize::from(b.is_ascii_digit());
+        } else if let Some(s) = start.take() {
+            if digits < IDENTIFIER_DIGITS && bytes[s..i].iter().any(u8::is_ascii_uppercase) {
+                runs.push(s..i);
+            }
+            digits = 0;
+        }
+    }
+    for r in runs {
+        text[r].make_ascii_lowercase();
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -893,5 +925,14 @@ mod tests {
         assert_eq!(parse("一千万"), Some(10_000_000));
         assert_eq!(parse("一五一十"), None);
         assert_eq!(parse("十十"), None);
+    }
+
+    #[test]
+    fn identifiers_keep_their_case_and_words_do_not() {
+        assert_eq!(fold_chars("订单LX20261101001到哪了"), "订单LX20261101001到哪了");
+        assert_eq!(fold_chars("顺丰ＳＦ１２３４５６７８９０１２"), "顺丰SF123456789012");
+        assert_eq!(fold_chars("My iPhone15 and USB3 4G ORDER Ab12345"), "my iphone15 and usb3 4g order ab12345");
+        assert_eq!(fold_chars("Order AB123456-x LX-123456 USB-C"), "order AB123456-x LX-123456 usb-c");
+        assert_eq!(fold_chars("ÄRGER Ωmega"), "ärger ωmega");
     }
 }

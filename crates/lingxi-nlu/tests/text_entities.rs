@@ -77,20 +77,22 @@ fn emails() {
 
 #[test]
 fn tracking_numbers() {
-    check("顺丰单号SF1234567890123", &["TrackingNumber(sf1234567890123)=SfExpress SF1234567890123"]);
+    check("顺丰单号SF1234567890123", &["TrackingNumber(SF1234567890123)=SfExpress SF1234567890123"]);
     check("中通快递 731234567890", &["TrackingNumber(731234567890)=Zto 731234567890"]);
-    check("圆通YT1234567890123", &["TrackingNumber(yt1234567890123)=Yto YT1234567890123"]);
+    check("圆通YT1234567890123", &["TrackingNumber(YT1234567890123)=Yto YT1234567890123"]);
     check("韵达 4312345678901", &["TrackingNumber(4312345678901)=Yunda 4312345678901"]);
-    check("京东JDVA01234567890", &["TrackingNumber(jdva01234567890)=Jd JDVA01234567890"]);
-    check("ems EA123456789CN", &["TrackingNumber(ea123456789cn)=ChinaPost EA123456789CN"]);
-    check("ups 1Z999AA10123456784", &["TrackingNumber(1z999aa10123456784)=Ups 1Z999AA10123456784"]);
+    check("京东JDVA01234567890", &["TrackingNumber(JDVA01234567890)=Jd JDVA01234567890"]);
+    check("ems EA123456789CN", &["TrackingNumber(EA123456789CN)=ChinaPost EA123456789CN"]);
+    check("ups 1Z999AA10123456784", &["TrackingNumber(1Z999AA10123456784)=Ups 1Z999AA10123456784"]);
     check("快递单号 9876543210123", &["TrackingNumber(9876543210123)=Unknown 9876543210123"]);
 }
 
 #[test]
 fn order_numbers() {
     check("订单号 202603041234567", &["OrderNumber(202603041234567)=202603041234567"]);
-    check("order DD2026030412345 not arrived", &["OrderNumber(dd2026030412345)=dd2026030412345"]);
+    check("order DD2026030412345 not arrived", &["OrderNumber(DD2026030412345)=DD2026030412345"]);
+    // As the customer wrote it (the lookup folds case; `/nlu/parse` shows what was typed).
+    check("order dd2026030412345", &["OrderNumber(dd2026030412345)=dd2026030412345"]);
     check("订单6222021234567890128", &["OrderNumber(6222021234567890128)=6222021234567890128"]);
     let tenant = EntityExtractor::new(&EntityConfig { order_patterns: vec![r"LX-\d{6}".into()], catalogue: vec![] })
         .expect("valid pattern");
@@ -98,6 +100,8 @@ fn order_numbers() {
     assert_eq!(got.len(), 1);
     // Kept in the tenant's own shape (separators are part of it).
     assert_eq!(got[0].value, EntityValue::OrderNumber("lx-123456".into()));
+    let got = tenant.extract(&Normalizer::default().normalize("我的订单LX-123456还没到").text, NOW);
+    assert_eq!(got[0].value, EntityValue::OrderNumber("LX-123456".into()));
     assert!(EntityExtractor::new(&EntityConfig { order_patterns: vec!["(".into()], catalogue: vec![] }).is_err());
 }
 
@@ -163,7 +167,7 @@ fn products_and_places() {
 
 #[test]
 fn sensitive_numbers() {
-    check("身份证11010519491231002X", &["IdCard(11010519491231002x)=11010519491231002X 1949-12-31"]);
+    check("身份证11010519491231002X", &["IdCard(11010519491231002X)=11010519491231002X 1949-12-31"]);
     check("身份证110105194912310021", &["OrderNumber(110105194912310021)=110105194912310021"]);
     check("卡号6222021234567890128", &["BankCard(6222021234567890128)=6222021234567890128"]);
     check("卡号 6222 0212 3456 7890 128", &["BankCard(6222 0212 3456 7890 128)=6222021234567890128"]);

@@ -236,6 +236,7 @@
   /** Adds a message once, in time order; `live` ones count as unread while the window is closed. */
   function add(m, live) {
     if (!m || !m.id || seen[m.id]) return false;
+    if (m.sender === "customer") settlePending((m.content || {}).text);
     var ms = Date.parse(m.received_at) || Date.now();
     if (ms > lastMs) lastMs = ms;
     var el = bubble(m);
@@ -343,6 +344,20 @@
     };
   }
 
+  // The customer's own bubbles shown before the server confirms them. The stream can deliver
+  // the stored message before the send's answer arrives: the stored one then replaces the
+  // bubble at once, so the customer never sees their message twice.
+  var pending = [];
+  function settlePending(text) {
+    for (var i = 0; i < pending.length; i++) {
+      if (pending[i].text === text) { pending[i].el.remove(); pending.splice(i, 1); return; }
+    }
+  }
+  function dropPending(el) {
+    el.remove();
+    pending = pending.filter(function (p) { return p.el !== el; });
+  }
+
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
     return "c" + Date.now().toString(36) + Math.random().toString(36).slice(2);
@@ -361,12 +376,13 @@
     el.classList.remove("failed");
     el.classList.add("pending");
     el.onclick = null;
+    pending.push({ text: text, el: el });
     var tries = 0;
     function attemptSend() {
       (ready || Promise.reject(new Error("not connected"))).then(function () {
         return api("POST", "/api/v1/widget/messages", { client_message_id: clientId, content: { type: "text", text: text } });
       }).then(function (r) {
-        el.remove();
+        dropPending(el);
         if (seen[r.message.id]) return;   // the stream was faster
         add(r.message);
       }, function (err) {
@@ -377,6 +393,7 @@
       });
     }
     function fail() {
+      pending = pending.filter(function (p) { return p.el !== el; });
       el.classList.remove("pending");
       el.classList.add("failed");
       el.title = TEXT.failed;
