@@ -15,17 +15,27 @@ use lingxi_nlu::intent_fused::{FusedIntentConfig, FusedIntentModel};
 use lingxi_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Fused models kept per node (a model is keyed by its lexical twin's content version, so a
 /// tenant rolling back and forth reuses what was built); past the cap the map starts over.
 const MAX_MODELS: usize = 256;
 
+/// The wait before a failed build is tried again, doubled per failure up to [`RETRY_MAX`]: a
+/// store or encoder hiccup heals by itself, a model that cannot be built costs one try an hour.
+const RETRY_FIRST: Duration = Duration::from_secs(30);
+const RETRY_MAX: Duration = Duration::from_secs(3600);
+
 enum Slot {
-    Building,
+    /// Being built; `failures` earlier tries failed.
+    Building { failures: u32 },
     Ready(Arc<FusedIntentModel>),
-    /// Training or encoding failed; not retried until the process restarts (logged).
-    Failed,
+    /// Training or encoding failed (logged); a message after `retry_at` starts another try.
+    Failed { failures: u32, retry_at: Instant },
+}
+
+fn retry_delay(failures: u32) -> Duration {
+    RETRY_FIRST.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(RETRY_MAX)
 }
 
 /// Every fused intent model of this node, by the lexical model's version.
@@ -65,21 +75,39 @@ impl FusedIntents {
         }
     }
 
-    /// True for the one caller that should start building `key`.
-    fn claim(&self, key: &str) -> bool {
+    /// True for the one caller that should start building `key` (first, or again once a
+    /// failed build's wait is over).
+    fn claim(&self, key: &str, now: Instant) -> bool {
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        if slots.contains_key(key) {
-            return false;
-        }
-        if slots.len() >= MAX_MODELS {
+        let failures = match slots.get(key) {
+            None => 0,
+            Some(Slot::Failed { failures, retry_at }) if now >= *retry_at => *failures,
+            Some(_) => return false,
+        };
+        if failures == 0 && slots.len() >= MAX_MODELS {
             slots.clear();
         }
-        slots.insert(key.to_owned(), Slot::Building);
+        slots.insert(key.to_owned(), Slot::Building { failures });
         true
     }
 
-    fn set(&self, key: &str, slot: Slot) {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_owned(), slot);
+    /// Records how a claimed build ended.
+    fn finish(&self, key: &str, built: Result<FusedIntentModel, String>, now: Instant) {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        let before = match slots.get(key) {
+            Some(Slot::Building { failures }) => *failures,
+            _ => 0,
+        };
+        let slot = match built {
+            Ok(model) => Slot::Ready(Arc::new(model)),
+            Err(e) => {
+                let failures = before + 1;
+                let wait = retry_delay(failures);
+                tracing::warn!(model = %key, error = %e, failures, retry_in_s = wait.as_secs(), "fused intent model not built; the lexical model answers");
+                Slot::Failed { failures, retry_at: now + wait }
+            }
+        };
+        slots.insert(key.to_owned(), slot);
     }
 
     /// The engine for a message: the tenant's own model (`own`) or the default for the
@@ -101,7 +129,7 @@ impl FusedIntents {
         if let Some(fused) = self.ready(&key) {
             return IntentEngine { lexical, fused: Some(fused) };
         }
-        if self.claim(&key) {
+        if self.claim(&key, Instant::now()) {
             let source = match own {
                 None => Source::Default(language(chinese)),
                 Some((version, m)) => Source::Tenant {
@@ -126,7 +154,7 @@ impl FusedIntents {
             tokio::spawn(async move {
                 let Ok(lexical) = tokio::task::spawn_blocking(move || default_model(lang)).await else { return };
                 let key = lexical.version().to_owned();
-                if this.claim(&key) {
+                if this.claim(&key, Instant::now()) {
                     this.spawn_build(semantic, key, Source::Default(lang));
                 }
             });
@@ -136,14 +164,8 @@ impl FusedIntents {
     fn spawn_build(&self, semantic: Arc<Semantic>, key: String, source: Source) {
         let this = self.clone();
         tokio::spawn(async move {
-            let slot = match build(&semantic, source).await {
-                Ok(model) => Slot::Ready(Arc::new(model)),
-                Err(e) => {
-                    tracing::warn!(model = %key, error = %e, "fused intent model not built; the lexical model answers");
-                    Slot::Failed
-                }
-            };
-            this.set(&key, slot);
+            let built = build(&semantic, source).await;
+            this.finish(&key, built, Instant::now());
         });
     }
 }
@@ -222,5 +244,22 @@ mod tests {
         let back = parse_data(&crate::intent_models::data_json(&d).to_string()).unwrap();
         assert_eq!(back, d);
         assert!(parse_data("{}").is_err());
+    }
+
+    #[test]
+    fn a_failed_build_is_tried_again_after_a_growing_wait() {
+        let fused = FusedIntents::default();
+        let t0 = Instant::now();
+        assert!(fused.claim("v1", t0));
+        assert!(!fused.claim("v1", t0), "one builder at a time");
+        fused.finish("v1", Err("store unavailable".into()), t0);
+        assert!(!fused.claim("v1", t0 + RETRY_FIRST - Duration::from_secs(1)), "not before the wait");
+        assert!(fused.claim("v1", t0 + RETRY_FIRST), "tried again after it");
+        let t1 = t0 + RETRY_FIRST;
+        fused.finish("v1", Err("again".into()), t1);
+        assert!(!fused.claim("v1", t1 + RETRY_FIRST), "the second wait is longer");
+        assert!(fused.claim("v1", t1 + 2 * RETRY_FIRST));
+        assert_eq!(retry_delay(40), RETRY_MAX);
+        assert!(fused.ready("v1").is_none());
     }
 }
