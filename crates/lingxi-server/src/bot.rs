@@ -155,11 +155,10 @@ async fn turn(
         return Ok(());
     }
     let messages = state.store.messages(tenant, conv_id, 40).await?;
-    let customer_texts: Vec<String> = messages
-        .iter()
-        .filter(|m| m.sender_kind == "customer")
-        .filter_map(|m| m.content["text"].as_str().map(str::to_owned))
-        .collect();
+    let customer_msgs: Vec<_> =
+        messages.iter().filter(|m| m.sender_kind == "customer" && m.content["text"].is_string()).collect();
+    let customer_texts: Vec<String> =
+        customer_msgs.iter().filter_map(|m| m.content["text"].as_str().map(str::to_owned)).collect();
     let bot_replies: Vec<String> = messages
         .iter()
         .filter(|m| m.sender_kind == "bot")
@@ -197,6 +196,13 @@ async fn turn(
     {
         intent.top = None;
         intent.out_of_scope = true;
+    }
+    // Kept on the message, so a later hand-off summary lists this turn as it was read now.
+    let read_intent = intent.top.as_ref().map_or(String::new(), |t| t.intent.clone());
+    let read_turn = customer_msgs.last().map(|m| (m.id.clone(), read_intent.clone()));
+    let mut turn_intents: Vec<Option<String>> = customer_msgs.iter().map(|m| m.intent.clone()).collect();
+    if let Some(last) = turn_intents.last_mut() {
+        *last = Some(read_intent);
     }
     let now = state.clock.now();
     let tenant_extractor = kit.extractor;
@@ -277,6 +283,7 @@ async fn turn(
                 handoff_details: None,
                 at: later(now),
                 about,
+                understood: read_turn.clone(),
             })
             .await;
         return Ok(());
@@ -313,6 +320,8 @@ async fn turn(
                     channel,
                     customer: &customer,
                     customer_texts: &customer_texts,
+                    turn_intents: &turn_intents,
+                    understood: read_turn.clone(),
                     normalized_all: &normalized_all,
                     sentiments: &sentiments,
                     bot_replies,
@@ -401,6 +410,7 @@ async fn turn(
             at: later(now),
             // Set only when the knowledge base answered (a "did you mean" or a fallback is not rateable).
             about: about.filter(|_| kb.is_some()),
+            understood: read_turn.clone(),
         },
         BotDecision::HandOff { reason, .. } => {
             let ctx = HandoffContext {
@@ -410,6 +420,8 @@ async fn turn(
                 channel,
                 customer: &customer,
                 customer_texts: &customer_texts,
+                turn_intents: &turn_intents,
+                understood: read_turn.clone(),
                 normalized_all: &normalized_all,
                 sentiments: &sentiments,
                 bot_replies,
@@ -430,6 +442,7 @@ async fn turn(
                 handoff_details: Some(details),
                 at: later(now),
                 about: None,
+                understood: read_turn.clone(),
             }
         }
     };
@@ -490,6 +503,10 @@ struct HandoffContext<'a> {
     channel: ChannelKind,
     customer: &'a lingxi_store::CustomerView,
     customer_texts: &'a [String],
+    /// Per customer text: the intent read at its turn (`""`: none), `None` if never read.
+    turn_intents: &'a [Option<String>],
+    /// This turn's message and intent, for the turns it stores.
+    understood: Option<(lingxi_domain::MessageId, String)>,
     normalized_all: &'a [lingxi_nlu::normalize::Normalized],
     sentiments: &'a [lingxi_nlu::sentiment::SentimentResult],
     bot_replies: Vec<String>,
@@ -507,6 +524,7 @@ async fn handoff_package(ctx: &HandoffContext<'_>, reason: &HandoffReason, code:
         channel,
         customer,
         customer_texts,
+        turn_intents,
         normalized_all,
         sentiments,
         chinese,
@@ -519,14 +537,18 @@ async fn handoff_package(ctx: &HandoffContext<'_>, reason: &HandoffReason, code:
         .iter()
         .zip(normalized_all)
         .zip(sentiments)
-        .map(|((t, n), s)| {
-            let m = crate::intent_models::pick(own_model, is_chinese(n.language, &n.text));
-            TurnNote {
-                text: t.clone(),
-                intent: m.classify(&n.text).top.map(|m| m.intent),
-                sentiment: s.score,
-                anger: s.emotions.anger,
-            }
+        .enumerate()
+        .map(|(i, ((t, n), s))| {
+            // As read at the time (fused when it was encoded); a lexical re-read only for
+            // messages the bot never read (before it kept what it read).
+            let intent = match turn_intents.get(i).cloned().flatten() {
+                Some(read) => Some(read).filter(|r| !r.is_empty()),
+                None => {
+                    let m = crate::intent_models::pick(own_model, is_chinese(n.language, &n.text));
+                    m.classify(&n.text).top.map(|m| m.intent)
+                }
+            };
+            TurnNote { text: t.clone(), intent, sentiment: s.score, anger: s.emotions.anger }
         })
         .collect();
     let tenant_extractor = state.entities.get(&state.store, tenant).await;
@@ -556,10 +578,9 @@ async fn handoff_package(ctx: &HandoffContext<'_>, reason: &HandoffReason, code:
                 (EntityKind::Phone, false) => "phone",
                 _ => "product",
             };
-            // Normalisation lower-cased the text; ids read better as customers write them.
+            // Identifiers keep the case the customer wrote (normalisation keeps it).
             let value = match e.kind {
                 EntityKind::Phone => mask(e.kind, &e.raw),
-                EntityKind::OrderNumber | EntityKind::TrackingNumber => e.raw.to_uppercase(),
                 _ => e.raw.clone(),
             };
             format!("{label} {value}")
@@ -658,6 +679,7 @@ async fn submit_tool_turn(
                 handoff_details: d,
                 at: Timestamp::from_millis(ctx.now.millis() + 1 + i as i64),
                 about: tool_answer.clone().filter(|_| last),
+                understood: ctx.understood.clone(),
             })
             .await;
     }

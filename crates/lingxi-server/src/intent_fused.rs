@@ -28,10 +28,15 @@ const RETRY_MAX: Duration = Duration::from_secs(3600);
 
 enum Slot {
     /// Being built; `failures` earlier tries failed.
-    Building { failures: u32 },
+    Building {
+        failures: u32,
+    },
     Ready(Arc<FusedIntentModel>),
     /// Training or encoding failed (logged); a message after `retry_at` starts another try.
-    Failed { failures: u32, retry_at: Instant },
+    Failed {
+        failures: u32,
+        retry_at: Instant,
+    },
 }
 
 fn retry_delay(failures: u32) -> Duration {

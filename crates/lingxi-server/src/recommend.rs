@@ -200,6 +200,7 @@ async fn suggest(state: &AppState, a: &Answered<'_>) -> Result<(), StoreError> {
                 ref_id: Some(offer.rule_id.clone()),
                 question: None,
             }),
+            understood: None,
         })
         .await;
     Ok(())

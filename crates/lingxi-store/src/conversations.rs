@@ -52,6 +52,9 @@ pub struct MessageRow {
     pub external_id: Option<String>,
     pub sent_at: Timestamp,
     pub received_at: Timestamp,
+    /// A customer's message: the intent the bot read in it at its turn (`Some("")`: none);
+    /// `None` when the bot never read it.
+    pub intent: Option<String>,
 }
 
 /// Which conversations to list.
@@ -118,6 +121,7 @@ pub(crate) fn message_from(r: &AnyRow) -> Result<MessageRow> {
         external_id: get(r, "external_id")?,
         sent_at: Timestamp::from_millis(get(r, "sent_at")?),
         received_at: Timestamp::from_millis(get(r, "received_at")?),
+        intent: get(r, "intent")?,
     })
 }
 
@@ -427,6 +431,9 @@ pub struct BotTurn {
     /// What the reply is, when a customer may rate it (an answer, a tool's answer, a
     /// recommendation); stored beside the message.
     pub about: Option<ReplyAbout>,
+    /// The customer's message this turn answers and the intent read in it (`""`: none),
+    /// kept on that message.
+    pub understood: Option<(MessageId, String)>,
 }
 
 /// The kinds of bot message a customer may rate.
@@ -476,6 +483,16 @@ impl Store {
         let mut tx = self.write.begin().await?;
         let mut done = Vec::with_capacity(turns.len());
         for t in turns {
+            if let Some((message, intent)) = &t.understood {
+                sqlx::query(
+                    "UPDATE messages SET intent = $1 WHERE id = $2 AND tenant_id = $3 AND sender_kind = 'customer'",
+                )
+                .bind(intent.as_str())
+                .bind(message.as_str())
+                .bind(t.tenant_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
             let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND tenant_id = $2")
                 .bind(t.conversation_id.as_str())
                 .bind(t.tenant_id.as_str())

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_embeddings.sql")),
     (10, include_str!("../migrations/0010_nlu.sql")),
     (11, include_str!("../migrations/0011_feedback.sql")),
+    (12, include_str!("../migrations/0012_message_intents.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>> {

@@ -812,6 +812,7 @@ async fn knowledge_gaps_are_drafted_once_and_ratings_find_the_question(store: St
         handoff_details: None,
         at: ts(at),
         about,
+        understood: None,
     };
     let answer =
         ReplyAbout { kind: RatedKind::Answer, ref_id: Some("warranty".into()), question: Some("保修多久".into()) };

@@ -121,7 +121,7 @@ pub fn message(m: &MessageRow) -> Value {
     if let Value::Object(map) = &mut content {
         map.insert("type".into(), Value::from(m.content_kind.clone()));
     }
-    json!({
+    let mut v = json!({
         "id": m.id.as_str(),
         "conversation_id": m.conversation_id.as_str(),
         "customer_id": m.customer_id.as_str(),
@@ -131,7 +131,12 @@ pub fn message(m: &MessageRow) -> Value {
         "external_id": m.external_id,
         "sent_at": time(m.sent_at),
         "received_at": time(m.received_at),
-    })
+    });
+    // A customer's message the bot read: the intent it read (null: none), for the console.
+    if let Some(intent) = &m.intent {
+        v["intent"] = if intent.is_empty() { Value::Null } else { Value::from(intent.as_str()) };
+    }
+    v
 }
 
 pub fn merge(m: &MergeRow) -> Value {

@@ -11,7 +11,8 @@ both!(
     the_bot_states_no_policy_its_knowledge_base_lacks,
     a_tenant_teaches_its_order_numbers_and_products,
     a_tenant_vocabulary_repairs_typos_and_keeps_its_names_whole,
-    another_node_moving_the_model_pointer_is_noticed_off_the_message_path
+    another_node_moving_the_model_pointer_is_noticed_off_the_message_path,
+    the_hand_off_summary_lists_earlier_turns_as_the_bot_read_them
 );
 
 fn training(extra: &[&str]) -> Value {
@@ -343,4 +344,41 @@ async fn another_node_moving_the_model_pointer_is_noticed_off_the_message_path(b
         (v["intent"]["model"]["source"] == "default").then_some(Value::Null)
     })
     .await;
+}
+
+/// Each customer message keeps the intent the bot read in it at its turn; a later hand-off's
+/// summary lists the earlier turns as read then, not re-read with whatever model is in use at
+/// the hand-off (here: the tenant's plant model, switched off before the customer asks for a
+/// person; the defaults know nothing of plants).
+async fn the_hand_off_summary_lists_earlier_turns_as_the_bot_read_them(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let admin = app.login(&app.a.admin).await;
+    let (s, v) = app.send("post", &admin, "/api/v1/nlu/intent-models", Some(training(&[]))).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let who = json!([{ "kind": "device_id", "value": "nlu-read-1" }]);
+    let (s, m) = app.inbound(&app.a.app_key, msg("read-1", who.clone(), "我家的绿萝叶子黄了怎么办")).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let conv = m["conversation_id"].as_str().unwrap().to_owned();
+    assert_eq!(last_intent(&app, &admin, &conv).await, "plant_care");
+    let (_, detail) = app.get(&admin, &format!("/api/v1/conversations/{conv}")).await;
+    let first = &detail["messages"][0];
+    assert_eq!(
+        (first["sender"]["kind"].as_str(), first["intent"].as_str()),
+        (Some("customer"), Some("plant_care")),
+        "{detail}"
+    );
+
+    let (s, v) = app.send("put", &admin, "/api/v1/nlu/active-intent-model", Some(json!({ "version": null }))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_ne!(parse(&app, &admin, "我家的绿萝叶子黄了怎么办").await["intent"]["top"]["intent"], "plant_care");
+    let (s, m) = app.inbound(&app.a.app_key, msg("read-2", who, "转人工")).await;
+    assert_eq!(s, StatusCode::CREATED, "{m}");
+    let path = format!("/api/v1/conversations/{conv}");
+    let c = eventually(|| async {
+        let (_, v) = app.get(&admin, &path).await;
+        (v["conversation"]["state"] != "bot").then(|| v["conversation"].clone())
+    })
+    .await;
+    let intents = &c["handoff_details"]["intents"];
+    assert_eq!(intents[0], "plant_care", "the first turn as the bot read it: {c}");
 }
