@@ -308,9 +308,10 @@ fn the_fused_default_intents_do_at_least_as_well_as_the_lexical_ones_on_the_prob
         for (text, want, got) in &both.misses {
             println!("  fused miss: {text} | want {want} | got {got}");
         }
-        // At least as many in-domain answers right, and at least as many messages right in all
-        // (in-domain answered right plus out-of-domain rejected).
-        assert!(both.in_domain_right >= lexical.in_domain_right, "{lang:?}");
+        // At least as many in-domain best guesses right (ranking), and at least as many messages
+        // right in all (in-domain answered right plus out-of-domain rejected): where the two
+        // thresholds trade an in-domain answer for rejections, the total decides.
+        assert!(both.in_domain_best_guess_right >= lexical.in_domain_best_guess_right, "{lang:?}");
         let right = |s: &ProbeScore| s.in_domain_right + s.out_of_domain_rejected;
         assert!(right(&both) >= right(&lexical), "{lang:?}");
     }
@@ -320,9 +321,9 @@ fn the_fused_default_intents_do_at_least_as_well_as_the_lexical_ones_on_the_prob
 }
 
 /// A paraphrase the lexical default model reads as another intent ("the left earbud is silent"
-/// as price protection), and a question from outside the shop it used to read as `coupon`.
+/// as price protection), and a question from outside the shop it reads as a greeting.
 const FUSED_PARAPHRASE: (&str, &str) = ("买的耳机左边没有声音", "product_troubleshooting");
-const ELSEWHERE: &str = "洗衣机的烘干功能怎么用";
+const ELSEWHERE: &str = "你们公司在招聘吗";
 
 async fn parse_text(app: &TestApp, token: &str, text: &str) -> Value {
     let (s, v) = app.send("post", token, "/api/v1/nlu/parse", Some(json!({ "text": text }))).await;
@@ -394,8 +395,8 @@ async fn with_the_encoder_the_bot_classifies_intents_with_the_fused_model(backen
     assert_eq!(metric(&app, "lingxi_kb_queries_cut_total").await, cut + 1, "the one encoding was cut");
     assert_eq!(metric(&app, "lingxi_kb_lexical_fallbacks_total").await, 0);
 
-    // Out of scope is "no intent" in the bot: no topic named in the reply (the old lexical model
-    // said "关于优惠券…"), and the knowledge base's miss is still logged as a gap.
+    // Out of scope is "no intent" in the bot: no topic named in the reply (the lexical model
+    // reads a greeting in it), and the knowledge base's miss is still logged as a gap.
     let ident = json!([{ "kind": "device_id", "value": format!("fused-{}", rand_hex()) }]);
     let (s, m) = app.inbound(&app.a.app_key, msg(&format!("fused-{}", rand_hex()), ident, ELSEWHERE)).await;
     assert_eq!(s, StatusCode::CREATED, "{m}");
@@ -407,7 +408,7 @@ async fn with_the_encoder_the_bot_classifies_intents_with_the_fused_model(backen
     })
     .await;
     assert_eq!(reply["intent"], Value::Null, "{reply}");
-    assert!(!reply["text"].as_str().unwrap().contains("优惠券"), "{reply}");
+    assert!(!reply["text"].as_str().unwrap().contains("您好"), "{reply}");
     eventually(|| async {
         let (_, v) = app.get(&admin, "/api/v1/knowledge/gaps").await;
         v["clusters"].as_array()?.iter().any(|c| c["question"] == ELSEWHERE).then_some(Value::Null)
