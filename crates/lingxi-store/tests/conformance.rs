@@ -3,12 +3,12 @@
 //! LINGXI_TEST_PG_URL). Identical behaviour on both is the contract.
 
 use lingxi_domain::{
-    ChannelKind, Content, ConversationState, Identifier, IdentifierKind, MergePolicy, Role, Sender, TenantId,
-    Timestamp, Transition,
+    ChannelKind, Content, ConversationState, Identifier, IdentifierKind, MergePolicy, MessageId, Role, Sender,
+    TenantId, Timestamp, Transition,
 };
 use lingxi_store::{
-    BotTurn, ChannelRow, ConversationFilter, Expect, Inbound, KbArticleRow, KbEntryWrite, NewCandidate, NewGap,
-    NewMessage, RatedKind, Rating, ReplyAbout, Store, StoreError, TenantPolicy,
+    BotTurn, ChannelRow, ConversationFilter, Expect, GapText, Inbound, KbArticleRow, KbEntryWrite, NewCandidate,
+    NewGap, NewMessage, RatedKind, Rating, ReplyAbout, Store, StoreError, TenantPolicy,
 };
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -827,29 +827,55 @@ async fn knowledge_gaps_are_drafted_once_and_ratings_find_the_question(store: St
         .unwrap();
     let id = |i: usize| stored[i].as_ref().unwrap().1.as_ref().unwrap().id.clone();
     let (answer_msg, tip_msg, other_msg) = (id(0), id(1), id(2));
-    let Rating::Rated(r) = store.kb_rate(&a.tenant, &answer_msg, false, ts(14)).await.unwrap() else {
-        panic!("not rated")
+    let gap_text = |q: &str| GapText { text: q.to_owned(), lang: "zh".into() };
+    let rate = |msg: &MessageId, useful: bool, at: i64| {
+        let store = &store;
+        let (tenant, msg) = (a.tenant.clone(), msg.clone());
+        async move {
+            match store.kb_rate(&tenant, &msg, useful, ts(at), gap_text).await.unwrap() {
+                Rating::Rated(r) => r,
+                Rating::NotRateable => panic!("not rated"),
+            }
+        }
     };
+    let open_before = store.kb_open_gaps(&a.tenant, 10).await.unwrap().len();
+    let r = rate(&answer_msg, false, 14).await;
     assert_eq!(
-        (r.conversation_id, r.kind, r.ref_id.as_deref(), r.question.as_deref()),
-        (m.conversation_id.clone(), RatedKind::Answer, Some("warranty"), Some("保修多久"))
+        (r.conversation_id, r.kind, r.ref_id.as_deref(), r.question.as_deref(), r.changed),
+        (m.conversation_id.clone(), RatedKind::Answer, Some("warranty"), Some("保修多久"), true)
     );
-    store.kb_rate(&a.tenant, &answer_msg, true, ts(15)).await.unwrap();
-    let Rating::Rated(r) = store.kb_rate(&a.tenant, &tip_msg, false, ts(16)).await.unwrap() else {
-        panic!("not rated")
-    };
+    // A "not useful" answer logs its question as a gap, with the rating, once: not again for
+    // the same rating, nor after a changed mind and back.
+    let open = store.kb_open_gaps(&a.tenant, 10).await.unwrap();
+    assert_eq!(open.len(), open_before + 1);
     assert_eq!(
-        (r.kind, r.ref_id.as_deref(), r.question),
-        (RatedKind::Recommendation, Some("camera-memory-card"), None)
+        (Some(&open[0].id), open[0].text.as_str(), open[0].kind.as_str()),
+        (r.gap.as_ref(), "保修多久", "not_useful")
     );
+    let again = rate(&answer_msg, false, 15).await;
+    assert_eq!((again.changed, again.gap), (false, None), "an unchanged rating logs nothing");
+    let up = rate(&answer_msg, true, 15).await;
+    assert_eq!((up.changed, up.gap), (true, None));
+    let down = rate(&answer_msg, false, 15).await;
+    assert_eq!((down.changed, down.gap), (true, None), "the question's gap is logged already");
+    rate(&answer_msg, true, 15).await;
+    let r = rate(&tip_msg, false, 16).await;
+    assert_eq!(
+        (r.kind, r.ref_id.as_deref(), r.question, r.gap),
+        (RatedKind::Recommendation, Some("camera-memory-card"), None, None)
+    );
+    assert_eq!(store.kb_open_gaps(&a.tenant, 10).await.unwrap().len(), open_before + 1);
     let counts = store.kb_feedback_counts(&a.tenant).await.unwrap();
     let of = |k: RatedKind| counts.iter().find(|c| c.kind == k).map(|c| (c.ref_id.clone(), c.useful, c.not_useful));
     assert_eq!(counts.len(), 2, "{counts:?}");
     assert_eq!(of(RatedKind::Answer), Some((Some("warranty".into()), 1, 0)), "the latest rating wins");
     assert_eq!(of(RatedKind::Recommendation), Some((Some("camera-memory-card".into()), 0, 1)));
-    assert_eq!(store.kb_rate(&a.tenant, &other_msg, false, ts(17)).await.unwrap(), Rating::NotRateable);
-    assert_eq!(store.kb_rate(&a.tenant, &m.message_id, false, ts(17)).await.unwrap(), Rating::NotRateable);
-    assert!(matches!(store.kb_rate(&b.tenant, &answer_msg, false, ts(17)).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.kb_rate(&a.tenant, &other_msg, false, ts(17), gap_text).await.unwrap(), Rating::NotRateable);
+    assert_eq!(store.kb_rate(&a.tenant, &m.message_id, false, ts(17), gap_text).await.unwrap(), Rating::NotRateable);
+    assert!(matches!(
+        store.kb_rate(&b.tenant, &answer_msg, false, ts(17), gap_text).await,
+        Err(StoreError::NotFound(_))
+    ));
     assert_eq!(store.kb_feedback_counts(&a.tenant).await.unwrap().len(), 2, "refused ratings store nothing");
     assert!(store.kb_feedback_counts(&b.tenant).await.unwrap().is_empty());
 }
