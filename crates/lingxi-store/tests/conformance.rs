@@ -66,6 +66,7 @@ both!(
     widget_visitors_read_only_their_own_conversations,
     knowledge_entries_are_versioned_compared_and_set_and_isolated,
     knowledge_gaps_are_drafted_once_and_ratings_find_the_question,
+    migration_13_keeps_one_not_useful_gap_per_conversation_and_question,
     routing_profiles_sla_clocks_and_expected_transitions,
     business_records_pending_state_and_flows_are_per_tenant,
     candidates_count_each_conversation_once_and_are_decided_once,
@@ -878,6 +879,73 @@ async fn knowledge_gaps_are_drafted_once_and_ratings_find_the_question(store: St
     ));
     assert_eq!(store.kb_feedback_counts(&a.tenant).await.unwrap().len(), 2, "refused ratings store nothing");
     assert!(store.kb_feedback_counts(&b.tenant).await.unwrap().is_empty());
+}
+
+/// Migration 0013 on a database that already holds the duplicates the old check-then-insert
+/// could leave: one `not_useful` gap per conversation and question stays (a drafted one rather
+/// than an open one), other kinds keep theirs, and the unique key then refuses a duplicate.
+async fn migration_13_keeps_one_not_useful_gap_per_conversation_and_question(store: Store) {
+    let a = fixture(&store, "gap-m", MergePolicy::Automatic).await;
+    let conv = |phone: &str, ext: &str| {
+        let m = inbound(&a, &a.app, vec![ident("phone", phone)], ext, "保修多久", 10);
+        let store = &store;
+        async move { store.ingest(&m).await.unwrap().conversation_id }
+    };
+    let (one, two) = (conv("13800001111", "q1").await, conv("13900002222", "q2").await);
+    let gap = |c: &lingxi_domain::ConversationId, text: &str, kind: &str| NewGap {
+        conversation_id: Some(c.clone()),
+        text: text.into(),
+        lang: "zh".into(),
+        kind: kind.into(),
+        confidence: 0.0,
+    };
+    // Back to the schema before 0013.
+    store.execute_raw("DROP INDEX kb_gaps_rated_once").await.unwrap();
+    store.execute_raw("DELETE FROM schema_migrations WHERE version = 13").await.unwrap();
+    let dup = store
+        .kb_log_gaps(
+            &a.tenant,
+            &[
+                gap(&one, "保修多久", "not_useful"),
+                gap(&one, "保修多久", "not_useful"),
+                gap(&one, "保修多久", "not_useful"),
+            ],
+            ts(1),
+        )
+        .await
+        .unwrap();
+    store
+        .kb_log_gaps(
+            &a.tenant,
+            &[
+                gap(&two, "保修多久", "not_useful"),
+                gap(&one, "怎么退货", "not_useful"),
+                gap(&one, "保修多久", "low_confidence"),
+                gap(&one, "保修多久", "low_confidence"),
+            ],
+            ts(2),
+        )
+        .await
+        .unwrap();
+    // The last of the three was drafted already: that one is kept.
+    let draft = kb_entry("warranty-gap", "draft", 1, "保修多久");
+    store.kb_draft_from_gaps(&a.tenant, &dup[2..], &draft, "usr_1", ts(3)).await.unwrap();
+
+    assert_eq!(store.migrate().await.unwrap(), [13]);
+    let open = store.kb_open_gaps(&a.tenant, 100).await.unwrap();
+    let count = |c: &lingxi_domain::ConversationId, text: &str, kind: &str| {
+        open.iter()
+            .filter(|g| g.conversation_id.as_deref() == Some(c.as_str()) && g.text == text && g.kind == kind)
+            .count()
+    };
+    assert_eq!(count(&one, "保修多久", "not_useful"), 0, "the drafted duplicate is the one kept: {open:?}");
+    assert_eq!(count(&two, "保修多久", "not_useful"), 1);
+    assert_eq!(count(&one, "怎么退货", "not_useful"), 1);
+    assert_eq!(count(&one, "保修多久", "low_confidence"), 2, "other kinds are left alone");
+    assert_eq!(open.len(), 4, "{open:?}");
+    // And the key now refuses a second not-useful gap for the same question.
+    assert!(store.kb_log_gaps(&a.tenant, &[gap(&two, "保修多久", "not_useful")], ts(4)).await.is_err());
+    store.kb_log_gaps(&a.tenant, &[gap(&two, "保修多久", "low_confidence")], ts(4)).await.unwrap();
 }
 
 /// Routing data: profiles are per tenant, routing's compare-and-set refuses a stale view, SLA
