@@ -9,8 +9,10 @@
 //!   measure (天, 年, 个月, 小时, 元, 块, 折, 成, 倍, 号 …) always states a quantity (一年,
 //!   十分钟, 千万元). Otherwise 一 and 半 alone are words, not numbers (一下, 一些, 一起, 一点,
 //!   请选择一个, 统一, 一半); any other run states a quantity (三, 两百, 十五, 第二, 百分之五)
-//!   unless it lies inside an ordinary word of [`ZH_WORDS`] (万一, 千万, 十分, 万分, 百忙,
-//!   二维码, 零钱 …). A word missing from that list is refused: add it when it shows up.
+//!   unless it lies inside an ordinary word: the normaliser's idioms
+//!   ([`lingxi_nlu::normalize::NUMERAL_IDIOMS`]: 万一, 万万, 一一, 三思, 二手, 三星 …, the words
+//!   whose numerals it does not read as numbers) and [`MORE_WORDS`] (千万, 十分, 万分, 百忙,
+//!   二维码, 零钱 …). A word missing from both is refused: add it when it shows up.
 //! * English: a cardinal word (zero, two … twenty, thirty … ninety, hundred, thousand, million,
 //!   billion, dozen, twice, percent) states a quantity; "one" and "half" only before a unit
 //!   ("one day", "half a year"), since "which one" and "one of these" are how an intro asks.
@@ -56,28 +58,23 @@ const ZH_UNITS: &[&str] = &[
     "号",
 ];
 
-/// Ordinary words holding a numeral that states no quantity. Only the numerals other than 一
-/// and 半 need listing (those two are words unless a unit follows).
-pub const ZH_WORDS: &[&str] = &[
-    "万一",
+/// Ordinary words holding a numeral that states no quantity, besides the normaliser's idioms
+/// (those the normaliser would read as numbers, such as 千万, or that it never meets, such as
+/// 十分 before a verb). Only numerals other than 一 and 半 need listing (those two are words
+/// unless a unit follows).
+pub const MORE_WORDS: &[&str] = &[
     "千万",
-    "万万",
-    "一一",
     "十分",
     "万分",
     "百忙",
     "再三",
-    "三思",
     "二维码",
-    "二手",
     "零钱",
     "零食",
     "零件",
     "零售",
     "五金",
     "百货",
-    "乱七八糟",
-    "千方百计",
     "四处",
     "万能",
     "两者",
@@ -146,7 +143,7 @@ fn chinese_number(text: &str) -> Option<String> {
     let chars: Vec<char> = text.chars().collect();
     // Which characters ordinary words cover.
     let mut in_word = vec![false; chars.len()];
-    for w in ZH_WORDS {
+    for w in lingxi_nlu::normalize::NUMERAL_IDIOMS.iter().chain(MORE_WORDS) {
         let w: Vec<char> = w.chars().collect();
         for start in 0..chars.len().saturating_sub(w.len() - 1) {
             if chars[start..start + w.len()] == w[..] {
@@ -230,6 +227,8 @@ mod tests {
             "万分感谢，请从下面选择",
             "百忙之中打扰了，您想问哪个？",
             "关于二维码，您想问哪个？",
+            "关于三星手机，您想问哪个？",
+            "二手商品的问题，请选择一个",
             "统一回复：请选择您的问题",
             "进一步了解前，请先选一个",
         ] {
