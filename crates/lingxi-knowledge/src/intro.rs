@@ -2,10 +2,15 @@
 //! sees the customer's message and the candidate questions (masked), never an answer, and
 //! writes one short sentence that invites the customer to pick; the questions stay the buttons,
 //! word for word. Its reply is used only when it is one short line with no digit, amount,
-//! placeholder or link: anything that could state a fact or stand in for the buttons.
+//! number in words, placeholder or link: anything that could state a fact or stand in for the
+//! buttons. Numbers in words are Chinese numerals that state a quantity (三天, 两百, 十五,
+//! 百分之五, 一年) and English number words ("three days"), while ordinary words holding such
+//! characters pass (一下, 一些, 一起, 一点, 请选择一个, 万一, 千万, 十分, "which one"): the
+//! rule is [`crate::numerals`]'s.
 
 use crate::grounding::{without_thinking, ChatMessage, Masker, Role, PLACEHOLDERS};
 use crate::model::Lang;
+use crate::numerals::spelled_number;
 
 /// The longest intro used (characters): it sits above the buttons, it is not an answer.
 pub const MAX_INTRO_CHARS: usize = 60;
@@ -59,6 +64,8 @@ pub enum IntroRejection {
     MultiLine,
     #[error("the intro contains {0:?}, which could state a number, amount or step")]
     Figure(char),
+    #[error("the intro states a number in words ({0:?})")]
+    NumberInWords(String),
     #[error("the intro repeats the placeholder {0}")]
     Placeholder(&'static str),
     #[error("the intro contains a link")]
@@ -88,6 +95,9 @@ impl IntroPrompt {
             text.chars().find(|c| c.is_ascii_digit() || matches!(c, '０'..='９' | '¥' | '￥' | '$' | '%' | '％'))
         {
             return Err(IntroRejection::Figure(c));
+        }
+        if let Some(n) = spelled_number(text) {
+            return Err(IntroRejection::NumberInWords(n));
         }
         let lower = text.to_ascii_lowercase();
         if lower.contains("http") || lower.contains("www.") {
@@ -133,6 +143,24 @@ mod tests {
         assert_eq!(p.check("开票费用￥零，您想问哪个？"), Err(IntroRejection::Figure('￥')));
         assert_eq!(p.check("[NAME]您好，您想问哪个？"), Err(IntroRejection::Placeholder("[NAME]")));
         assert_eq!(p.check("请看 www.example.com"), Err(IntroRejection::Link));
+        let words = |n: &str| Err(IntroRejection::NumberInWords(n.into()));
+        assert_eq!(p.check("电子发票三天内开出，您想问哪个？"), words("三"));
+        assert_eq!(p.check("满两百元包邮，您想问哪个？"), words("两百"));
+        assert_eq!(p.check("十五号前开票，您想问哪个？"), words("十五"));
+        assert_eq!(p.check("手续费是百分之五，您想问哪个？"), words("百"));
+        assert_eq!(p.check("发票一年内可补开，您想问哪个？"), words("一"));
+        assert_eq!(p.check("Invoices are issued within three days"), words("three"));
+        assert_eq!(p.check("Five percent off: which one did you mean?"), words("five"));
+        for fine in [
+            "请稍等一下，您想问的是下面哪一个？",
+            "关于发票，请选择一个",
+            "我们一起看看：是下面一些问题中的哪个？",
+            "万一不是，也可以直接描述，您想问哪个？",
+            "十分抱歉，您想问的是哪一个？",
+            "Which one of these did you mean?",
+        ] {
+            assert_eq!(p.check(fine).as_deref(), Ok(fine), "{fine}");
+        }
         let long = "您好".repeat(31);
         assert_eq!(p.check(&long), Err(IntroRejection::TooLong { chars: 62 }));
     }

@@ -6,6 +6,8 @@
 //! `channel@lang: text` with either side optional (`@en: …`, `email@: …`), separated by ` || `;
 //! `answer_variants_rich` gives a variant its links, images and buttons by the same scope:
 //! `wechat_official@: link:Title=https://… | button:Label=payload || @en: image:https://…`.
+//! Inside an item of a list cell (a phrasing, a rich item, a variant's text) `\|` is a `|` and
+//! `\\` a backslash (`io/cell.rs`); single-value cells (`question`, `answer`) are taken as they are.
 //!
 //! Markdown: one block per entry:
 //! ```text
@@ -19,6 +21,8 @@
 //! `~ channel@lang: text` answer variants; lines starting with a single `#` are comments. `@` lines belong
 //! to the answer above them: before any `~` line the default answer's, after one that variant's;
 //! `~| text` continues the variant above on a new line.
+
+mod cell;
 
 use std::collections::HashSet;
 
@@ -123,8 +127,9 @@ fn field<T>(column: &'static str, r: Result<T, ModelError>) -> Result<T, RowErro
     r.map_err(|source| RowError::Field { column, source })
 }
 
-fn split_list(cell: &str) -> impl Iterator<Item = &str> {
-    cell.split('|').map(str::trim).filter(|s| !s.is_empty())
+/// The items of a ` | ` list cell, unescaped.
+fn split_list(cell: &str) -> Vec<String> {
+    cell::items(cell)
 }
 
 fn parse_opt_i64(column: &'static str, cell: &str) -> Result<Option<i64>, RowError> {
@@ -289,12 +294,13 @@ const CSV_COLUMNS: [&str; 15] = [
     "version",
 ];
 
-/// `channel@lang: rest` items separated by `||`, as (channel, lang, rest).
+/// `channel@lang: rest` items separated by unescaped `||`, as (channel, lang, rest); `rest`
+/// keeps its escapes (a variant's text is unescaped whole, a rich list split first).
 fn scoped_items<'a>(
     cell: &'a str,
     what: &'a str,
 ) -> impl Iterator<Item = Result<(&'a str, &'a str, &'a str), RowError>> {
-    cell.split("||").map(str::trim).filter(|s| !s.is_empty()).map(move |item| {
+    cell::split(cell, "||").into_iter().map(move |item| {
         let (scope, rest) =
             item.split_once(':').ok_or_else(|| RowError::Malformed(format!("{what} {item:?} lacks ':'")))?;
         let (ch, lg) = scope.split_once('@').unwrap_or((scope, ""));
@@ -308,7 +314,7 @@ fn parse_variant_cell(cell: &str) -> Result<Vec<RawVariant>, RowError> {
             r.map(|(ch, lg, text)| RawVariant {
                 channel: ch.to_owned(),
                 lang: lg.to_owned(),
-                text: text.to_owned(),
+                text: cell::unescape(text),
                 rich: Vec::new(),
             })
         })
@@ -329,7 +335,7 @@ fn attach_variant_rich(variants: &mut [RawVariant], cell: &str) -> Result<(), Ro
         if !done.insert(scope.clone()) {
             return Err(RowError::Malformed(format!("answer_variants_rich: {scope:?} listed twice")));
         }
-        v.rich = split_list(items).map(str::to_owned).collect();
+        v.rich = split_list(items);
     }
     Ok(())
 }
@@ -360,21 +366,21 @@ pub fn import_csv(text: &str, policy: ImportPolicy) -> ImportReport {
         let get = |k: usize| idx[k].and_then(|j| record.get(j)).unwrap_or("");
         let parsed = (|| {
             let mut questions = vec![get(2).to_owned()];
-            questions.extend(split_list(get(3)).map(str::to_owned));
+            questions.extend(split_list(get(3)));
             let raw = RawEntry {
                 id: get(0).to_owned(),
                 lang: get(1).to_owned(),
                 questions,
                 answer: get(4).to_owned(),
-                rich: split_list(get(5)).map(str::to_owned).collect(),
+                rich: split_list(get(5)),
                 answer_variants: {
                     let mut vs = parse_variant_cell(get(6))?;
                     attach_variant_rich(&mut vs, get(7))?;
                     vs
                 },
-                tags: split_list(get(8)).map(str::to_owned).collect(),
-                products: split_list(get(9)).map(str::to_owned).collect(),
-                channels: split_list(get(10)).map(str::to_owned).collect(),
+                tags: split_list(get(8)),
+                products: split_list(get(9)),
+                channels: split_list(get(10)),
                 valid_from_ms: parse_opt_i64("valid_from_ms", get(11))?,
                 valid_to_ms: parse_opt_i64("valid_to_ms", get(12))?,
                 status: get(13).to_owned(),
@@ -403,26 +409,27 @@ pub fn export_csv(entries: &[FaqEntry]) -> String {
     let _ = w.write_record(CSV_COLUMNS);
     for e in entries {
         let r = RawEntry::from_entry(e);
-        let variants: Vec<String> = r.answer_variants.iter().map(|v| format!("{}: {}", v.scope(), v.text)).collect();
+        let variants: Vec<String> =
+            r.answer_variants.iter().map(|v| format!("{}: {}", v.scope(), cell::escape(&v.text))).collect();
         let variant_rich: Vec<String> = r
             .answer_variants
             .iter()
             .filter(|v| !v.rich.is_empty())
-            .map(|v| format!("{}: {}", v.scope(), v.rich.join(" | ")))
+            .map(|v| format!("{}: {}", v.scope(), cell::join(&v.rich)))
             .collect();
         let opt = |x: Option<i64>| x.map_or(String::new(), |v| v.to_string());
         let _ = w.write_record([
             r.id.as_str(),
             r.lang.as_str(),
             r.questions[0].as_str(),
-            r.questions[1..].join(" | ").as_str(),
+            cell::join(&r.questions[1..]).as_str(),
             r.answer.as_str(),
-            r.rich.join(" | ").as_str(),
+            cell::join(&r.rich).as_str(),
             variants.join(" || ").as_str(),
             variant_rich.join(" || ").as_str(),
-            r.tags.join(" | ").as_str(),
-            r.products.join(" | ").as_str(),
-            r.channels.join(" | ").as_str(),
+            cell::join(&r.tags).as_str(),
+            cell::join(&r.products).as_str(),
+            cell::join(&r.channels).as_str(),
             opt(r.valid_from_ms).as_str(),
             opt(r.valid_to_ms).as_str(),
             r.status.as_str(),

@@ -15,6 +15,7 @@ pub mod intro;
 pub mod io;
 pub mod json;
 pub mod model;
+pub mod numerals;
 pub mod pair;
 pub mod text;
 

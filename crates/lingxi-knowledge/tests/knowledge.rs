@@ -301,6 +301,62 @@ proptest::proptest! {
         let _ = import_csv(&s, ImportPolicy::KeepValid);
         let _ = import_markdown(&s, ImportPolicy::KeepValid);
     }
+
+    /// Texts holding `|` and `\` — phrasings, rich items, a variant's text and its rich items —
+    /// come back from a CSV export and import as they were.
+    #[test]
+    fn csv_round_trip_keeps_pipes_and_backslashes(
+        similar in proptest::collection::vec("[a-z退货 |\\\\:@=]{1,12}", 0..3),
+        variant in "[a-z退货 |\\\\:@=]{1,16}",
+        title in "[a-z退货 |\\\\:@]{1,10}",
+        payload in "[a-z退货 |\\\\:@=]{1,10}",
+    ) {
+        use lingxi_knowledge::io::{RawEntry, RawVariant};
+        let raw = RawEntry {
+            id: "faq-p".into(),
+            lang: "zh".into(),
+            questions: std::iter::once("怎么退货".to_owned()).chain(similar).collect(),
+            answer: "可以退。".into(),
+            rich: vec![format!("button:{title}={payload}")],
+            answer_variants: vec![RawVariant {
+                channel: "email".into(),
+                lang: String::new(),
+                text: variant,
+                rich: vec![format!("link:{title}=https://example.com/a|b\\c"), format!("button:{payload}=x")],
+            }],
+            ..RawEntry::default()
+        };
+        let Ok(entry) = raw.parse() else { return Err(proptest::test_runner::TestCaseError::reject("not an entry")) };
+        let csv = export_csv(std::slice::from_ref(&entry));
+        let back = import_csv(&csv, ImportPolicy::AllOrNothing);
+        proptest::prop_assert!(back.is_clean(), "{:?}\n{}", back.rejected, csv);
+        proptest::prop_assert_eq!(&back.entries, &vec![entry], "{}", csv);
+    }
+}
+
+#[test]
+fn a_pipe_in_a_variant_text_stays_in_it_and_old_cells_read_as_before() {
+    let csv = r#"id,lang,question,similar,answer,answer_variants,answer_variants_rich
+faq-e,zh,怎么退货,退货 \| 换货怎么弄 | C:\docs,可以退。,email@: 选“退货 \| 换货”，路径 C:\\售后,email@: button:退 \| 换=退货
+faq-o,zh,怎么换货,换货流程 | 换货 C:\docs,可以换。,email@: 邮件里说 \n 也行,
+"#;
+    let r = import_csv(csv, ImportPolicy::AllOrNothing);
+    assert!(r.is_clean(), "{:?}", r.rejected);
+    let e = &r.entries[0];
+    let similar: Vec<&str> = e.phrasings().skip(1).map(|q| q.as_str()).collect();
+    assert_eq!(similar, ["退货 | 换货怎么弄", "C:\\docs"]);
+    let email = ChannelName::parse("email").unwrap();
+    let v = e.answer_for(Some(&email), None);
+    assert_eq!(v.text(), "选“退货 | 换货”，路径 C:\\售后");
+    assert_eq!(v.rich().iter().map(ToString::to_string).collect::<Vec<_>>(), ["button:退 | 换=退货"]);
+    // Written before escaping: no `\|` or `\\`, so a backslash stays and `|` splits as ever.
+    let o = &r.entries[1];
+    assert_eq!(o.phrasings().skip(1).map(|q| q.as_str()).collect::<Vec<_>>(), ["换货流程", "换货 C:\\docs"]);
+    assert_eq!(o.answer_for(Some(&email), None).text(), "邮件里说 \\n 也行");
+    // And the export escapes, so the import gives the same entries back.
+    let out = export_csv(&r.entries);
+    assert!(out.contains("退货 \\| 换货怎么弄 | C:\\\\docs"), "{out}");
+    assert_eq!(import_csv(&out, ImportPolicy::AllOrNothing).entries, r.entries);
 }
 
 #[test]

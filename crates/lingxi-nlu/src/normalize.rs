@@ -446,8 +446,9 @@ impl TermIndex {
 // ---------------------------------------------------------------------------------------------
 // Step 4: Chinese numerals.
 
-/// Words and idioms whose numerals are not numbers.
-const NUMERAL_IDIOMS: &[&str] = &[
+/// Words and idioms whose numerals are not numbers (also what the knowledge base's LLM intro
+/// check lets pass: `lingxi_knowledge::numerals`).
+pub const NUMERAL_IDIOMS: &[&str] = &[
     "一样",
     "一起",
     "一下",

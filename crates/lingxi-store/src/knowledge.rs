@@ -292,28 +292,6 @@ impl Store {
         Ok(ids)
     }
 
-    /// Whether this conversation already logged this text as a gap of this kind (drafted or
-    /// not): a customer who rates the same answer "not useful" again, or changes their mind
-    /// twice, adds no second gap.
-    pub async fn kb_gap_logged(
-        &self,
-        tenant: &TenantId,
-        conversation: &ConversationId,
-        text: &str,
-        kind: &str,
-    ) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT id FROM kb_gaps WHERE tenant_id = $1 AND conversation_id = $2 AND text = $3 AND kind = $4 LIMIT 1",
-        )
-        .bind(tenant.as_str())
-        .bind(conversation.as_str())
-        .bind(text)
-        .bind(kind)
-        .fetch_optional(&self.read)
-        .await?;
-        Ok(row.is_some())
-    }
-
     /// Open gaps (not yet drafted into an entry), newest first, at most `limit`.
     pub async fn kb_open_gaps(&self, tenant: &TenantId, limit: i64) -> Result<Vec<GapRow>> {
         let rows = sqlx::query(
@@ -379,12 +357,20 @@ impl Store {
     /// nothing stored) for a customer's or agent's message, or a bot message that was not an
     /// answer, a tool's answer or a recommendation (including bot messages written before
     /// migration 0011, which recorded no kind).
+    ///
+    /// A rating that makes a knowledge-base answer not useful (a first rating, or a changed
+    /// one) logs the question it answered as a `not_useful` gap, in the same transaction, once
+    /// per conversation and question: `gap_of` gives the gap's text and language from the
+    /// question. "Once" is a unique key (migration 0013), not a check before the insert, so
+    /// simultaneous ratings log one gap between them; a rating equal to the stored one changes
+    /// nothing and logs nothing.
     pub async fn kb_rate(
         &self,
         tenant: &TenantId,
         message: &MessageId,
         useful: bool,
         now: Timestamp,
+        gap_of: impl FnOnce(&str) -> GapText,
     ) -> Result<Rating> {
         let row = sqlx::query(
             "SELECT m.conversation_id, m.sender_kind, k.kind, k.ref_id, k.question FROM messages m \
@@ -402,10 +388,15 @@ impl Store {
         let conv: String = get(&row, "conversation_id")?;
         let ref_id: Option<String> = get(&row, "ref_id")?;
         let question: Option<String> = get(&row, "question")?;
-        sqlx::query(
+        let mut tx = self.write.begin().await?;
+        // The update's WHERE makes an unchanged rating touch no row: "changed" comes from the
+        // write itself (on PostgreSQL a second rating at once waits for the first's row and then
+        // sees it), never from an earlier read.
+        let changed = sqlx::query(
             "INSERT INTO kb_feedback (tenant_id, message_id, conversation_id, useful, created_at, kind, ref_id) \
              VALUES ($1,$2,$3,$4,$5,$6,$7) \
-             ON CONFLICT (tenant_id, message_id) DO UPDATE SET useful = excluded.useful, created_at = excluded.created_at",
+             ON CONFLICT (tenant_id, message_id) DO UPDATE SET useful = excluded.useful, created_at = excluded.created_at \
+             WHERE kb_feedback.useful <> excluded.useful",
         )
         .bind(tenant.as_str())
         .bind(message.as_str())
@@ -414,11 +405,35 @@ impl Store {
         .bind(now.millis())
         .bind(kind.as_str())
         .bind(ref_id.clone())
-        .execute(&self.write)
-        .await?;
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let mut gap = None;
+        if let (true, false, RatedKind::Answer, Some(q)) = (changed, useful, kind, &question) {
+            let GapText { text, lang } = gap_of(q);
+            let id = new_id(GapId::from_random);
+            let n = sqlx::query(
+                "INSERT INTO kb_gaps (id, tenant_id, conversation_id, text, lang, kind, confidence, drafted_entry_id, created_at) \
+                 VALUES ($1,$2,$3,$4,$5,$6,0,NULL,$7) \
+                 ON CONFLICT (tenant_id, conversation_id, text) WHERE kind = 'not_useful' DO NOTHING",
+            )
+            .bind(id.as_str())
+            .bind(tenant.as_str())
+            .bind(&conv)
+            .bind(&text)
+            .bind(&lang)
+            .bind(NOT_USEFUL)
+            .bind(now.millis())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            gap = (n == 1).then_some(id);
+        }
+        tx.commit().await?;
         let conversation_id = ConversationId::parse(&conv)
             .map_err(|_| StoreError::Invalid(format!("stored conversation id `{conv}`")))?;
-        Ok(Rating::Rated(Rated { conversation_id, kind, ref_id, question }))
+        Ok(Rating::Rated(Rated { conversation_id, kind, ref_id, question, changed, gap }))
     }
 
     /// Ratings so far per kind and reference (entry, tool or rule; none for ratings made before
@@ -463,6 +478,21 @@ pub struct Rated {
     pub kind: RatedKind,
     pub ref_id: Option<String>,
     pub question: Option<String>,
+    /// Whether the rating differs from the one stored before (or is the first).
+    pub changed: bool,
+    /// The gap this rating logged, if it logged one.
+    pub gap: Option<GapId>,
+}
+
+/// The gap kind of a knowledge-base answer a customer rated not useful (the kind migration
+/// 0013's unique key covers).
+pub const NOT_USEFUL: &str = "not_useful";
+
+/// What a "not useful" rating logs of the question its answer was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GapText {
+    pub text: String,
+    pub lang: String,
 }
 
 /// Ratings of one kind and reference.

@@ -30,7 +30,8 @@ pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use embeddings::TextDigest;
 pub use ingest::{Inbound, IngestOutcome, TenantPolicy};
 pub use knowledge::{
-    Expect, FeedbackCount, GapRow, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap, Rated, Rating,
+    Expect, FeedbackCount, GapRow, GapText, KbArticleRow, KbEntryRow, KbEntryWrite, KbVersionRow, NewGap, Rated,
+    Rating, NOT_USEFUL,
 };
 pub use learn::{CandidateRow, NewCandidate};
 pub use nlu::{IntentModelRow, NewIntentModel};

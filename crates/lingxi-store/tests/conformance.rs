@@ -3,12 +3,12 @@
 //! LINGXI_TEST_PG_URL). Identical behaviour on both is the contract.
 
 use lingxi_domain::{
-    ChannelKind, Content, ConversationState, Identifier, IdentifierKind, MergePolicy, Role, Sender, TenantId,
-    Timestamp, Transition,
+    ChannelKind, Content, ConversationState, Identifier, IdentifierKind, MergePolicy, MessageId, Role, Sender,
+    TenantId, Timestamp, Transition,
 };
 use lingxi_store::{
-    BotTurn, ChannelRow, ConversationFilter, Expect, Inbound, KbArticleRow, KbEntryWrite, NewCandidate, NewGap,
-    NewMessage, RatedKind, Rating, ReplyAbout, Store, StoreError, TenantPolicy,
+    BotTurn, ChannelRow, ConversationFilter, Expect, GapText, Inbound, KbArticleRow, KbEntryWrite, NewCandidate,
+    NewGap, NewMessage, RatedKind, Rating, ReplyAbout, Store, StoreError, TenantPolicy,
 };
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -66,6 +66,7 @@ both!(
     widget_visitors_read_only_their_own_conversations,
     knowledge_entries_are_versioned_compared_and_set_and_isolated,
     knowledge_gaps_are_drafted_once_and_ratings_find_the_question,
+    migration_13_keeps_one_not_useful_gap_per_conversation_and_question,
     routing_profiles_sla_clocks_and_expected_transitions,
     business_records_pending_state_and_flows_are_per_tenant,
     candidates_count_each_conversation_once_and_are_decided_once,
@@ -827,31 +828,124 @@ async fn knowledge_gaps_are_drafted_once_and_ratings_find_the_question(store: St
         .unwrap();
     let id = |i: usize| stored[i].as_ref().unwrap().1.as_ref().unwrap().id.clone();
     let (answer_msg, tip_msg, other_msg) = (id(0), id(1), id(2));
-    let Rating::Rated(r) = store.kb_rate(&a.tenant, &answer_msg, false, ts(14)).await.unwrap() else {
-        panic!("not rated")
+    let gap_text = |q: &str| GapText { text: q.to_owned(), lang: "zh".into() };
+    let rate = |msg: &MessageId, useful: bool, at: i64| {
+        let store = &store;
+        let (tenant, msg) = (a.tenant.clone(), msg.clone());
+        async move {
+            match store.kb_rate(&tenant, &msg, useful, ts(at), gap_text).await.unwrap() {
+                Rating::Rated(r) => r,
+                Rating::NotRateable => panic!("not rated"),
+            }
+        }
     };
+    let open_before = store.kb_open_gaps(&a.tenant, 10).await.unwrap().len();
+    let r = rate(&answer_msg, false, 14).await;
     assert_eq!(
-        (r.conversation_id, r.kind, r.ref_id.as_deref(), r.question.as_deref()),
-        (m.conversation_id.clone(), RatedKind::Answer, Some("warranty"), Some("保修多久"))
+        (r.conversation_id, r.kind, r.ref_id.as_deref(), r.question.as_deref(), r.changed),
+        (m.conversation_id.clone(), RatedKind::Answer, Some("warranty"), Some("保修多久"), true)
     );
-    store.kb_rate(&a.tenant, &answer_msg, true, ts(15)).await.unwrap();
-    let Rating::Rated(r) = store.kb_rate(&a.tenant, &tip_msg, false, ts(16)).await.unwrap() else {
-        panic!("not rated")
-    };
+    // A "not useful" answer logs its question as a gap, with the rating, once: not again for
+    // the same rating, nor after a changed mind and back.
+    let open = store.kb_open_gaps(&a.tenant, 10).await.unwrap();
+    assert_eq!(open.len(), open_before + 1);
     assert_eq!(
-        (r.kind, r.ref_id.as_deref(), r.question),
-        (RatedKind::Recommendation, Some("camera-memory-card"), None)
+        (Some(&open[0].id), open[0].text.as_str(), open[0].kind.as_str()),
+        (r.gap.as_ref(), "保修多久", "not_useful")
     );
+    let again = rate(&answer_msg, false, 15).await;
+    assert_eq!((again.changed, again.gap), (false, None), "an unchanged rating logs nothing");
+    let up = rate(&answer_msg, true, 15).await;
+    assert_eq!((up.changed, up.gap), (true, None));
+    let down = rate(&answer_msg, false, 15).await;
+    assert_eq!((down.changed, down.gap), (true, None), "the question's gap is logged already");
+    rate(&answer_msg, true, 15).await;
+    let r = rate(&tip_msg, false, 16).await;
+    assert_eq!(
+        (r.kind, r.ref_id.as_deref(), r.question, r.gap),
+        (RatedKind::Recommendation, Some("camera-memory-card"), None, None)
+    );
+    assert_eq!(store.kb_open_gaps(&a.tenant, 10).await.unwrap().len(), open_before + 1);
     let counts = store.kb_feedback_counts(&a.tenant).await.unwrap();
     let of = |k: RatedKind| counts.iter().find(|c| c.kind == k).map(|c| (c.ref_id.clone(), c.useful, c.not_useful));
     assert_eq!(counts.len(), 2, "{counts:?}");
     assert_eq!(of(RatedKind::Answer), Some((Some("warranty".into()), 1, 0)), "the latest rating wins");
     assert_eq!(of(RatedKind::Recommendation), Some((Some("camera-memory-card".into()), 0, 1)));
-    assert_eq!(store.kb_rate(&a.tenant, &other_msg, false, ts(17)).await.unwrap(), Rating::NotRateable);
-    assert_eq!(store.kb_rate(&a.tenant, &m.message_id, false, ts(17)).await.unwrap(), Rating::NotRateable);
-    assert!(matches!(store.kb_rate(&b.tenant, &answer_msg, false, ts(17)).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.kb_rate(&a.tenant, &other_msg, false, ts(17), gap_text).await.unwrap(), Rating::NotRateable);
+    assert_eq!(store.kb_rate(&a.tenant, &m.message_id, false, ts(17), gap_text).await.unwrap(), Rating::NotRateable);
+    assert!(matches!(
+        store.kb_rate(&b.tenant, &answer_msg, false, ts(17), gap_text).await,
+        Err(StoreError::NotFound(_))
+    ));
     assert_eq!(store.kb_feedback_counts(&a.tenant).await.unwrap().len(), 2, "refused ratings store nothing");
     assert!(store.kb_feedback_counts(&b.tenant).await.unwrap().is_empty());
+}
+
+/// Migration 0013 on a database that already holds the duplicates the old check-then-insert
+/// could leave: one `not_useful` gap per conversation and question stays (a drafted one rather
+/// than an open one), other kinds keep theirs, and the unique key then refuses a duplicate.
+async fn migration_13_keeps_one_not_useful_gap_per_conversation_and_question(store: Store) {
+    let a = fixture(&store, "gap-m", MergePolicy::Automatic).await;
+    let conv = |phone: &str, ext: &str| {
+        let m = inbound(&a, &a.app, vec![ident("phone", phone)], ext, "保修多久", 10);
+        let store = &store;
+        async move { store.ingest(&m).await.unwrap().conversation_id }
+    };
+    let (one, two) = (conv("13800001111", "q1").await, conv("13900002222", "q2").await);
+    let gap = |c: &lingxi_domain::ConversationId, text: &str, kind: &str| NewGap {
+        conversation_id: Some(c.clone()),
+        text: text.into(),
+        lang: "zh".into(),
+        kind: kind.into(),
+        confidence: 0.0,
+    };
+    // Back to the schema before 0013.
+    store.execute_raw("DROP INDEX kb_gaps_rated_once").await.unwrap();
+    store.execute_raw("DELETE FROM schema_migrations WHERE version = 13").await.unwrap();
+    let dup = store
+        .kb_log_gaps(
+            &a.tenant,
+            &[
+                gap(&one, "保修多久", "not_useful"),
+                gap(&one, "保修多久", "not_useful"),
+                gap(&one, "保修多久", "not_useful"),
+            ],
+            ts(1),
+        )
+        .await
+        .unwrap();
+    store
+        .kb_log_gaps(
+            &a.tenant,
+            &[
+                gap(&two, "保修多久", "not_useful"),
+                gap(&one, "怎么退货", "not_useful"),
+                gap(&one, "保修多久", "low_confidence"),
+                gap(&one, "保修多久", "low_confidence"),
+            ],
+            ts(2),
+        )
+        .await
+        .unwrap();
+    // The last of the three was drafted already: that one is kept.
+    let draft = kb_entry("warranty-gap", "draft", 1, "保修多久");
+    store.kb_draft_from_gaps(&a.tenant, &dup[2..], &draft, "usr_1", ts(3)).await.unwrap();
+
+    assert_eq!(store.migrate().await.unwrap(), [13]);
+    let open = store.kb_open_gaps(&a.tenant, 100).await.unwrap();
+    let count = |c: &lingxi_domain::ConversationId, text: &str, kind: &str| {
+        open.iter()
+            .filter(|g| g.conversation_id.as_deref() == Some(c.as_str()) && g.text == text && g.kind == kind)
+            .count()
+    };
+    assert_eq!(count(&one, "保修多久", "not_useful"), 0, "the drafted duplicate is the one kept: {open:?}");
+    assert_eq!(count(&two, "保修多久", "not_useful"), 1);
+    assert_eq!(count(&one, "怎么退货", "not_useful"), 1);
+    assert_eq!(count(&one, "保修多久", "low_confidence"), 2, "other kinds are left alone");
+    assert_eq!(open.len(), 4, "{open:?}");
+    // And the key now refuses a second not-useful gap for the same question.
+    assert!(store.kb_log_gaps(&a.tenant, &[gap(&two, "保修多久", "not_useful")], ts(4)).await.is_err());
+    store.kb_log_gaps(&a.tenant, &[gap(&two, "保修多久", "low_confidence")], ts(4)).await.unwrap();
 }
 
 /// Routing data: profiles are per tenant, routing's compare-and-set refuses a stale view, SLA

@@ -15,7 +15,7 @@ use lingxi_knowledge::gaps::{cluster, DEFAULT_SIMILARITY};
 use lingxi_knowledge::json::FaqDto;
 use lingxi_knowledge::model::Status;
 use lingxi_knowledge::text::Analyzer;
-use lingxi_store::{FeedbackCount, NewGap, RatedKind, Rating, StoreError};
+use lingxi_store::{FeedbackCount, GapText, RatedKind, Rating, StoreError};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -186,41 +186,28 @@ pub fn parse_message_id(raw: &str) -> Result<MessageId, ApiError> {
 /// with what was rated. Only a "not useful" on a knowledge-base answer logs the question it
 /// answered as a knowledge gap, once per conversation and question (a recommendation's or a
 /// tool's rating is feedback on those, not a gap; rating the same answer down again, or down,
-/// up and down, adds nothing).
+/// up and down, adds nothing). The store logs the gap with the rating, atomically, so ratings
+/// arriving at once log one gap between them.
 pub async fn rate(state: &AppState, tenant: &TenantId, message: &MessageId, useful: bool) -> Result<Value, ApiError> {
     let now = state.clock.now();
-    let rated = match state.store.kb_rate(tenant, message, useful, now).await {
+    let gap_of = |question: &str| {
+        let text: String = question.chars().take(500).collect();
+        let lang = if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) { "zh" } else { "en" };
+        GapText { text, lang: lang.into() }
+    };
+    let rated = match state.store.kb_rate(tenant, message, useful, now, gap_of).await {
         Ok(Rating::Rated(r)) => r,
         Ok(Rating::NotRateable) => return Err(ApiError::NotABotAnswer(message.as_str().to_owned())),
         Err(StoreError::NotFound(_)) => return Err(ApiError::UnknownMessage(message.as_str().to_owned())),
         Err(e) => return Err(e.into()),
     };
-    let mut gap_logged = false;
-    if let (false, RatedKind::Answer, Some(question)) = (useful, rated.kind, &rated.question) {
-        let text: String = question.chars().take(500).collect();
-        if !state.store.kb_gap_logged(tenant, &rated.conversation_id, &text, NOT_USEFUL).await? {
-            let lang = if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) { "zh" } else { "en" };
-            let gap = NewGap {
-                conversation_id: Some(rated.conversation_id.clone()),
-                text,
-                lang: lang.into(),
-                kind: NOT_USEFUL.into(),
-                confidence: 0.0,
-            };
-            state.store.kb_log_gaps(tenant, &[gap], now).await?;
-            gap_logged = true;
-        }
-    }
     Ok(json!({
         "message_id": message.as_str(),
         "useful": useful,
         "rated": { "kind": rated.kind.as_str(), "ref_id": rated.ref_id },
-        "gap_logged": gap_logged,
+        "gap_logged": rated.gap.is_some(),
     }))
 }
-
-/// The gap kind of a knowledge-base answer a customer rated not useful.
-const NOT_USEFUL: &str = "not_useful";
 
 /// The ratings so far, answers apart from recommendations: `useful` / `not_useful` count the
 /// answers (knowledge base and tools, as the gap list shows them), `recommendations` the

@@ -5,7 +5,10 @@
 use super::*;
 use lingxi_domain::ConversationId;
 
-both!(a_visitor_rates_its_own_answers_and_a_not_useful_answer_becomes_a_gap);
+both!(
+    a_visitor_rates_its_own_answers_and_a_not_useful_answer_becomes_a_gap,
+    simultaneous_not_useful_ratings_log_one_gap
+);
 
 async fn a_visitor_rates_its_own_answers_and_a_not_useful_answer_becomes_a_gap(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
@@ -125,4 +128,70 @@ async fn a_visitor_rates_its_own_answers_and_a_not_useful_answer_becomes_a_gap(b
     let h = history(me.clone()).await;
     let rating = |id: &str| h.iter().find(|m| m["id"] == id).unwrap()["rating"].clone();
     assert_eq!((rating(&answer), rating(&tip)), (json!("not_useful"), json!("not_useful")));
+}
+
+/// Several "not useful" ratings of the same answer arriving at once (a double click, a retry,
+/// two tabs) log one gap between them, through the widget and through the channel alike; a
+/// rating that changes nothing logs nothing.
+async fn simultaneous_not_useful_ratings_log_one_gap(backend: Backend) {
+    use lingxi_domain::Content;
+    use lingxi_store::{BotTurn, RatedKind, ReplyAbout};
+    let app = spawn_app(backend).await;
+    let alpha = app.store.tenant_by_slug("alpha").await.unwrap().id;
+    let chan = app.web_chat(&app.a).await;
+    let me = app.visitor(&chan).await;
+    // A bot answer in the visitor's conversation and one in a channel's (the bot is off here:
+    // the answers are written as the bot turn writes them).
+    let (_, said) = app.widget_say(&me, "c1", "电子产品保修多久？").await;
+    let (_, via_channel) = app
+        .inbound(&app.a.wechat_key, msg("m1", json!([{ "kind": "phone", "value": "13800001111" }]), "怎么退货？"))
+        .await;
+    let answer_in = |conv: &Value, question: &str| BotTurn {
+        tenant_id: alpha.clone(),
+        conversation_id: ConversationId::parse(conv.as_str().unwrap()).unwrap(),
+        last_intent: None,
+        sentiment: 0.0,
+        failures: 0,
+        reply: Content::text("一年保修").ok(),
+        handoff: None,
+        handoff_details: None,
+        at: Timestamp::from_millis(1_760_000_000_000),
+        about: Some(ReplyAbout {
+            kind: RatedKind::Answer,
+            ref_id: Some("warranty".into()),
+            question: Some(question.into()),
+        }),
+        understood: None,
+    };
+    let stored = app
+        .store
+        .bot_turns(&[
+            answer_in(&said["message"]["conversation_id"], "电子产品保修多久？"),
+            answer_in(&via_channel["conversation_id"], "怎么退货？"),
+        ])
+        .await
+        .unwrap();
+    let id = |i: usize| stored[i].as_ref().unwrap().1.as_ref().unwrap().id.to_string();
+    let (widget_answer, channel_answer) = (id(0), id(1));
+
+    const AT_ONCE: usize = 8;
+    let body = |id: &str| json!({ "message_id": id, "useful": false });
+    let widget = (0..AT_ONCE).map(|_| app.send("post", &me, "/api/v1/widget/feedback", Some(body(&widget_answer))));
+    let channel = (0..AT_ONCE)
+        .map(|_| app.send("post", &app.a.wechat_key, "/api/v1/inbound/feedback", Some(body(&channel_answer))));
+    let (widget, channel) =
+        tokio::join!(futures_util::future::join_all(widget), futures_util::future::join_all(channel));
+    for (route, answers) in [("widget", &widget), ("channel", &channel)] {
+        assert!(answers.iter().all(|(s, _)| *s == StatusCode::OK), "{route}: {answers:?}");
+        let logged = answers.iter().filter(|(_, v)| v["gap_logged"] == true).count();
+        assert_eq!(logged, 1, "{route}: one of the simultaneous ratings logs the gap: {answers:?}");
+    }
+    let gaps = app.store.kb_open_gaps(&alpha, 100).await.unwrap();
+    let of = |q: &str| gaps.iter().filter(|g| g.text == q).count();
+    assert_eq!((of("电子产品保修多久？"), of("怎么退货？")), (1, 1), "{gaps:?}");
+
+    // Rated not useful once more: nothing changes, nothing is logged.
+    let (s, v) = app.send("post", &me, "/api/v1/widget/feedback", Some(body(&widget_answer))).await;
+    assert_eq!((s, &v["gap_logged"]), (StatusCode::OK, &json!(false)), "{v}");
+    assert_eq!(app.store.kb_open_gaps(&alpha, 100).await.unwrap().len(), 2);
 }
