@@ -46,6 +46,10 @@ describe("agent workspace", { timeout: 120000 }, () => {
     await row.click({ timeout: 5000 });
     await agent.locator('[data-testid=message][data-sender="bot"]').first().waitFor({ timeout: 5000 });
     assert.equal(await agent.getByTestId("handoff-summary").isHidden(), true, "no package while the bot talks");
+    // Beside the customer's message: the intent the bot read in it (stored with the bot's turn).
+    const read = agent.locator('[data-testid=message][data-sender="customer"]').first().getByTestId("message-intent");
+    await read.waitFor({ timeout: 3000 });
+    assert.match(await read.textContent(), /^(logistics|order_status)$/);
 
     await say("w2", "转人工");
     // The agent is online: routing gives them the conversation at once.

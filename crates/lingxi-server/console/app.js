@@ -517,6 +517,9 @@ function renderMessages() {
           h("span", { class: "sender", dataset: { testid: "message-sender" } }, senderLabel(m.sender)),
           h("span", { class: "via" }, t("via", { channel: channelName(kind) })),
           h("time", { datetime: m.sent_at }, shortDateTime(m.sent_at)),
+          // A customer's message the bot read: what it understood then (absent: never read).
+          "intent" in m ? h("span", { class: "tag", title: t("msg.intent.title"), dataset: { testid: "message-intent" } },
+            m.intent || t("msg.intent.none")) : null,
         ),
         h("div", { class: "bubble", dataset: { testid: "message-text" } }, contentView(m.content)),
       );
