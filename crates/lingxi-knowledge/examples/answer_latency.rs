@@ -52,6 +52,13 @@ fn main() {
     let train = read(&dir.join("train.jsonl"), 10_000);
     let test = read(&dir.join("test.jsonl"), 1_000);
     let enc = lingxi_encoder::Encoder::load_default().expect("the encoder's model (scripts/fetch-model.sh)");
+    // `LX_ENCODER_THREADS=1`: the whole path on one core (the server's default is two).
+    let threads = std::env::var("LX_ENCODER_THREADS").ok().map(|n| n.parse::<usize>().expect("LX_ENCODER_THREADS"));
+    let enc = match threads {
+        Some(n) => enc.with_threads(n),
+        None => enc,
+    };
+    println!("encoder threads: {}", threads.map_or("default (2)".to_owned(), |n| n.to_string()));
     let vectors: Vec<Vec<f32>> = match args.get(1) {
         Some(p) => std::fs::read(p)
             .expect("vectors file")
