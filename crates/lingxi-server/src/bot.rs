@@ -132,6 +132,38 @@ pub(crate) fn is_chinese(lang: Language, text: &str) -> bool {
     }
 }
 
+/// How far back a restarted server looks for customer messages the bot never answered (the
+/// process stopped after storing and acknowledging them, before the bot's turn): older ones
+/// were probably abandoned, and an answer hours late would confuse more than help.
+const UNANSWERED_WINDOW_MS: i64 = 15 * 60 * 1000;
+/// The wait before looking: a turn another node is taking right now has time to land.
+const UNANSWERED_SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+const UNANSWERED_MAX: i64 = 1000;
+
+/// At start: takes the bot's turn for every conversation the bot owns whose last message is a
+/// customer's text from the window before this process started (nothing is lost to a restart).
+pub async fn answer_the_unanswered(state: Arc<AppState>) {
+    let started = state.clock.now();
+    tokio::time::sleep(UNANSWERED_SETTLE).await;
+    if state.shutting_down.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let from = Timestamp::from_millis(started.millis() - UNANSWERED_WINDOW_MS);
+    let waiting = match state.store.awaiting_bot(from, started, UNANSWERED_MAX).await {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for unanswered customer messages");
+            return;
+        }
+    };
+    if !waiting.is_empty() {
+        tracing::info!(conversations = waiting.len(), "answering customer messages the last run left unanswered");
+    }
+    for (tenant, conv) in waiting {
+        on_customer_message(state.clone(), tenant, conv.id, conv.channel_kind).await;
+    }
+}
+
 /// Understands the customer's latest message in its conversation and queues the bot's turn.
 pub async fn on_customer_message(
     state: Arc<AppState>,

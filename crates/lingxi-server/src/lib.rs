@@ -55,6 +55,7 @@ pub async fn serve(
     if state.config.bot_enabled {
         tokio::task::spawn_blocking(bot::warm_up);
         state.fused_intents.warm_defaults(&state.semantic);
+        tokio::spawn(bot::answer_the_unanswered(state.clone()));
     }
     let app = api::router(state.clone());
     let drain_state = state.clone();

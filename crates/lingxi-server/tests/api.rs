@@ -52,6 +52,8 @@ mod nlu;
 mod recommend;
 #[path = "api/render.rs"]
 mod render;
+#[path = "api/unanswered.rs"]
+mod unanswered;
 #[path = "api/widget_rating.rs"]
 mod widget_rating;
 

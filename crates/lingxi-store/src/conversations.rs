@@ -194,6 +194,28 @@ impl Store {
         rows.iter().map(message_from).collect()
     }
 
+    /// Conversations the bot owns whose latest message is a customer's text received in
+    /// `[from, until)`: the bot never answered them (the process stopped after the message was
+    /// stored and acknowledged, before the bot's turn was). Oldest first, at most `limit`.
+    pub async fn awaiting_bot(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(TenantId, ConversationRow)>> {
+        let rows = sqlx::query(
+            "SELECT c.* FROM conversations c WHERE c.state = 'bot' AND c.last_message_at >= $1 AND EXISTS (                SELECT 1 FROM messages m WHERE m.id = (                  SELECT l.id FROM messages l WHERE l.conversation_id = c.id ORDER BY l.received_at DESC, l.id DESC LIMIT 1)                AND m.sender_kind = 'customer' AND m.content_kind = 'text' AND m.received_at >= $1 AND m.received_at < $2)              ORDER BY c.last_message_at, c.id LIMIT $3",
+        )
+        .bind(from.millis())
+        .bind(until.millis())
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((TenantId::parse(&get::<String>(r, "tenant_id")?).map_err(invalid)?, conversation_from(r)?)))
+            .collect()
+    }
+
     /// Every conversation and message of a customer across all channels, in time order.
     pub async fn timeline(
         &self,

@@ -73,6 +73,7 @@ both!(
     intent_model_versions_are_numbered_per_tenant_and_the_pointer_moves,
     nlu_settings_are_per_tenant_and_replaced_whole,
     embeddings_are_kept_per_model_and_digest,
+    conversations_awaiting_the_bot_are_those_whose_last_word_is_the_customers,
 );
 
 const T0: i64 = 1_760_000_000_000;
@@ -1157,4 +1158,43 @@ async fn embeddings_are_kept_per_model_and_digest(store: Store) {
     assert_eq!(got.len(), 600);
     assert!(many.iter().all(|(k, v)| &got[k] == v));
     assert!(store.embeddings("m1", &[]).await.unwrap().is_empty());
+}
+
+/// After a restart the bot answers what it never answered: conversations it owns whose latest
+/// message is a customer's text received in the window; not one it answered, not one whose last
+/// message is older, not one people own.
+async fn conversations_awaiting_the_bot_are_those_whose_last_word_is_the_customers(store: Store) {
+    let f = fixture(&store, "acme", MergePolicy::Automatic).await;
+    let say =
+        |who: &str, ext: &str, at: i64| inbound(&f, &f.app, vec![ident("device_id", who)], ext, "退款多久到账", at);
+    let waiting = store.ingest(&say("d1", "m1", 10)).await.unwrap();
+    let answered = store.ingest(&say("d2", "m2", 11)).await.unwrap();
+    let old = store.ingest(&say("d3", "m3", 1)).await.unwrap();
+    let handed = store.ingest(&say("d4", "m4", 12)).await.unwrap();
+    let turn = |conv: &lingxi_domain::ConversationId, at: i64, handoff: bool| BotTurn {
+        tenant_id: f.tenant.clone(),
+        conversation_id: conv.clone(),
+        last_intent: None,
+        sentiment: 0.0,
+        failures: 0,
+        reply: if handoff { None } else { Content::text("三到五个工作日").ok() },
+        handoff: handoff.then(|| ("customer_request".to_owned(), "客户要求人工".to_owned())),
+        handoff_details: None,
+        at: ts(at),
+        about: None,
+        understood: None,
+    };
+    store
+        .bot_turns(&[turn(&answered.conversation_id, 12, false), turn(&handed.conversation_id, 13, true)])
+        .await
+        .unwrap();
+    let ids = |rows: Vec<(TenantId, lingxi_store::ConversationRow)>| {
+        rows.into_iter().map(|(t, c)| (assert_eq!(t, f.tenant), c.id).1).collect::<Vec<_>>()
+    };
+    assert_eq!(ids(store.awaiting_bot(ts(5), ts(20), 10).await.unwrap()), [waiting.conversation_id.clone()]);
+    assert!(store.awaiting_bot(ts(5), ts(10), 10).await.unwrap().is_empty(), "the window's end is exclusive");
+    assert_eq!(
+        ids(store.awaiting_bot(ts(0), ts(20), 10).await.unwrap()),
+        [old.conversation_id, waiting.conversation_id]
+    );
 }
