@@ -1191,7 +1191,10 @@ async fn conversations_awaiting_the_bot_are_those_whose_last_word_is_the_custome
     let ids = |rows: Vec<(TenantId, lingxi_store::ConversationRow)>| {
         rows.into_iter().map(|(t, c)| (assert_eq!(t, f.tenant), c.id).1).collect::<Vec<_>>()
     };
-    assert_eq!(ids(store.awaiting_bot(ts(5), ts(20), 10).await.unwrap()), [waiting.conversation_id.clone()]);
+    assert_eq!(
+        ids(store.awaiting_bot(ts(5), ts(20), 10).await.unwrap()),
+        std::slice::from_ref(&waiting.conversation_id)
+    );
     assert!(store.awaiting_bot(ts(5), ts(10), 10).await.unwrap().is_empty(), "the window's end is exclusive");
     assert_eq!(
         ids(store.awaiting_bot(ts(0), ts(20), 10).await.unwrap()),
