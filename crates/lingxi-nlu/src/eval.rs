@@ -11,6 +11,7 @@ use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
 use crate::fused::{
     by_class, confidence, mix_into, mixed, DenseNorm, DenseNormKind, DenseView, FusedClassifier, Mix, Neighbours,
 };
+use crate::mlp::{Labelled, MlpConfig, MlpHead};
 
 /// One labelled example.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +106,12 @@ pub struct EvalConfig {
     /// Candidate dense blocks built from the examples' embedding and extra views, tried on dev
     /// with every other setting (a view some example cannot build is skipped).
     pub dense_views: Vec<DenseView>,
+    /// A trained non-linear head over the dense block (fused tasks; `None` = not tried). It is
+    /// trained once per view on the tuning model's training part, early-stopped on the tuning
+    /// set, and mixed in with a weight from `head_weights`.
+    pub head: Option<MlpConfig>,
+    /// Candidate weights of the head in the linear distribution (0 = without it).
+    pub head_weights: Vec<f32>,
 }
 
 impl Default for EvalConfig {
@@ -122,6 +129,8 @@ impl Default for EvalConfig {
             lexical_weights: vec![0.0, 0.2, 0.35, 0.5],
             neighbour_norms: vec![DenseNormKind::Unit, DenseNormKind::Centered, DenseNormKind::Standardized],
             dense_views: vec![DenseView::embedding()],
+            head: None,
+            head_weights: vec![0.0, 0.25, 0.5, 0.75, 1.0],
         }
     }
 }
@@ -135,6 +144,9 @@ pub enum EvalError {
     /// Training failed.
     #[error(transparent)]
     Train(#[from] TrainError),
+    /// Training the non-linear head failed.
+    #[error(transparent)]
+    Head(#[from] crate::mlp::MlpError),
 }
 
 /// Scores of one evaluation; percentages are in 0..=100.
@@ -174,6 +186,10 @@ pub struct EvalReport {
     pub oos_beta: f32,
     /// Weight of the text-only member in a fused model (0 = none).
     pub lexical_weight: f32,
+    /// Weight of the trained non-linear head chosen on dev (0 = none).
+    pub head_weight: f32,
+    /// Epochs the final head trained (0 without one).
+    pub head_epochs: usize,
     /// Preparation of the embedding chosen on dev.
     pub dense_norm: DenseNormKind,
     /// The dense block chosen on dev ([`DenseView::name`]; `e` = the embedding alone).
@@ -298,6 +314,8 @@ struct Parts {
     similarity: Option<Vec<Vec<f32>>>,
     /// The lexical member's distributions, when there is one.
     lexical: Option<Vec<Vec<f32>>>,
+    /// The non-linear head's distributions, when there is one.
+    head: Option<Vec<Vec<f32>>>,
 }
 
 fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
@@ -306,7 +324,7 @@ fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
         .neighbours
         .as_ref()
         .map(|nb| ex.iter().map(|e| nb.class_similarity(e.dense.as_deref().unwrap_or_default())).collect());
-    Parts { linear, similarity, lexical: None }
+    Parts { linear, similarity, lexical: None, head: None }
 }
 
 /// (predicted class, confidence) per example under a mix.
@@ -316,14 +334,20 @@ fn predictions(p: &Parts, mix: Mix) -> Vec<(u32, f32)> {
         .enumerate()
         .map(|(i, lin)| {
             let sim = p.similarity.as_ref().map(|s| s[i].as_slice());
-            match p.lexical.as_ref().filter(|_| mix.lexical > 0.0) {
-                Some(lex) => {
-                    let mut both = lin.clone();
-                    mix_into(&mut both, &lex[i], mix.lexical);
-                    confidence(&mixed(&both, sim, mix), sim, mix)
-                }
-                None => confidence(&mixed(lin, sim, mix), sim, mix),
+            let lexical = p.lexical.as_ref().filter(|_| mix.lexical > 0.0);
+            let head = p.head.as_ref().filter(|_| mix.head > 0.0);
+            if lexical.is_none() && head.is_none() {
+                return confidence(&mixed(lin, sim, mix), sim, mix);
             }
+            // The same order as `FusedClassifier::linear_probabilities`: member, then head.
+            let mut all = lin.clone();
+            if let Some(lex) = lexical {
+                mix_into(&mut all, &lex[i], mix.lexical);
+            }
+            if let Some(head) = head {
+                mix_into(&mut all, &head[i], mix.head);
+            }
+            confidence(&mixed(&all, sim, mix), sim, mix)
         })
         .collect()
 }
@@ -413,7 +437,7 @@ fn mix_grid(with_neighbours: bool, oos_betas: &[f32]) -> Vec<Mix> {
             for alpha in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
                 for tau in [0.01, 0.02, 0.05] {
                     if alpha > 0.0 || *oos_beta > 0.0 {
-                        grid.push(Mix { alpha, tau, oos_beta: *oos_beta, lexical: 0.0 });
+                        grid.push(Mix { alpha, tau, oos_beta: *oos_beta, ..Mix::default() });
                     }
                 }
             }
@@ -436,6 +460,16 @@ struct Setting {
     view: usize,
 }
 
+/// The members that may be mixed into the linear distribution: their distributions over the
+/// tuning set and the candidate weights.
+#[derive(Clone, Copy)]
+struct Members<'a> {
+    lexical: Option<&'a [Vec<f32>]>,
+    lexical_weights: &'a [f32],
+    head: Option<&'a [Vec<f32>]>,
+    head_weights: &'a [f32],
+}
+
 /// The best mix on the tuning set, the neighbours' preparation and the score. `model` has no
 /// neighbours yet; they are built from `train` (raw embeddings) once per kind.
 fn choose_mix(
@@ -444,22 +478,32 @@ fn choose_mix(
     tune: &[Example],
     kinds: &[DenseNormKind],
     betas: &[f32],
-    lexical: Option<&[Vec<f32>]>,
-    lexical_weights: &[f32],
+    members: Members<'_>,
     oos_label: Option<&str>,
     target: f64,
 ) -> (f64, Mix, DenseNormKind) {
     let mut p = parts(model, tune);
-    p.lexical = lexical.map(<[Vec<f32>]>::to_vec);
-    let gammas: &[f32] = if lexical.is_some() && !lexical_weights.is_empty() { lexical_weights } else { &[0.0] };
+    p.lexical = members.lexical.map(<[Vec<f32>]>::to_vec);
+    p.head = members.head.map(<[Vec<f32>]>::to_vec);
+    let weights = |probs: Option<&[Vec<f32>]>, w: &'static [f32], given: &[f32]| -> Vec<f32> {
+        if probs.is_some() && !given.is_empty() {
+            given.to_vec()
+        } else {
+            w.to_vec()
+        }
+    };
+    let gammas = weights(members.lexical, &[0.0], members.lexical_weights);
+    let deltas = weights(members.head, &[0.0], members.head_weights);
     let labels = model.linear.labels();
     let mut best = (f64::NEG_INFINITY, Mix::default(), DenseNormKind::Unit);
     let consider = |p: &Parts, mix: Mix, kind: DenseNormKind, best: &mut (f64, Mix, DenseNormKind)| {
-        for gamma in gammas {
-            let mix = Mix { lexical: *gamma, ..mix };
-            let s = score_on(labels, &predictions(p, mix), tune, oos_label, target);
-            if s > best.0 + 1e-9 {
-                *best = (s, mix, kind);
+        for gamma in &gammas {
+            for delta in &deltas {
+                let mix = Mix { lexical: *gamma, head: *delta, ..mix };
+                let s = score_on(labels, &predictions(p, mix), tune, oos_label, target);
+                if s > best.0 + 1e-9 {
+                    *best = (s, mix, kind);
+                }
             }
         }
     };
@@ -477,6 +521,44 @@ fn choose_mix(
         }
     }
     best
+}
+
+/// A head trained on the tuning model's training part and early-stopped on the tuning set,
+/// its distributions over the tuning set and its training time.
+struct HeadProbe {
+    head: MlpHead,
+    tune_probs: Vec<Vec<f32>>,
+    secs: f64,
+}
+
+/// Class indices as the linear model numbers them (sorted label names); examples whose label
+/// is not among `names` are left out.
+fn class_rows<'a>(ex: &'a [Example], names: &[&str]) -> (Vec<&'a [f32]>, Vec<u32>) {
+    ex.iter().filter_map(|e| Some((e.dense.as_deref()?, names.binary_search(&e.label.as_str()).ok()? as u32))).unzip()
+}
+
+fn sorted_labels(ex: &[Example]) -> Vec<&str> {
+    let mut names: Vec<&str> = ex.iter().map(|e| e.label.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Trains a head on `train`'s dense blocks, early-stopped on `tune` when given.
+fn train_head(train: &[Example], tune: Option<&[Example]>, cfg: &MlpConfig) -> Result<MlpHead, crate::mlp::MlpError> {
+    let names = sorted_labels(train);
+    let (rows, classes) = class_rows(train, &names);
+    let tuned = tune.map(|t| class_rows(t, &names));
+    let tune = tuned.as_ref().map(|(rows, classes)| Labelled { rows, classes });
+    MlpHead::train(&Labelled { rows: &rows, classes: &classes }, names.len(), tune.as_ref(), cfg)
+}
+
+fn head_probe(train: &[Example], tune: &[Example], cfg: &MlpConfig) -> Result<HeadProbe, crate::mlp::MlpError> {
+    let start = Instant::now();
+    let head = train_head(train, Some(tune), cfg)?;
+    let secs = start.elapsed().as_secs_f64();
+    let tune_probs = tune.iter().map(|e| head.probabilities(e.dense.as_deref().unwrap_or_default())).collect();
+    Ok(HeadProbe { head, tune_probs, secs })
 }
 
 /// A text-only member probe: its C and temperature, the model, its distributions over `tune`.
@@ -584,6 +666,8 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         if dense && !config.dense_views.is_empty() { config.dense_views.clone() } else { vec![DenseView::embedding()] };
     let mut best: Option<(f64, Setting)> = None;
     let mut tried = Vec::new();
+    // The head depends only on the dense block, so it is trained once per view.
+    let mut head_probes: Vec<Option<HeadProbe>> = views.iter().map(|_| None).collect();
     for (view_index, view) in views.iter().enumerate() {
         let (tune_train, tune) = if dense {
             match (with_view(&tune_train, view), with_view(&tune, view), with_view(&splits.test, view)) {
@@ -593,6 +677,10 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         } else {
             (tune_train.clone(), tune.clone())
         };
+        if let (Some(cfg), true) = (&config.head, dense) {
+            head_probes[view_index] = Some(head_probe(&tune_train, &tune, cfg)?);
+        }
+        let head_probe = &head_probes[view_index];
         for kind in &norms {
             let norm = if dense { fit_norm(&tune_train, *kind) } else { None };
             let (tt, tn) = (prepared(&tune_train, norm.as_ref()), prepared(&tune, norm.as_ref()));
@@ -610,6 +698,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             mix: Mix::default(),
                             dense_norm: norm.clone(),
                             lexical: None,
+                            head: None,
                         };
                         let nb_kinds = if dense { config.neighbour_norms.as_slice() } else { &[] };
                         let (s, mix, nb_kind) = choose_mix(
@@ -618,14 +707,18 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             &tune,
                             nb_kinds,
                             &config.oos_betas,
-                            member_probs,
-                            &config.lexical_weights,
+                            Members {
+                                lexical: member_probs,
+                                lexical_weights: &config.lexical_weights,
+                                head: head_probe.as_ref().map(|h| h.tune_probs.as_slice()),
+                                head_weights: &config.head_weights,
+                            },
                             oos_label,
                             target,
                         );
                         let point = format!(
-                        "view {} C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?} lexical {}",
-                        view.name, mix.alpha, mix.tau, mix.oos_beta, mix.lexical
+                        "view {} C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?} lexical {} head {}",
+                        view.name, mix.alpha, mix.tau, mix.oos_beta, mix.lexical, mix.head
                     );
                         tried.push((point, s));
                         if best.as_ref().is_none_or(|b| s > b.0) {
@@ -709,9 +802,28 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         }
         _ => None,
     };
+    let probe_head = head_probes[view_index].take().filter(|_| mix.head > 0.0);
+    let mut reused_secs = 0.0;
+    let head = match &probe_head {
+        // The final model has seen the held-out slice: train as many epochs as the probe kept,
+        // at its temperature.
+        Some(p) if holdout => {
+            let cfg = MlpConfig { max_epochs: p.head.epochs(), ..config.head.clone().unwrap_or_default() };
+            let mut head = train_head(&splits.train, None, &cfg)?;
+            head.set_temperature(p.head.temperature());
+            Some(head)
+        }
+        // With a dev split the probe was trained on the whole train split: it is the final head.
+        Some(p) => {
+            reused_secs = p.secs;
+            Some(p.head.clone())
+        }
+        None => None,
+    };
+    let head_epochs = head.as_ref().map_or(0, MlpHead::epochs);
     // Training time covers everything fitted on train (calibration on dev included).
-    let train_secs = start.elapsed().as_secs_f64();
-    let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical };
+    let train_secs = start.elapsed().as_secs_f64() + reused_secs;
+    let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical, head };
     let threshold = oos_label.map(|l| {
         if holdout {
             // Without a clean tuning set for this model, fall back to the probe's choice.
@@ -730,6 +842,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                 mix,
                 dense_norm: probe_norm,
                 lexical: member.as_ref().map(|m| m.model.clone()),
+                head: probe_head.map(|p| p.head),
             };
             let preds = predictions(&parts(&probe, &tune), mix);
             choose_threshold(probe.linear.labels(), &preds, &tune, l, target)
@@ -790,6 +903,8 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         mix_tau: mix.tau,
         oos_beta: mix.oos_beta,
         lexical_weight: mix.lexical,
+        head_weight: mix.head,
+        head_epochs,
         dense_norm: norm_kind,
         dense_view: view.name.clone(),
         neighbour_norm: nb_kind,
@@ -808,6 +923,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classifier::Rng;
 
     #[test]
     fn evaluates_a_small_oos_task_without_touching_test_for_tuning() {
@@ -862,6 +978,38 @@ mod tests {
         let r = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
         assert_eq!(r.dense_view, "e");
         assert!(r.accuracy < 100.0, "the embedding alone cannot tell the classes apart: {}", r.accuracy);
+    }
+
+    #[test]
+    fn the_trained_head_is_a_grid_axis_chosen_on_dev() {
+        // The class is the XOR of the signs of the embedding's first two coordinates and the
+        // texts say nothing: no linear model over text and embedding can tell the classes
+        // apart, a hidden layer can.
+        let mut rng = Rng::new(5);
+        let mut u = || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0;
+        let mut split = |n: usize| -> Vec<Example> {
+            (0..n)
+                .map(|_| {
+                    let (a, b) = (u(), u());
+                    let label = if a * b > 0.0 { "same" } else { "differ" };
+                    Example::new("an item", label).with_dense(vec![a, b, 0.1 * u(), 1.0])
+                })
+                .collect()
+        };
+        let splits = Splits { train: split(400), dev: split(150), test: split(150) };
+        let mut config = EvalConfig { c_grid: vec![1.0], dense_weights: vec![3.0], ..EvalConfig::default() };
+        let plain = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
+        assert!(plain.accuracy < 80.0, "a linear model cannot learn XOR: {}", plain.accuracy);
+        assert_eq!((plain.head_weight, plain.head_epochs), (0.0, 0));
+        config.head = Some(MlpConfig { hidden: 32, learning_rate: 0.01, max_epochs: 60, ..MlpConfig::default() });
+        let r = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
+        assert!(r.head_weight > 0.0, "{:?}", r.grid);
+        assert!(r.head_epochs > 0);
+        assert!(r.accuracy > 90.0, "{}", r.accuracy);
+        // Without a dev split the final head is retrained on all of train for the probe's epochs.
+        let holdout = Splits { dev: Vec::new(), ..splits };
+        let r = evaluate(&holdout, &TaskKind::Intent, &config).unwrap();
+        assert!(r.head_weight > 0.0 && r.accuracy > 90.0, "{r:?}");
     }
 
     #[test]

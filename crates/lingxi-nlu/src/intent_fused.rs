@@ -37,7 +37,7 @@ impl Default for FusedIntentConfig {
         let mut mixes = Vec::new();
         for alpha in [0.0, 0.3, 0.5] {
             for oos_beta in [0.0, 0.25, 0.5] {
-                mixes.push(Mix { alpha, tau: 0.02, oos_beta, lexical: 0.0 });
+                mixes.push(Mix { alpha, tau: 0.02, oos_beta, ..Mix::default() });
             }
         }
         Self {
@@ -155,6 +155,7 @@ impl FusedIntentModel {
                 mix: Mix::default(),
                 lexical: None,
                 dense_norm: None,
+                head: None,
             };
             report = choose(&probe, &held_part, config);
         }
@@ -163,8 +164,14 @@ impl FusedIntentModel {
             linear.set_temperature(t);
         }
         let oos_class = linear.label_index(OUT_OF_SCOPE);
-        let fused =
-            FusedClassifier { linear, neighbours: Some(neighbours), mix: report.mix, lexical: None, dense_norm: None };
+        let fused = FusedClassifier {
+            linear,
+            neighbours: Some(neighbours),
+            mix: report.mix,
+            lexical: None,
+            dense_norm: None,
+            head: None,
+        };
         Ok((Self { fused, oos_class, oos_threshold: report.oos_threshold, dim, lexical }, report))
     }
 
