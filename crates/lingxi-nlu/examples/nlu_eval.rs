@@ -184,6 +184,9 @@ fn main() {
         for (point, score) in &report.grid {
             println!("{point}: {score:.4}");
         }
+        for (view, accuracy, epochs, secs) in &report.head_probes {
+            println!("head alone, view {view}: tune accuracy {accuracy:.4}, epoch {epochs}, {secs:.1} s");
+        }
         println!("chosen: {:?} tune {:.4}", report.grid.iter().max_by(|a, b| a.1.total_cmp(&b.1)), report.tune_score);
         return;
     }

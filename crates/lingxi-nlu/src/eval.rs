@@ -203,6 +203,9 @@ pub struct EvalReport {
     pub tune_score: f64,
     /// Every grid point tried and its tuning score, in order (for reports and ablations).
     pub grid: Vec<(String, f64)>,
+    /// Per view, the trained head alone on the tuning set: its accuracy (0..=1), the epoch
+    /// kept and its training time in seconds (empty without a head).
+    pub head_probes: Vec<(String, f64, usize, f64)>,
     /// Softmax temperature fitted on dev.
     pub temperature: f32,
     /// Wall time of the final training run (linear model, neighbours, text-only member and the
@@ -668,6 +671,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     let mut tried = Vec::new();
     // The head depends only on the dense block, so it is trained once per view.
     let mut head_probes: Vec<Option<HeadProbe>> = views.iter().map(|_| None).collect();
+    let mut head_summary = Vec::new();
     for (view_index, view) in views.iter().enumerate() {
         let (tune_train, tune) = if dense {
             match (with_view(&tune_train, view), with_view(&tune, view), with_view(&splits.test, view)) {
@@ -678,7 +682,13 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             (tune_train.clone(), tune.clone())
         };
         if let (Some(cfg), true) = (&config.head, dense) {
-            head_probes[view_index] = Some(head_probe(&tune_train, &tune, cfg)?);
+            let probe = head_probe(&tune_train, &tune, cfg)?;
+            let names = sorted_labels(&tune_train);
+            let ok =
+                tune.iter().zip(&probe.tune_probs).filter(|(e, p)| names.get(top_index(p)) == Some(&e.label.as_str()));
+            let accuracy = ok.count() as f64 / tune.len().max(1) as f64;
+            head_summary.push((view.name.clone(), accuracy, probe.head.epochs(), probe.secs));
+            head_probes[view_index] = Some(probe);
         }
         let head_probe = &head_probes[view_index];
         for kind in &norms {
@@ -911,6 +921,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         nb_power,
         tune_score,
         grid: tried,
+        head_probes: head_summary,
         temperature,
         train_secs,
         latency_p50_us: percentile(&latencies, 0.5),
