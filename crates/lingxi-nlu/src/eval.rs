@@ -488,15 +488,16 @@ fn choose_mix(
     let mut p = parts(model, tune);
     p.lexical = members.lexical.map(<[Vec<f32>]>::to_vec);
     p.head = members.head.map(<[Vec<f32>]>::to_vec);
-    let weights = |probs: Option<&[Vec<f32>]>, w: &'static [f32], given: &[f32]| -> Vec<f32> {
+    // A member without distributions, or without candidate weights, stays out (weight 0).
+    let weights = |probs: Option<&[Vec<f32>]>, given: &'_ [f32]| -> Vec<f32> {
         if probs.is_some() && !given.is_empty() {
             given.to_vec()
         } else {
-            w.to_vec()
+            vec![0.0]
         }
     };
-    let gammas = weights(members.lexical, &[0.0], members.lexical_weights);
-    let deltas = weights(members.head, &[0.0], members.head_weights);
+    let gammas = weights(members.lexical, members.lexical_weights);
+    let deltas = weights(members.head, members.head_weights);
     let labels = model.linear.labels();
     let mut best = (f64::NEG_INFINITY, Mix::default(), DenseNormKind::Unit);
     let consider = |p: &Parts, mix: Mix, kind: DenseNormKind, best: &mut (f64, Mix, DenseNormKind)| {
