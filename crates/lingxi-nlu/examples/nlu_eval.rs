@@ -160,7 +160,8 @@ fn main() {
     }
     // LX_HEAD=512: also train the non-linear head with that many hidden units (fused tasks),
     // mixed in with a weight from LX_HEAD_W (default 0, 0.25, 0.5, 0.75, 1) chosen on dev;
-    // LX_HEAD_DROPOUT, LX_HEAD_LR, LX_HEAD_EPOCHS, LX_HEAD_SEED override its defaults.
+    // LX_HEAD_DROPOUT, LX_HEAD_LR, LX_HEAD_EPOCHS, LX_HEAD_SEED override its defaults;
+    // LX_HEAD_BAG=5 averages five heads of consecutive seeds.
     if let Some(hidden) = std::env::var("LX_HEAD").ok().and_then(|v| v.parse().ok()) {
         let mut head = MlpConfig { hidden, ..MlpConfig::default() };
         let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f32>().ok());
@@ -175,6 +176,9 @@ fn main() {
         }
         if let Some(v) = std::env::var("LX_HEAD_SEED").ok().and_then(|v| v.parse().ok()) {
             head.seed = v;
+        }
+        if let Some(v) = var("LX_HEAD_BAG") {
+            head.members = v as usize;
         }
         config.head = Some(head);
     }

@@ -11,7 +11,7 @@ use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
 use crate::fused::{
     by_class, confidence, mix_into, mixed, DenseNorm, DenseNormKind, DenseView, FusedClassifier, Mix, Neighbours,
 };
-use crate::mlp::{Labelled, MlpConfig, MlpHead};
+use crate::mlp::{Labelled, MlpConfig, MlpEnsemble};
 
 /// One labelled example.
 #[derive(Debug, Clone, PartialEq)]
@@ -188,7 +188,7 @@ pub struct EvalReport {
     pub lexical_weight: f32,
     /// Weight of the trained non-linear head chosen on dev (0 = none).
     pub head_weight: f32,
-    /// Epochs the final head trained (0 without one).
+    /// Epochs the final head trained (the most among its members; 0 without one).
     pub head_epochs: usize,
     /// Preparation of the embedding chosen on dev.
     pub dense_norm: DenseNormKind,
@@ -204,7 +204,7 @@ pub struct EvalReport {
     /// Every grid point tried and its tuning score, in order (for reports and ablations).
     pub grid: Vec<(String, f64)>,
     /// Per view, the trained head alone on the tuning set: its accuracy (0..=1), the epoch
-    /// kept and its training time in seconds (empty without a head).
+    /// kept (the most among its members) and its training time in seconds (empty without a head).
     pub head_probes: Vec<(String, f64, usize, f64)>,
     /// Softmax temperature fitted on dev.
     pub temperature: f32,
@@ -530,7 +530,7 @@ fn choose_mix(
 /// A head trained on the tuning model's training part and early-stopped on the tuning set,
 /// its distributions over the tuning set and its training time.
 struct HeadProbe {
-    head: MlpHead,
+    head: MlpEnsemble,
     tune_probs: Vec<Vec<f32>>,
     secs: f64,
 }
@@ -548,18 +548,18 @@ fn sorted_labels(ex: &[Example]) -> Vec<&str> {
     names
 }
 
-/// Trains a head on `train`'s dense blocks, early-stopped on `tune` when given.
-fn train_head(train: &[Example], tune: Option<&[Example]>, cfg: &MlpConfig) -> Result<MlpHead, crate::mlp::MlpError> {
+/// Trains the heads on `train`'s dense blocks, early-stopped on `tune`.
+fn train_head(train: &[Example], tune: &[Example], cfg: &MlpConfig) -> Result<MlpEnsemble, crate::mlp::MlpError> {
     let names = sorted_labels(train);
     let (rows, classes) = class_rows(train, &names);
-    let tuned = tune.map(|t| class_rows(t, &names));
-    let tune = tuned.as_ref().map(|(rows, classes)| Labelled { rows, classes });
-    MlpHead::train(&Labelled { rows: &rows, classes: &classes }, names.len(), tune.as_ref(), cfg)
+    let (tune_rows, tune_classes) = class_rows(tune, &names);
+    let tune = Labelled { rows: &tune_rows, classes: &tune_classes };
+    MlpEnsemble::train(&Labelled { rows: &rows, classes: &classes }, names.len(), Some(&tune), cfg)
 }
 
 fn head_probe(train: &[Example], tune: &[Example], cfg: &MlpConfig) -> Result<HeadProbe, crate::mlp::MlpError> {
     let start = Instant::now();
-    let head = train_head(train, Some(tune), cfg)?;
+    let head = train_head(train, tune, cfg)?;
     let secs = start.elapsed().as_secs_f64();
     let tune_probs = tune.iter().map(|e| head.probabilities(e.dense.as_deref().unwrap_or_default())).collect();
     Ok(HeadProbe { head, tune_probs, secs })
@@ -688,7 +688,8 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             let ok =
                 tune.iter().zip(&probe.tune_probs).filter(|(e, p)| names.get(top_index(p)) == Some(&e.label.as_str()));
             let accuracy = ok.count() as f64 / tune.len().max(1) as f64;
-            head_summary.push((view.name.clone(), accuracy, probe.head.epochs(), probe.secs));
+            let epochs = probe.head.heads().iter().map(|h| h.epochs()).max().unwrap_or(0);
+            head_summary.push((view.name.clone(), accuracy, epochs, probe.secs));
             head_probes[view_index] = Some(probe);
         }
         let head_probe = &head_probes[view_index];
@@ -819,10 +820,11 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         // The final model has seen the held-out slice: train as many epochs as the probe kept,
         // at its temperature.
         Some(p) if holdout => {
-            let cfg = MlpConfig { max_epochs: p.head.epochs(), ..config.head.clone().unwrap_or_default() };
-            let mut head = train_head(&splits.train, None, &cfg)?;
-            head.set_temperature(p.head.temperature());
-            Some(head)
+            let names = sorted_labels(&splits.train);
+            let (rows, classes) = class_rows(&splits.train, &names);
+            let train = Labelled { rows: &rows, classes: &classes };
+            let cfg = config.head.clone().unwrap_or_default();
+            Some(MlpEnsemble::retrain_like(&p.head, &train, names.len(), &cfg)?)
         }
         // With a dev split the probe was trained on the whole train split: it is the final head.
         Some(p) => {
@@ -831,7 +833,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         }
         None => None,
     };
-    let head_epochs = head.as_ref().map_or(0, MlpHead::epochs);
+    let head_epochs = head.as_ref().and_then(|h| h.heads().iter().map(|m| m.epochs()).max()).unwrap_or(0);
     // Training time covers everything fitted on train (calibration on dev included).
     let train_secs = start.elapsed().as_secs_f64() + reused_secs;
     let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical, head };

@@ -8,7 +8,7 @@
 //! cosine. Every weight, temperature and preparation is chosen on held-out data.
 
 use crate::classifier::{softmax, TextClassifier};
-use crate::mlp::MlpHead;
+use crate::mlp::MlpEnsemble;
 
 /// Training embeddings by class, for the nearest-neighbour vote.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,7 +212,7 @@ pub struct Mix {
     /// the fused model leans on the embedding, a text-only model on words, and their errors
     /// differ.
     pub lexical: f32,
-    /// Weight of the trained non-linear head ([`MlpHead`]) in the linear distribution, mixed
+    /// Weight of the trained non-linear head ([`MlpEnsemble`]) in the linear distribution, mixed
     /// in after the text-only member (0 = no head).
     pub head: f32,
 }
@@ -237,8 +237,9 @@ pub struct FusedClassifier {
     /// How embeddings are prepared for the linear model (`None`: used as given; the
     /// neighbours carry their own).
     pub dense_norm: Option<DenseNorm>,
-    /// A non-linear head over the embedding, mixed in with weight `mix.head`.
-    pub head: Option<MlpHead>,
+    /// A non-linear head (heads of several seeds) over the embedding, mixed in with weight
+    /// `mix.head`.
+    pub head: Option<MlpEnsemble>,
 }
 
 impl FusedClassifier {

@@ -31,6 +31,8 @@ pub struct MlpConfig {
     pub input_dropout: f32,
     /// Seed of the initialisation, the shuffles and the dropout masks.
     pub seed: u64,
+    /// Heads an [`MlpEnsemble`] trains (seeds `seed`, `seed + 1`, …) and averages.
+    pub members: usize,
 }
 
 impl Default for MlpConfig {
@@ -45,6 +47,7 @@ impl Default for MlpConfig {
             dropout: 0.3,
             input_dropout: 0.1,
             seed: 20_261_126,
+            members: 1,
         }
     }
 }
@@ -335,6 +338,112 @@ impl MlpHead {
     }
 }
 
+/// Heads of different seeds whose probabilities are averaged: one head's accuracy varies with
+/// its seed by several tenths of a point (benchmarks.md, round 4), the average much less.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlpEnsemble {
+    heads: Vec<MlpHead>,
+}
+
+impl MlpEnsemble {
+    /// Trains `cfg.members` heads (at least one) with seeds `cfg.seed + k`.
+    pub fn train(
+        train: &Labelled<'_>,
+        n_classes: usize,
+        tune: Option<&Labelled<'_>>,
+        cfg: &MlpConfig,
+    ) -> Result<Self, MlpError> {
+        let heads = (0..cfg.members.max(1) as u64)
+            .map(|k| {
+                MlpHead::train(train, n_classes, tune, &MlpConfig { seed: cfg.seed.wrapping_add(k), ..cfg.clone() })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { heads })
+    }
+
+    /// Trains like `probe` without a tuning split: member `k` with seed `cfg.seed + k` for the
+    /// epochs `probe`'s member `k` kept, at its temperature (for a final model that has seen
+    /// the probe's tuning data).
+    pub fn retrain_like(
+        probe: &Self,
+        train: &Labelled<'_>,
+        n_classes: usize,
+        cfg: &MlpConfig,
+    ) -> Result<Self, MlpError> {
+        let heads = probe
+            .heads
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let cfg = MlpConfig { seed: cfg.seed.wrapping_add(k as u64), max_epochs: p.epochs(), ..cfg.clone() };
+                let mut head = MlpHead::train(train, n_classes, None, &cfg)?;
+                head.set_temperature(p.temperature());
+                Ok(head)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { heads })
+    }
+
+    /// The average of the members' class probabilities.
+    pub fn probabilities(&self, v: &[f32]) -> Vec<f32> {
+        let mut sum = vec![0.0f32; self.n_classes()];
+        for h in &self.heads {
+            sum.iter_mut().zip(h.probabilities(v)).for_each(|(s, p)| *s += p);
+        }
+        let n = self.heads.len().max(1) as f32;
+        sum.iter_mut().for_each(|s| *s /= n);
+        sum
+    }
+
+    /// Number of classes.
+    pub fn n_classes(&self) -> usize {
+        self.heads.first().map_or(0, MlpHead::n_classes)
+    }
+
+    /// The members.
+    pub fn heads(&self) -> &[MlpHead] {
+        &self.heads
+    }
+
+    /// The ensemble as bytes: `LXME`, version 1, the member count, then each member's
+    /// [`MlpHead::to_bytes`] after its length.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = b"LXME".to_vec();
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&(self.heads.len() as u32).to_le_bytes());
+        for h in &self.heads {
+            let bytes = h.to_bytes();
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(&bytes);
+        }
+        out
+    }
+
+    /// Decodes [`Self::to_bytes`]; members must agree on their input length and classes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MlpError> {
+        let rest = bytes.strip_prefix(b"LXME".as_slice()).ok_or(MlpError::Format("magic"))?;
+        let (&version, rest) = rest.split_first().ok_or(MlpError::Format("truncated"))?;
+        if version != FORMAT_VERSION {
+            return Err(MlpError::Format("unknown version"));
+        }
+        let (count, mut rest) = rest.split_at_checked(4).ok_or(MlpError::Format("truncated"))?;
+        let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]) as usize;
+        let mut heads = Vec::with_capacity(count.min(64));
+        for _ in 0..count {
+            let (len, tail) = rest.split_at_checked(8).ok_or(MlpError::Format("truncated"))?;
+            let len = u64::from_le_bytes(len.try_into().map_err(|_| MlpError::Format("truncated"))?) as usize;
+            let (head, tail) = tail.split_at_checked(len).ok_or(MlpError::Format("truncated"))?;
+            heads.push(MlpHead::from_bytes(head)?);
+            rest = tail;
+        }
+        let first = heads.first().ok_or(MlpError::Format("no member"))?;
+        if !rest.is_empty() || heads.iter().any(|h| h.dim != first.dim || h.n_classes != first.n_classes) {
+            return Err(MlpError::Format("members"));
+        }
+        Ok(Self { heads })
+    }
+}
+
 const MAGIC: &[u8; 4] = b"LXMH";
 const FORMAT_VERSION: u8 = 1;
 
@@ -541,6 +650,27 @@ mod tests {
         let mut future = bytes.clone();
         future[4] = 2;
         assert_eq!(MlpHead::from_bytes(&future), Err(MlpError::Format("unknown version")));
+    }
+
+    #[test]
+    fn an_ensemble_averages_heads_of_consecutive_seeds_and_round_trips() {
+        let (x, y) = xor(300, 1);
+        let rows: Vec<&[f32]> = x.iter().map(Vec::as_slice).collect();
+        let train = Labelled { rows: &rows, classes: &y };
+        let cfg = MlpConfig { hidden: 8, max_epochs: 3, members: 3, ..MlpConfig::default() };
+        let bag = MlpEnsemble::train(&train, 2, None, &cfg).unwrap();
+        assert_eq!(bag.heads().len(), 3);
+        let second = MlpHead::train(&train, 2, None, &MlpConfig { seed: cfg.seed + 1, ..cfg.clone() }).unwrap();
+        assert_eq!(bag.heads()[1], second, "member k has seed + k");
+        let v = [0.3, -0.2, 0.0, 0.0, 1.0];
+        let mean: Vec<f32> =
+            (0..2).map(|c| bag.heads().iter().map(|h| h.probabilities(&v)[c]).sum::<f32>() / 3.0).collect();
+        assert_eq!(bag.probabilities(&v), mean);
+        let bytes = bag.to_bytes();
+        assert_eq!(MlpEnsemble::from_bytes(&bytes).unwrap(), bag);
+        assert_eq!(MlpEnsemble::from_bytes(&bytes[..bytes.len() - 1]), Err(MlpError::Format("truncated")));
+        let retrained = MlpEnsemble::retrain_like(&bag, &train, 2, &cfg).unwrap();
+        assert_eq!(retrained, bag, "no tuning split: the same epochs and seeds give the same heads");
     }
 
     #[test]
