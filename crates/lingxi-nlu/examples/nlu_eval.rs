@@ -182,6 +182,10 @@ fn main() {
         }
         config.head = Some(head);
     }
+    if let Some(v) = std::env::var("LX_HEAD_STOP").ok().and_then(|v| v.parse().ok()) {
+        // 0 stops the head on the tuning set itself (the first runs of round 4).
+        config.head_stop_fraction = v;
+    }
     if let Ok(v) = std::env::var("LX_HEAD_W") {
         config.head_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
     }
