@@ -7,6 +7,7 @@ use std::path::Path;
 
 use lingxi_nlu::eval::{evaluate, EvalConfig, Example, Splits, TaskKind};
 use lingxi_nlu::fused::{DenseNormKind, DenseView};
+use lingxi_nlu::mlp::MlpConfig;
 
 fn read_split(dir: &Path, name: &str) -> Vec<Example> {
     let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))) else {
@@ -157,11 +158,45 @@ fn main() {
     if let Ok(v) = std::env::var("LX_DENSE_VIEWS") {
         config.dense_views = parse_views(&v, &extra_views);
     }
+    // LX_HEAD=512: also train the non-linear head with that many hidden units (fused tasks),
+    // mixed in with a weight from LX_HEAD_W (default 0, 0.25, 0.5, 0.75, 1) chosen on dev;
+    // LX_HEAD_DROPOUT, LX_HEAD_LR, LX_HEAD_EPOCHS, LX_HEAD_SEED override its defaults;
+    // LX_HEAD_BAG=5 averages five heads of consecutive seeds.
+    if let Some(hidden) = std::env::var("LX_HEAD").ok().and_then(|v| v.parse().ok()) {
+        let mut head = MlpConfig { hidden, ..MlpConfig::default() };
+        let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f32>().ok());
+        if let Some(v) = var("LX_HEAD_DROPOUT") {
+            head.dropout = v;
+        }
+        if let Some(v) = var("LX_HEAD_LR") {
+            head.learning_rate = v;
+        }
+        if let Some(v) = var("LX_HEAD_EPOCHS") {
+            head.max_epochs = v as usize;
+        }
+        if let Some(v) = std::env::var("LX_HEAD_SEED").ok().and_then(|v| v.parse().ok()) {
+            head.seed = v;
+        }
+        if let Some(v) = var("LX_HEAD_BAG") {
+            head.members = v as usize;
+        }
+        config.head = Some(head);
+    }
+    if let Some(v) = std::env::var("LX_HEAD_STOP").ok().and_then(|v| v.parse().ok()) {
+        // 0 stops the head on the tuning set itself (the first runs of round 4).
+        config.head_stop_fraction = v;
+    }
+    if let Ok(v) = std::env::var("LX_HEAD_W") {
+        config.head_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
+    }
     let report = evaluate(&splits, &task, &config).expect("evaluation runs");
     if std::env::var("LX_DEV_ONLY").is_ok() {
         // Exploration mode: the tuning grid and the choice, never a test number.
         for (point, score) in &report.grid {
             println!("{point}: {score:.4}");
+        }
+        for (view, accuracy, epochs, secs) in &report.head_probes {
+            println!("head alone, view {view}: tune accuracy {accuracy:.4}, epoch {epochs}, {secs:.1} s");
         }
         println!("chosen: {:?} tune {:.4}", report.grid.iter().max_by(|a, b| a.1.total_cmp(&b.1)), report.tune_score);
         return;

@@ -11,6 +11,7 @@ use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
 use crate::fused::{
     by_class, confidence, mix_into, mixed, DenseNorm, DenseNormKind, DenseView, FusedClassifier, Mix, Neighbours,
 };
+use crate::mlp::{Labelled, MlpConfig, MlpEnsemble};
 
 /// One labelled example.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,6 +106,15 @@ pub struct EvalConfig {
     /// Candidate dense blocks built from the examples' embedding and extra views, tried on dev
     /// with every other setting (a view some example cannot build is skipped).
     pub dense_views: Vec<DenseView>,
+    /// A trained non-linear head over the dense block (fused tasks; `None` = not tried). It is
+    /// trained once per view on the tuning model's training part, early-stopped on a slice of
+    /// it (`head_stop_fraction`), and mixed in with a weight from `head_weights`.
+    pub head: Option<MlpConfig>,
+    /// Candidate weights of the head in the linear distribution (0 = without it).
+    pub head_weights: Vec<f32>,
+    /// Share of the training part held out (stratified) to stop the head and fit its
+    /// temperature; 0 = stop on the tuning set itself (optimistic: see `train_head`).
+    pub head_stop_fraction: f32,
 }
 
 impl Default for EvalConfig {
@@ -122,6 +132,9 @@ impl Default for EvalConfig {
             lexical_weights: vec![0.0, 0.2, 0.35, 0.5],
             neighbour_norms: vec![DenseNormKind::Unit, DenseNormKind::Centered, DenseNormKind::Standardized],
             dense_views: vec![DenseView::embedding()],
+            head: None,
+            head_weights: vec![0.0, 0.25, 0.5, 0.75, 1.0],
+            head_stop_fraction: 0.1,
         }
     }
 }
@@ -135,6 +148,9 @@ pub enum EvalError {
     /// Training failed.
     #[error(transparent)]
     Train(#[from] TrainError),
+    /// Training the non-linear head failed.
+    #[error(transparent)]
+    Head(#[from] crate::mlp::MlpError),
 }
 
 /// Scores of one evaluation; percentages are in 0..=100.
@@ -174,6 +190,10 @@ pub struct EvalReport {
     pub oos_beta: f32,
     /// Weight of the text-only member in a fused model (0 = none).
     pub lexical_weight: f32,
+    /// Weight of the trained non-linear head chosen on dev (0 = none).
+    pub head_weight: f32,
+    /// Epochs the final head trained (the most among its members; 0 without one).
+    pub head_epochs: usize,
     /// Preparation of the embedding chosen on dev.
     pub dense_norm: DenseNormKind,
     /// The dense block chosen on dev ([`DenseView::name`]; `e` = the embedding alone).
@@ -187,6 +207,9 @@ pub struct EvalReport {
     pub tune_score: f64,
     /// Every grid point tried and its tuning score, in order (for reports and ablations).
     pub grid: Vec<(String, f64)>,
+    /// Per view, the trained head alone on the tuning set: its accuracy (0..=1), the epoch
+    /// kept (the most among its members) and its training time in seconds (empty without a head).
+    pub head_probes: Vec<(String, f64, usize, f64)>,
     /// Softmax temperature fitted on dev.
     pub temperature: f32,
     /// Wall time of the final training run (linear model, neighbours, text-only member and the
@@ -298,6 +321,8 @@ struct Parts {
     similarity: Option<Vec<Vec<f32>>>,
     /// The lexical member's distributions, when there is one.
     lexical: Option<Vec<Vec<f32>>>,
+    /// The non-linear head's distributions, when there is one.
+    head: Option<Vec<Vec<f32>>>,
 }
 
 fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
@@ -306,7 +331,7 @@ fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
         .neighbours
         .as_ref()
         .map(|nb| ex.iter().map(|e| nb.class_similarity(e.dense.as_deref().unwrap_or_default())).collect());
-    Parts { linear, similarity, lexical: None }
+    Parts { linear, similarity, lexical: None, head: None }
 }
 
 /// (predicted class, confidence) per example under a mix.
@@ -316,14 +341,20 @@ fn predictions(p: &Parts, mix: Mix) -> Vec<(u32, f32)> {
         .enumerate()
         .map(|(i, lin)| {
             let sim = p.similarity.as_ref().map(|s| s[i].as_slice());
-            match p.lexical.as_ref().filter(|_| mix.lexical > 0.0) {
-                Some(lex) => {
-                    let mut both = lin.clone();
-                    mix_into(&mut both, &lex[i], mix.lexical);
-                    confidence(&mixed(&both, sim, mix), sim, mix)
-                }
-                None => confidence(&mixed(lin, sim, mix), sim, mix),
+            let lexical = p.lexical.as_ref().filter(|_| mix.lexical > 0.0);
+            let head = p.head.as_ref().filter(|_| mix.head > 0.0);
+            if lexical.is_none() && head.is_none() {
+                return confidence(&mixed(lin, sim, mix), sim, mix);
             }
+            // The same order as `FusedClassifier::linear_probabilities`: member, then head.
+            let mut all = lin.clone();
+            if let Some(lex) = lexical {
+                mix_into(&mut all, &lex[i], mix.lexical);
+            }
+            if let Some(head) = head {
+                mix_into(&mut all, &head[i], mix.head);
+            }
+            confidence(&mixed(&all, sim, mix), sim, mix)
         })
         .collect()
 }
@@ -413,7 +444,7 @@ fn mix_grid(with_neighbours: bool, oos_betas: &[f32]) -> Vec<Mix> {
             for alpha in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
                 for tau in [0.01, 0.02, 0.05] {
                     if alpha > 0.0 || *oos_beta > 0.0 {
-                        grid.push(Mix { alpha, tau, oos_beta: *oos_beta, lexical: 0.0 });
+                        grid.push(Mix { alpha, tau, oos_beta: *oos_beta, ..Mix::default() });
                     }
                 }
             }
@@ -436,6 +467,16 @@ struct Setting {
     view: usize,
 }
 
+/// The members that may be mixed into the linear distribution: their distributions over the
+/// tuning set and the candidate weights.
+#[derive(Clone, Copy)]
+struct Members<'a> {
+    lexical: Option<&'a [Vec<f32>]>,
+    lexical_weights: &'a [f32],
+    head: Option<&'a [Vec<f32>]>,
+    head_weights: &'a [f32],
+}
+
 /// The best mix on the tuning set, the neighbours' preparation and the score. `model` has no
 /// neighbours yet; they are built from `train` (raw embeddings) once per kind.
 fn choose_mix(
@@ -444,22 +485,33 @@ fn choose_mix(
     tune: &[Example],
     kinds: &[DenseNormKind],
     betas: &[f32],
-    lexical: Option<&[Vec<f32>]>,
-    lexical_weights: &[f32],
+    members: Members<'_>,
     oos_label: Option<&str>,
     target: f64,
 ) -> (f64, Mix, DenseNormKind) {
     let mut p = parts(model, tune);
-    p.lexical = lexical.map(<[Vec<f32>]>::to_vec);
-    let gammas: &[f32] = if lexical.is_some() && !lexical_weights.is_empty() { lexical_weights } else { &[0.0] };
+    p.lexical = members.lexical.map(<[Vec<f32>]>::to_vec);
+    p.head = members.head.map(<[Vec<f32>]>::to_vec);
+    // A member without distributions, or without candidate weights, stays out (weight 0).
+    let weights = |probs: Option<&[Vec<f32>]>, given: &'_ [f32]| -> Vec<f32> {
+        if probs.is_some() && !given.is_empty() {
+            given.to_vec()
+        } else {
+            vec![0.0]
+        }
+    };
+    let gammas = weights(members.lexical, members.lexical_weights);
+    let deltas = weights(members.head, members.head_weights);
     let labels = model.linear.labels();
     let mut best = (f64::NEG_INFINITY, Mix::default(), DenseNormKind::Unit);
     let consider = |p: &Parts, mix: Mix, kind: DenseNormKind, best: &mut (f64, Mix, DenseNormKind)| {
-        for gamma in gammas {
-            let mix = Mix { lexical: *gamma, ..mix };
-            let s = score_on(labels, &predictions(p, mix), tune, oos_label, target);
-            if s > best.0 + 1e-9 {
-                *best = (s, mix, kind);
+        for gamma in &gammas {
+            for delta in &deltas {
+                let mix = Mix { lexical: *gamma, head: *delta, ..mix };
+                let s = score_on(labels, &predictions(p, mix), tune, oos_label, target);
+                if s > best.0 + 1e-9 {
+                    *best = (s, mix, kind);
+                }
             }
         }
     };
@@ -477,6 +529,59 @@ fn choose_mix(
         }
     }
     best
+}
+
+/// A head trained on the tuning model's training part and early-stopped on the tuning set,
+/// its distributions over the tuning set and its training time.
+struct HeadProbe {
+    head: MlpEnsemble,
+    tune_probs: Vec<Vec<f32>>,
+    secs: f64,
+}
+
+/// Class indices as the linear model numbers them (sorted label names); examples whose label
+/// is not among `names` are left out.
+fn class_rows<'a>(ex: &'a [Example], names: &[&str]) -> (Vec<&'a [f32]>, Vec<u32>) {
+    ex.iter().filter_map(|e| Some((e.dense.as_deref()?, names.binary_search(&e.label.as_str()).ok()? as u32))).unzip()
+}
+
+fn sorted_labels(ex: &[Example]) -> Vec<&str> {
+    let mut names: Vec<&str> = ex.iter().map(|e| e.label.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Trains the heads on `train`'s dense blocks, early-stopped (and their temperatures fitted)
+/// on a stratified `stop_fraction` of `train` held out from them, or on `tune` when the
+/// fraction is 0. Stopping on `tune` makes the head's tuning-set distributions optimistic, so
+/// the grid then over-weights it (round 4 in docs/benchmarks.md).
+fn train_head(
+    train: &[Example],
+    tune: &[Example],
+    cfg: &MlpConfig,
+    stop_fraction: f32,
+    seed: u64,
+) -> Result<MlpEnsemble, crate::mlp::MlpError> {
+    let names = sorted_labels(train);
+    let (fit, stop) = if stop_fraction > 0.0 {
+        stratified_holdout(train, stop_fraction, seed ^ 0x4845_4144)
+    } else {
+        (train.to_vec(), tune.to_vec())
+    };
+    let (rows, classes) = class_rows(&fit, &names);
+    let (stop_rows, stop_classes) = class_rows(&stop, &names);
+    let stop = Labelled { rows: &stop_rows, classes: &stop_classes };
+    MlpEnsemble::train(&Labelled { rows: &rows, classes: &classes }, names.len(), Some(&stop), cfg)
+}
+
+fn head_probe(train: &[Example], tune: &[Example], config: &EvalConfig) -> Result<HeadProbe, crate::mlp::MlpError> {
+    let start = Instant::now();
+    let cfg = config.head.clone().unwrap_or_default();
+    let head = train_head(train, tune, &cfg, config.head_stop_fraction, config.seed)?;
+    let secs = start.elapsed().as_secs_f64();
+    let tune_probs = tune.iter().map(|e| head.probabilities(e.dense.as_deref().unwrap_or_default())).collect();
+    Ok(HeadProbe { head, tune_probs, secs })
 }
 
 /// A text-only member probe: its C and temperature, the model, its distributions over `tune`.
@@ -584,6 +689,9 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         if dense && !config.dense_views.is_empty() { config.dense_views.clone() } else { vec![DenseView::embedding()] };
     let mut best: Option<(f64, Setting)> = None;
     let mut tried = Vec::new();
+    // The head depends only on the dense block, so it is trained once per view.
+    let mut head_probes: Vec<Option<HeadProbe>> = views.iter().map(|_| None).collect();
+    let mut head_summary = Vec::new();
     for (view_index, view) in views.iter().enumerate() {
         let (tune_train, tune) = if dense {
             match (with_view(&tune_train, view), with_view(&tune, view), with_view(&splits.test, view)) {
@@ -593,6 +701,17 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         } else {
             (tune_train.clone(), tune.clone())
         };
+        if config.head.is_some() && dense {
+            let probe = head_probe(&tune_train, &tune, config)?;
+            let names = sorted_labels(&tune_train);
+            let ok =
+                tune.iter().zip(&probe.tune_probs).filter(|(e, p)| names.get(top_index(p)) == Some(&e.label.as_str()));
+            let accuracy = ok.count() as f64 / tune.len().max(1) as f64;
+            let epochs = probe.head.heads().iter().map(|h| h.epochs()).max().unwrap_or(0);
+            head_summary.push((view.name.clone(), accuracy, epochs, probe.secs));
+            head_probes[view_index] = Some(probe);
+        }
+        let head_probe = &head_probes[view_index];
         for kind in &norms {
             let norm = if dense { fit_norm(&tune_train, *kind) } else { None };
             let (tt, tn) = (prepared(&tune_train, norm.as_ref()), prepared(&tune, norm.as_ref()));
@@ -610,6 +729,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             mix: Mix::default(),
                             dense_norm: norm.clone(),
                             lexical: None,
+                            head: None,
                         };
                         let nb_kinds = if dense { config.neighbour_norms.as_slice() } else { &[] };
                         let (s, mix, nb_kind) = choose_mix(
@@ -618,14 +738,18 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             &tune,
                             nb_kinds,
                             &config.oos_betas,
-                            member_probs,
-                            &config.lexical_weights,
+                            Members {
+                                lexical: member_probs,
+                                lexical_weights: &config.lexical_weights,
+                                head: head_probe.as_ref().map(|h| h.tune_probs.as_slice()),
+                                head_weights: &config.head_weights,
+                            },
                             oos_label,
                             target,
                         );
                         let point = format!(
-                        "view {} C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?} lexical {}",
-                        view.name, mix.alpha, mix.tau, mix.oos_beta, mix.lexical
+                        "view {} C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?} lexical {} head {}",
+                        view.name, mix.alpha, mix.tau, mix.oos_beta, mix.lexical, mix.head
                     );
                         tried.push((point, s));
                         if best.as_ref().is_none_or(|b| s > b.0) {
@@ -709,9 +833,30 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         }
         _ => None,
     };
+    let probe_head = head_probes[view_index].take().filter(|_| mix.head > 0.0);
+    let mut reused_secs = 0.0;
+    let head = match &probe_head {
+        // The final model has seen the held-out slice: train as many epochs as the probe kept,
+        // at its temperature.
+        Some(p) if holdout => {
+            let names = sorted_labels(&splits.train);
+            let (rows, classes) = class_rows(&splits.train, &names);
+            let train = Labelled { rows: &rows, classes: &classes };
+            let cfg = config.head.clone().unwrap_or_default();
+            Some(MlpEnsemble::retrain_like(&p.head, &train, names.len(), &cfg)?)
+        }
+        // With a dev split the probe was trained on the train split (less its stopping slice):
+        // it is the final head.
+        Some(p) => {
+            reused_secs = p.secs;
+            Some(p.head.clone())
+        }
+        None => None,
+    };
+    let head_epochs = head.as_ref().and_then(|h| h.heads().iter().map(|m| m.epochs()).max()).unwrap_or(0);
     // Training time covers everything fitted on train (calibration on dev included).
-    let train_secs = start.elapsed().as_secs_f64();
-    let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical };
+    let train_secs = start.elapsed().as_secs_f64() + reused_secs;
+    let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical, head };
     let threshold = oos_label.map(|l| {
         if holdout {
             // Without a clean tuning set for this model, fall back to the probe's choice.
@@ -730,6 +875,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                 mix,
                 dense_norm: probe_norm,
                 lexical: member.as_ref().map(|m| m.model.clone()),
+                head: probe_head.map(|p| p.head),
             };
             let preds = predictions(&parts(&probe, &tune), mix);
             choose_threshold(probe.linear.labels(), &preds, &tune, l, target)
@@ -790,12 +936,15 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         mix_tau: mix.tau,
         oos_beta: mix.oos_beta,
         lexical_weight: mix.lexical,
+        head_weight: mix.head,
+        head_epochs,
         dense_norm: norm_kind,
         dense_view: view.name.clone(),
         neighbour_norm: nb_kind,
         nb_power,
         tune_score,
         grid: tried,
+        head_probes: head_summary,
         temperature,
         train_secs,
         latency_p50_us: percentile(&latencies, 0.5),
@@ -808,6 +957,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classifier::Rng;
 
     #[test]
     fn evaluates_a_small_oos_task_without_touching_test_for_tuning() {
@@ -862,6 +1012,62 @@ mod tests {
         let r = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
         assert_eq!(r.dense_view, "e");
         assert!(r.accuracy < 100.0, "the embedding alone cannot tell the classes apart: {}", r.accuracy);
+    }
+
+    #[test]
+    fn the_trained_head_is_a_grid_axis_chosen_on_dev() {
+        // The class is the XOR of the signs of the embedding's first two coordinates and the
+        // texts say nothing: no linear model over text and embedding can tell the classes
+        // apart, a hidden layer can.
+        let mut rng = Rng::new(5);
+        let mut u = || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0;
+        let mut split = |n: usize| -> Vec<Example> {
+            (0..n)
+                .map(|_| {
+                    let (a, b) = (u(), u());
+                    let label = if a * b > 0.0 { "same" } else { "differ" };
+                    Example::new("an item", label).with_dense(vec![a, b, 0.1 * u(), 1.0])
+                })
+                .collect()
+        };
+        let splits = Splits { train: split(400), dev: split(150), test: split(150) };
+        let mut config = EvalConfig { c_grid: vec![1.0], dense_weights: vec![3.0], ..EvalConfig::default() };
+        let plain = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
+        assert!(plain.accuracy < 80.0, "a linear model cannot learn XOR: {}", plain.accuracy);
+        assert_eq!((plain.head_weight, plain.head_epochs), (0.0, 0));
+        config.head = Some(MlpConfig { hidden: 32, learning_rate: 0.01, max_epochs: 60, ..MlpConfig::default() });
+        let r = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
+        assert!(r.head_weight > 0.0, "{:?}", r.grid);
+        assert!(r.head_epochs > 0);
+        assert!(r.accuracy > 90.0, "{}", r.accuracy);
+        // Without a dev split the final head is retrained on all of train for the probe's epochs.
+        let holdout = Splits { dev: Vec::new(), ..splits };
+        let r = evaluate(&holdout, &TaskKind::Intent, &config).unwrap();
+        assert!(r.head_weight > 0.0 && r.accuracy > 90.0, "{r:?}");
+    }
+
+    #[test]
+    fn the_head_stops_on_a_slice_of_train_not_on_the_tuning_set() {
+        let mut rng = Rng::new(9);
+        let mut u = || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0;
+        let mut split = |n: usize| -> Vec<Example> {
+            (0..n)
+                .map(|_| {
+                    let (a, b) = (u(), u());
+                    Example::new("x", if a * b > 0.0 { "same" } else { "differ" }).with_dense(vec![a, b, 1.0])
+                })
+                .collect()
+        };
+        let (train, tune) = (split(200), split(60));
+        let flipped: Vec<Example> = tune
+            .iter()
+            .map(|e| Example { label: if e.label == "same" { "differ" } else { "same" }.into(), ..e.clone() })
+            .collect();
+        let cfg = MlpConfig { hidden: 8, max_epochs: 20, patience: 2, ..MlpConfig::default() };
+        let a = train_head(&train, &tune, &cfg, 0.1, 7).unwrap();
+        assert_eq!(a, train_head(&train, &flipped, &cfg, 0.1, 7).unwrap(), "the tuning labels are not seen");
+        let on_tune = train_head(&train, &tune, &cfg, 0.0, 7).unwrap();
+        assert_ne!(on_tune, train_head(&train, &flipped, &cfg, 0.0, 7).unwrap(), "fraction 0 stops on the tuning set");
     }
 
     #[test]

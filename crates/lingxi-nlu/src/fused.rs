@@ -8,6 +8,7 @@
 //! cosine. Every weight, temperature and preparation is chosen on held-out data.
 
 use crate::classifier::{softmax, TextClassifier};
+use crate::mlp::MlpEnsemble;
 
 /// Training embeddings by class, for the nearest-neighbour vote.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,11 +212,14 @@ pub struct Mix {
     /// the fused model leans on the embedding, a text-only model on words, and their errors
     /// differ.
     pub lexical: f32,
+    /// Weight of the trained non-linear head ([`MlpEnsemble`]) in the linear distribution, mixed
+    /// in after the text-only member (0 = no head).
+    pub head: f32,
 }
 
 impl Default for Mix {
     fn default() -> Self {
-        Self { alpha: 0.0, tau: 0.05, oos_beta: 0.0, lexical: 0.0 }
+        Self { alpha: 0.0, tau: 0.05, oos_beta: 0.0, lexical: 0.0, head: 0.0 }
     }
 }
 
@@ -233,6 +237,9 @@ pub struct FusedClassifier {
     /// How embeddings are prepared for the linear model (`None`: used as given; the
     /// neighbours carry their own).
     pub dense_norm: Option<DenseNorm>,
+    /// A non-linear head (heads of several seeds) over the embedding, mixed in with weight
+    /// `mix.head`.
+    pub head: Option<MlpEnsemble>,
 }
 
 impl FusedClassifier {
@@ -243,7 +250,7 @@ impl FusedClassifier {
     }
 
     fn probabilities_and_similarity(&self, text: &str, dense: Option<&[f32]>) -> (Vec<f32>, Option<Vec<f32>>) {
-        let linear = self.linear_of_prepared(text, self.prepare(dense).as_deref());
+        let linear = self.linear_probabilities(text, dense);
         // The neighbours prepare the raw embedding their own way.
         let needed = self.mix.alpha > 0.0 || self.mix.oos_beta > 0.0;
         let similarity = match (&self.neighbours, dense) {
@@ -258,9 +265,16 @@ impl FusedClassifier {
         dense.map(|d| self.dense_norm.as_ref().map_or_else(|| d.to_vec(), |n| n.apply(d)))
     }
 
-    /// The linear model's class probabilities alone, by class index.
+    /// The linear model's class probabilities by class index, with the text-only member and
+    /// the head mixed in (everything but the neighbours).
     pub fn linear_probabilities(&self, text: &str, dense: Option<&[f32]>) -> Vec<f32> {
-        self.linear_of_prepared(text, self.prepare(dense).as_deref())
+        let mut p = self.linear_of_prepared(text, self.prepare(dense).as_deref());
+        // The head prepares the raw embedding its own way.
+        let head = self.head.as_ref().filter(|h| self.mix.head > 0.0 && h.n_classes() == p.len());
+        if let (Some(head), Some(d)) = (head, dense) {
+            mix_into(&mut p, &head.probabilities(d), self.mix.head);
+        }
+        p
     }
 
     fn linear_of_prepared(&self, text: &str, dense: Option<&[f32]>) -> Vec<f32> {

@@ -37,8 +37,7 @@ impl Default for FusedIntentConfig {
         // The confidence stays a probability (no cosine blended in, `oos_beta` 0): the bot's
         // other thresholds (small talk, the hand-off policy) read it as one, and a blended
         // scale let the held-out slice pick a threshold that refused real paraphrases.
-        let mixes =
-            [0.0, 0.3, 0.5].into_iter().map(|alpha| Mix { alpha, tau: 0.02, oos_beta: 0.0, lexical: 0.0 }).collect();
+        let mixes = [0.0, 0.3, 0.5].into_iter().map(|alpha| Mix { alpha, tau: 0.02, ..Mix::default() }).collect();
         Self {
             // C 0.5 and w 3 were chosen on dev for banking77, smp2017 and cais (benchmarks.md).
             classifier: ClassifierConfig {
@@ -154,6 +153,7 @@ impl FusedIntentModel {
                 mix: Mix::default(),
                 lexical: None,
                 dense_norm: None,
+                head: None,
             };
             report = choose(&probe, &held_part, config);
         }
@@ -162,8 +162,14 @@ impl FusedIntentModel {
             linear.set_temperature(t);
         }
         let oos_class = linear.label_index(OUT_OF_SCOPE);
-        let fused =
-            FusedClassifier { linear, neighbours: Some(neighbours), mix: report.mix, lexical: None, dense_norm: None };
+        let fused = FusedClassifier {
+            linear,
+            neighbours: Some(neighbours),
+            mix: report.mix,
+            lexical: None,
+            dense_norm: None,
+            head: None,
+        };
         Ok((Self { fused, oos_class, oos_threshold: report.oos_threshold, dim, lexical }, report))
     }
 

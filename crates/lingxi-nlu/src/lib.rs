@@ -14,5 +14,6 @@ pub mod features;
 pub mod fused;
 pub mod intent;
 pub mod intent_fused;
+pub mod mlp;
 pub mod probe;
 pub mod sentiment;

@@ -62,9 +62,10 @@ fn fused() -> lingxi_nlu::fused::FusedClassifier {
     FusedClassifier {
         linear,
         neighbours,
-        mix: Mix { alpha: 0.5, tau: 0.02, oos_beta: 0.0, lexical: 0.0 },
+        mix: Mix { alpha: 0.5, tau: 0.02, oos_beta: 0.0, lexical: 0.0, head: 0.0 },
         dense_norm: None,
         lexical: None,
+        head: None,
     }
 }
 
@@ -117,9 +118,10 @@ fn prepared_fused() -> lingxi_nlu::fused::FusedClassifier {
     FusedClassifier {
         linear,
         neighbours,
-        mix: Mix { alpha: 0.3, tau: 0.02, oos_beta: 0.5, lexical: 0.3 },
+        mix: Mix { alpha: 0.3, tau: 0.02, oos_beta: 0.5, lexical: 0.3, head: 0.0 },
         dense_norm: norm,
         lexical,
+        head: None,
     }
 }
 
