@@ -1014,22 +1014,31 @@ mod tests {
         assert!(r.accuracy < 100.0, "the embedding alone cannot tell the classes apart: {}", r.accuracy);
     }
 
+    /// Examples whose class is the XOR of the signs of the embedding's first two coordinates
+    /// (`text` says nothing), with a small noise coordinate when `noise`, and a constant one.
+    fn xor_examples(rng: &mut Rng, n: usize, text: &str, noise: bool) -> Vec<Example> {
+        let mut u = || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0;
+        (0..n)
+            .map(|_| {
+                let (a, b) = (u(), u());
+                let label = if a * b > 0.0 { "same" } else { "differ" };
+                let mut dense = vec![a, b];
+                if noise {
+                    dense.push(0.1 * u());
+                }
+                dense.push(1.0);
+                Example::new(text, label).with_dense(dense)
+            })
+            .collect()
+    }
+
     #[test]
     fn the_trained_head_is_a_grid_axis_chosen_on_dev() {
         // The class is the XOR of the signs of the embedding's first two coordinates and the
         // texts say nothing: no linear model over text and embedding can tell the classes
         // apart, a hidden layer can.
         let mut rng = Rng::new(5);
-        let mut u = || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0;
-        let mut split = |n: usize| -> Vec<Example> {
-            (0..n)
-                .map(|_| {
-                    let (a, b) = (u(), u());
-                    let label = if a * b > 0.0 { "same" } else { "differ" };
-                    Example::new("an item", label).with_dense(vec![a, b, 0.1 * u(), 1.0])
-                })
-                .collect()
-        };
+        let mut split = |n: usize| xor_examples(&mut rng, n, "an item", true);
         let splits = Splits { train: split(400), dev: split(150), test: split(150) };
         let mut config = EvalConfig { c_grid: vec![1.0], dense_weights: vec![3.0], ..EvalConfig::default() };
         let plain = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
@@ -1049,15 +1058,7 @@ mod tests {
     #[test]
     fn the_head_stops_on_a_slice_of_train_not_on_the_tuning_set() {
         let mut rng = Rng::new(9);
-        let mut u = || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0;
-        let mut split = |n: usize| -> Vec<Example> {
-            (0..n)
-                .map(|_| {
-                    let (a, b) = (u(), u());
-                    Example::new("x", if a * b > 0.0 { "same" } else { "differ" }).with_dense(vec![a, b, 1.0])
-                })
-                .collect()
-        };
+        let mut split = |n: usize| xor_examples(&mut rng, n, "x", false);
         let (train, tune) = (split(200), split(60));
         let flipped: Vec<Example> = tune
             .iter()

@@ -711,7 +711,8 @@ async fn submit_tool_turn(
                 handoff_details: d,
                 at: Timestamp::from_millis(ctx.now.millis() + 1 + i as i64),
                 about: tool_answer.clone().filter(|_| last),
-                understood: ctx.understood.clone(),
+                // Kept on the customer's message once, with the first of the turn's replies.
+                understood: ctx.understood.clone().filter(|_| i == 0),
             })
             .await;
     }

@@ -353,10 +353,8 @@
       if (pending[i].text === text) { pending[i].el.remove(); pending.splice(i, 1); return; }
     }
   }
-  function dropPending(el) {
-    el.remove();
-    pending = pending.filter(function (p) { return p.el !== el; });
-  }
+  function forgetPending(el) { pending = pending.filter(function (p) { return p.el !== el; }); }
+  function dropPending(el) { el.remove(); forgetPending(el); }
 
   function newId() {
     if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -393,7 +391,7 @@
       });
     }
     function fail() {
-      pending = pending.filter(function (p) { return p.el !== el; });
+      forgetPending(el);
       el.classList.remove("pending");
       el.classList.add("failed");
       el.title = TEXT.failed;

@@ -130,11 +130,7 @@ async fn bot_messages(app: &TestApp, tenant: &lingxi_domain::TenantId, conv: &st
 }
 
 async fn ratings_name_their_message_and_a_recommendation_is_not_a_knowledge_gap(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
-    let now = Timestamp::from_millis(1_760_000_000_000);
-    let alpha = app.store.tenant_by_slug("alpha").await.unwrap().id;
-    lingxi_server::knowledge::seed_demo(&app.store, &alpha, now).await.unwrap();
-    lingxi_server::demo::seed_business(&app.store, &alpha, now).await.unwrap();
+    let (app, alpha) = spawn_demo_bot(backend).await;
     let admin = app.login(&app.a.admin).await;
     let rate = |key: String, id: String, useful: bool| {
         let app = &app;

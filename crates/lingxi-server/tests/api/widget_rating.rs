@@ -11,11 +11,7 @@ both!(
 );
 
 async fn a_visitor_rates_its_own_answers_and_a_not_useful_answer_becomes_a_gap(backend: Backend) {
-    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
-    let now = Timestamp::from_millis(1_760_000_000_000);
-    let alpha = app.store.tenant_by_slug("alpha").await.unwrap().id;
-    lingxi_server::knowledge::seed_demo(&app.store, &alpha, now).await.unwrap();
-    lingxi_server::demo::seed_business(&app.store, &alpha, now).await.unwrap();
+    let (app, alpha) = spawn_demo_bot(backend).await;
     let admin = app.login(&app.a.admin).await;
     let chan = app.web_chat(&app.a).await;
     let (me, other) = (app.visitor(&chan).await, app.visitor(&chan).await);

@@ -55,6 +55,16 @@ pub fn rand_hex() -> String {
     format!("{:x}", rand::random::<u64>())
 }
 
+/// The bot on, and tenant A ("alpha") holding the demo knowledge base and business data.
+pub async fn spawn_demo_bot(backend: Backend) -> (TestApp, lingxi_domain::TenantId) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let now = lingxi_domain::Timestamp::from_millis(1_760_000_000_000);
+    let alpha = app.store.tenant_by_slug("alpha").await.unwrap().id;
+    lingxi_server::knowledge::seed_demo(&app.store, &alpha, now).await.unwrap();
+    lingxi_server::demo::seed_business(&app.store, &alpha, now).await.unwrap();
+    (app, alpha)
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
 }
