@@ -8,7 +8,6 @@
 
 use crate::bot_reply::{self, KbReply};
 use crate::knowledge::{self, KbDecision, QueryVector::Given};
-use crate::live::LiveEvent;
 use crate::state::AppState;
 use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
 use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, RuleContext, Turn};
@@ -19,12 +18,9 @@ use lingxi_nlu::intent::{default_model, DefaultLanguage};
 use lingxi_nlu::language::Language;
 use lingxi_nlu::normalize::Normalizer;
 use lingxi_nlu::sentiment::{analyze, SentimentTrend};
-use lingxi_store::{BotTurn, NewGap, RatedKind, ReplyAbout, StoreError};
+use lingxi_store::{BotTurn, NewGap, RatedKind, ReplyAbout, StoreError, Understood};
 use serde_json::json;
-use std::sync::{Arc, Weak};
-use tokio::sync::mpsc;
-
-const MAX_BATCH: usize = 128;
+use std::sync::Arc;
 
 /// The default normaliser (tenants with a vocabulary of their own have theirs in `state.entities`).
 pub(crate) fn normalizer() -> &'static Normalizer {
@@ -40,88 +36,6 @@ pub fn warm_up() {
     let _ = default_model(DefaultLanguage::English);
     let _ = analyze("好");
     let _ = knowledge::build_index(Vec::new(), None);
-}
-
-/// Batches bot turns into shared transactions.
-#[derive(Clone)]
-pub struct BotQueue {
-    tx: mpsc::Sender<BotTurn>,
-}
-
-impl BotQueue {
-    pub fn new() -> (BotQueue, mpsc::Receiver<BotTurn>) {
-        let (tx, rx) = mpsc::channel::<BotTurn>(8192);
-        (BotQueue { tx }, rx)
-    }
-
-    pub async fn submit(&self, turn: BotTurn) {
-        let _ = self.tx.send(turn).await;
-    }
-}
-
-/// The writer: stores queued turns together, then announces them and routes hand-offs.
-pub async fn run_writer(state: Weak<AppState>, mut rx: mpsc::Receiver<BotTurn>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(t) => batch.push(t),
-                Err(_) => break,
-            }
-        }
-        let Some(state) = state.upgrade() else { return };
-        let turns: Vec<BotTurn> = std::mem::take(&mut batch);
-        let results = match state.store.bot_turns(&turns).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, n = turns.len(), "bot turns not stored");
-                continue;
-            }
-        };
-        let mut handed: Vec<(TenantId, lingxi_store::ConversationRow)> = Vec::new();
-        for (turn, result) in turns.iter().zip(results) {
-            let Some((conv, reply)) = result else { continue };
-            if let Some(m) = &reply {
-                state.hub.publish(LiveEvent {
-                    tenant_id: turn.tenant_id.clone(),
-                    team_id: conv.team_id.clone(),
-                    kind: "message.created",
-                    data: json!({
-                        "conversation_id": conv.id.as_str(), "customer_id": conv.customer_id.as_str(), "state": conv.state.as_str(),
-                        "message": crate::api::views::message(m),
-                        // What the reply was, when a customer may rate it (the widget shows thumbs).
-                        "rateable": turn.about.as_ref().map(|a| a.kind.as_str()),
-                    }),
-                });
-            }
-            if turn.handoff.is_some() {
-                state.hub.publish(LiveEvent {
-                    tenant_id: turn.tenant_id.clone(),
-                    team_id: conv.team_id.clone(),
-                    kind: "conversation.updated",
-                    data: json!({ "conversation": crate::api::views::conversation(&conv), "transition": "hand_off", "reason": conv.handoff_reason }),
-                });
-                handed.push((turn.tenant_id.clone(), conv.clone()));
-                // Handed over because of the customer's mood: the agent sees the alert at once.
-                if matches!(conv.handoff_reason.as_deref(), Some("negative_sentiment" | "anger_rising")) {
-                    tokio::spawn(crate::api::workspace::watch_emotion(
-                        state.clone(),
-                        turn.tenant_id.clone(),
-                        conv.id.clone(),
-                        None,
-                    ));
-                }
-            }
-        }
-        // Hand-offs of this batch enter routing together, tenant by tenant: one routing lock
-        // and one commit for their assignments instead of one per conversation.
-        handed.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
-        for group in handed.chunk_by(|a, b| a.0 == b.0) {
-            let convs: Vec<lingxi_store::ConversationRow> = group.iter().map(|(_, c)| c.clone()).collect();
-            state.dispatch.enqueue_from_bot(&state, &group[0].0, &convs).await;
-        }
-    }
 }
 
 pub(crate) fn is_chinese(lang: Language, text: &str) -> bool {
@@ -160,16 +74,20 @@ pub async fn answer_the_unanswered(state: Arc<AppState>) {
         tracing::info!(conversations = waiting.len(), "answering customer messages the last run left unanswered");
     }
     for (tenant, conv) in waiting {
-        on_customer_message(state.clone(), tenant, conv.id, conv.channel_kind).await;
+        let turn = state.bot.begin_turn();
+        on_customer_message(state.clone(), tenant, conv.id, conv.channel_kind, turn).await;
     }
 }
 
 /// Understands the customer's latest message in its conversation and queues the bot's turn.
+/// `_computing` (from [`crate::bot_queue::BotQueue::begin_turn`], taken before the task is
+/// spawned) lets a stopping server wait for the turn.
 pub async fn on_customer_message(
     state: Arc<AppState>,
     tenant: TenantId,
     conversation: ConversationId,
     channel: ChannelKind,
+    _computing: crate::bot_queue::TurnGuard,
 ) {
     if let Err(e) = turn(&state, &tenant, &conversation, channel).await {
         tracing::warn!(error = %e, conversation = %conversation, "bot turn failed");
@@ -231,7 +149,7 @@ async fn turn(
     }
     // Kept on the message, so a later hand-off summary lists this turn as it was read now.
     let read_intent = intent.top.as_ref().map_or(String::new(), |t| t.intent.clone());
-    let read_turn = customer_msgs.last().map(|m| (m.id.clone(), read_intent.clone()));
+    let read_turn = customer_msgs.last().map(|m| Understood::new(m.id.clone(), read_intent.clone()));
     let mut turn_intents: Vec<Option<String>> = customer_msgs.iter().map(|m| m.intent.clone()).collect();
     if let Some(last) = turn_intents.last_mut() {
         *last = Some(read_intent);
@@ -537,8 +455,8 @@ struct HandoffContext<'a> {
     customer_texts: &'a [String],
     /// Per customer text: the intent read at its turn (`""`: none), `None` if never read.
     turn_intents: &'a [Option<String>],
-    /// This turn's message and intent, for the turns it stores.
-    understood: Option<(lingxi_domain::MessageId, String)>,
+    /// This turn's message, intent and claim token, for the replies it stores.
+    understood: Option<Understood>,
     normalized_all: &'a [lingxi_nlu::normalize::Normalized],
     sentiments: &'a [lingxi_nlu::sentiment::SentimentResult],
     bot_replies: Vec<String>,
@@ -711,8 +629,9 @@ async fn submit_tool_turn(
                 handoff_details: d,
                 at: Timestamp::from_millis(ctx.now.millis() + 1 + i as i64),
                 about: tool_answer.clone().filter(|_| last),
-                // Kept on the customer's message once, with the first of the turn's replies.
-                understood: ctx.understood.clone().filter(|_| i == 0),
+                // Every reply carries the turn's claim: if another computation of this turn
+                // claimed the message first, all of them are dropped, not just the first.
+                understood: ctx.understood.clone(),
             })
             .await;
     }

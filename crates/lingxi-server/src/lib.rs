@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bench;
 pub mod bench_handoff;
 pub mod bot;
+pub mod bot_queue;
 pub mod bot_reply;
 pub mod bot_tools;
 pub mod config;
@@ -38,6 +39,9 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 
+/// How long a stopping server waits for the bot's turns in progress.
+const SHUTDOWN_BOT_SETTLE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Serves until `shutdown` resolves, then stops accepting, drains in-flight requests and
 /// closes the store (SQLite checkpoints its WAL).
 pub async fn serve(
@@ -66,6 +70,11 @@ pub async fn serve(
             tracing::info!("shutting down: draining in-flight requests");
         })
         .await?;
+    // The bot finishes the turns it started (messages acknowledged just before the stop) and
+    // its writer stores them; what does not make it in time the next start answers.
+    if !state.bot.settle(SHUTDOWN_BOT_SETTLE).await {
+        tracing::warn!(computing = state.bot.computing(), "stopping before every bot turn was stored");
+    }
     store.close().await;
     tracing::info!("store flushed and closed");
     Ok(())

@@ -3,7 +3,7 @@
 //! authenticate every message).
 
 use crate::auth::Clock;
-use crate::bot::BotQueue;
+use crate::bot_queue::BotQueue;
 use crate::config::Config;
 use crate::ingest::IngestQueue;
 use crate::knowledge::KnowledgeBases;
@@ -81,7 +81,7 @@ impl AppState {
             records_seen: Mutex::default(),
             channel_cache: Mutex::new(HashMap::new()),
         });
-        tokio::spawn(crate::bot::run_writer(Arc::downgrade(&state), bot_rx));
+        tokio::spawn(crate::bot_queue::run_writer(Arc::downgrade(&state), bot_rx));
         tokio::spawn(crate::routing::tasks::run(Arc::downgrade(&state)));
         state
     }

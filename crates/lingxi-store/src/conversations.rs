@@ -453,9 +453,28 @@ pub struct BotTurn {
     /// What the reply is, when a customer may rate it (an answer, a tool's answer, a
     /// recommendation); stored beside the message.
     pub about: Option<ReplyAbout>,
-    /// The customer's message this turn answers and the intent read in it (`""`: none),
-    /// kept on that message.
-    pub understood: Option<(MessageId, String)>,
+    /// The customer's message this turn answers and what the bot read in it: storing the
+    /// turn claims that message for the turn's computation (see [`Understood`]).
+    pub understood: Option<Understood>,
+}
+
+/// The customer's message a bot turn answers. Every reply of one computation of a turn carries
+/// the same `turn` token; the first stored claims the message, and a reply with another token
+/// for a claimed message is dropped (two nodes answering one message after a crash: the
+/// customer hears the bot once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Understood {
+    pub message: MessageId,
+    /// The intent read in it (`""`: none), kept on the message for later hand-off summaries.
+    pub intent: String,
+    /// One random token per computation of the turn.
+    pub turn: String,
+}
+
+impl Understood {
+    pub fn new(message: MessageId, intent: String) -> Self {
+        Understood { message, intent, turn: format!("{:016x}", rand::random::<u64>()) }
+    }
 }
 
 /// The kinds of bot message a customer may rate.
@@ -499,21 +518,31 @@ pub struct ReplyAbout {
 impl Store {
     /// Stores several bot turns in one transaction (one fsync for all of them). A turn whose
     /// conversation is no longer with the bot (a person took it meanwhile) is skipped: the bot
-    /// never speaks once people own the conversation. Returns, per turn, the updated
-    /// conversation and the stored reply, or `None` when skipped.
+    /// never speaks once people own the conversation. So is a turn whose customer message
+    /// another computation of the turn already claimed ([`Understood`]). Returns, per turn,
+    /// the updated conversation and the stored reply, or `None` when skipped.
     pub async fn bot_turns(&self, turns: &[BotTurn]) -> Result<Vec<Option<(ConversationRow, Option<MessageRow>)>>> {
         let mut tx = self.write.begin().await?;
         let mut done = Vec::with_capacity(turns.len());
         for t in turns {
-            if let Some((message, intent)) = &t.understood {
-                sqlx::query(
-                    "UPDATE messages SET intent = $1 WHERE id = $2 AND tenant_id = $3 AND sender_kind = 'customer'",
+            if let Some(u) = &t.understood {
+                // The claim: in PostgreSQL a concurrent claimer waits on the row lock and then
+                // re-reads `answered_by`, in SQLite writers are serial; either way one wins.
+                let claimed = sqlx::query(
+                    "UPDATE messages SET intent = $1, answered_by = $2 WHERE id = $3 AND tenant_id = $4 \
+                     AND sender_kind = 'customer' AND (answered_by IS NULL OR answered_by = $2)",
                 )
-                .bind(intent.as_str())
-                .bind(message.as_str())
+                .bind(u.intent.as_str())
+                .bind(u.turn.as_str())
+                .bind(u.message.as_str())
                 .bind(t.tenant_id.as_str())
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    done.push(None);
+                    continue;
+                }
             }
             let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND tenant_id = $2")
                 .bind(t.conversation_id.as_str())

@@ -25,6 +25,7 @@ pub use admin::{ChannelRow, SessionRow, TeamRow, TenantRow, UserRow};
 pub use codec::content_body;
 pub use conversations::{
     BatchTransition, BotTurn, ConversationFilter, ConversationRow, MessageRow, NewMessage, RatedKind, ReplyAbout,
+    Understood,
 };
 pub use customers::{AuditRow, CustomerView, IdentityRow, MergeRow};
 pub use embeddings::TextDigest;

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_feedback.sql")),
     (12, include_str!("../migrations/0012_message_intents.sql")),
     (13, include_str!("../migrations/0013_rating_gaps.sql")),
+    (14, include_str!("../migrations/0014_answered_by.sql")),
 ];
 
 pub(crate) async fn run(pool: &AnyPool) -> Result<Vec<i64>> {

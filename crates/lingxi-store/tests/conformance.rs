@@ -8,7 +8,7 @@ use lingxi_domain::{
 };
 use lingxi_store::{
     BotTurn, ChannelRow, ConversationFilter, Expect, GapText, Inbound, KbArticleRow, KbEntryWrite, NewCandidate,
-    NewGap, NewMessage, RatedKind, Rating, ReplyAbout, Store, StoreError, TenantPolicy,
+    NewGap, NewMessage, RatedKind, Rating, ReplyAbout, Store, StoreError, TenantPolicy, Understood,
 };
 
 const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -74,6 +74,7 @@ both!(
     nlu_settings_are_per_tenant_and_replaced_whole,
     embeddings_are_kept_per_model_and_digest,
     conversations_awaiting_the_bot_are_those_whose_last_word_is_the_customers,
+    a_customer_message_is_answered_by_one_computation_of_the_bots_turn,
 );
 
 const T0: i64 = 1_760_000_000_000;
@@ -1200,4 +1201,69 @@ async fn conversations_awaiting_the_bot_are_those_whose_last_word_is_the_custome
         ids(store.awaiting_bot(ts(0), ts(20), 10).await.unwrap()),
         [old.conversation_id, waiting.conversation_id]
     );
+}
+
+/// Storing a turn claims the customer's message for that computation of the turn: all its
+/// replies are kept (one token), another computation's are dropped whole, also when both are
+/// stored at the same moment (two nodes answering one message after a crash).
+async fn a_customer_message_is_answered_by_one_computation_of_the_bots_turn(store: Store) {
+    let f = fixture(&store, "acme", MergePolicy::Automatic).await;
+    let say = |who: &str, ext: &str| inbound(&f, &f.app, vec![ident("device_id", who)], ext, "退款多久到账", 10);
+    let turn = |m: &lingxi_store::IngestOutcome, u: &Understood, text: &str, at: i64| BotTurn {
+        tenant_id: f.tenant.clone(),
+        conversation_id: m.conversation_id.clone(),
+        last_intent: Some(u.intent.clone()),
+        sentiment: 0.0,
+        failures: 0,
+        reply: Content::text(text).ok(),
+        handoff: None,
+        handoff_details: None,
+        at: ts(at),
+        about: None,
+        understood: Some(u.clone()),
+    };
+    let bot_texts = |m: lingxi_store::IngestOutcome| {
+        let store = store.clone();
+        let tenant = f.tenant.clone();
+        async move {
+            let all = store.messages(&tenant, &m.conversation_id, 50).await.unwrap();
+            let question = all.iter().find(|r| r.id == m.message_id).unwrap().intent.clone();
+            let replies: Vec<String> = all
+                .iter()
+                .filter(|r| r.sender_kind == "bot")
+                .map(|r| r.content["text"].as_str().unwrap().to_owned())
+                .collect();
+            (question, replies)
+        }
+    };
+
+    let m = store.ingest(&say("d1", "m1")).await.unwrap();
+    let first = Understood::new(m.message_id.clone(), "refund_status".into());
+    let other = Understood::new(m.message_id.clone(), "refund_request".into());
+    assert_ne!(first.turn, other.turn, "each computation has its own token");
+    let stored = store.bot_turns(&[turn(&m, &first, "一", 11), turn(&m, &first, "二", 12)]).await.unwrap();
+    assert!(stored.iter().all(Option::is_some), "one computation's replies are all kept");
+    let stored = store.bot_turns(&[turn(&m, &other, "三", 13)]).await.unwrap();
+    assert!(stored[0].is_none(), "another computation's reply to the claimed message is dropped");
+    let again = store.bot_turns(&[turn(&m, &first, "四", 14)]).await.unwrap();
+    assert!(again[0].is_some(), "the claimer may still add to its turn");
+    assert_eq!(bot_texts(m).await, (Some("refund_status".to_owned()), vec!["一".into(), "二".into(), "四".into()]));
+
+    // Two computations stored at once: exactly one wins, whichever it is.
+    for round in 0..5 {
+        let m = store.ingest(&say(&format!("r{round}"), &format!("race{round}"))).await.unwrap();
+        let a = Understood::new(m.message_id.clone(), "a".into());
+        let b = Understood::new(m.message_id.clone(), "b".into());
+        let (ta, tb) = ([turn(&m, &a, "a1", 11), turn(&m, &a, "a2", 12)], [turn(&m, &b, "b1", 11)]);
+        let (ra, rb) = tokio::join!(store.bot_turns(&ta), store.bot_turns(&tb));
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        let (question, replies) = bot_texts(m).await;
+        if ra[0].is_some() {
+            assert!(ra[1].is_some() && rb[0].is_none(), "round {round}: a won, b dropped");
+            assert_eq!((question.as_deref(), replies), (Some("a"), vec!["a1".to_owned(), "a2".into()]));
+        } else {
+            assert!(ra[1].is_none() && rb[0].is_some(), "round {round}: b won, both of a's dropped");
+            assert_eq!((question.as_deref(), replies), (Some("b"), vec!["b1".to_owned()]));
+        }
+    }
 }

@@ -330,6 +330,7 @@ pub fn announce(
             channel.tenant_id.clone(),
             outcome.conversation_id.clone(),
             channel.kind,
+            state.bot.begin_turn(),
         ));
     }
 }

@@ -4,7 +4,11 @@
 
 use super::*;
 
-both!(a_restart_answers_what_the_bot_never_answered);
+both!(
+    a_restart_answers_what_the_bot_never_answered,
+    two_nodes_starting_at_once_answer_a_waiting_question_once,
+    a_stopping_server_stores_the_bots_turns_in_progress_first,
+);
 
 async fn a_restart_answers_what_the_bot_never_answered(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.bot_enabled = false).await;
@@ -53,4 +57,73 @@ async fn a_restart_answers_what_the_bot_never_answered(backend: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(bot_messages(waiting).await, 1, "once");
     assert_eq!(bot_messages(taken).await, taken_before, "people own the other one: the bot stays out");
+}
+
+/// Two nodes start together after a crash and both find the same unanswered question: each
+/// takes the bot's turn, and the store keeps one (the first to claim the message); the
+/// customer hears the bot once, not twice.
+async fn two_nodes_starting_at_once_answer_a_waiting_question_once(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = false).await;
+    let mut waiting = Vec::new();
+    for i in 0..3 {
+        let who = json!([{ "kind": "device_id", "value": format!("twin-{i}") }]);
+        let (s, m) = app.inbound(&app.a.app_key, msg(&format!("twin-{i}"), who, "退款多久到账？")).await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+        waiting.push(m["conversation_id"].as_str().unwrap().to_owned());
+    }
+    let app = app.restart(|c| c.bot_enabled = true).await;
+    let (_base, stop_second, second) = app.second_node(|c| c.bot_enabled = true).await;
+    let sup = app.login(&app.a.supervisor).await;
+    let bot_messages = |conv: String| {
+        let (app, sup) = (&app, sup.clone());
+        async move {
+            let (_, v) = app.get(&sup, &format!("/api/v1/conversations/{conv}")).await;
+            v["messages"].as_array().unwrap().iter().filter(|m| m["sender"]["kind"] == "bot").count()
+        }
+    };
+    for conv in &waiting {
+        let mut answered = 0;
+        for _ in 0..200 {
+            answered = bot_messages(conv.clone()).await;
+            if answered > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(answered > 0, "the waiting question was answered after the start");
+    }
+    // Both nodes' turns have had time to land (each node's turn takes milliseconds).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for conv in waiting {
+        assert_eq!(bot_messages(conv).await, 1, "answered once, though both nodes took the turn");
+    }
+    drop(stop_second);
+    tokio::time::timeout(std::time::Duration::from_secs(20), second)
+        .await
+        .expect("the second node stops")
+        .unwrap()
+        .unwrap();
+}
+
+/// A deploy stops the server right after it acknowledged customers' messages: the bot's turns
+/// for them are finished and stored before the store closes, not left to the next start.
+async fn a_stopping_server_stores_the_bots_turns_in_progress_first(backend: Backend) {
+    let (app, alpha) = spawn_demo_bot(backend).await;
+    let mut convs = Vec::new();
+    for i in 0..4 {
+        let who = json!([{ "kind": "device_id", "value": format!("deploy-{i}") }]);
+        let (s, m) = app.inbound(&app.a.app_key, msg(&format!("deploy-{i}"), who, "退款多久到账？")).await;
+        assert_eq!(s, StatusCode::CREATED, "{m}");
+        convs.push(lingxi_domain::ConversationId::parse(m["conversation_id"].as_str().unwrap()).unwrap());
+    }
+    // Stopped at once: the turns are still being computed or queued.
+    let store = app.stop().await;
+    for conv in convs {
+        let messages = store.messages(&alpha, &conv, 50).await.unwrap();
+        let replies = messages.iter().filter(|m| m.sender_kind == "bot").count();
+        assert!(replies >= 1, "the bot's turn for {conv} was stored before the store closed");
+        let asked = messages.iter().find(|m| m.sender_kind == "customer").unwrap();
+        assert!(asked.intent.is_some(), "and the message is marked as read by the bot");
+    }
+    store.close().await;
 }

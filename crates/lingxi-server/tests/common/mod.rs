@@ -158,16 +158,42 @@ async fn start_server(
     (format!("http://{addr}"), tx, server)
 }
 
+/// Stops a server gracefully and opens its database again.
+async fn stopped(
+    shutdown: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    db: &(String, Option<String>),
+) -> Store {
+    drop(shutdown);
+    server.await.unwrap().unwrap();
+    connect(db).await
+}
+
 impl TestApp {
     /// Stops this server (graceful shutdown: drained, store closed) and starts a new one, with
     /// nothing in memory, on the same database and tenants: a restart.
     pub async fn restart(self, tweak: impl FnOnce(&mut Config)) -> TestApp {
         let TestApp { http, a, b, _shutdown, db, server, .. } = self;
-        drop(_shutdown);
-        server.await.unwrap().unwrap();
-        let store = connect(&db).await;
+        let store = stopped(_shutdown, server, &db).await;
         let (base, tx, server) = start_server(store.clone(), db.0.clone(), tweak).await;
         TestApp { base, http, store, a, b, _shutdown: tx, db, server }
+    }
+
+    /// Stops the server (graceful shutdown) and opens the database again, for a look at what
+    /// the stopped server left in it.
+    pub async fn stop(self) -> Store {
+        let TestApp { _shutdown, db, server, .. } = self;
+        stopped(_shutdown, server, &db).await
+    }
+
+    /// Starts another `lingxi serve` on this app's database while this one runs: a second
+    /// node of a cluster. Dropping the sender stops it; await the handle to see it finish.
+    pub async fn second_node(
+        &self,
+        tweak: impl FnOnce(&mut Config),
+    ) -> (String, oneshot::Sender<()>, tokio::task::JoinHandle<anyhow::Result<()>>) {
+        let store = connect(&self.db).await;
+        start_server(store, self.db.0.clone(), tweak).await
     }
 
     pub async fn login(&self, email: &str) -> String {
