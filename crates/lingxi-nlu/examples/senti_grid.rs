@@ -13,7 +13,10 @@ use std::time::Instant;
 use lingxi_nlu::classifier::{fit_temperature, softmax, LinearModel, TrainConfig};
 use lingxi_nlu::features::{FeatureConfig, SparseVec, Vectorizer};
 
-fn read(dir: &Path, split: &str) -> Vec<(String, u32)> {
+/// (text, 1 for positive).
+type Labelled = Vec<(String, u32)>;
+
+fn read(dir: &Path, split: &str) -> Labelled {
     assert_ne!(split, "test", "this grid never reads test");
     let text = std::fs::read_to_string(dir.join(format!("{split}.jsonl"))).expect("split present");
     text.lines()
@@ -157,7 +160,7 @@ fn main() {
     let (train, dev) = (read(dir, "train"), read(dir, "dev"));
     // Tasks: (train on, evaluate on). Dev first; LX_CV=k adds k folds of train (a fold's model
     // never sees the fold), so choices rest on more than one small dev split.
-    let mut tasks: Vec<(Vec<(String, u32)>, Vec<(String, u32)>)> = vec![(train.clone(), dev.clone())];
+    let mut tasks: Vec<(Labelled, Labelled)> = vec![(train.clone(), dev.clone())];
     let k: usize = std::env::var("LX_CV").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
     for fold in 0..k {
         let (mut fit, mut held) = (Vec::new(), Vec::new());

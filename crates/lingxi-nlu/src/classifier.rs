@@ -475,7 +475,14 @@ impl TextClassifier {
             .enumerate()
             .map(|(i, t)| vectorizer.transform(t.as_ref(), dense.map(|d| d[i].as_slice())))
             .collect();
-        let model = linear_on_vectors(xs, &ys, vectorizer.n_sparse(), vectorizer.n_columns(), names.len() as u32, &config.train);
+        let model = linear_on_vectors(
+            xs,
+            &ys,
+            vectorizer.n_sparse(),
+            vectorizer.n_columns(),
+            names.len() as u32,
+            &config.train,
+        );
         Ok(Self { vectorizer, model, labels: names })
     }
 

@@ -109,7 +109,8 @@ mod tests {
         let config = EvalConfig::for_task(&TaskKind::Sentiment);
         assert_eq!(config.tune_folds, 4);
         let pooled = evaluate(&splits, &TaskKind::Sentiment, &config).unwrap();
-        let dev_only = evaluate(&splits, &TaskKind::Sentiment, &EvalConfig { tune_folds: 0, ..config.clone() }).unwrap();
+        let dev_only =
+            evaluate(&splits, &TaskKind::Sentiment, &EvalConfig { tune_folds: 0, ..config.clone() }).unwrap();
         assert_eq!(pooled.grid.len(), dev_only.grid.len());
         assert!(pooled.grid.iter().all(|(p, _)| p.contains("train folds")));
         assert!(dev_only.grid.iter().all(|(p, _)| !p.contains("train folds")));

@@ -127,9 +127,7 @@ impl EvalConfig {
     /// settings its test split did not bear out; benchmarks.md, "Sentiment round").
     pub fn for_task(task: &TaskKind) -> Self {
         match task {
-            TaskKind::Sentiment => {
-                Self { c_grid: vec![0.25, 0.5, 1.0, 2.0, 4.0], tune_folds: 4, ..Self::default() }
-            }
+            TaskKind::Sentiment => Self { c_grid: vec![0.25, 0.5, 1.0, 2.0, 4.0], tune_folds: 4, ..Self::default() },
             _ => Self::default(),
         }
     }
@@ -772,13 +770,12 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             oos_label,
                             target,
                         );
-                        let s = match folds.as_ref().and_then(|f| {
-                            fold_points.iter().position(|q| *q == (*c, *power)).map(|k| f[k])
-                        }) {
+                        let s = match folds
+                            .as_ref()
+                            .and_then(|f| fold_points.iter().position(|q| *q == (*c, *power)).map(|k| f[k]))
+                        {
                             // Accuracy over dev and the folds together.
-                            Some((ok, n)) if n > 0 => {
-                                (dev_score * tn.len() as f64 + ok as f64) / (tn.len() + n) as f64
-                            }
+                            Some((ok, n)) if n > 0 => (dev_score * tn.len() as f64 + ok as f64) / (tn.len() + n) as f64,
                             _ => dev_score,
                         };
                         let point = format!(
