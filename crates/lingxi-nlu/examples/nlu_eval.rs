@@ -202,7 +202,9 @@ fn main() {
         for (view, accuracy, epochs, secs) in &report.head_probes {
             println!("head alone, view {view}: tune accuracy {accuracy:.4}, epoch {epochs}, {secs:.1} s");
         }
-        println!("chosen: {:?} tune {:.4}", report.grid.iter().max_by(|a, b| a.1.total_cmp(&b.1)), report.tune_score);
+        // `evaluate` keeps the first of equal scores; `max_by` returns the last, hence `rev`.
+        let chosen = report.grid.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1));
+        println!("chosen: {chosen:?} tune {:.4}", report.tune_score);
         return;
     }
     println!("dataset: {}", dir.display());
