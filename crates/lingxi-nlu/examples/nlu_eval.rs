@@ -100,7 +100,11 @@ fn main() {
         _ if has_oos => TaskKind::IntentWithOos { oos_label: "oos".into() },
         _ => TaskKind::Intent,
     };
-    let mut config = EvalConfig::default();
+    let mut config = EvalConfig::for_task(&task);
+    if let Some(v) = std::env::var("LX_FOLDS").ok().and_then(|v| v.parse().ok()) {
+        // 0 = choose on dev alone (as before the sentiment round).
+        config.tune_folds = v;
+    }
     // Optional overrides for experiments, e.g. LX_C_GRID=0.5,1,2 LX_LATIN=2,5 LX_CJK=1,4.
     let pair = |v: String| -> Option<(u8, u8)> {
         let (a, b) = v.split_once(',')?;
@@ -198,7 +202,9 @@ fn main() {
         for (view, accuracy, epochs, secs) in &report.head_probes {
             println!("head alone, view {view}: tune accuracy {accuracy:.4}, epoch {epochs}, {secs:.1} s");
         }
-        println!("chosen: {:?} tune {:.4}", report.grid.iter().max_by(|a, b| a.1.total_cmp(&b.1)), report.tune_score);
+        // `evaluate` keeps the first of equal scores; `max_by` returns the last, hence `rev`.
+        let chosen = report.grid.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1));
+        println!("chosen: {chosen:?} tune {:.4}", report.tune_score);
         return;
     }
     println!("dataset: {}", dir.display());

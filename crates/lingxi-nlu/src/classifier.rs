@@ -147,6 +147,16 @@ impl LinearModel {
         self.n_classes
     }
 
+    /// Weights, column-major (one per output for each column; two classes share one output).
+    pub fn weights(&self) -> &[f32] {
+        &self.weights
+    }
+
+    /// Bias of each output.
+    pub fn bias(&self) -> &[f32] {
+        &self.bias
+    }
+
     /// Raw margins, one per class.
     pub fn scores(&self, x: &SparseVec) -> Vec<f32> {
         let n_out = self.bias.len();
@@ -281,6 +291,32 @@ fn nb_scales(xs: &[SparseVec], ys: &[u32], n_sparse: u32, power: f32) -> Vec<f32
     s
 }
 
+/// Trains the linear model on vectorised rows: NB-SVM scaling (two classes, `cfg.nb_power` > 0)
+/// is applied to the first `n_sparse` columns and folded into the weights afterwards.
+pub(crate) fn linear_on_vectors(
+    mut xs: Vec<SparseVec>,
+    ys: &[u32],
+    n_sparse: u32,
+    n_columns: u32,
+    n_classes: u32,
+    cfg: &TrainConfig,
+) -> LinearModel {
+    let power = cfg.nb_power;
+    let scales = (n_classes == 2 && power.is_finite() && power > 0.0).then(|| nb_scales(&xs, ys, n_sparse, power));
+    if let Some(s) = &scales {
+        xs.iter_mut().for_each(|x| scale_columns(x, s));
+    }
+    let mut model = LinearModel::train(&xs, ys, n_columns, n_classes, cfg);
+    if let Some(s) = &scales {
+        // w'·(s∘x) = (s∘w')·x: the scaled model is a plain linear model over the usual features.
+        let n_out = model.bias.len();
+        for (j, sj) in s.iter().enumerate() {
+            model.weights[j * n_out..(j + 1) * n_out].iter_mut().for_each(|w| *w *= sj);
+        }
+    }
+    model
+}
+
 /// Multiplies the entries of `x` in the first `scales.len()` columns by their scale.
 fn scale_columns(x: &mut SparseVec, scales: &[f32]) {
     for (j, v) in x.indices.iter().zip(x.values.iter_mut()) {
@@ -380,7 +416,7 @@ pub struct TextClassifier {
     labels: Vec<String>,
 }
 
-fn label_ids<L: AsRef<str>>(labels: &[L]) -> (Vec<String>, Vec<u32>) {
+pub(crate) fn label_ids<L: AsRef<str>>(labels: &[L]) -> (Vec<String>, Vec<u32>) {
     let mut names: Vec<String> = labels.iter().map(|l| l.as_ref().to_string()).collect();
     names.sort();
     names.dedup();
@@ -434,25 +470,19 @@ impl TextClassifier {
             return Err(TrainError::TooFewLabels(names.len()));
         }
         let vectorizer = Vectorizer::fit(config.features.clone(), texts).with_dense(dense_dim, dense_weight);
-        let mut xs: Vec<SparseVec> = texts
+        let xs: Vec<SparseVec> = texts
             .iter()
             .enumerate()
             .map(|(i, t)| vectorizer.transform(t.as_ref(), dense.map(|d| d[i].as_slice())))
             .collect();
-        let power = config.train.nb_power;
-        let scales = (names.len() == 2 && power.is_finite() && power > 0.0)
-            .then(|| nb_scales(&xs, &ys, vectorizer.n_sparse(), power));
-        if let Some(s) = &scales {
-            xs.iter_mut().for_each(|x| scale_columns(x, s));
-        }
-        let mut model = LinearModel::train(&xs, &ys, vectorizer.n_columns(), names.len() as u32, &config.train);
-        if let Some(s) = &scales {
-            // w'·(s∘x) = (s∘w')·x: the scaled model is a plain linear model over the usual features.
-            let n_out = model.bias.len();
-            for (j, sj) in s.iter().enumerate() {
-                model.weights[j * n_out..(j + 1) * n_out].iter_mut().for_each(|w| *w *= sj);
-            }
-        }
+        let model = linear_on_vectors(
+            xs,
+            &ys,
+            vectorizer.n_sparse(),
+            vectorizer.n_columns(),
+            names.len() as u32,
+            &config.train,
+        );
         Ok(Self { vectorizer, model, labels: names })
     }
 

@@ -9,6 +9,7 @@ pub mod segment;
 
 // Learned models.
 pub mod classifier;
+pub mod cv;
 pub mod eval;
 pub mod features;
 pub mod fused;

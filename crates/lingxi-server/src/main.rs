@@ -470,7 +470,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             }
-            let report = evaluate(&splits, &task, &EvalConfig::default()).map_err(|e| anyhow!("{e}"))?;
+            let report = evaluate(&splits, &task, &EvalConfig::for_task(&task)).map_err(|e| anyhow!("{e}"))?;
             println!("dataset: {}\n{report:#?}", dataset.display());
         }
     }
