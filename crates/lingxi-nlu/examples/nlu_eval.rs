@@ -5,8 +5,9 @@
 
 use std::path::Path;
 
-use lingxi_nlu::eval::{evaluate, EvalConfig, Example, Splits, TaskKind};
+use lingxi_nlu::eval::{evaluate, EvalConfig, Example, MahaConfig, Splits, TaskKind};
 use lingxi_nlu::fused::{DenseNormKind, DenseView};
+use lingxi_nlu::mahalanobis::Shrinkage;
 use lingxi_nlu::mlp::MlpConfig;
 
 fn read_split(dir: &Path, name: &str) -> Vec<Example> {
@@ -193,6 +194,29 @@ fn main() {
     if let Ok(v) = std::env::var("LX_HEAD_W") {
         config.head_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
     }
+    // LX_MAHA=1: also search the Mahalanobis out-of-scope detector on dev (OOS tasks with
+    // embeddings): LX_MAHA_VIEWS (as LX_DENSE_VIEWS, default `e`), LX_MAHA_SHRINK (`lw` and
+    // fixed shares, default lw,0.01,0.1,0.3), LX_MAHA_W (η, default 0.25,0.5,0.75,1),
+    // LX_MAHA_RAW=1 (no unit-length scaling).
+    if std::env::var("LX_MAHA").is_ok_and(|v| v != "0") {
+        let mut maha = MahaConfig::default();
+        if let Ok(v) = std::env::var("LX_MAHA_VIEWS") {
+            maha.views = parse_views(&v, &extra_views);
+        }
+        if let Ok(v) = std::env::var("LX_MAHA_SHRINK") {
+            maha.shrinkages = v
+                .split(',')
+                .filter_map(
+                    |x| if x == "lw" { Some(Shrinkage::LedoitWolf) } else { x.parse().ok().map(Shrinkage::Fixed) },
+                )
+                .collect();
+        }
+        if let Ok(v) = std::env::var("LX_MAHA_W") {
+            maha.weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
+        }
+        maha.unit = std::env::var("LX_MAHA_RAW").is_err();
+        config.mahalanobis = Some(maha);
+    }
     let report = evaluate(&splits, &task, &config).expect("evaluation runs");
     if std::env::var("LX_DEV_ONLY").is_ok() {
         // Exploration mode: the tuning grid and the choice, never a test number.
@@ -205,6 +229,7 @@ fn main() {
         // `evaluate` keeps the first of equal scores; `max_by` returns the last, hence `rev`.
         let chosen = report.grid.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1));
         println!("chosen: {chosen:?} tune {:.4}", report.tune_score);
+        println!("mahalanobis (view, λ, η) chosen: {:?}, beta {}", report.mahalanobis, report.oos_beta);
         return;
     }
     println!("dataset: {}", dir.display());

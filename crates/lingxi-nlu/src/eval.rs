@@ -13,6 +13,9 @@ use crate::fused::{
 };
 use crate::mlp::{Labelled, MlpConfig, MlpEnsemble};
 
+mod oos_distance;
+pub use oos_distance::MahaConfig;
+
 /// One labelled example.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
@@ -119,6 +122,9 @@ pub struct EvalConfig {
     /// on dev pooled with this many folds of train (see [`crate::cv::fold_correct`]); 0 or 1 =
     /// dev alone.
     pub tune_folds: usize,
+    /// The Mahalanobis out-of-scope detector (OOS tasks with embeddings; `None` = not tried):
+    /// searched on the tuning set after the grid, for the chosen model.
+    pub mahalanobis: Option<MahaConfig>,
 }
 
 impl EvalConfig {
@@ -152,6 +158,7 @@ impl Default for EvalConfig {
             head_weights: vec![0.0, 0.25, 0.5, 0.75, 1.0],
             head_stop_fraction: 0.1,
             tune_folds: 0,
+            mahalanobis: None,
         }
     }
 }
@@ -211,6 +218,9 @@ pub struct EvalReport {
     pub head_weight: f32,
     /// Epochs the final head trained (the most among its members; 0 without one).
     pub head_epochs: usize,
+    /// The Mahalanobis detector's dense view, shrinkage share λ and weight η in the rejection
+    /// confidence, chosen on dev (`None` = not used).
+    pub mahalanobis: Option<(String, f32, f32)>,
     /// Preparation of the embedding chosen on dev.
     pub dense_norm: DenseNormKind,
     /// The dense block chosen on dev ([`DenseView::name`]; `e` = the embedding alone).
@@ -831,8 +841,10 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     // From here on every split carries the chosen dense block (the grid checked it builds).
     let view = &views[view_index];
     let viewed = |ex: &[Example]| if dense { with_view(ex, view).unwrap_or_else(|| ex.to_vec()) } else { ex.to_vec() };
-    let (tune_train, tune) = (viewed(&tune_train), viewed(&tune));
-    let splits = &Splits { train: viewed(&splits.train), dev: Vec::new(), test: viewed(&splits.test) };
+    // The raw examples stay for the Mahalanobis detector, which builds its own view.
+    let (raw_tune_train, raw_tune, raw) = (tune_train, tune, splits);
+    let (tune_train, tune) = (viewed(&raw_tune_train), viewed(&raw_tune));
+    let splits = &Splits { train: viewed(&raw.train), dev: Vec::new(), test: viewed(&raw.test) };
     let mut cfg = config.classifier.clone();
     cfg.train.c = chosen_c;
     cfg.train.nb_power = nb_power;
@@ -891,10 +903,12 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     let head_epochs = head.as_ref().and_then(|h| h.heads().iter().map(|m| m.epochs()).max()).unwrap_or(0);
     // Training time covers everything fitted on train (calibration on dev included).
     let train_secs = start.elapsed().as_secs_f64() + reused_secs;
-    let model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical, head };
-    let threshold = oos_label.map(|l| {
-        if holdout {
-            // Without a clean tuning set for this model, fall back to the probe's choice.
+    let mut model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical, head };
+    let mut distance = None;
+    let threshold = if let Some(l) = oos_label {
+        // Without a clean tuning set for the final model, the probe (trained without the
+        // held-out slice) chooses the threshold and the detector.
+        let probe = holdout.then(|| {
             let probe_norm = if dense { fit_norm(&tune_train, norm_kind) } else { None };
             let tt = prepared(&tune_train, probe_norm.as_ref());
             let mut probe_clf = train_linear(&tt, &cfg, dense_weight).expect("trained above");
@@ -904,28 +918,59 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             } else {
                 None
             };
-            let probe = FusedClassifier {
+            FusedClassifier {
                 linear: probe_clf,
                 neighbours: probe_nb,
                 mix,
                 dense_norm: probe_norm,
                 lexical: member.as_ref().map(|m| m.model.clone()),
                 head: probe_head.map(|p| p.head),
-            };
-            let preds = predictions(&parts(&probe, &tune), mix);
-            choose_threshold(probe.linear.labels(), &preds, &tune, l, target)
-        } else {
-            let preds = predictions(&parts(&model, &tune), mix);
-            choose_threshold(model.linear.labels(), &preds, &tune, l, target)
+            }
+        });
+        let judge = probe.as_ref().unwrap_or(&model);
+        let (chosen_mix, found) = match &config.mahalanobis {
+            Some(m) if dense => {
+                let (chosen, found, _) = oos_distance::choose(
+                    judge,
+                    &raw_tune_train,
+                    &raw_tune,
+                    &tune,
+                    mix,
+                    &config.oos_betas,
+                    m,
+                    l,
+                    target,
+                    &mut tried,
+                );
+                (chosen, found)
+            }
+            _ => (mix, None),
+        };
+        let mut preds = predictions(&parts(judge, &tune), chosen_mix);
+        if let Some(d) = &found {
+            preds.iter_mut().zip(&raw_tune).for_each(|(p, e)| p.1 = d.confidence(e, p.1));
         }
-    });
+        let t = choose_threshold(judge.linear.labels(), &preds, &tune, l, target);
+        let unit = config.mahalanobis.as_ref().is_none_or(|m| m.unit);
+        distance =
+            if holdout { found.and_then(|d| d.refit(&raw.train, model.linear.labels(), l, unit)) } else { found };
+        model.mix = chosen_mix;
+        Some(t)
+    } else {
+        None
+    };
     let oos = oos_label.zip(threshold);
     let labels = model.linear.labels();
     let mut latencies = Vec::with_capacity(splits.test.len());
     let mut preds = Vec::with_capacity(splits.test.len());
-    for e in &splits.test {
+    // The detector scores the example's raw views (its own dense block).
+    let with_distance = |i: usize, (k, c): (u32, f32)| match &distance {
+        Some(d) => (k, d.confidence(&raw.test[i], c)),
+        None => (k, c),
+    };
+    for (i, e) in splits.test.iter().enumerate() {
         let s = Instant::now();
-        let p = model.top(&e.text, e.dense.as_deref());
+        let p = with_distance(i, model.top(&e.text, e.dense.as_deref()));
         latencies.push(s.elapsed().as_secs_f64() * 1e6);
         preds.push(p);
     }
@@ -947,7 +992,10 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             let ok = splits
                 .test
                 .iter()
-                .filter(|e| label_of(labels, q.top(&e.text, e.dense.as_deref()), oos) == e.label)
+                .enumerate()
+                .filter(|(i, e)| {
+                    label_of(labels, with_distance(*i, q.top(&e.text, e.dense.as_deref())), oos) == e.label
+                })
                 .count();
             ok as f64 / splits.test.len() as f64 * 100.0
         }
@@ -969,10 +1017,11 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         dense_weight: if dense { dense_weight } else { 0.0 },
         mix_alpha: mix.alpha,
         mix_tau: mix.tau,
-        oos_beta: mix.oos_beta,
+        oos_beta: model.mix.oos_beta,
         lexical_weight: mix.lexical,
         head_weight: mix.head,
         head_epochs,
+        mahalanobis: distance.as_ref().map(|d| (d.view.name.clone(), d.detector.shrinkage(), d.weight)),
         dense_norm: norm_kind,
         dense_view: view.name.clone(),
         neighbour_norm: nb_kind,

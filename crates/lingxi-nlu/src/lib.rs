@@ -15,6 +15,7 @@ pub mod features;
 pub mod fused;
 pub mod intent;
 pub mod intent_fused;
+pub mod mahalanobis;
 pub mod mlp;
 pub mod probe;
 pub mod sentiment;
