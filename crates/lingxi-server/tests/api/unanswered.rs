@@ -37,26 +37,12 @@ async fn a_restart_answers_what_the_bot_never_answered(backend: Backend) {
 
     let app = app.restart(|c| c.bot_enabled = true).await;
     let sup = app.login(&app.a.supervisor).await;
-    let bot_messages = |conv: String| {
-        let (app, sup) = (&app, sup.clone());
-        async move {
-            let (_, v) = app.get(&sup, &format!("/api/v1/conversations/{conv}")).await;
-            v["messages"].as_array().unwrap().iter().filter(|m| m["sender"]["kind"] == "bot").count()
-        }
-    };
     // The start looks after a short settling wait (a turn another node is taking may land).
-    let mut answered = 0;
-    for _ in 0..200 {
-        answered = bot_messages(waiting.clone()).await;
-        if answered > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let answered = bot_replies_once_there(&app, &sup, &waiting).await;
     assert_eq!(answered, 1, "the unanswered question got the bot's turn after the restart");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(bot_messages(waiting).await, 1, "once");
-    assert_eq!(bot_messages(taken).await, taken_before, "people own the other one: the bot stays out");
+    assert_eq!(bot_replies(&app, &sup, &waiting).await, 1, "once");
+    assert_eq!(bot_replies(&app, &sup, &taken).await, taken_before, "people own the other one: the bot stays out");
 }
 
 /// Two nodes start together after a crash and both find the same unanswered question: each
@@ -74,28 +60,16 @@ async fn two_nodes_starting_at_once_answer_a_waiting_question_once(backend: Back
     let app = app.restart(|c| c.bot_enabled = true).await;
     let (_base, stop_second, second) = app.second_node(|c| c.bot_enabled = true).await;
     let sup = app.login(&app.a.supervisor).await;
-    let bot_messages = |conv: String| {
-        let (app, sup) = (&app, sup.clone());
-        async move {
-            let (_, v) = app.get(&sup, &format!("/api/v1/conversations/{conv}")).await;
-            v["messages"].as_array().unwrap().iter().filter(|m| m["sender"]["kind"] == "bot").count()
-        }
-    };
     for conv in &waiting {
-        let mut answered = 0;
-        for _ in 0..200 {
-            answered = bot_messages(conv.clone()).await;
-            if answered > 0 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        assert!(answered > 0, "the waiting question was answered after the start");
+        assert!(
+            bot_replies_once_there(&app, &sup, conv).await > 0,
+            "the waiting question was answered after the start"
+        );
     }
     // Both nodes' turns have had time to land (each node's turn takes milliseconds).
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    for conv in waiting {
-        assert_eq!(bot_messages(conv).await, 1, "answered once, though both nodes took the turn");
+    for conv in &waiting {
+        assert_eq!(bot_replies(&app, &sup, conv).await, 1, "answered once, though both nodes took the turn");
     }
     drop(stop_second);
     tokio::time::timeout(std::time::Duration::from_secs(20), second)
@@ -126,4 +100,22 @@ async fn a_stopping_server_stores_the_bots_turns_in_progress_first(backend: Back
         assert!(asked.intent.is_some(), "and the message is marked as read by the bot");
     }
     store.close().await;
+}
+
+/// The bot's messages in a conversation.
+async fn bot_replies(app: &TestApp, sup: &str, conv: &str) -> usize {
+    let (_, v) = app.get(sup, &format!("/api/v1/conversations/{conv}")).await;
+    v["messages"].as_array().unwrap().iter().filter(|m| m["sender"]["kind"] == "bot").count()
+}
+
+/// The bot's messages once there is one (polled for up to 10 s; 0 if none came).
+async fn bot_replies_once_there(app: &TestApp, sup: &str, conv: &str) -> usize {
+    for _ in 0..200 {
+        let n = bot_replies(app, sup, conv).await;
+        if n > 0 {
+            return n;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    0
 }
