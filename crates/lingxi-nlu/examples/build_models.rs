@@ -11,22 +11,9 @@ use std::path::{Path, PathBuf};
 use lingxi_nlu::classifier::{ClassifierConfig, TextClassifier};
 use lingxi_nlu::features::FeatureConfig;
 
-fn read(dir: &Path, split: &str) -> Vec<(String, String)> {
-    let Ok(text) = std::fs::read_to_string(dir.join(format!("{split}.jsonl"))) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
-            let label = match &v["label"] {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (v["text"].as_str().unwrap_or_default().to_string(), label)
-        })
-        .collect()
-}
+#[path = "common/jsonl.rs"]
+mod jsonl;
+use jsonl::read_split as read;
 
 fn accuracy(clf: &TextClassifier, ex: &[(String, String)]) -> f64 {
     let ok = ex.iter().filter(|(t, l)| clf.labels()[clf.predict(t).top().0 as usize] == *l).count();

@@ -10,21 +10,11 @@ use lingxi_nlu::fused::{DenseNormKind, DenseView};
 use lingxi_nlu::mahalanobis::Shrinkage;
 use lingxi_nlu::mlp::MlpConfig;
 
+#[path = "common/jsonl.rs"]
+mod jsonl;
+
 fn read_split(dir: &Path, name: &str) -> Vec<Example> {
-    let Ok(text) = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
-            let label = match &v["label"] {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            Example::new(v["text"].as_str().unwrap_or_default(), label)
-        })
-        .collect()
+    jsonl::read_split(dir, name).into_iter().map(|(text, label)| Example::new(text, label)).collect()
 }
 
 /// 384 little-endian f32 per line, as `embed_cache` writes them.

@@ -16,20 +16,14 @@ use lingxi_nlu::features::{FeatureConfig, SparseVec, Vectorizer};
 /// (text, 1 for positive).
 type Labelled = Vec<(String, u32)>;
 
+#[path = "common/jsonl.rs"]
+mod jsonl;
+
 fn read(dir: &Path, split: &str) -> Labelled {
     assert_ne!(split, "test", "this grid never reads test");
-    let text = std::fs::read_to_string(dir.join(format!("{split}.jsonl"))).expect("split present");
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("valid JSON line");
-            let label = match &v["label"] {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            (v["text"].as_str().unwrap_or_default().to_string(), u32::from(label == "1"))
-        })
-        .collect()
+    let rows = jsonl::read_split(dir, split);
+    assert!(!rows.is_empty(), "split {split} present");
+    rows.into_iter().map(|(text, label)| (text, u32::from(label == "1"))).collect()
 }
 
 fn list(var: &str, default: &str) -> Vec<f32> {

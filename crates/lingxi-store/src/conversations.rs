@@ -524,8 +524,12 @@ impl Store {
     pub async fn bot_turns(&self, turns: &[BotTurn]) -> Result<Vec<Option<(ConversationRow, Option<MessageRow>)>>> {
         let mut tx = self.write.begin().await?;
         let mut done = Vec::with_capacity(turns.len());
+        // A flow's several replies share one claim: made once per transaction, not per reply.
+        let mut claimed_here: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
         for t in turns {
-            if let Some(u) = &t.understood {
+            if let Some(u) =
+                t.understood.as_ref().filter(|u| !claimed_here.contains(&(u.message.as_str(), u.turn.as_str())))
+            {
                 // The claim: in PostgreSQL a concurrent claimer waits on the row lock and then
                 // re-reads `answered_by`, in SQLite writers are serial; either way one wins.
                 let claimed = sqlx::query(
@@ -543,6 +547,7 @@ impl Store {
                     done.push(None);
                     continue;
                 }
+                claimed_here.insert((u.message.as_str(), u.turn.as_str()));
             }
             let row = sqlx::query("SELECT * FROM conversations WHERE id = $1 AND tenant_id = $2")
                 .bind(t.conversation_id.as_str())
