@@ -5,6 +5,10 @@
 //! `--views` also stores, from the same forward pass, the mean hidden state after each named layer
 //! (`L<k>`, 0..=12) and the last layer's first-token state (`cls`), not normalised, in
 //! `<name>.<split>.<field>.<view>.f32` (same layout).
+//!
+//! `--budget=N` (after `--views`) encodes each text as the bot encodes a customer message: at most
+//! `N` tokens (`Encoder::encode_query_features_within`, the `[knowledge] query_max_tokens` budget),
+//! one text per forward pass.
 
 use std::io::{BufRead, Write};
 
@@ -37,6 +41,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 None => return Err(format!("unknown view {v:?} (L<k> or cls)").into()),
             }
         }
+    }
+    let mut budget = None;
+    if let Some(n) = args.first().and_then(|a| a.strip_prefix("--budget=")).map(str::to_owned) {
+        args.remove(0);
+        budget = Some(lingxi_encoder::QueryTokens::new(n.parse()?).map_err(|e| format!("budget {}", e.0))?);
     }
     let out_dir = std::path::PathBuf::from(&args[0]);
     let limit: usize = args[1].parse()?;
@@ -78,9 +87,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let t0 = std::time::Instant::now();
         for (i, chunk) in texts[done..].chunks(32).enumerate() {
-            let prefixed: Vec<String> = chunk.iter().map(|t| format!("{}{t}", lingxi_encoder::QUERY_PREFIX)).collect();
-            let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
-            for f in enc.encode_batch_features(&refs, &spec) {
+            let features = match budget {
+                Some(b) => chunk.iter().map(|t| enc.encode_query_features_within(t, b, &spec).features).collect(),
+                None => {
+                    let prefixed: Vec<String> =
+                        chunk.iter().map(|t| format!("{}{t}", lingxi_encoder::QUERY_PREFIX)).collect();
+                    let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
+                    enc.encode_batch_features(&refs, &spec)
+                }
+            };
+            for f in features {
                 let mut layer_means = f.layer_means.iter();
                 for (view, w) in views.iter().zip(&mut writers) {
                     let v = match view {

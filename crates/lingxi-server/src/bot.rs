@@ -439,6 +439,7 @@ async fn turn(
             chinese,
             last_intent: bot_turn_intent,
             answered_at,
+            understood: read_turn,
         };
         crate::recommend::after_answer(state, &a).await;
     }
@@ -644,6 +645,7 @@ async fn submit_tool_turn(
             chinese: ctx.chinese,
             last_intent,
             answered_at: Timestamp::from_millis(ctx.now.millis() + n as i64),
+            understood: ctx.understood.clone(),
         };
         crate::recommend::after_answer(ctx.state, &a).await;
     }

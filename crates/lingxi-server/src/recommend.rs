@@ -9,7 +9,7 @@ use crate::state::AppState;
 use lingxi_domain::{Content, ConversationId, TenantId, Timestamp};
 use lingxi_engine::recommend::{day_of, recommend, Customer, Membership, Product, Purchase, RuleSpec, Rules};
 use lingxi_nlu::sentiment::SentimentTrend;
-use lingxi_store::{BotTurn, CustomerView, RatedKind, ReplyAbout, StoreError};
+use lingxi_store::{BotTurn, CustomerView, RatedKind, ReplyAbout, StoreError, Understood};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -124,6 +124,9 @@ pub struct Answered<'a> {
     pub last_intent: Option<String>,
     /// When the answer is stamped: the suggestion comes right after it.
     pub answered_at: Timestamp,
+    /// The answer's claim on the customer message: a computation of the turn that lost the
+    /// claim (another node answered) loses its suggestion with its answer.
+    pub understood: Option<Understood>,
 }
 
 /// Queues one suggestion after the answer, if the tenant's rules find one and the conversation
@@ -200,7 +203,7 @@ async fn suggest(state: &AppState, a: &Answered<'_>) -> Result<(), StoreError> {
                 ref_id: Some(offer.rule_id.clone()),
                 question: None,
             }),
-            understood: None,
+            understood: a.understood.clone(),
         })
         .await;
     Ok(())
