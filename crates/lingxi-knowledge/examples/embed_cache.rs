@@ -1,12 +1,12 @@
 //! Development helper: embeds the texts of `/work/shared/data/<name>/<split>.jsonl` with e5 ("query: " prefix)
 //! into `<out_dir>/<name>.<split>.<field>.f32` (little-endian f32, 384 per line, in line order), so evaluations
-//! do not re-encode. Usage: `embed_cache [--views=L8,L11,cls] <out_dir> <limit_lines> <name>/<split>:<field>[:limit]...`.
+//! do not re-encode. Usage: `embed_cache [--views=L8,L11,cls] [--budget=N] <out_dir> <limit_lines> <name>/<split>:<field>[:limit]...`.
 //!
 //! `--views` also stores, from the same forward pass, the mean hidden state after each named layer
 //! (`L<k>`, 0..=12) and the last layer's first-token state (`cls`), not normalised, in
 //! `<name>.<split>.<field>.<view>.f32` (same layout).
 //!
-//! `--budget=N` (after `--views`) encodes each text as the bot encodes a customer message: at most
+//! `--budget=N` encodes each text as the bot encodes a customer message: at most
 //! `N` tokens (`Encoder::encode_query_features_within`, the `[knowledge] query_max_tokens` budget),
 //! one text per forward pass.
 
@@ -32,20 +32,26 @@ impl View {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut views = vec![View::Embedding];
-    if let Some(list) = args.first().and_then(|a| a.strip_prefix("--views=")).map(str::to_owned) {
-        args.remove(0);
-        for v in list.split(',') {
-            match v.strip_prefix('L') {
-                Some(k) => views.push(View::Layer(k.parse()?)),
-                None if v == "cls" => views.push(View::Cls),
-                None => return Err(format!("unknown view {v:?} (L<k> or cls)").into()),
-            }
-        }
-    }
     let mut budget = None;
-    if let Some(n) = args.first().and_then(|a| a.strip_prefix("--budget=")).map(str::to_owned) {
+    // Leading `--name=value` options, in any order.
+    while let Some((name, value)) = args.first().and_then(|a| a.strip_prefix("--")?.split_once('=')) {
+        match name {
+            "views" => {
+                for v in value.split(',') {
+                    match v.strip_prefix('L') {
+                        Some(k) => views.push(View::Layer(k.parse()?)),
+                        None if v == "cls" => views.push(View::Cls),
+                        None => return Err(format!("unknown view {v:?} (L<k> or cls)").into()),
+                    }
+                }
+            }
+            "budget" => {
+                let n = value.parse()?;
+                budget = Some(lingxi_encoder::QueryTokens::new(n).map_err(|e| format!("budget {}", e.0))?);
+            }
+            _ => return Err(format!("unknown option --{name} (--views, --budget)").into()),
+        }
         args.remove(0);
-        budget = Some(lingxi_encoder::QueryTokens::new(n.parse()?).map_err(|e| format!("budget {}", e.0))?);
     }
     let out_dir = std::path::PathBuf::from(&args[0]);
     let limit: usize = args[1].parse()?;
