@@ -1,13 +1,14 @@
 // Browser test of the web console against the real server: login, a customer message arriving
 // live, the cross-channel timeline after a second channel, take/reply/resolve, reconnecting after
-// the server restarts, language switch and logout. Runs with `node --test` and Debian's chromium.
+// the server restarts, a message arriving while a conversation loads, language switch and logout.
+// Runs with `node --test` and Debian's chromium.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { startServer, postInbound, AGENT_EMAIL, DEMO_PASSWORD, CHROMIUM_ARGS, CHROMIUM_PATH } from "./server.js";
+import { startServer, postInbound, serveConsoleFrom, AGENT_EMAIL, DEMO_PASSWORD, CHROMIUM_ARGS, CHROMIUM_PATH } from "./server.js";
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), "artifacts");
 const DAY_MS = 24 * 3600 * 1000;
@@ -26,12 +27,16 @@ describe("web console", { timeout: 120000 }, () => {
   let customerId;
   let mobileConversationId;
   const pageErrors = [];
+  const frameWaiters = [];
+  /** Resolves when the page receives a live frame containing `needle`. */
+  const frameWith = (needle) => new Promise((ok) => frameWaiters.push({ check: (t) => t.includes(needle) && (ok(), true) }));
 
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
     server = await startServer();
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
     context = await browser.newContext({ locale: "en-US", viewport: { width: 1440, height: 900 } });
+    if (process.env.E2E_CONSOLE_DIR) await serveConsoleFrom(context, server, process.env.E2E_CONSOLE_DIR);
     page = await context.newPage();
     page.on("pageerror", (e) => pageErrors.push(e.message));
     // Failed requests (the 401 after logout, refused connections while the server restarts) are
@@ -39,6 +44,11 @@ describe("web console", { timeout: 120000 }, () => {
     page.on("console", (m) => {
       if (m.type() === "error" && !/Failed to load resource|WebSocket connection to/.test(m.text())) pageErrors.push(m.text());
     });
+    // Every frame the live stream delivers to the page (the socket after a restart too).
+    page.on("websocket", (ws) => ws.on("framereceived", (f) => {
+      const text = String(f.payload);
+      for (const w of frameWaiters.splice(0)) if (!w.check(text)) frameWaiters.push(w);
+    }));
   });
 
   after(async () => {
@@ -161,6 +171,35 @@ describe("web console", { timeout: 120000 }, () => {
     });
     await page.locator(`[data-testid=conversation-row][data-conversation-id="${res.conversation_id}"]`).waitFor({ timeout: 3000 });
     assert.equal(await page.getByTestId("conversation-row").count(), 3);
+  });
+
+  it("shows a message that arrives while the conversation is loading", async () => {
+    const customer = { identifiers: [{ kind: "phone", value: "13700002222" }], display_name: "赵敏" };
+    const first = await postInbound(server, "wechat_official", { message_id: "wx-load-1", customer, content: { type: "text", text: "在吗" } });
+    const row = page.locator(`[data-testid=conversation-row][data-conversation-id="${first.conversation_id}"]`);
+    await row.waitFor({ timeout: 3000 });
+    // The first load of the conversation is answered with what the server read before the
+    // customer's second message, whose live event reaches the page while that load is on its
+    // way (a bot reply landing just as an agent opens the conversation is the same race). No
+    // later event comes (the bot is off here): the view must fetch again by itself.
+    const LATE = "order A2048 please";
+    const path = `/api/v1/conversations/${first.conversation_id}`;
+    let held = false;
+    const hold = async (route) => {
+      if (held) return route.continue();
+      held = true;
+      const stale = await route.fetch();
+      const seen = frameWith(LATE);
+      await postInbound(server, "wechat_official", { message_id: "wx-load-2", customer, content: { type: "text", text: LATE } });
+      await seen;
+      await route.fulfill({ response: stale });
+    };
+    const detail = (url) => url.pathname === path;
+    await page.route(detail, hold);
+    await row.click();
+    await page.locator('[data-testid=message][data-sender="customer"]').filter({ hasText: LATE }).waitFor({ timeout: 3000 });
+    assert.equal(held, true, "the first load was held");
+    await page.unroute(detail, hold);
   });
 
   it("switches the language and logs out", async () => {

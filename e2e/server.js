@@ -132,7 +132,7 @@ export async function openConsole(browser, server, email, errors, { locale = "en
 /** E2E_CONSOLE_DIR=../crates/lingxi-server/console: the page and its scripts come from that
  * directory instead of the binary (which embeds them at compile time), so console changes can
  * be tried without rebuilding the server. A final run without it tests what ships. */
-async function serveConsoleFrom(context, server, dir) {
+export async function serveConsoleFrom(context, server, dir) {
   const types = { ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8" };
   await context.route((url) => url.origin === server.baseUrl && (url.pathname === "/" || url.pathname.startsWith("/console/")), (route) => {
     const name = new URL(route.request().url()).pathname.replace(/^\/(console\/)?/, "") || "index.html";

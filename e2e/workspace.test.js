@@ -44,8 +44,9 @@ describe("agent workspace", { timeout: 120000 }, () => {
     conversationId = first.conversation_id;
     const row = agent.locator(`[data-testid=conversation-row][data-conversation-id="${conversationId}"]`);
     await row.click({ timeout: 5000 });
-    // The first turn of a freshly started server may wait on the encoder while the default
-    // intent twins are still being encoded: seen taking over 5 s in a CI run.
+    // Generous: a fresh server's first turn shares the CPU with the start-up encoding of the
+    // default intent twins. (Two CI misses here were the console dropping a reply that landed
+    // while the conversation was opening; console.test.js now covers that race.)
     await agent.locator('[data-testid=message][data-sender="bot"]').first().waitFor({ timeout: 15000 });
     assert.equal(await agent.getByTestId("handoff-summary").isHidden(), true, "no package while the bot talks");
     // Beside the customer's message: the intent the bot read in it (stored with the bot's turn).

@@ -362,6 +362,14 @@ async function refreshOpen() {
 }
 const scheduleOpenRefresh = debounce(refreshOpen, 120);
 
+/** Whether an event about this conversation or customer changes what the open view shows. The
+ * conversation being opened counts before its first load returns: that load may have been
+ * read before the event's change, and nothing else would bring the change in. */
+function concernsOpen(conversationId, customerId) {
+  if (!state.openId) return false;
+  return conversationId === state.openId || (Boolean(state.open) && customerId === state.open.customer.id);
+}
+
 /** The buttons offered in each state (the server checks again). */
 function allowedActions(conv) {
   const mine = state.me && conv.assignee_id === state.me.user.id;
@@ -621,7 +629,7 @@ function onLiveEvent(ev) {
       if (fromCustomer && d.conversation_id !== state.openId) state.unseen.add(d.conversation_id);
       if (ws.queuesOpen) scheduleQueuesRefresh();
       scheduleListRefresh();
-      if (state.open && (d.conversation_id === state.openId || d.customer_id === state.open.customer.id)) scheduleOpenRefresh();
+      if (concernsOpen(d.conversation_id, d.customer_id)) scheduleOpenRefresh();
       break;
     }
     case "note.created":
@@ -630,7 +638,7 @@ function onLiveEvent(ev) {
     case "conversation.updated":
       if (ws.queuesOpen) scheduleQueuesRefresh();
       if (d.conversation) applyConversationUpdate(d.conversation);
-      if (state.open && d.conversation && d.conversation.customer_id === state.open.customer.id) scheduleOpenRefresh();
+      if (d.conversation && concernsOpen(d.conversation.id, d.conversation.customer_id)) scheduleOpenRefresh();
       break;
     case "customer.merged":
       state.customers.delete(d.survivor_id);

@@ -156,15 +156,15 @@ async fn store_and_announce(state: &Arc<AppState>, turns: &[BotTurn]) {
                 data: json!({ "conversation": crate::api::views::conversation(&conv), "transition": "hand_off", "reason": conv.handoff_reason }),
             });
             handed.push((turn.tenant_id.clone(), conv.clone()));
-            // Handed over because of the customer's mood: the agent sees the alert at once.
-            if matches!(conv.handoff_reason.as_deref(), Some("negative_sentiment" | "anger_rising")) {
-                tokio::spawn(crate::api::workspace::watch_emotion(
-                    state.clone(),
-                    turn.tenant_id.clone(),
-                    conv.id.clone(),
-                    None,
-                ));
-            }
+            // Whoever takes it over sees the customer's mood at once, whatever the reason given
+            // for the hand-off (an angry complaint is handed over as a complaint); the check
+            // reads the recent messages and raises the alert only when they warrant it.
+            tokio::spawn(crate::api::workspace::watch_emotion(
+                state.clone(),
+                turn.tenant_id.clone(),
+                conv.id.clone(),
+                None,
+            ));
         }
     }
     // Hand-offs of this batch enter routing together, tenant by tenant: one routing lock

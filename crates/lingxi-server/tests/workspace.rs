@@ -23,6 +23,7 @@ both!(
     transfers_keep_one_owner_and_hand_back_returns_to_the_bot,
     canned_responses_are_managed_by_supervisors_and_filled_in_suggestions,
     the_emotion_alert_follows_the_customer_live,
+    an_angry_complaint_the_bot_hands_over_arrives_with_the_alert,
     list_tabs_and_the_supervisor_queue_overview,
     the_hand_off_package_is_structured,
 );
@@ -291,6 +292,29 @@ async fn the_emotion_alert_follows_the_customer_live(backend: Backend) {
         .expect("the alert is lowered live");
     let (_, detail) = app.get(&agent, &format!("/api/v1/conversations/{conv}")).await;
     assert_eq!(detail["conversation"]["emotion_alert"], false);
+}
+
+async fn an_angry_complaint_the_bot_hands_over_arrives_with_the_alert(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.bot_enabled = true).await;
+    let sup = app.login(&app.a.supervisor).await;
+    let mut ws = stream(&app, &sup).await;
+    let phone = json!([{ "kind": "phone", "value": "13855557777" }]);
+    // A complaint in anger: whichever reason the bot gives for handing over, the person who
+    // takes it over should see the mood at once, not after the customer's next message.
+    let (_, m) =
+        app.inbound(&app.a.wechat_key, msg("a1", phone, "气死我了！！都几天了还没到，垃圾客服，我要投诉😡")).await;
+    let conv = m["conversation_id"].as_str().unwrap().to_owned();
+    let e = wait_event(&mut ws, |e| {
+        e["type"] == "conversation.updated"
+            && e["data"]["emotion_alert"] == true
+            && e["data"]["conversation"]["id"] == conv.as_str()
+    })
+    .await
+    .expect("the alert comes with the hand-off");
+    assert_ne!(e["data"]["conversation"]["state"], "bot", "{e}");
+    let (_, detail) = app.get(&sup, &format!("/api/v1/conversations/{conv}")).await;
+    assert_eq!(detail["conversation"]["emotion_alert"], true);
+    assert!(detail["conversation"]["handoff_reason"].is_string(), "{detail}");
 }
 
 async fn list_tabs_and_the_supervisor_queue_overview(backend: Backend) {
