@@ -121,6 +121,18 @@ fn dequant_block(q: &[u8; QK / 2], d: f32) -> [f32; QK] {
     w
 }
 
+/// [`dequant_block`] through signed bytes: the same values (`q - 8` is exact either
+/// way), in the form AVX2 widens and converts eight at a time.
+#[inline(always)]
+fn dequant_block_signed(q: &[u8; QK / 2], d: f32) -> [f32; QK] {
+    let mut w = [0f32; QK];
+    for i in 0..QK / 2 {
+        w[i] = f32::from((q[i] & 0x0f) as i8 - 8) * d;
+        w[i + QK / 2] = f32::from((q[i] >> 4) as i8 - 8) * d;
+    }
+    w
+}
+
 /// Activation applied to a matmul's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Act {
@@ -153,28 +165,66 @@ fn pack_panel(x: &[f32], k: usize, t0: usize, nt: usize, tile: usize, panel: &mu
 /// reduction range) with `NT` tokens of a panel. Each block is unpacked once into
 /// four registers of floats and multiplied against every token; the token
 /// accumulators (one 8-lane vector each) stay in registers.
+///
+/// The FMA instance (AVX2+FMA) unpacks through signed bytes (`vpmovsxbd` +
+/// `vcvtdq2ps`), chains four fused multiply-adds per token and block straight into
+/// the accumulator, and sums the lanes with [`sums8`]: with the product tree and
+/// eight separate horizontal sums it spilled accumulators and spent about a tenth of
+/// the time shuffling (docs/encoder.md). The baseline instance keeps the tree and
+/// the SSE2-friendly unpacking.
 #[inline(always)]
 fn row_dot<const NT: usize, const FMA: bool>(nib: &[u8], scales: &[f32], panel: &[f32]) -> [f32; NT] {
     let mut acc = [[0f32; LANES]; NT];
     for ((q, &d), xb) in nib.chunks_exact(QK / 2).zip(scales).zip(panel.chunks_exact(QK * NT)) {
-        let w = dequant_block(q.try_into().expect("block"), d);
-        for (a, xs) in acc.iter_mut().zip(xb.chunks_exact(QK)) {
-            let xs: &[f32; QK] = xs.try_into().expect("block");
-            if FMA {
-                // fused multiply-adds (only instantiated where the CPU has FMA)
-                for l in 0..LANES {
-                    let p = w[l].mul_add(xs[l], w[l + 8] * xs[l + 8]);
-                    let q = w[l + 16].mul_add(xs[l + 16], w[l + 24] * xs[l + 24]);
-                    a[l] += p + q;
+        let q: &[u8; QK / 2] = q.try_into().expect("block");
+        if FMA {
+            let w = dequant_block_signed(q, d);
+            for (a, xs) in acc.iter_mut().zip(xb.chunks_exact(QK)) {
+                for (wp, xp) in w.chunks_exact(LANES).zip(xs.chunks_exact(LANES)) {
+                    for l in 0..LANES {
+                        a[l] = wp[l].mul_add(xp[l], a[l]);
+                    }
                 }
-            } else {
+            }
+        } else {
+            let w = dequant_block(q, d);
+            for (a, xs) in acc.iter_mut().zip(xb.chunks_exact(QK)) {
+                let xs: &[f32; QK] = xs.try_into().expect("block");
                 for l in 0..LANES {
                     a[l] += (w[l] * xs[l] + w[l + 8] * xs[l + 8]) + (w[l + 16] * xs[l + 16] + w[l + 24] * xs[l + 24]);
                 }
             }
         }
     }
+    if FMA && NT == 8 {
+        let a: &[[f32; LANES]; 8] = acc[..].try_into().expect("eight accumulators");
+        return sums8(a)[..].try_into().expect("NT is 8");
+    }
     acc.map(hsum)
+}
+
+/// `hadd(a, b)` of AVX, lane for lane: pairs summed within each 128-bit half.
+#[inline(always)]
+fn hadd(a: [f32; 8], b: [f32; 8]) -> [f32; 8] {
+    [a[0] + a[1], a[2] + a[3], b[0] + b[1], b[2] + b[3], a[4] + a[5], a[6] + a[7], b[4] + b[5], b[6] + b[7]]
+}
+
+/// The lane sums of eight accumulators, by the transposing reduction (three rounds of pair
+/// sums across accumulators instead of eight separate horizontal sums).
+#[inline(always)]
+fn sums8(a: &[[f32; LANES]; 8]) -> [f32; 8] {
+    let (t0, t1, t2, t3) = (hadd(a[0], a[1]), hadd(a[2], a[3]), hadd(a[4], a[5]), hadd(a[6], a[7]));
+    let (u0, u1) = (hadd(t0, t1), hadd(t2, t3));
+    [
+        u0[0] + u0[4],
+        u0[1] + u0[5],
+        u0[2] + u0[6],
+        u0[3] + u0[7],
+        u1[0] + u1[4],
+        u1[1] + u1[5],
+        u1[2] + u1[6],
+        u1[3] + u1[7],
+    ]
 }
 
 /// `y[t][j - rows.start] = sum over blocks b of W[j][b] . panel[b][t]` for one token tile.
