@@ -6,6 +6,9 @@
 //! `<s>` and `</s>` included; lengths interleaved over 40 rounds so load hits them alike).
 //! `embed --features [threads]` times the same eight messages through `encode_batch` and through
 //! `encode_batch_features` with layers 8–11 and the first token (alternating, 100 rounds).
+//! `embed --contended` times the eight messages (two threads, 50 rounds) while another thread
+//! of the same process encodes batches of 16 phrasings without pause, as a knowledge base build
+//! does beside customers' queries in the server; prints p50/p90/p99 and the batches done.
 
 use std::time::Instant;
 
@@ -48,6 +51,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             times.iter().sum::<f64>() / times.len() as f64
         );
         return Ok(());
+    }
+    if args.first().map(String::as_str) == Some("--contended") {
+        return contended();
     }
     if args.first().map(String::as_str) == Some("--features") {
         let threads = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(2);
@@ -133,5 +139,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             v[2]
         );
     }
+    Ok(())
+}
+
+/// Queries timed while a build encodes beside them (see the module comment).
+fn contended() -> Result<(), Box<dyn std::error::Error>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let enc = Encoder::load_default()?;
+    let msgs = [
+        "怎么退款",
+        "我的订单什么时候发货？",
+        "快递三天没更新了",
+        "可以开发票吗",
+        "How do I get a refund?",
+        "Where is my package?",
+        "I want to cancel my order",
+        "谢谢！👍",
+    ];
+    let phrasings: Vec<String> = (0..16)
+        .map(|i| format!("第{i}个问题：退货以后退款多久能到账，运费谁来承担，发票怎么重新开具？ refund {i}"))
+        .collect();
+    let batch: Vec<&str> = phrasings.iter().map(String::as_str).collect();
+    msgs.iter().for_each(|m| drop(enc.encode_query(m)));
+    let (stop, batches) = (AtomicBool::new(false), AtomicUsize::new(0));
+    let mut times = Vec::new();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::black_box(enc.encode_batch_with_prefix(lingxi_encoder::QUERY_PREFIX, &batch));
+                batches.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        for _ in 0..50 {
+            for m in msgs {
+                let t = Instant::now();
+                std::hint::black_box(enc.encode_query(m));
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    times.sort_by(f64::total_cmp);
+    let q = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+    println!(
+        "contended queries (n={}): p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms; build batches of 16 done meanwhile: {}",
+        times.len(),
+        q(0.5),
+        q(0.9),
+        q(0.99),
+        batches.load(Ordering::Relaxed)
+    );
     Ok(())
 }

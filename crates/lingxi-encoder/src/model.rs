@@ -1,6 +1,7 @@
 //! The BERT encoder of multilingual-e5-small: weights, forward pass, mean pooling, and the two-thread work split.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use crate::format::{Config, EncoderResult, ModelFile, Source, DTYPE_F32, DTYPE_Q4, Q4_BLOCK_BYTES, QK};
@@ -384,6 +385,13 @@ impl Worker {
 }
 
 /// Run `hi` on the worker (if any) while the caller runs `lo`; returns `(lo, hi)`.
+///
+/// The worker is shared by every caller of the encoder (a customer's query and a knowledge
+/// base build at once, say) and runs jobs in order. A caller that finishes `lo` before the
+/// worker has started its `hi` takes `hi` back and runs it itself: nobody waits behind
+/// another caller's queued work, and under contention a pass degrades to one thread instead
+/// of queueing at each of its 24 joins. Either way `hi` runs exactly once, so the result is
+/// the same.
 fn run2<T, H, L>(worker: Option<&Worker>, hi: H, lo: L) -> (T, T)
 where
     T: Send + 'static,
@@ -395,17 +403,75 @@ where
         return (a, hi());
     };
     let hi = Arc::new(hi);
+    let taken = Arc::new(AtomicBool::new(false));
     let (tx, rx) = mpsc::sync_channel(1);
-    let remote = Arc::clone(&hi);
+    let (remote, remote_taken) = (Arc::clone(&hi), Arc::clone(&taken));
     let job: Job = Box::new(move || {
-        let _ = tx.send(remote());
+        if !remote_taken.swap(true, Ordering::AcqRel) {
+            let _ = tx.send(remote());
+        }
     });
     if worker.jobs.send(job).is_err() {
         let a = lo();
         return (a, hi());
     }
     let a = lo();
+    if !taken.swap(true, Ordering::AcqRel) {
+        // The worker has not started it (busy with someone else's job): run it here.
+        return (a, hi());
+    }
     // The worker only fails to answer if the job panicked: recompute here.
     let b = rx.recv().unwrap_or_else(|_| hi());
     (a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_caller_takes_its_half_back_while_the_worker_runs_another_callers_job() {
+        let worker = Worker::spawn().expect("a thread");
+        // Another caller's job holds the worker until released.
+        let (release, held) = mpsc::channel::<()>();
+        let (started, worker_busy) = mpsc::channel::<()>();
+        let busy: Job = Box::new(move || {
+            let _ = started.send(());
+            let _ = held.recv();
+        });
+        worker.jobs.send(busy).expect("worker alive");
+        worker_busy.recv().expect("the other job started");
+        let (done, result) = mpsc::channel();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let _ = done.send(run2(Some(&worker), || 2, || 1));
+            });
+            let got = result.recv_timeout(Duration::from_secs(10));
+            release.send(()).expect("worker alive");
+            assert_eq!(got, Ok((1, 2)), "both halves computed by the caller, without waiting");
+        });
+    }
+
+    #[test]
+    fn an_idle_worker_computes_the_second_half() {
+        let worker = Worker::spawn().expect("a thread");
+        let (started, hi_started) = mpsc::sync_channel::<()>(1);
+        let caller = std::thread::current().id();
+        let (a, b) = run2(
+            Some(&worker),
+            move || {
+                let _ = started.send(());
+                std::thread::current().id()
+            },
+            || {
+                // Busy until the worker has picked up the other half (bounded, so a failure
+                // shows as an assertion rather than a hang).
+                let _ = hi_started.recv_timeout(Duration::from_secs(10));
+                std::thread::current().id()
+            },
+        );
+        assert_eq!(a, caller);
+        assert_ne!(b, caller, "the worker computed it");
+    }
 }
