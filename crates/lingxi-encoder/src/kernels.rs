@@ -147,6 +147,8 @@ fn hsum(a: [f32; LANES]) -> f32 {
 
 /// Tokens multiplied together against each weight block (one accumulator register each).
 pub(crate) const TOKEN_TILE: usize = 8;
+/// The last tile's width when at most this many tokens are left (FMA instance only).
+const HALF_TILE: usize = 4;
 
 /// Copy tokens `t0..t0 + nt` of `x` (`[token][k]`, `k = blocks * 32`) into a panel
 /// laid out `[block][token][32]` with `tile` token slots (the slots past `nt` are
@@ -262,15 +264,14 @@ fn matmul_body(w: &QMatrix, rows: Range<usize>, kb: Range<usize>, x: &[f32], n_t
         // shape along the lanes as intended, while for 2..7 tokens its SLP
         // vectoriser gathers across tokens with scalar inserts (2-3x slower).
         let nt = TOKEN_TILE.min(n_tokens - t0);
-        pack_panel(x, k, t0, nt, TOKEN_TILE, &mut panel);
-        tile_rows::<TOKEN_TILE, { multiversion::target::selected_target!().supports_feature_str("fma") }>(
-            w,
-            rows.clone(),
-            kb.clone(),
-            &panel,
-            (t0, nt),
-            y,
-        );
+        const FMA: bool = multiversion::target::selected_target!().supports_feature_str("fma");
+        if FMA && nt <= HALF_TILE {
+            pack_panel(x, k, t0, nt, HALF_TILE, &mut panel);
+            tile_rows::<HALF_TILE, FMA>(w, rows.clone(), kb.clone(), &panel, (t0, nt), y);
+        } else {
+            pack_panel(x, k, t0, nt, TOKEN_TILE, &mut panel);
+            tile_rows::<TOKEN_TILE, FMA>(w, rows.clone(), kb.clone(), &panel, (t0, nt), y);
+        }
         t0 += nt;
     }
 }
