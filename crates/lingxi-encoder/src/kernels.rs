@@ -252,16 +252,17 @@ fn tile_rows<const NT: usize, const FMA: bool>(
 }
 
 /// The matmul body, compiled once for the baseline target and once with AVX2+FMA
-/// (chosen at run time by CPU detection); both compute the same operations in the
-/// same order, so the results are identical.
+/// (chosen at run time by CPU detection). The two differ in rounding only (fused
+/// multiply-adds, summation order); the kernel tests hold both to the naive product.
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+avx"))]
 fn matmul_body(w: &QMatrix, rows: Range<usize>, kb: Range<usize>, x: &[f32], n_tokens: usize, y: &mut [f32]) {
     let k = kb.len() * QK;
     let mut panel = Vec::with_capacity(k * TOKEN_TILE);
     let mut t0 = 0;
     while t0 < n_tokens {
-        // Tiles of 8 tokens, the last one zero-padded: LLVM vectorises the 8-token
-        // shape along the lanes as intended, while for 2..7 tokens its SLP
+        // Tiles of 8 tokens, the last one zero-padded (to 4 when at most 4 are left,
+        // in the FMA instance): LLVM vectorises the 8- and 4-token shapes along the
+        // lanes as intended, while for 2 tokens (measured) and other odd widths its SLP
         // vectoriser gathers across tokens with scalar inserts (2-3x slower).
         let nt = TOKEN_TILE.min(n_tokens - t0);
         const FMA: bool = multiversion::target::selected_target!().supports_feature_str("fma");
