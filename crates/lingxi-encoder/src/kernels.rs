@@ -490,6 +490,18 @@ mod tests {
                 assert!((a[t] - want).abs() < 1e-3 && (b[t] - want).abs() < 1e-3, "{} {} {want}", a[t], b[t]);
             }
         }
+        // The 4-wide last tile of the FMA instance, three tokens in four slots.
+        pack_panel(&x, 96, 2, 3, HALF_TILE, &mut panel);
+        for r in 0..3 {
+            let nib = &w.nibbles[r * 48..(r + 1) * 48];
+            let sc = &w.scales[r * 3..(r + 1) * 3];
+            let got = row_dot::<HALF_TILE, true>(nib, sc, &panel);
+            for (t, g) in got.iter().enumerate() {
+                let want: f32 =
+                    if t < 3 { (0..96).map(|k| x[(2 + t) * 96 + k] * dense[r * 96 + k]).sum() } else { 0.0 };
+                assert!((g - want).abs() < 1e-3, "row {r} slot {t}: {g} != {want}");
+            }
+        }
     }
 
     #[test]
