@@ -15,21 +15,24 @@ use std::time::Instant;
 
 use lingxi_encoder::Encoder;
 
+/// The benchmark's eight short messages (as in docs/encoder.md).
+const MESSAGES: [&str; 8] = [
+    "怎么退款",
+    "我的订单什么时候发货？",
+    "快递三天没更新了",
+    "可以开发票吗",
+    "How do I get a refund?",
+    "Where is my package?",
+    "I want to cancel my order",
+    "谢谢！👍",
+];
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--p50") {
         let threads = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(2);
         let enc = Encoder::load_default()?.with_threads(threads);
-        let msgs = [
-            "怎么退款",
-            "我的订单什么时候发货？",
-            "快递三天没更新了",
-            "可以开发票吗",
-            "How do I get a refund?",
-            "Where is my package?",
-            "I want to cancel my order",
-            "谢谢！👍",
-        ];
+        let msgs = MESSAGES;
         msgs.iter().for_each(|m| drop(enc.encode_query(m)));
         let mut times = Vec::new();
         for _ in 0..100 {
@@ -155,16 +158,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn contended() -> Result<(), Box<dyn std::error::Error>> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let enc = Encoder::load_default()?;
-    let msgs = [
-        "怎么退款",
-        "我的订单什么时候发货？",
-        "快递三天没更新了",
-        "可以开发票吗",
-        "How do I get a refund?",
-        "Where is my package?",
-        "I want to cancel my order",
-        "谢谢！👍",
-    ];
+    let msgs = MESSAGES;
     let phrasings: Vec<String> = (0..16)
         .map(|i| format!("第{i}个问题：退货以后退款多久能到账，运费谁来承担，发票怎么重新开具？ refund {i}"))
         .collect();
