@@ -5,17 +5,9 @@ use std::path::PathBuf;
 use criterion::{criterion_group, criterion_main, Criterion};
 use lingxi_encoder::{Encoder, MODEL_DIR_ENV, MODEL_FILE_NAME};
 
-/// Short messages typical of a support chat, Chinese and English.
-pub const MESSAGES: [&str; 8] = [
-    "怎么退款",
-    "我的订单什么时候发货？",
-    "快递三天没更新了",
-    "可以开发票吗",
-    "How do I get a refund?",
-    "Where is my package?",
-    "I want to cancel my order",
-    "谢谢！👍",
-];
+#[path = "common/messages.rs"]
+mod messages;
+use messages::MESSAGES;
 
 fn model_path() -> Option<PathBuf> {
     let mut c = Vec::new();

@@ -15,17 +15,9 @@ use std::time::Instant;
 
 use lingxi_encoder::Encoder;
 
-/// The benchmark's eight short messages (as in docs/encoder.md).
-const MESSAGES: [&str; 8] = [
-    "怎么退款",
-    "我的订单什么时候发货？",
-    "快递三天没更新了",
-    "可以开发票吗",
-    "How do I get a refund?",
-    "Where is my package?",
-    "I want to cancel my order",
-    "谢谢！👍",
-];
+#[path = "../benches/common/messages.rs"]
+mod messages;
+use messages::MESSAGES;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
