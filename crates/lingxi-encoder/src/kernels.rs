@@ -202,7 +202,18 @@ fn row_dot<const NT: usize, const FMA: bool>(nib: &[u8], scales: &[f32], panel: 
         let a: &[[f32; LANES]; 8] = acc[..].try_into().expect("eight accumulators");
         return sums8(a)[..].try_into().expect("NT is 8");
     }
+    if FMA {
+        // The 4-wide last tile sums in `sums8`'s order, so a token's vector does not depend
+        // on the tile it fell in (a text encodes the same alone and in a batch).
+        return acc.map(hsum_pairs);
+    }
     acc.map(hsum)
+}
+
+/// One accumulator's lane sum in the order [`sums8`] adds: `((0+1)+(2+3))+((4+5)+(6+7))`.
+#[inline(always)]
+fn hsum_pairs(a: [f32; LANES]) -> f32 {
+    ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
 }
 
 /// `hadd(a, b)` of AVX, lane for lane: pairs summed within each 128-bit half.
@@ -490,16 +501,21 @@ mod tests {
                 assert!((a[t] - want).abs() < 1e-3 && (b[t] - want).abs() < 1e-3, "{} {} {want}", a[t], b[t]);
             }
         }
-        // The 4-wide last tile of the FMA instance, three tokens in four slots.
+        // The 4-wide last tile of the FMA instance, three tokens in four slots: against the
+        // naive product, and bit for bit against the same tokens in an 8-wide tile.
+        let mut wide = Vec::new();
+        pack_panel(&x, 96, 2, 3, TOKEN_TILE, &mut wide);
         pack_panel(&x, 96, 2, 3, HALF_TILE, &mut panel);
         for r in 0..3 {
             let nib = &w.nibbles[r * 48..(r + 1) * 48];
             let sc = &w.scales[r * 3..(r + 1) * 3];
             let got = row_dot::<HALF_TILE, true>(nib, sc, &panel);
+            let in_wide = row_dot::<TOKEN_TILE, true>(nib, sc, &wide);
             for (t, g) in got.iter().enumerate() {
                 let want: f32 =
                     if t < 3 { (0..96).map(|k| x[(2 + t) * 96 + k] * dense[r * 96 + k]).sum() } else { 0.0 };
                 assert!((g - want).abs() < 1e-3, "row {r} slot {t}: {g} != {want}");
+                assert_eq!(g.to_bits(), in_wide[t].to_bits(), "row {r} slot {t}: the tile width changed the result");
             }
         }
     }
