@@ -417,8 +417,8 @@ pub async fn queue_overview(State(state): State<Arc<AppState>>, who: Principal) 
 
 /// Raises (or lowers) the conversation's emotion alert, announcing only changes. Called for
 /// each customer text while people own the conversation (the inbound path skips the bot
-/// state, where the bot reads the mood itself), and when the bot hands over because of the
-/// customer's mood. The common case is cheap: with `latest` (the text that just arrived) not
+/// state, where the bot reads the mood itself), and after every hand-off by the bot, whatever
+/// its reason. The common case is cheap: with `latest` (the text that just arrived) not
 /// even mildly angry, the alert cannot be raised (both signals need the last message's anger)
 /// and one read of the conversation decides whether to lower it; otherwise, or with `None`,
 /// the recent history is read and scored.
