@@ -53,8 +53,24 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = args.next().expect("usage: nlu_eval DATASET_DIR [intent|oos|sentiment]");
     let dir = Path::new(&dir);
-    let mut splits =
-        Splits { train: read_split(dir, "train"), dev: read_split(dir, "dev"), test: read_split(dir, "test") };
+    let mut splits = Splits {
+        train: read_split(dir, "train"),
+        dev: read_split(dir, "dev"),
+        test: read_split(dir, "test"),
+        background: Vec::new(),
+    };
+    // LX_BACKGROUND=<dir>,<dir>: other datasets' train splits as the background (text-only
+    // models; copies of this dataset's texts are left out).
+    if let Ok(dirs) = std::env::var("LX_BACKGROUND") {
+        let extra: Vec<Example> =
+            dirs.split(',').filter(|d| !d.is_empty()).flat_map(|d| read_split(Path::new(d), "train")).collect();
+        let (s, dropped) = splits.with_background(extra);
+        splits = s;
+        println!(
+            "background: {} examples, {dropped} left out as copies of this dataset's texts",
+            splits.background.len()
+        );
+    }
     // LX_EMB=<dir>: sentence embeddings cached by the knowledge crate's `embed_cache` example
     // (`<dataset>.<split>.text.f32`, 384 little-endian f32 per line) turn on the fused model.
     let extra_views: Vec<String> = std::env::var("LX_VIEWS")

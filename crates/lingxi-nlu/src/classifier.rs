@@ -193,6 +193,20 @@ impl LinearModel {
             self.temperature = t;
         }
     }
+
+    /// The model over `n` columns that scores `x` as this one scores `x` copied into each of
+    /// `blocks` (block `k` = columns `k·n .. (k+1)·n`): the sum of those blocks' weights.
+    pub(crate) fn fold_blocks(&self, n: u32, blocks: &[u32]) -> LinearModel {
+        let n_out = self.bias.len();
+        let mut weights = vec![0f32; n as usize * n_out];
+        for k in blocks {
+            let start = (*k * n) as usize * n_out;
+            if let Some(block) = self.weights.get(start..start + weights.len()) {
+                weights.iter_mut().zip(block).for_each(|(w, b)| *w += b);
+            }
+        }
+        LinearModel { n_columns: n, n_classes: self.n_classes, weights, bias: self.bias.clone(), temperature: 1.0 }
+    }
 }
 
 /// LIBLINEAR's `solve_l2r_l1l2_svc` for the L2 loss, with a regularised bias feature of 1
@@ -480,6 +494,52 @@ impl TextClassifier {
             &ys,
             vectorizer.n_sparse(),
             vectorizer.n_columns(),
+            names.len() as u32,
+            &config.train,
+        );
+        Ok(Self { vectorizer, model, labels: names })
+    }
+
+    /// Trains on `texts` and `labels` with `background` examples from other domains (e.g.
+    /// reviews of other products) through domain-adaptive feature copies
+    /// ([`crate::adapt`]): the result scores `texts`' domain and has the plain form and size.
+    /// Classes are `labels`' own; background examples of other labels are left out.
+    pub fn train_adapted<S: AsRef<str>, L: AsRef<str>, B: AsRef<str>, M: AsRef<str>>(
+        texts: &[S],
+        labels: &[L],
+        background_texts: &[B],
+        background_labels: &[M],
+        config: &ClassifierConfig,
+    ) -> Result<Self, TrainError> {
+        if texts.is_empty() {
+            return Err(TrainError::Empty);
+        }
+        if texts.len() != labels.len() {
+            return Err(TrainError::LengthMismatch { texts: texts.len(), labels: labels.len() });
+        }
+        if background_texts.len() != background_labels.len() {
+            return Err(TrainError::LengthMismatch { texts: background_texts.len(), labels: background_labels.len() });
+        }
+        let (names, ys) = label_ids(labels);
+        if names.len() < 2 {
+            return Err(TrainError::TooFewLabels(names.len()));
+        }
+        let (bg_texts, bg_ys): (Vec<&str>, Vec<u32>) = background_texts
+            .iter()
+            .zip(background_labels)
+            .filter_map(|(t, l)| {
+                let id = names.binary_search_by(|n| n.as_str().cmp(l.as_ref())).ok()?;
+                Some((t.as_ref(), id as u32))
+            })
+            .unzip();
+        let all: Vec<&str> = texts.iter().map(|t| t.as_ref()).chain(bg_texts.iter().copied()).collect();
+        let vectorizer = Vectorizer::fit(config.features.clone(), &all);
+        let own: Vec<SparseVec> = texts.iter().map(|t| vectorizer.transform(t.as_ref(), None)).collect();
+        let bg: Vec<SparseVec> = bg_texts.iter().map(|t| vectorizer.transform(t, None)).collect();
+        let model = crate::adapt::fit_adapted(
+            (own, &ys),
+            (bg, &bg_ys),
+            vectorizer.n_sparse(),
             names.len() as u32,
             &config.train,
         );

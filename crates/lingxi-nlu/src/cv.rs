@@ -2,6 +2,7 @@
 //! on more examples than one small dev split (chnsenticorp's dev has 1,200: one example is 0.08
 //! points, and its dev and test disagreed about NB scaling).
 
+use crate::adapt::fit_adapted;
 use crate::classifier::{label_ids, linear_on_vectors, ClassifierConfig};
 use crate::features::{SparseVec, Vectorizer};
 
@@ -10,10 +11,13 @@ use crate::features::{SparseVec, Vectorizer};
 /// `r % folds`, and a fold is scored by a model
 /// (vectoriser included) trained on the other folds. The vectoriser depends only on the texts,
 /// so each fold is featurised once for all points. Fewer than two folds, or a fold whose
-/// training part lacks a label, contributes nothing.
+/// training part lacks a label, contributes nothing. With `background` (texts and labels of
+/// other domains), every fold's model is trained with it as [`crate::adapt`] describes; the
+/// background is never scored.
 pub fn fold_correct(
     texts: &[&str],
     labels: &[&str],
+    background: Option<(&[&str], &[&str])>,
     config: &ClassifierConfig,
     points: &[(f32, f32)],
     folds: usize,
@@ -23,6 +27,14 @@ pub fn fold_correct(
         return out;
     }
     let (names, ys) = label_ids(labels);
+    let (bg_texts, bg_ys): (Vec<&str>, Vec<u32>) = background
+        .map(|(t, l)| {
+            t.iter()
+                .zip(l)
+                .filter_map(|(t, l)| Some((*t, names.binary_search_by(|n| n.as_str().cmp(l)).ok()? as u32)))
+                .unzip()
+        })
+        .unwrap_or_default();
     let mut rank = vec![0usize; names.len()];
     let fold_of: Vec<usize> = ys
         .iter()
@@ -40,8 +52,10 @@ pub fn fold_correct(
             continue;
         }
         let fit_texts: Vec<&str> = fit.iter().map(|i| texts[*i]).collect();
-        let vectorizer = Vectorizer::fit(config.features.clone(), &fit_texts);
+        let vocabulary: Vec<&str> = fit_texts.iter().chain(&bg_texts).copied().collect();
+        let vectorizer = Vectorizer::fit(config.features.clone(), &vocabulary);
         let xs: Vec<SparseVec> = fit_texts.iter().map(|t| vectorizer.transform(t, None)).collect();
+        let bg_xs: Vec<SparseVec> = bg_texts.iter().map(|t| vectorizer.transform(t, None)).collect();
         let fit_ys: Vec<u32> = fit.iter().map(|i| ys[*i]).collect();
         let held_xs: Vec<SparseVec> = held.iter().map(|i| vectorizer.transform(texts[*i], None)).collect();
         for (k, (c, power)) in points.iter().enumerate() {
@@ -49,7 +63,10 @@ pub fn fold_correct(
             cfg.c = *c;
             cfg.nb_power = *power;
             let n = vectorizer.n_sparse();
-            let model = linear_on_vectors(xs.clone(), &fit_ys, n, n, names.len() as u32, &cfg);
+            let model = match background {
+                Some(_) => fit_adapted((xs.clone(), &fit_ys), (bg_xs.clone(), &bg_ys), n, names.len() as u32, &cfg),
+                None => linear_on_vectors(xs.clone(), &fit_ys, n, n, names.len() as u32, &cfg),
+            };
             for (x, i) in held_xs.iter().zip(&held) {
                 let s = model.scores(x);
                 let best = (0..s.len()).max_by(|a, b| s[*a].total_cmp(&s[*b]).then(b.cmp(a))).unwrap_or(0);
@@ -77,7 +94,7 @@ mod tests {
     fn every_example_is_scored_once_per_point_by_a_model_that_did_not_see_it() {
         let (texts, labels) = reviews();
         let points = [(0.5, 0.0), (1.0, 1.0)];
-        let out = fold_correct(&texts, &labels, &ClassifierConfig::default(), &points, 4);
+        let out = fold_correct(&texts, &labels, None, &ClassifierConfig::default(), &points, 4);
         for (ok, n) in &out {
             assert_eq!(*n, texts.len());
             assert!(*ok <= *n);
@@ -85,7 +102,7 @@ mod tests {
         // Every held-out review carries its class's character ("好" or "差"): well above chance.
         assert!(out.iter().all(|(ok, n)| ok * 4 >= n * 3), "{out:?}");
         // A single "fold" would train on everything it scores: refused.
-        assert_eq!(fold_correct(&texts, &labels, &ClassifierConfig::default(), &points, 1), vec![(0, 0); 2]);
+        assert_eq!(fold_correct(&texts, &labels, None, &ClassifierConfig::default(), &points, 1), vec![(0, 0); 2]);
     }
 
     #[test]
@@ -94,7 +111,7 @@ mod tests {
         // held-out text would get it right, one that had not can only guess the bias.
         let texts = ["甲", "乙", "丙", "丁", "戊", "己", "庚", "辛"];
         let labels = ["1", "0", "1", "0", "1", "0", "1", "0"];
-        let out = fold_correct(&texts, &labels, &ClassifierConfig::default(), &[(4.0, 0.0)], 2);
+        let out = fold_correct(&texts, &labels, None, &ClassifierConfig::default(), &[(4.0, 0.0)], 2);
         // Stratified: each fold holds two of each label, and its model, having seen none of
         // their characters, can only answer one class for all four.
         assert_eq!(out[0], (4, 8));
@@ -105,7 +122,12 @@ mod tests {
         use crate::eval::{evaluate, EvalConfig, Example, Splits, TaskKind};
         let (texts, labels) = reviews();
         let ex: Vec<Example> = texts.iter().zip(&labels).map(|(t, l)| Example::new(*t, *l)).collect();
-        let splits = Splits { train: ex[..12].to_vec(), dev: ex[12..14].to_vec(), test: ex[14..].to_vec() };
+        let splits = Splits {
+            train: ex[..12].to_vec(),
+            dev: ex[12..14].to_vec(),
+            test: ex[14..].to_vec(),
+            background: Vec::new(),
+        };
         let config = EvalConfig::for_task(&TaskKind::Sentiment);
         assert_eq!(config.tune_folds, 4);
         let pooled = evaluate(&splits, &TaskKind::Sentiment, &config).unwrap();
@@ -119,7 +141,7 @@ mod tests {
         let points: Vec<(f32, f32)> =
             config.nb_powers.iter().flat_map(|p| config.c_grid.iter().map(move |c| (*c, *p))).collect();
         let (t, l): (Vec<&str>, Vec<&str>) = splits.train.iter().map(|e| (e.text.as_str(), e.label.as_str())).unzip();
-        let folds = fold_correct(&t, &l, &config.classifier, &points, 4);
+        let folds = fold_correct(&t, &l, None, &config.classifier, &points, 4);
         assert_eq!(folds.len(), pooled.grid.len());
         for ((f, (_, pooled)), (_, dev)) in folds.iter().zip(&pooled.grid).zip(&dev_only.grid) {
             assert_eq!(f.1, 12);

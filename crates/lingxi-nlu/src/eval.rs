@@ -60,6 +60,26 @@ pub struct Splits {
     pub dev: Vec<Example>,
     /// Test examples (scored once, never trained or tuned on).
     pub test: Vec<Example>,
+    /// Labelled examples of other domains (other products' reviews, say), for text-only models:
+    /// when not empty, training with them through [`crate::adapt`] is one more choice of the
+    /// grid. Never scored; [`Splits::with_background`] leaves out copies of the splits' texts.
+    pub background: Vec<Example>,
+}
+
+impl Splits {
+    /// These splits with `examples` of other domains as the background, less every example
+    /// whose text is also a text of these splits (review collections copy one another): a copy
+    /// of a test text would leak it, and a copy of a train text would leak it into the train
+    /// folds that tuning scores. Returns the splits and how many were left out.
+    pub fn with_background(mut self, examples: Vec<Example>) -> (Self, usize) {
+        let held: std::collections::HashSet<&str> =
+            self.train.iter().chain(&self.dev).chain(&self.test).map(|e| e.text.as_str()).collect();
+        let n = examples.len();
+        let kept: Vec<Example> = examples.into_iter().filter(|e| !held.contains(e.text.as_str())).collect();
+        let dropped = n - kept.len();
+        self.background = kept;
+        (self, dropped)
+    }
 }
 
 /// What is being evaluated.
@@ -229,6 +249,10 @@ pub struct EvalReport {
     pub neighbour_norm: DenseNormKind,
     /// NB-SVM scaling power chosen on dev (0 = plain SVM).
     pub nb_power: f32,
+    /// Background examples offered ([`Splits::background`]).
+    pub n_background: usize,
+    /// Whether the grid chose to train with them.
+    pub adapted: bool,
     /// The tuning objective of the chosen setting on the tuning set (accuracy in 0..=1, or
     /// in-scope accuracy + OOS recall).
     pub tune_score: f64,
@@ -293,10 +317,19 @@ fn dense_rows(ex: &[Example]) -> Vec<Vec<f32>> {
     ex.iter().map(|e| e.dense.clone().unwrap_or_default()).collect()
 }
 
-/// Trains the linear model, with the embeddings when every example has one.
-fn train_linear(ex: &[Example], cfg: &ClassifierConfig, dense_weight: f32) -> Result<TextClassifier, TrainError> {
+/// Trains the linear model, with the embeddings when every example has one, or adapted with
+/// a background of other domains' examples (text only).
+fn train_linear(
+    ex: &[Example],
+    background: Option<&[Example]>,
+    cfg: &ClassifierConfig,
+    dense_weight: f32,
+) -> Result<TextClassifier, TrainError> {
     let (t, l) = texts_labels(ex);
-    if all_dense(ex) {
+    if let Some(bg) = background {
+        let (bt, bl) = texts_labels(bg);
+        TextClassifier::train_adapted(&t, &l, &bt, &bl, cfg)
+    } else if all_dense(ex) {
         TextClassifier::train_with_dense(&t, &dense_rows(ex), &l, cfg, dense_weight)
     } else {
         TextClassifier::train(&t, &l, cfg)
@@ -353,6 +386,8 @@ struct Setting {
     nb_kind: DenseNormKind,
     /// Index into the candidate views.
     view: usize,
+    /// Trained with the background examples.
+    adapted: bool,
 }
 
 /// A head trained on the tuning model's training part and early-stopped on the tuning set,
@@ -503,10 +538,22 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     let powers = if two_classes && !config.nb_powers.is_empty() { config.nb_powers.clone() } else { vec![0.0] };
     // Folds of train pooled with dev for the choice of C and the NB power (lexical tasks only).
     let fold_points: Vec<(f32, f32)> = powers.iter().flat_map(|p| grid.iter().map(move |c| (*c, *p))).collect();
-    let folds = (!dense && !holdout && oos_label.is_none() && config.tune_folds > 1).then(|| {
-        let (t, l) = texts_labels(&splits.train);
-        crate::cv::fold_correct(&t, &l, &config.classifier, &fold_points, config.tune_folds)
-    });
+    // Training with the background is a choice for text-only models that have one.
+    let adapt_options: &[bool] = if !dense && !splits.background.is_empty() { &[false, true] } else { &[false] };
+    let background = |adapted: bool| adapted.then_some(splits.background.as_slice());
+    // Per adapt option, per fold point.
+    let folds: Option<Vec<Vec<(usize, usize)>>> = (!dense && !holdout && oos_label.is_none() && config.tune_folds > 1)
+        .then(|| {
+            let (t, l) = texts_labels(&splits.train);
+            let (bt, bl) = texts_labels(&splits.background);
+            adapt_options
+                .iter()
+                .map(|a| {
+                    let bg = a.then_some((bt.as_slice(), bl.as_slice()));
+                    crate::cv::fold_correct(&t, &l, bg, &config.classifier, &fold_points, config.tune_folds)
+                })
+                .collect()
+        });
     // The text-only member (fused tasks only), chosen and trained once for the whole grid.
     let member = if dense && config.lexical_weights.iter().any(|g| *g > 0.0) {
         Some(lexical_member(&tune_train, &tune, config, &grid)?)
@@ -547,11 +594,13 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             let (tt, tn) = (prepared(&tune_train, norm.as_ref()), prepared(&tune, norm.as_ref()));
             for power in &powers {
                 for c in &grid {
-                    for w in &weights {
+                    for (w, (adapt_index, adapted)) in
+                        weights.iter().flat_map(|w| adapt_options.iter().enumerate().map(move |a| (w, a)))
+                    {
                         let mut cfg = config.classifier.clone();
                         cfg.train.c = *c;
                         cfg.train.nb_power = *power;
-                        let mut clf = train_linear(&tt, &cfg, *w)?;
+                        let mut clf = train_linear(&tt, background(*adapted), &cfg, *w)?;
                         let temp = calibrate(&mut clf, &tn);
                         let probe = FusedClassifier {
                             linear: clf,
@@ -577,10 +626,9 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             oos_label,
                             target,
                         );
-                        let s = match folds
-                            .as_ref()
-                            .and_then(|f| fold_points.iter().position(|q| *q == (*c, *power)).map(|k| f[k]))
-                        {
+                        let s = match folds.as_ref().and_then(|f| {
+                            fold_points.iter().position(|q| *q == (*c, *power)).map(|k| f[adapt_index][k])
+                        }) {
                             // Accuracy over dev and the folds together.
                             Some((ok, n)) if n > 0 => (dev_score * tn.len() as f64 + ok as f64) / (tn.len() + n) as f64,
                             _ => dev_score,
@@ -589,6 +637,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                         "view {} C {c} w {w} {kind:?} nb {power} alpha {} tau {} beta {} knn {nb_kind:?} lexical {} head {}",
                         view.name, mix.alpha, mix.tau, mix.oos_beta, mix.lexical, mix.head
                     );
+                        let point = if *adapted { format!("{point} adapted") } else { point };
                         let point = match &folds {
                             Some(_) => format!("{point} dev {dev_score:.4} (score: dev + train folds)"),
                             None => point,
@@ -604,6 +653,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                                 mix,
                                 nb_kind,
                                 view: view_index,
+                                adapted: *adapted,
                             };
                             best = Some((s, setting));
                         }
@@ -623,6 +673,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             mix: Mix::default(),
             nb_kind: DenseNormKind::Unit,
             view: 0,
+            adapted: false,
         },
     ));
     let Setting {
@@ -634,6 +685,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         mix,
         nb_kind,
         view: view_index,
+        adapted,
     } = chosen;
     // From here on every split carries the chosen dense block (the grid checked it builds).
     let view = &views[view_index];
@@ -641,14 +693,19 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     // The raw examples stay for the Mahalanobis detector, which builds its own view.
     let (raw_tune_train, raw_tune, raw) = (tune_train, tune, splits);
     let (tune_train, tune) = (viewed(&raw_tune_train), viewed(&raw_tune));
-    let splits = &Splits { train: viewed(&raw.train), dev: Vec::new(), test: viewed(&raw.test) };
+    let splits = &Splits {
+        train: viewed(&raw.train),
+        dev: Vec::new(),
+        test: viewed(&raw.test),
+        background: raw.background.clone(),
+    };
     let mut cfg = config.classifier.clone();
     cfg.train.c = chosen_c;
     cfg.train.nb_power = nb_power;
     let start = Instant::now();
     let norm = if dense { fit_norm(&splits.train, norm_kind) } else { None };
     let train_prepared = prepared(&splits.train, norm.as_ref());
-    let mut clf = train_linear(&train_prepared, &cfg, dense_weight)?;
+    let mut clf = train_linear(&train_prepared, background(adapted), &cfg, dense_weight)?;
     let neighbours = if dense && (mix.alpha > 0.0 || mix.oos_beta > 0.0) {
         neighbours_of(&clf, &splits.train, nb_kind)
     } else {
@@ -708,7 +765,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         let probe = holdout.then(|| {
             let probe_norm = if dense { fit_norm(&tune_train, norm_kind) } else { None };
             let tt = prepared(&tune_train, probe_norm.as_ref());
-            let mut probe_clf = train_linear(&tt, &cfg, dense_weight).expect("trained above");
+            let mut probe_clf = train_linear(&tt, background(adapted), &cfg, dense_weight).expect("trained above");
             probe_clf.set_temperature(probe_temp);
             let probe_nb = if dense && (mix.alpha > 0.0 || mix.oos_beta > 0.0) {
                 neighbours_of(&probe_clf, &tune_train, nb_kind)
@@ -823,6 +880,8 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         dense_view: view.name.clone(),
         neighbour_norm: nb_kind,
         nb_power,
+        n_background: splits.background.len(),
+        adapted,
         tune_score,
         grid: tried,
         head_probes: head_summary,

@@ -8,6 +8,7 @@ pub mod normalize;
 pub mod segment;
 
 // Learned models.
+pub mod adapt;
 pub mod classifier;
 pub mod cv;
 pub mod eval;

@@ -118,6 +118,11 @@ enum NluCmd {
         /// Keep computed embeddings in this folder so that a second run does not re-encode.
         #[arg(long)]
         embedding_cache: Option<PathBuf>,
+        /// Another dataset folder whose train.jsonl is labelled data of another domain (other
+        /// products' reviews, say); repeatable. Text-only models may train with it (chosen on
+        /// dev, docs/nlu.md "Background data"); copies of this dataset's texts are left out.
+        #[arg(long)]
+        background: Vec<PathBuf>,
     },
 }
 
@@ -429,15 +434,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let n = store.put_records(&t.id, &records, now).await?;
             println!("{n} {kind} record(s) stored for {tenant}");
         }
-        Command::Nlu(NluCmd::Eval { dataset, task, embeddings, embedding_cache }) => {
+        Command::Nlu(NluCmd::Eval { dataset, task, embeddings, embedding_cache, background }) => {
             use lingxi_nlu::eval::{evaluate, EvalConfig, Splits, TaskKind};
-            let mut splits = Splits {
+            let splits = Splits {
                 train: read_split(&dataset, "train")?,
                 dev: read_split(&dataset, "dev")?,
                 test: read_split(&dataset, "test")?,
+                background: Vec::new(),
             };
             if splits.train.is_empty() || splits.test.is_empty() {
                 return Err(anyhow!("{} needs train.jsonl and test.jsonl", dataset.display()));
+            }
+            let mut extra = Vec::new();
+            for dir in &background {
+                let rows = read_split(dir, "train")?;
+                if rows.is_empty() {
+                    return Err(anyhow!("--background {} has no train.jsonl", dir.display()));
+                }
+                extra.extend(rows);
+            }
+            let (mut splits, dropped) = splits.with_background(extra);
+            if !background.is_empty() {
+                eprintln!(
+                    "background: {} examples, {dropped} left out as copies of this dataset's texts (used by text-only models)",
+                    splits.background.len()
+                );
             }
             let oos = || TaskKind::IntentWithOos { oos_label: "oos".into() };
             let task = match task.as_deref() {

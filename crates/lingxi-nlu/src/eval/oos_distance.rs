@@ -190,6 +190,7 @@ mod tests {
             train: split(&mut rng, 300, 10, true),
             dev: split(&mut rng, 90, 30, false),
             test: split(&mut rng, 90, 30, false),
+            background: Vec::new(),
         };
         let task = TaskKind::IntentWithOos { oos_label: "oos".into() };
         // The neighbour cosine is left out so that the comparison is probability against distance.

@@ -18,7 +18,7 @@ fn evaluates_a_small_oos_task_without_touching_test_for_tuning() {
     ];
     let test =
         vec![Example::new("an apple", "l0"), Example::new("some banana", "l1"), Example::new("fresh cherry", "l2")];
-    let splits = Splits { train, dev, test };
+    let splits = Splits { train, dev, test, background: Vec::new() };
     let task = TaskKind::IntentWithOos { oos_label: "oos".into() };
     let r = evaluate(&splits, &task, &EvalConfig::default()).unwrap();
     assert_eq!(r.n_test, 3);
@@ -39,7 +39,8 @@ fn the_dense_view_is_a_grid_axis_chosen_on_dev() {
             .with_extra(vec![extra])
     };
     let split = |n: usize, name: &str| -> Vec<Example> { (0..n).map(|j| example(j % 3, j, name)).collect() };
-    let splits = Splits { train: split(30, "train"), dev: split(9, "dev"), test: split(9, "test") };
+    let splits =
+        Splits { train: split(30, "train"), dev: split(9, "dev"), test: split(9, "test"), background: Vec::new() };
     let mut config = EvalConfig::default();
     let e = DenseView::embedding();
     let with_x = DenseView { name: "e+x".into(), blocks: vec![0, 1], average: false };
@@ -81,7 +82,7 @@ fn the_trained_head_is_a_grid_axis_chosen_on_dev() {
     // apart, a hidden layer can.
     let mut rng = Rng::new(5);
     let mut split = |n: usize| xor_examples(&mut rng, n, "an item", true);
-    let splits = Splits { train: split(400), dev: split(150), test: split(150) };
+    let splits = Splits { train: split(400), dev: split(150), test: split(150), background: Vec::new() };
     let mut config = EvalConfig { c_grid: vec![1.0], dense_weights: vec![3.0], ..EvalConfig::default() };
     let plain = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
     assert!(plain.accuracy < 80.0, "a linear model cannot learn XOR: {}", plain.accuracy);
@@ -130,7 +131,7 @@ fn nb_scaling_is_tried_on_two_class_tasks_only() {
     let ex = |n: usize, k: usize| -> Vec<Example> {
         (0..n).map(|j| Example::new(format!("{} thing {}", words[j % 2].0, j + k), words[j % 2].1)).collect()
     };
-    let splits = Splits { train: ex(20, 0), dev: ex(6, 100), test: ex(4, 200) };
+    let splits = Splits { train: ex(20, 0), dev: ex(6, 100), test: ex(4, 200), background: Vec::new() };
     let r = evaluate(&splits, &TaskKind::Sentiment, &EvalConfig::default()).unwrap();
     assert!(r.grid.iter().any(|(p, _)| p.contains("nb 1 ")), "{:?}", r.grid);
     assert_eq!(r.grid.len(), 9, "3 C × 3 powers");
@@ -161,7 +162,7 @@ fn oos_task_with_embeddings_chooses_the_neighbour_confidence_on_dev() {
         (0..3).map(|k| Example::new(format!("w{k} thing"), format!("l{k}")).with_dense(axis(k, 0.3))).collect();
     dev.extend((0..3).map(|i| Example::new("w0 w1 other", "oos").with_dense(between(i))));
     let test = vec![Example::new("w2 stuff", "l2").with_dense(axis(2, 0.5))];
-    let splits = Splits { train, dev, test };
+    let splits = Splits { train, dev, test, background: Vec::new() };
     let task = TaskKind::IntentWithOos { oos_label: "oos".into() };
     let r = evaluate(&splits, &task, &EvalConfig::default()).unwrap();
     assert!(r.embeddings);
@@ -171,4 +172,42 @@ fn oos_task_with_embeddings_chooses_the_neighbour_confidence_on_dev() {
     // Fused tasks try the text-only member too.
     assert!(r.grid.iter().any(|(p, _)| p.contains("lexical")), "{:?}", r.grid);
     assert!(EvalConfig::default().lexical_weights.iter().any(|g| *g > 0.0));
+}
+
+/// Reviews of one shop whose train split never uses the words its test uses; another shop's
+/// reviews (the background) do.
+fn shop_with_background() -> Splits {
+    let ex = |t: &str, l: &str| Example::new(t, l);
+    let mut train = Vec::new();
+    for i in 0..6 {
+        train.push(ex(&format!("好吃 第{i}单"), "1"));
+        train.push(ex(&format!("难吃 第{i}单"), "0"));
+    }
+    let dev = vec![ex("新鲜 好吃", "1"), ex("变质 难吃", "0"), ex("新鲜", "1"), ex("变质", "0")];
+    let test = vec![ex("很新鲜", "1"), ex("有点变质", "0"), ex("新鲜美味", "1"), ex("全变质了", "0")];
+    let mut background = Vec::new();
+    for _ in 0..10 {
+        background.extend([ex("水果新鲜", "1"), ex("水果变质", "0")]);
+    }
+    background.push(ex("很新鲜", "1"));
+    Splits { train, dev, test, background }
+}
+
+#[test]
+fn background_data_is_a_grid_choice_and_never_holds_a_test_text() {
+    let splits = shop_with_background();
+    let config = EvalConfig { tune_folds: 2, ..EvalConfig::for_task(&TaskKind::Sentiment) };
+    let own = Splits { background: Vec::new(), ..splits.clone() };
+    let alone = evaluate(&own, &TaskKind::Sentiment, &config).unwrap();
+    assert!(!alone.adapted && alone.grid.iter().all(|(p, _)| !p.contains("adapted")));
+    assert!(alone.accuracy <= 50.0, "the shop's own reviews cannot tell 新鲜 from 变质: {}", alone.accuracy);
+
+    let (splits, dropped) = splits.with_background(shop_with_background().background);
+    assert_eq!(dropped, 1, "the copy of the test review 很新鲜 is left out");
+    assert!(splits.background.iter().all(|e| e.text != "很新鲜"));
+    let r = evaluate(&splits, &TaskKind::Sentiment, &config).unwrap();
+    assert_eq!(r.n_background, 20);
+    assert!(r.adapted, "dev chose the background: {:?}", r.grid);
+    assert_eq!(r.grid.iter().filter(|(p, _)| p.contains("adapted")).count() * 2, r.grid.len());
+    assert_eq!(r.accuracy, 100.0);
 }

@@ -382,3 +382,46 @@ async fn the_hand_off_summary_lists_earlier_turns_as_the_bot_read_them(backend: 
     let intents = &c["handoff_details"]["intents"];
     assert_eq!(intents[0], "plant_care", "the first turn as the bot read it: {c}");
 }
+
+/// `lingxi nlu eval --background`: another folder's train split is offered to the text-only
+/// model, less its copies of the dataset's texts, and the report says whether it was chosen.
+#[test]
+fn the_eval_command_trains_with_a_background_dataset_when_dev_prefers_it() {
+    let root = std::env::temp_dir().join(format!("lingxi-nlu-eval-{}", rand_hex()));
+    let write = |dir: &str, split: &str, rows: &[(&str, u8)]| {
+        let d = root.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        let lines: Vec<String> = rows.iter().map(|(t, l)| json!({ "text": t, "label": l }).to_string()).collect();
+        std::fs::write(d.join(format!("{split}.jsonl")), lines.join("\n")).unwrap();
+    };
+    // The shop's own reviews never use the words its dev and test reviews turn on.
+    let own: Vec<(String, u8)> =
+        (0..6).flat_map(|i| [(format!("好吃 第{i}单"), 1), (format!("难吃 第{i}单"), 0)]).collect();
+    let own: Vec<(&str, u8)> = own.iter().map(|(t, l)| (t.as_str(), *l)).collect();
+    write("shop", "train", &own);
+    write("shop", "dev", &[("新鲜 好吃", 1), ("变质 难吃", 0), ("新鲜", 1), ("变质", 0)]);
+    write("shop", "test", &[("很新鲜", 1), ("有点变质", 0), ("新鲜美味", 1), ("全变质了", 0)]);
+    let mut other: Vec<(&str, u8)> = (0..10).flat_map(|_| [("水果新鲜", 1), ("水果变质", 0)]).collect();
+    other.push(("很新鲜", 1));
+    write("fruit", "train", &other);
+    let eval = |background: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lingxi"))
+            .args(["nlu", "eval", "--task", "sentiment", "--embeddings", "off", "--dataset"])
+            .arg(root.join("shop"))
+            .arg("--background")
+            .arg(root.join(background))
+            .env_remove("LINGXI_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = eval("fruit");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("background: 20 examples, 1 left out as copies"), "{stderr}");
+    assert!(stdout.contains("n_background: 20") && stdout.contains("adapted: true"), "{stdout}");
+    assert!(stdout.contains("accuracy: 100.0"), "{stdout}");
+    let out = eval("no-such-folder");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no train.jsonl"));
+    std::fs::remove_dir_all(&root).ok();
+}

@@ -1,0 +1,130 @@
+//! Domain adaptation by feature copies (Daumé III, "Frustratingly easy domain adaptation",
+//! ACL 2007): a model for one domain (a tenant's reviews, say) trained together with labelled
+//! examples of other domains (the background).
+//!
+//! Every row is copied into a shared block of columns and into a block private to its side:
+//! `[x, x, 0]` for the domain's own examples, `[x, 0, x]` for the background's. One linear
+//! model over the three blocks learns in the shared block what holds everywhere and in the
+//! private blocks where the sides differ, so the own domain borrows the background's evidence
+//! for words it has seen rarely and overrides it where its customers mean something else.
+//! An own-domain text is scored as `[x, x, 0]`, which is a plain model over `x` whose weights
+//! are the shared and own blocks summed: the adapted model has the ordinary form and size.
+//!
+//! Measured on the three Chinese review sets (docs/benchmarks.md, "Sentiment with background
+//! reviews"): pooling the other domains' reviews plainly helps less than the copies.
+
+use crate::classifier::{linear_on_vectors, LinearModel, TrainConfig};
+use crate::features::SparseVec;
+
+/// Column block of the own-domain copy (the shared block is 0).
+const OWN: u32 = 1;
+/// Column block of the background copy.
+const BACKGROUND: u32 = 2;
+
+/// `x` with its columns also copied to block `block` of `n` columns.
+fn copied(mut x: SparseVec, block: u32, n: u32) -> SparseVec {
+    let len = x.indices.len();
+    x.indices.extend_from_within(..len);
+    x.values.extend_from_within(..len);
+    x.indices[len..].iter_mut().for_each(|j| *j += block * n);
+    x
+}
+
+/// Trains on the own rows (vectorised over `n` sparse columns) with the background rows, and
+/// returns the model over `n` columns that scores own-domain rows (NB scaling, when
+/// `cfg.nb_power` asks for it, is fitted over the copies and folded in as usual).
+pub(crate) fn fit_adapted(
+    own: (Vec<SparseVec>, &[u32]),
+    background: (Vec<SparseVec>, &[u32]),
+    n: u32,
+    n_classes: u32,
+    cfg: &TrainConfig,
+) -> LinearModel {
+    let ys: Vec<u32> = own.1.iter().chain(background.1).copied().collect();
+    let rows: Vec<SparseVec> = own
+        .0
+        .into_iter()
+        .map(|x| copied(x, OWN, n))
+        .chain(background.0.into_iter().map(|x| copied(x, BACKGROUND, n)))
+        .collect();
+    let model = linear_on_vectors(rows, &ys, 3 * n, 3 * n, n_classes, cfg);
+    model.fold_blocks(n, &[0, OWN])
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::classifier::{ClassifierConfig, TextClassifier};
+
+    fn positive(c: &TextClassifier, text: &str) -> bool {
+        let p = c.predict(text);
+        c.labels()[p.top().0 as usize] == "1"
+    }
+
+    /// (text, label) rows.
+    type Rows = Vec<(&'static str, &'static str)>;
+
+    /// Own domain: hotel reviews where "安静" (quiet) is praise. Background: a bar's reviews where
+    /// "安静" (dead quiet) is a complaint, and where "干净" (clean) is praise — a word the hotel
+    /// reviews never use.
+    fn data() -> (Rows, Rows) {
+        let mut own = Vec::new();
+        for _ in 0..6 {
+            own.extend([
+                ("房间安静 睡得好", "1"),
+                ("隔音差 吵", "0"),
+                ("早餐丰富 服务好", "1"),
+                ("前台冷漠 服务差", "0"),
+            ]);
+        }
+        let mut bg = Vec::new();
+        for _ in 0..30 {
+            bg.extend([("太安静了 没气氛", "0"), ("气氛热闹 好玩", "1"), ("桌子干净 舒服", "1"), ("杯子脏 恶心", "0")]);
+        }
+        (own, bg)
+    }
+
+    #[test]
+    fn the_own_domain_overrides_the_background_and_borrows_what_it_lacks() {
+        let (own, bg) = data();
+        let (t, l): (Vec<&str>, Vec<&str>) = own.iter().copied().unzip();
+        let (bt, bl): (Vec<&str>, Vec<&str>) = bg.iter().copied().unzip();
+        let cfg = ClassifierConfig::default();
+        let adapted = TextClassifier::train_adapted(&t, &l, &bt, &bl, &cfg).unwrap();
+        // Pooled plainly, the background's five-times-larger vote decides what 安静 means.
+        let pooled_t: Vec<&str> = t.iter().chain(&bt).copied().collect();
+        let pooled_l: Vec<&str> = l.iter().chain(&bl).copied().collect();
+        let pooled = TextClassifier::train(&pooled_t, &pooled_l, &cfg).unwrap();
+        assert!(!positive(&pooled, "很安静"), "the premise: pooling reads 安静 as the bar does");
+        assert!(positive(&adapted, "很安静"), "the hotel's own sense of 安静 wins");
+        // 干净 and 脏 never occur in the hotel reviews: only the background teaches them.
+        let own_only = TextClassifier::train(&t, &l, &cfg).unwrap();
+        assert_eq!(own_only.predict("干净").n_known_features, 0);
+        assert!(positive(&adapted, "干净"));
+        assert!(!positive(&adapted, "脏"));
+    }
+
+    #[test]
+    fn the_adapted_model_has_the_plain_form_and_serialises() {
+        let (own, bg) = data();
+        let (t, l): (Vec<&str>, Vec<&str>) = own.iter().copied().unzip();
+        let (bt, bl): (Vec<&str>, Vec<&str>) = bg.iter().copied().unzip();
+        let mut cfg = ClassifierConfig::default();
+        cfg.train.nb_power = 0.5;
+        let adapted = TextClassifier::train_adapted(&t, &l, &bt, &bl, &cfg).unwrap();
+        let restored = TextClassifier::from_bytes(&adapted.to_bytes()).unwrap();
+        for text in ["很安静", "干净", "服务差"] {
+            assert_eq!(positive(&restored, text), positive(&adapted, text), "{text}");
+        }
+    }
+
+    #[test]
+    fn background_labels_the_domain_lacks_are_left_out() {
+        let t = ["好", "差", "好评", "差评"];
+        let l = ["1", "0", "1", "0"];
+        let bt = ["一般", "好"];
+        let bl = ["neutral", "1"];
+        let c = TextClassifier::train_adapted(&t, &l, &bt, &bl, &ClassifierConfig::default()).unwrap();
+        assert_eq!(c.labels(), ["0", "1"]);
+        assert!(TextClassifier::train_adapted(&t, &l, &bt, &bl[..1], &ClassifierConfig::default()).is_err());
+    }
+}
