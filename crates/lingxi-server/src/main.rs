@@ -491,6 +491,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }
             }
+            if encoder.is_some() && !splits.background.is_empty() {
+                eprintln!("the fused model (with embeddings) ignores --background; --embeddings off uses it");
+            }
             let report = evaluate(&splits, &task, &EvalConfig::for_task(&task)).map_err(|e| anyhow!("{e}"))?;
             println!("dataset: {}\n{report:#?}", dataset.display());
         }
