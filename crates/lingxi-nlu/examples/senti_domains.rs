@@ -17,6 +17,9 @@ use lingxi_nlu::features::{FeatureConfig, SparseVec, Vectorizer};
 
 #[path = "common/jsonl.rs"]
 mod jsonl;
+#[path = "common/nb.rs"]
+mod nb;
+use nb::nb_ratio;
 
 type Labelled = Vec<(String, u32)>;
 
@@ -26,19 +29,6 @@ fn read(dir: &Path, split: &str) -> Labelled {
 
 fn list(var: &str, default: &str) -> Vec<f32> {
     std::env::var(var).unwrap_or_else(|_| default.into()).split(',').filter_map(|x| x.parse().ok()).collect()
-}
-
-/// Signed NB log-count ratio per column, presence counts, α = 1.
-fn nb_ratio(xs: &[SparseVec], ys: &[u32], n: usize) -> Vec<f32> {
-    let (mut p, mut q) = (vec![1f64; n], vec![1f64; n]);
-    for (x, y) in xs.iter().zip(ys) {
-        let side = if *y == 1 { &mut p } else { &mut q };
-        for j in &x.indices {
-            side[*j as usize] += 1.0;
-        }
-    }
-    let (sp, sq) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
-    p.iter().zip(&q).map(|(a, b)| ((a / sp).ln() - (b / sq).ln()) as f32).collect()
 }
 
 /// `x` with its columns copied to the shared block (0) and to domain `d`'s block (`d + 1`).
@@ -103,7 +93,7 @@ fn run(name: &str, train: &[(usize, &str, u32)], dev: &[(&str, u32)], target: us
     let xs: Vec<SparseVec> = train.iter().map(|e| aug(&vec.transform(e.1, None), e.0)).collect();
     let dx: Vec<SparseVec> = dev.iter().map(|e| aug(&vec.transform(e.0, None), target)).collect();
     let dy: Vec<u32> = dev.iter().map(|e| e.1).collect();
-    let r = nb_ratio(&xs, &ys, (n * blocks) as usize);
+    let r = nb_ratio(&xs, &ys, (n * blocks) as usize, 1.0);
     for p in list("LX_NB", "0,0.5") {
         let s: Vec<f32> = r.iter().map(|v| v.signum() * v.abs().powf(p)).collect();
         let (sx, sdx) = if p == 0.0 { (xs.clone(), dx.clone()) } else { (nb_scale(&xs, &s), nb_scale(&dx, &s)) };

@@ -18,6 +18,9 @@ type Labelled = Vec<(String, u32)>;
 
 #[path = "common/jsonl.rs"]
 mod jsonl;
+#[path = "common/nb.rs"]
+mod nb;
+use nb::nb_ratio;
 
 fn read(dir: &Path, split: &str) -> Labelled {
     assert_ne!(split, "test", "this grid never reads test");
@@ -59,20 +62,6 @@ fn feature_sets() -> Vec<(String, FeatureConfig)> {
         .collect()
 }
 
-/// Signed NB log-count ratio per column (class 1 over class 0), presence counts, α = 1.
-fn nb_ratio(xs: &[SparseVec], ys: &[u32], n: usize) -> Vec<f32> {
-    let alpha = list("LX_ALPHA", "1")[0] as f64;
-    let (mut p, mut q) = (vec![alpha; n], vec![alpha; n]);
-    for (x, y) in xs.iter().zip(ys) {
-        let side = if *y == 1 { &mut p } else { &mut q };
-        for j in &x.indices {
-            side[*j as usize] += 1.0;
-        }
-    }
-    let (sp, sq) = (p.iter().sum::<f64>(), q.iter().sum::<f64>());
-    p.iter().zip(&q).map(|(a, b)| ((a / sp).ln() - (b / sq).ln()) as f32).collect()
-}
-
 fn scaled(xs: &[SparseVec], s: &[f32], renorm: bool, k: f32) -> Vec<SparseVec> {
     xs.iter()
         .map(|x| {
@@ -99,7 +88,7 @@ fn grid(f: &FeatureConfig, name: &str, train: &[(String, u32)], eval: &[(String,
     let xs: Vec<SparseVec> = texts.iter().map(|t| vec.transform(t, None)).collect();
     let dx: Vec<SparseVec> = eval.iter().map(|e| vec.transform(&e.0, None)).collect();
     let n = vec.n_sparse() as usize;
-    let r = nb_ratio(&xs, &ys, n);
+    let r = nb_ratio(&xs, &ys, n, list("LX_ALPHA", "1")[0] as f64);
     let mut out = Vec::new();
     for p in &powers {
         let s: Vec<f32> = r.iter().map(|v| v.signum() * v.abs().powf(*p)).collect();
