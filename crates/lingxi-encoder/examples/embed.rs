@@ -24,11 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.first().map(String::as_str) == Some("--p50") {
         let threads = args.get(1).and_then(|t| t.parse().ok()).unwrap_or(2);
         let enc = Encoder::load_default()?.with_threads(threads);
-        let msgs = MESSAGES;
-        msgs.iter().for_each(|m| drop(enc.encode_query(m)));
+        MESSAGES.iter().for_each(|m| drop(enc.encode_query(m)));
         let mut times = Vec::new();
         for _ in 0..100 {
-            for m in msgs {
+            for m in MESSAGES {
                 let t = Instant::now();
                 std::hint::black_box(enc.encode_query(m));
                 times.push(t.elapsed().as_secs_f64() * 1e3);
@@ -150,12 +149,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 fn contended() -> Result<(), Box<dyn std::error::Error>> {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let enc = Encoder::load_default()?;
-    let msgs = MESSAGES;
     let phrasings: Vec<String> = (0..16)
         .map(|i| format!("第{i}个问题：退货以后退款多久能到账，运费谁来承担，发票怎么重新开具？ refund {i}"))
         .collect();
     let batch: Vec<&str> = phrasings.iter().map(String::as_str).collect();
-    msgs.iter().for_each(|m| drop(enc.encode_query(m)));
+    MESSAGES.iter().for_each(|m| drop(enc.encode_query(m)));
     let (stop, batches) = (AtomicBool::new(false), AtomicUsize::new(0));
     let mut times = Vec::new();
     std::thread::scope(|s| {
@@ -166,7 +164,7 @@ fn contended() -> Result<(), Box<dyn std::error::Error>> {
             }
         });
         for _ in 0..50 {
-            for m in msgs {
+            for m in MESSAGES {
                 let t = Instant::now();
                 std::hint::black_box(enc.encode_query(m));
                 times.push(t.elapsed().as_secs_f64() * 1e3);

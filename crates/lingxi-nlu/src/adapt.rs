@@ -126,6 +126,9 @@ mod tests {
         let bl = ["neutral", "1"];
         let c = TextClassifier::train_adapted(&t, &l, &bt, &bl, &ClassifierConfig::default()).unwrap();
         assert_eq!(c.labels(), ["0", "1"]);
+        // The neutral review took no part, not even in the vocabulary.
+        assert_eq!(c.predict("一般").n_known_features, 0);
+        assert!(c.predict("好").n_known_features > 0);
         assert!(TextClassifier::train_adapted(&t, &l, &bt, &bl[..1], &ClassifierConfig::default()).is_err());
     }
 }
