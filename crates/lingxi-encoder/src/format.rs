@@ -245,7 +245,7 @@ pub(crate) fn parse(buf: &[u8], file_len: usize) -> Result<ModelFile, EncoderErr
         let n_bytes = r.u64("tensor byte count")?;
         let expect_bytes = match dtype {
             DTYPE_F32 => n_elems as u64 * 4,
-            DTYPE_Q4 if n_elems % QK == 0 => (n_elems / QK) as u64 * Q4_BLOCK_BYTES as u64,
+            DTYPE_Q4 if n_elems.is_multiple_of(QK) => (n_elems / QK) as u64 * Q4_BLOCK_BYTES as u64,
             DTYPE_Q4 => {
                 return Err(EncoderError::Corrupt(format!(
                     "q4 tensor {name:?} has {n_elems} elements, not a multiple of {QK}"

@@ -51,7 +51,9 @@ impl QMatrix {
 
     /// Append whole file blocks `(f16 scale, 16 nibble bytes)`, splitting scales from nibbles.
     pub fn push_q4_bytes(&mut self, bytes: &[u8]) -> EncoderResult<()> {
-        if bytes.len() % Q4_BLOCK_BYTES != 0 || self.scales.len() + bytes.len() / Q4_BLOCK_BYTES > self.n_blocks() {
+        if !bytes.len().is_multiple_of(Q4_BLOCK_BYTES)
+            || self.scales.len() + bytes.len() / Q4_BLOCK_BYTES > self.n_blocks()
+        {
             return Err(EncoderError::Corrupt(format!("q4 matrix {}x{} overflows", self.rows, self.cols)));
         }
         for block in bytes.chunks_exact(Q4_BLOCK_BYTES) {
@@ -78,7 +80,7 @@ impl QMatrix {
     #[cfg(test)]
     pub fn from_q4_bytes(bytes: &[u8], rows: usize, cols: usize) -> EncoderResult<Self> {
         let n_blocks = rows * cols / QK;
-        if cols % QK != 0 || bytes.len() != n_blocks * Q4_BLOCK_BYTES {
+        if !cols.is_multiple_of(QK) || bytes.len() != n_blocks * Q4_BLOCK_BYTES {
             return Err(EncoderError::Corrupt(format!("q4 matrix {rows}x{cols} does not fit {} bytes", bytes.len())));
         }
         let mut m = QMatrix::with_capacity(rows, cols);
@@ -307,10 +309,16 @@ pub(crate) fn matmul_part(
 
 /// `Y[t, j] = act(sum_k X[t, k] * W[rows.start + j, k] + bias[rows.start + j])` for
 /// every token `t < n_tokens`; returns the `n_tokens x rows.len()` block, row-major.
+#[cfg(test)]
 pub(crate) fn matmul(w: &QMatrix, bias: &[f32], x: &[f32], n_tokens: usize, rows: Range<usize>, act: Act) -> Vec<f32> {
-    let width = rows.len();
     let mut y = matmul_part(w, rows.clone(), 0..w.cols / QK, x, n_tokens);
-    let b = &bias[rows];
+    add_bias_act(&mut y, &bias[rows], act);
+    y
+}
+
+/// `y[t][j] = act(y[t][j] + b[j])` for a row-major `[token][b.len()]` block.
+pub(crate) fn add_bias_act(y: &mut [f32], b: &[f32], act: Act) {
+    let width = b.len();
     for row in y.chunks_exact_mut(width.max(1)) {
         for (v, &bb) in row.iter_mut().zip(b) {
             *v += bb;
@@ -319,10 +327,10 @@ pub(crate) fn matmul(w: &QMatrix, bias: &[f32], x: &[f32], n_tokens: usize, rows
             gelu_slice(row);
         }
     }
-    y
 }
 
 /// `x[t] = layer_norm(x[t] + residual[t])` over rows of width `w.len()`.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 pub(crate) fn add_layer_norm(x: &mut [f32], residual: Option<&[f32]>, w: &[f32], b: &[f32], eps: f32) {
     let h = w.len();
     for (t, row) in x.chunks_exact_mut(h).enumerate() {
@@ -338,20 +346,6 @@ pub(crate) fn add_layer_norm(x: &mut [f32], residual: Option<&[f32]>, w: &[f32],
             *v = (*v - mean) * inv * ww + bb;
         }
     }
-}
-
-/// Dot product with independent lane accumulators (vectorisable).
-#[inline(always)]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ca.zip(cb) {
-        for l in 0..LANES {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    hsum(acc) + tail
 }
 
 /// Error function, |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit, in f64).
@@ -394,6 +388,7 @@ pub(crate) fn erf_fast(x: f32) -> f32 {
 }
 
 /// Exact (erf-based) GELU as used by BERT, applied in place (vectorised).
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 pub(crate) fn gelu_slice(v: &mut [f32]) {
     for x in v.iter_mut() {
         *x = 0.5 * *x * (1.0 + erf_fast(*x * std::f32::consts::FRAC_1_SQRT_2));

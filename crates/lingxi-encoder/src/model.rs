@@ -5,25 +5,71 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use crate::format::{Config, EncoderResult, ModelFile, Source, DTYPE_F32, DTYPE_Q4, Q4_BLOCK_BYTES, QK};
-use crate::kernels::{add_layer_norm, dot, matmul, matmul_part, Act, QMatrix};
+use crate::int8::{self, Arithmetic, Int8Matrix};
+use crate::kernels::{self, add_bias_act, add_layer_norm, Act, QMatrix};
 use crate::{EncoderError, FeatureSpec};
+
+/// A layer's weight matrix in the form its arithmetic reads.
+#[derive(Debug)]
+enum Linear {
+    Q4(QMatrix),
+    Int8(Int8Matrix),
+}
+
+impl Linear {
+    fn new(m: QMatrix, arithmetic: Arithmetic) -> Self {
+        match arithmetic {
+            Arithmetic::F32 => Linear::Q4(m),
+            Arithmetic::Int8 => Linear::Int8(Int8Matrix::from_q4(&m)),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Linear::Q4(m) => m.heap_bytes(),
+            Linear::Int8(m) => m.heap_bytes(),
+        }
+    }
+
+    fn cols(&self) -> usize {
+        match self {
+            Linear::Q4(m) => m.cols,
+            Linear::Int8(m) => m.cols,
+        }
+    }
+
+    /// See [`kernels::matmul_part`].
+    fn matmul_part(&self, rows: Range<usize>, kb: Range<usize>, x: &[f32], n_tok: usize) -> Vec<f32> {
+        match self {
+            Linear::Q4(m) => kernels::matmul_part(m, rows, kb, x, n_tok),
+            Linear::Int8(m) => int8::matmul_part(m, rows, kb, x, n_tok),
+        }
+    }
+
+    /// `act(x W[rows]^T + bias[rows])`, as `kernels::matmul` for the Q4 form.
+    fn matmul(&self, bias: &[f32], x: &[f32], n_tok: usize, rows: Range<usize>, act: Act) -> Vec<f32> {
+        let mut y = self.matmul_part(rows.clone(), 0..self.cols() / QK, x, n_tok);
+        add_bias_act(&mut y, &bias[rows], act);
+        y
+    }
+}
 
 /// Weights of one transformer layer.
 #[derive(Debug)]
 struct Layer {
-    q: QMatrix,
+    q: Linear,
     q_b: Vec<f32>,
-    k: QMatrix,
+    k: Linear,
     k_b: Vec<f32>,
-    v: QMatrix,
+    v: Linear,
     v_b: Vec<f32>,
-    ao: QMatrix,
+    ao: Linear,
     ao_b: Vec<f32>,
     aln_w: Vec<f32>,
     aln_b: Vec<f32>,
-    fi: QMatrix,
+    fi: Linear,
     fi_b: Vec<f32>,
-    fo: QMatrix,
+    fo: Linear,
     fo_b: Vec<f32>,
     oln_w: Vec<f32>,
     oln_b: Vec<f32>,
@@ -74,7 +120,7 @@ impl Loader<'_> {
     /// Read a Q4 tensor in chunks straight into its packed in-memory form.
     fn q4_tensor(&mut self, name: &str, rows: usize, cols: usize) -> EncoderResult<QMatrix> {
         let t = self.file.tensors.get(name).ok_or_else(|| EncoderError::MissingTensor(name.to_owned()))?;
-        if t.dtype != DTYPE_Q4 || t.n_elems != rows * cols || cols % QK != 0 {
+        if t.dtype != DTYPE_Q4 || t.n_elems != rows * cols || !cols.is_multiple_of(QK) {
             return Err(EncoderError::TensorShape {
                 name: name.to_owned(),
                 expected: format!("q4_0 {rows}x{cols}"),
@@ -98,7 +144,7 @@ impl Loader<'_> {
 }
 
 impl Model {
-    pub fn load(file: &ModelFile, src: &mut dyn Source) -> EncoderResult<Self> {
+    pub fn load(file: &ModelFile, src: &mut dyn Source, arithmetic: Arithmetic) -> EncoderResult<Self> {
         let c = file.config.clone();
         let (h, ff) = (c.hidden, c.ffn);
         let mut ld = Loader { file, src };
@@ -106,19 +152,19 @@ impl Model {
         for l in 0..c.n_layers {
             let n = |s: &str| format!("l{l}.{s}");
             layers.push(Layer {
-                q: ld.q4_tensor(&n("q.w"), h, h)?,
+                q: Linear::new(ld.q4_tensor(&n("q.w"), h, h)?, arithmetic),
                 q_b: ld.f32_tensor(&n("q.b"), h)?,
-                k: ld.q4_tensor(&n("k.w"), h, h)?,
+                k: Linear::new(ld.q4_tensor(&n("k.w"), h, h)?, arithmetic),
                 k_b: ld.f32_tensor(&n("k.b"), h)?,
-                v: ld.q4_tensor(&n("v.w"), h, h)?,
+                v: Linear::new(ld.q4_tensor(&n("v.w"), h, h)?, arithmetic),
                 v_b: ld.f32_tensor(&n("v.b"), h)?,
-                ao: ld.q4_tensor(&n("ao.w"), h, h)?,
+                ao: Linear::new(ld.q4_tensor(&n("ao.w"), h, h)?, arithmetic),
                 ao_b: ld.f32_tensor(&n("ao.b"), h)?,
                 aln_w: ld.f32_tensor(&n("aln.w"), h)?,
                 aln_b: ld.f32_tensor(&n("aln.b"), h)?,
-                fi: ld.q4_tensor(&n("fi.w"), ff, h)?,
+                fi: Linear::new(ld.q4_tensor(&n("fi.w"), ff, h)?, arithmetic),
                 fi_b: ld.f32_tensor(&n("fi.b"), ff)?,
-                fo: ld.q4_tensor(&n("fo.w"), h, ff)?,
+                fo: Linear::new(ld.q4_tensor(&n("fo.w"), h, ff)?, arithmetic),
                 fo_b: ld.f32_tensor(&n("fo.b"), h)?,
                 oln_w: ld.f32_tensor(&n("oln.w"), h)?,
                 oln_b: ld.f32_tensor(&n("oln.b"), h)?,
@@ -160,7 +206,7 @@ impl Model {
         let c = &self.config;
         let hd = c.hidden / c.n_heads;
         let mid = c.n_heads / 2;
-        let mid = if (mid * hd) % QK == 0 { mid } else { 0 };
+        let mid = if (mid * hd).is_multiple_of(QK) { mid } else { 0 };
         [0..mid, mid..c.n_heads]
     }
 
@@ -181,11 +227,11 @@ impl Model {
         }
         let layer = &self.layers[l];
         let cols = heads.start * hd..heads.end * hd;
-        let q = matmul(&layer.q, &layer.q_b, x, n_tok, cols.clone(), Act::None);
-        let k = matmul(&layer.k, &layer.k_b, x, n_tok, cols.clone(), Act::None);
-        let v = matmul(&layer.v, &layer.v_b, x, n_tok, cols.clone(), Act::None);
+        let q = layer.q.matmul(&layer.q_b, x, n_tok, cols.clone(), Act::None);
+        let k = layer.k.matmul(&layer.k_b, x, n_tok, cols.clone(), Act::None);
+        let v = layer.v.matmul(&layer.v_b, x, n_tok, cols.clone(), Act::None);
         let ctx = attention(&q, &k, &v, segments, heads.len(), hd);
-        matmul_part(&layer.ao, 0..h, cols.start / QK..cols.end / QK, &ctx, n_tok)
+        layer.ao.matmul_part(0..h, cols.start / QK..cols.end / QK, &ctx, n_tok)
     }
 
     /// FFN units `units`: `gelu(x FI[units]^T + b) x FO[:, units]^T` (`[n_tok][hidden]`, no bias).
@@ -196,8 +242,8 @@ impl Model {
             return vec![0f32; n_tok * h];
         }
         let layer = &self.layers[l];
-        let mid = matmul(&layer.fi, &layer.fi_b, x, n_tok, units.clone(), Act::Gelu);
-        matmul_part(&layer.fo, 0..h, units.start / QK..units.end / QK, &mid, n_tok)
+        let mid = layer.fi.matmul(&layer.fi_b, x, n_tok, units.clone(), Act::Gelu);
+        layer.fo.matmul_part(0..h, units.start / QK..units.end / QK, &mid, n_tok)
     }
 
     /// Mean-pooled (not normalised) final hidden states of each segment.
@@ -328,19 +374,51 @@ fn sum_parts(mut a: Vec<f32>, b: &[f32], bias: &[f32]) -> Vec<f32> {
 
 /// Scaled dot-product attention over `n_heads` heads of width `hd`; `q`, `k`, `v`
 /// and the result are `[token][n_heads * hd]`.
+///
+/// Written so that the sums stay in registers: a head's keys are transposed (`[dim][key]`,
+/// padded to whole groups of 8 keys) and a query's scores against 8 keys accumulate in one
+/// 8-lane array over the dimensions; the output accumulates 8 dimensions at a time over the
+/// keys. One 32-wide dot product per key, each ending in a horizontal sum, took a sixth of a
+/// 32-token int8 pass, and sums kept in slices were reloaded and stored at every step.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn attention(q: &[f32], k: &[f32], v: &[f32], segments: &[Segment], n_heads: usize, hd: usize) -> Vec<f32> {
+    const L: usize = 8;
     let width = n_heads * hd;
     let scale = 1.0 / (hd as f32).sqrt();
     let mut out = vec![0f32; q.len()];
-    let mut probs = Vec::new();
+    let mut probs: Vec<f32> = Vec::new();
+    let mut keys_t: Vec<f32> = Vec::new();
     for seg in segments {
+        let n = seg.len();
+        let stride = n.div_ceil(L) * L;
         for head in 0..n_heads {
             let o = head * hd;
+            keys_t.clear();
+            keys_t.resize(hd * stride, 0.0);
+            for (j, s) in seg.clone().enumerate() {
+                for (d, &kv) in k[s * width + o..s * width + o + hd].iter().enumerate() {
+                    keys_t[d * stride + j] = kv;
+                }
+            }
             for t in seg.clone() {
                 let qt = &q[t * width + o..t * width + o + hd];
                 probs.clear();
-                probs.extend(seg.clone().map(|s| dot(qt, &k[s * width + o..s * width + o + hd]) * scale));
-                let max = probs.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                for c in 0..stride / L {
+                    let mut acc = [0f32; L];
+                    for (&qd, kd) in qt.iter().zip(keys_t.chunks_exact(stride)) {
+                        let kd: &[f32; L] = kd[c * L..(c + 1) * L].try_into().expect("8 keys");
+                        for l in 0..L {
+                            acc[l] += qd * kd[l];
+                        }
+                    }
+                    probs.extend_from_slice(&acc);
+                }
+                probs.truncate(n);
+                let mut max = f32::NEG_INFINITY;
+                for p in probs.iter_mut() {
+                    *p *= scale;
+                    max = max.max(*p);
+                }
                 let mut sum = 0.0;
                 for p in probs.iter_mut() {
                     *p = (*p - max).exp();
@@ -348,9 +426,23 @@ fn attention(q: &[f32], k: &[f32], v: &[f32], segments: &[Segment], n_heads: usi
                 }
                 let inv = 1.0 / sum;
                 let out_t = &mut out[t * width + o..t * width + o + hd];
+                let mut chunks = out_t.chunks_exact_mut(L);
+                for (c, oc) in (&mut chunks).enumerate() {
+                    let mut acc = [0f32; L];
+                    for (s, &p) in seg.clone().zip(probs.iter()) {
+                        let vs: &[f32; L] =
+                            v[s * width + o + c * L..s * width + o + (c + 1) * L].try_into().expect("8");
+                        let p = p * inv;
+                        for l in 0..L {
+                            acc[l] += p * vs[l];
+                        }
+                    }
+                    oc.copy_from_slice(&acc);
+                }
+                let done = hd - chunks.into_remainder().len();
                 for (s, &p) in seg.clone().zip(probs.iter()) {
                     let p = p * inv;
-                    for (oe, &ve) in out_t.iter_mut().zip(&v[s * width + o..s * width + o + hd]) {
+                    for (oe, &ve) in out_t[done..].iter_mut().zip(&v[s * width + o + done..s * width + o + hd]) {
                         *oe += p * ve;
                     }
                 }

@@ -28,44 +28,66 @@ fn tokenizer_ids_equal_reference_ids() {
 
 #[test]
 fn embeddings_match_reference_engine() {
-    let Some(enc) = common::encoder() else { return };
     let cases = common::reference_cases();
-    let mut worst = (1.0f32, String::new());
-    let mut sum = 0.0;
-    for case in &cases {
-        let got = if case.is_query { enc.encode_query(&case.text) } else { enc.encode_passage(&case.text) };
-        assert_eq!(got.len(), 384);
-        let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
-        assert!((norm - 1.0).abs() < 1e-4, "not unit length: {norm}");
-        let c = cosine(&got, &case.embedding);
-        sum += c;
-        if c < worst.0 {
-            worst = (c, case.text.clone());
+    for (arithmetic, enc) in common::encoders() {
+        assert_eq!(enc.arithmetic(), arithmetic);
+        let mut worst = (1.0f32, String::new());
+        let mut sum = 0.0;
+        for case in &cases {
+            let got = if case.is_query { enc.encode_query(&case.text) } else { enc.encode_passage(&case.text) };
+            assert_eq!(got.len(), 384);
+            let norm: f32 = got.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 1.0).abs() < 1e-4, "not unit length: {norm}");
+            let c = cosine(&got, &case.embedding);
+            sum += c;
+            if c < worst.0 {
+                worst = (c, case.text.clone());
+            }
         }
+        let mean = sum / cases.len() as f32;
+        eprintln!("{arithmetic:?} cosine vs reference: mean {mean:.5}, min {:.5} ({:?})", worst.0, worst.1);
+        // Measured (docs/encoder.md): f32 mean 0.99992, min 0.99979; int8 mean 0.99910, min
+        // 0.99818. The bounds leave room for other CPUs' rounding, not for a broken kernel.
+        let (min_floor, mean_floor) = match arithmetic {
+            lingxi_encoder::Arithmetic::F32 => (0.999, 0.9998),
+            lingxi_encoder::Arithmetic::Int8 => (0.996, 0.998),
+        };
+        assert!(worst.0 >= min_floor, "{arithmetic:?}: min cosine {} for {:?}", worst.0, worst.1);
+        assert!(mean >= mean_floor, "{arithmetic:?}: mean cosine {mean}");
     }
-    eprintln!("cosine vs reference: mean {:.5}, min {:.5} ({:?})", sum / cases.len() as f32, worst.0, worst.1);
-    assert!(worst.0 >= 0.99, "min cosine {} for {:?}", worst.0, worst.1);
+}
+
+#[test]
+fn int8_vectors_stay_close_to_f32_ones() {
+    let encoders = common::encoders();
+    let [(_, f32_enc), (_, int8_enc)] = encoders[..] else { return };
+    for case in common::reference_cases() {
+        let c = cosine(&f32_enc.encode_query(&case.text), &int8_enc.encode_query(&case.text));
+        assert!(c > 0.996, "{:?}: {c}", case.text);
+    }
 }
 
 #[test]
 fn batch_equals_single() {
-    let Some(enc) = common::encoder() else { return };
-    let texts = ["怎么退款", "How do I get a refund?", "", "谢谢！👍"];
-    let batch = enc.encode_batch_with_prefix(QUERY_PREFIX, &texts);
-    for (t, b) in texts.iter().zip(&batch) {
-        let single = enc.encode_query(t);
-        assert!(cosine(&single, b) > 0.99999, "{t:?}");
+    for (arithmetic, enc) in common::encoders() {
+        let texts = ["怎么退款", "How do I get a refund?", "", "谢谢！👍"];
+        let batch = enc.encode_batch_with_prefix(QUERY_PREFIX, &texts);
+        for (t, b) in texts.iter().zip(&batch) {
+            let single = enc.encode_query(t);
+            assert!(cosine(&single, b) > 0.99999, "{arithmetic:?} {t:?}");
+        }
     }
 }
 
 #[test]
 fn threads_do_not_change_results() {
-    let Some(enc) = common::encoder() else { return };
-    let path = common::model_path().unwrap();
-    let one = lingxi_encoder::Encoder::load(path).unwrap().with_threads(1);
-    for t in ["快递已经三天没有更新物流信息了，能帮我查一下吗", "I want to cancel my subscription."]
-    {
-        assert_eq!(one.encode_query(t), enc.encode_query(t), "{t:?}");
+    let Some(path) = common::model_path() else { return };
+    for (arithmetic, enc) in common::encoders() {
+        let one = lingxi_encoder::Encoder::load_with(&path, arithmetic).unwrap().with_threads(1);
+        for t in ["快递已经三天没有更新物流信息了，能帮我查一下吗", "I want to cancel my subscription."]
+        {
+            assert_eq!(one.encode_query(t), enc.encode_query(t), "{arithmetic:?} {t:?}");
+        }
     }
 }
 

