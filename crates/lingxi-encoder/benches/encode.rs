@@ -1,9 +1,10 @@
-//! Criterion benchmark: latency of one short customer message (query prefix) with two threads; skips without the model.
+//! Criterion benchmark: latency of one short customer message (query prefix) on two threads and one,
+//! in the arithmetic this CPU gets by default and, for comparison, in f32; skips without the model.
 
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lingxi_encoder::{Encoder, MODEL_DIR_ENV, MODEL_FILE_NAME};
+use lingxi_encoder::{Arithmetic, Encoder, MODEL_DIR_ENV, MODEL_FILE_NAME};
 
 #[path = "common/messages.rs"]
 mod messages;
@@ -23,17 +24,26 @@ fn bench(c: &mut Criterion) {
         eprintln!("SKIPPED encoder benchmark: {MODEL_FILE_NAME} not found (run scripts/fetch-model.sh)");
         return;
     };
-    let enc = Encoder::load(path).expect("model loads");
+    let enc = Encoder::load(&path).expect("model loads");
+    let default = enc.arithmetic();
     let mut group = c.benchmark_group("encoder");
-    for (name, threads) in [("short_message_2_threads", 2), ("short_message_1_thread", 1)] {
-        let enc = Encoder::load(model_path().unwrap()).unwrap().with_threads(threads);
-        let mut i = 0;
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                i = (i + 1) % MESSAGES.len();
-                enc.encode_query(MESSAGES[i])
-            })
-        });
+    let mut arithmetics = vec![default];
+    if default != Arithmetic::F32 {
+        arithmetics.push(Arithmetic::F32);
+    }
+    for arithmetic in arithmetics {
+        for threads in [2, 1] {
+            let enc = Encoder::load_with(&path, arithmetic).unwrap().with_threads(threads);
+            let name =
+                format!("short_message_{}_{threads}_thread{}", arithmetic.as_str(), if threads > 1 { "s" } else { "" });
+            let mut i = 0;
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    i = (i + 1) % MESSAGES.len();
+                    enc.encode_query(MESSAGES[i])
+                })
+            });
+        }
     }
     group.sample_size(10);
     group.bench_function("batch_of_8_2_threads", |b| b.iter(|| enc.encode_batch(&MESSAGES)));
