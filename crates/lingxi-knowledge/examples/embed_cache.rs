@@ -6,6 +6,9 @@
 //! (`L<k>`, 0..=12) and the last layer's first-token state (`cls`), not normalised, in
 //! `<name>.<split>.<field>.<view>.f32` (same layout).
 //!
+//! A field `a+b` encodes the named fields joined by a space as one text (a question pair read
+//! together, for a cross representation of the pair).
+//!
 //! `--budget=N` encodes each text as the bot encodes a customer message: at most
 //! `N` tokens (`Encoder::encode_query_features_within`, the `[knowledge] query_max_tokens` budget),
 //! one text per forward pass.
@@ -73,7 +76,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut texts = Vec::new();
         for line in std::io::BufReader::new(file).lines().take(limit) {
             let v: serde_json::Value = serde_json::from_str(&line?)?;
-            texts.push(v[field].as_str().unwrap_or("").to_owned());
+            let parts: Vec<&str> = field.split('+').map(|f| v[f].as_str().unwrap_or("")).collect();
+            texts.push(parts.join(" "));
         }
         // Resume from the shortest file, cutting the others back to it (whole rows only).
         let done = outs
