@@ -302,15 +302,27 @@ fn pair(dir: &Path, emb: Option<&Path>) {
             cos_only.map_or(String::new(), |c| format!("; e5 cosine alone {}", pct(c)))
         );
         if let (Some(fa), Some(fb), Some(ea), Some(eb)) = (&fva, &fvb, &eva, &evb) {
-            network(&name, eval_split, (&xs, &ys, fa, fb), (&ex, &ey, ea, eb));
+            // The pair read together (`embed_cache … <split>:text_a+text_b`), when cached.
+            const CROSS: &str = "text_a+text_b";
+            let cross =
+                vectors(emb, &name, fit_split, CROSS, n_fit).zip(vectors(emb, &name, eval_split, CROSS, ep.len()));
+            let cross = cross.as_ref().map(|(f, e)| (f.as_slice(), e.as_slice()));
+            network(&name, eval_split, (&xs, &ys, fa, fb), (&ex, &ey, ea, eb), cross);
         }
     }
 }
 
 type Split<'a> = (&'a Feats, &'a [bool], &'a [Vec<f32>], &'a [Vec<f32>]);
+/// The cross embeddings of the fit and the scored split.
+type Cross<'a> = Option<(&'a [Vec<f32>], &'a [Vec<f32>])>;
 
-fn inputs(xs: &Feats, va: &[Vec<f32>], vb: &[Vec<f32>]) -> Vec<PairInput> {
-    xs.iter().zip(va).zip(vb).map(|((x, a), b)| PairInput::new(x, a, b).expect("cached vectors are finite")).collect()
+fn inputs(xs: &Feats, va: &[Vec<f32>], vb: &[Vec<f32>], cross: Option<&[Vec<f32>]>) -> Vec<PairInput> {
+    let plain =
+        xs.iter().zip(va).zip(vb).map(|((x, a), b)| PairInput::new(x, a, b).expect("cached vectors are finite"));
+    match cross {
+        None => plain.collect(),
+        Some(c) => plain.zip(c).map(|(x, c)| x.with_cross(c).expect("cached vectors are finite")).collect(),
+    }
 }
 
 /// Candidate settings: logistic models with strong to weak L2 at two learning rates, and one hidden
@@ -336,48 +348,53 @@ fn net_configs() -> Vec<NetConfig> {
     }]
 }
 
-/// The pair network: the setting and its epoch and threshold are chosen on whole topics held out of the
-/// fit split (`pair::held_out_by_topic` over the first questions' vectors, 50 clusters, about 10 %), the
-/// model is fitted on the rest, and the scored split is scored once.
-fn network(name: &str, eval_split: &str, fit: Split, eval: Split) {
-    let all = inputs(fit.0, fit.2, fit.3);
+/// The pair network: the inputs (with or without the cross embedding, when cached), the setting and
+/// its epoch and threshold are chosen on whole topics held out of the fit split
+/// (`pair::held_out_by_topic` over the first questions' vectors, 50 clusters, about 10 %), the model
+/// is fitted on the rest, and the scored split is scored once.
+fn network(name: &str, eval_split: &str, fit: Split, eval: Split, cross: Cross) {
     let held = held_out_by_topic(fit.2, 50, 0.1);
-    let pick = |h: bool| -> (Vec<PairInput>, Vec<bool>) {
-        all.iter().zip(fit.1).zip(&held).filter(|(_, &x)| x == h).map(|((x, &y), _)| (x.clone(), y)).unzip()
-    };
-    let ((fx, fy), (hx, hy)) = (pick(false), pick(true));
     let t = Instant::now();
-    let mut best: Option<(NetConfig, NetFit)> = None;
-    for cfg in net_configs() {
-        match PairNet::train(&fx, &fy, &hx, &hy, &cfg) {
-            Ok(f) => {
-                println!(
-                    "  network hidden {} l2 {} lr {}: topic-held-out acc {} (epoch {}, threshold {:.2})",
-                    cfg.hidden,
-                    cfg.l2,
-                    cfg.learning_rate,
-                    pct(f.held_out_accuracy),
-                    f.epoch,
-                    f.net.threshold
-                );
-                if best.as_ref().is_none_or(|b| f.held_out_accuracy > b.1.held_out_accuracy) {
-                    best = Some((cfg, f));
+    let mut best: Option<(bool, NetConfig, NetFit)> = None;
+    let variants: &[bool] = if cross.is_some() { &[false, true] } else { &[false] };
+    for &with_cross in variants {
+        let all = inputs(fit.0, fit.2, fit.3, cross.filter(|_| with_cross).map(|c| c.0));
+        let pick = |h: bool| -> (Vec<PairInput>, Vec<bool>) {
+            all.iter().zip(fit.1).zip(&held).filter(|(_, &x)| x == h).map(|((x, &y), _)| (x.clone(), y)).unzip()
+        };
+        let ((fx, fy), (hx, hy)) = (pick(false), pick(true));
+        for cfg in net_configs() {
+            match PairNet::train(&fx, &fy, &hx, &hy, &cfg) {
+                Ok(f) => {
+                    println!(
+                        "  network cross {with_cross} hidden {} l2 {} lr {}: topic-held-out acc {} (epoch {}, threshold {:.2})",
+                        cfg.hidden,
+                        cfg.l2,
+                        cfg.learning_rate,
+                        pct(f.held_out_accuracy),
+                        f.epoch,
+                        f.net.threshold
+                    );
+                    if best.as_ref().is_none_or(|b| f.held_out_accuracy > b.2.held_out_accuracy) {
+                        best = Some((with_cross, cfg, f));
+                    }
                 }
+                Err(e) => println!("  network hidden {} l2 {}: not trained: {e}", cfg.hidden, cfg.l2),
             }
-            Err(e) => println!("  network hidden {} l2 {}: not trained: {e}", cfg.hidden, cfg.l2),
         }
     }
-    let Some((cfg, fitted)) = best else { return };
+    let Some((with_cross, cfg, fitted)) = best else { return };
     let train_secs = t.elapsed().as_secs_f32();
-    let ex = inputs(eval.0, eval.2, eval.3);
+    let n_held = held.iter().filter(|h| **h).count();
+    let ex = inputs(eval.0, eval.2, eval.3, cross.filter(|_| with_cross).map(|c| c.1));
     let t = Instant::now();
     let hits = ex.iter().zip(eval.1).filter(|(x, &y)| fitted.net.matches(x) == Ok(y)).count();
     let per_pair_us = t.elapsed().as_secs_f64() * 1e6 / ex.len().max(1) as f64;
     println!(
-        "TEST {name} network ({} fit pairs, {} held out by topic; {eval_split} {}): accuracy {} | chosen {cfg:?}; \
-         epoch {}, threshold {:.2}, held-out acc {}; all settings trained in {train_secs:.0} s, {per_pair_us:.1} us per pair",
-        fx.len(),
-        hx.len(),
+        "TEST {name} network ({} fit pairs, {n_held} held out by topic; {eval_split} {}): accuracy {} | chosen cross \
+         {with_cross} {cfg:?}; epoch {}, threshold {:.2}, held-out acc {}; all settings trained in {train_secs:.0} s, \
+         {per_pair_us:.1} us per pair",
+        held.len() - n_held,
         ex.len(),
         pct(hits as f32 / ex.len().max(1) as f32),
         fitted.epoch,

@@ -52,7 +52,20 @@ impl PairInput {
         Ok(PairInput(x))
     }
 
-    /// Number of inputs (2 × embedding width + the lexical features).
+    /// Appends the embedding of the two questions read together as one text (`"A B"`): a frozen
+    /// encoder's attention then sees both, which the two separate embeddings cannot show.
+    pub fn with_cross(mut self, cross: &[f32]) -> Result<Self, PairError> {
+        if cross.is_empty() {
+            return Err(PairError::EmptyEmbedding);
+        }
+        if cross.iter().any(|v| !v.is_finite()) {
+            return Err(PairError::NonFinite);
+        }
+        self.0.extend_from_slice(cross);
+        Ok(self)
+    }
+
+    /// Number of inputs (2 × embedding width + the lexical features, + the cross embedding).
     pub fn width(&self) -> usize {
         self.0.len()
     }
@@ -392,6 +405,9 @@ mod tests {
         assert_eq!(PairInput::new(&lex, &[1.0, 0.0], &[1.0, 0.0]), Err(PairError::NonFinite));
         let x = PairInput::new(&LEX, &[1.0, 0.0], &[0.0, 1.0]).unwrap();
         assert_eq!(x.width(), 4 + N_PAIR_FEATURES);
+        assert_eq!(x.clone().with_cross(&[]), Err(PairError::EmptyEmbedding));
+        assert_eq!(x.clone().with_cross(&[0.5, f32::NAN]), Err(PairError::NonFinite));
+        assert_eq!(x.with_cross(&[0.5, 0.5, 0.1]).unwrap().width(), 4 + N_PAIR_FEATURES + 3);
     }
 
     #[test]
