@@ -6,6 +6,10 @@
 //! (`L<k>`, 0..=12) and the last layer's first-token state (`cls`), not normalised, in
 //! `<name>.<split>.<field>.<view>.f32` (same layout).
 //!
+//! The vectors are in the arithmetic the encoder picks (int8 on AVX-512 VNNI CPUs, else f32;
+//! `LINGXI_ENCODER_ARITHMETIC` overrides): keep one directory per arithmetic, since a resumed
+//! file would otherwise mix the two.
+//!
 //! A field `a+b` encodes the named fields joined by a space as one text (a question pair read
 //! together, for a cross representation of the pair).
 //!
