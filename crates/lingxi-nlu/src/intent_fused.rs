@@ -294,34 +294,87 @@ fn choose(probe: &FusedClassifier, held: &Part<'_>, config: &FusedIntentConfig) 
             preds.iter().zip(&gold).filter(|(_, g)| Some(**g) != oos_class).map(|(p, _)| p.1).collect();
         conf.sort_by(f32::total_cmp);
         let cap = false_reject_cap(&conf, config.oos_false_reject_rate);
-        for threshold in candidate_thresholds(&conf, cap, n_out > 0) {
-            let rejected = |p: &(u32, f32)| Some(p.0) == oos_class || p.1 < threshold;
-            let right_in =
-                preds.iter().zip(&gold).filter(|(p, g)| Some(**g) != oos_class && p.0 == **g && !rejected(p)).count();
-            let right_out = preds.iter().zip(&gold).filter(|(p, g)| Some(**g) == oos_class && rejected(p)).count();
-            let acc = right_in as f32 / n_in.max(1) as f32;
-            let rej = if n_out == 0 { 0.0 } else { right_out as f32 / n_out as f32 };
-            let score = (right_in + right_out) as f32 / gold.len().max(1) as f32;
-            // Ascending thresholds, strictly better only: of equal scores the lowest threshold.
-            if best.as_ref().is_none_or(|b| score > b.0 + 1e-6) {
+        let candidates = candidate_thresholds(&conf, cap, n_out > 0);
+        if let Some(o) = best_threshold(&preds, &gold, oos_class, &candidates) {
+            // Strictly better only: of equal scores the earlier mix.
+            if best.as_ref().is_none_or(|b| o.score > b.0 + 1e-6) {
                 let report = FusedReport {
                     holdout_examples: gold.len(),
-                    holdout_accuracy: acc,
-                    holdout_rejection: rej,
+                    holdout_accuracy: o.accuracy,
+                    holdout_rejection: o.rejection,
                     mix: *mix,
-                    oos_threshold: threshold,
+                    oos_threshold: o.threshold,
                 };
-                best = Some((score, report));
+                best = Some((o.score, report));
             }
         }
     }
     best.map(|b| b.1).unwrap_or_default()
 }
 
+/// How one threshold does on the held-out slice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Outcome {
+    threshold: f32,
+    /// Examples handled right over all held-out examples (what is maximised).
+    score: f32,
+    /// In-scope examples answered with their intent, over the in-scope ones.
+    accuracy: f32,
+    /// `out_of_scope` examples rejected, over those (0 without any).
+    rejection: f32,
+}
+
+/// The best of `candidates` (ascending) for predictions `(class, confidence)` against `gold`: a
+/// prediction is rejected when it is the out-of-scope class or below the threshold; each example
+/// counts once (see [`choose`]), and of equal scores the lowest threshold is kept.
+fn best_threshold(preds: &[(u32, f32)], gold: &[u32], oos_class: Option<u32>, candidates: &[f32]) -> Option<Outcome> {
+    let n_in = gold.iter().filter(|g| Some(**g) != oos_class).count();
+    let n_out = gold.len() - n_in;
+    let mut best: Option<Outcome> = None;
+    for &threshold in candidates {
+        let rejected = |p: &(u32, f32)| Some(p.0) == oos_class || p.1 < threshold;
+        let right_in =
+            preds.iter().zip(gold).filter(|(p, g)| Some(**g) != oos_class && p.0 == **g && !rejected(p)).count();
+        let right_out = preds.iter().zip(gold).filter(|(p, g)| Some(**g) == oos_class && rejected(p)).count();
+        let o = Outcome {
+            threshold,
+            score: (right_in + right_out) as f32 / gold.len().max(1) as f32,
+            accuracy: right_in as f32 / n_in.max(1) as f32,
+            rejection: if n_out == 0 { 0.0 } else { right_out as f32 / n_out as f32 },
+        };
+        if best.is_none_or(|b| o.score > b.score + 1e-6) {
+            best = Some(o);
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::intent::IntentConfig;
+
+    #[test]
+    fn one_more_rejected_negative_does_not_outweigh_a_lost_paraphrase() {
+        // Ten in-scope examples of class 1 and two negatives (class 0 is `out_of_scope`, never
+        // predicted here). At 0.31 one negative is rejected (11 of 12 right); at 0.53 both are,
+        // but a paraphrase at 0.5 is lost (11 of 12 again): the lower threshold is kept. A sum
+        // of class rates would take 0.53 (0.9 + 1.0 against 1.0 + 0.5).
+        let mut preds = vec![(1u32, 0.9f32); 8];
+        preds.extend([(1, 0.5), (1, 0.55), (1, 0.52), (1, 0.3)]);
+        let gold = [vec![1u32; 10], vec![0, 0]].concat();
+        let o = best_threshold(&preds, &gold, Some(0), &[0.0, 0.31, 0.53, 0.56]).unwrap();
+        assert_eq!(o.threshold, 0.31, "{o:?}");
+        assert_eq!((o.accuracy, o.rejection), (1.0, 0.5));
+        assert!((o.score - 11.0 / 12.0).abs() < 1e-6);
+        // Two more negatives at 0.52: now 0.53 gains more than it loses and wins.
+        preds.extend([(1, 0.52), (1, 0.52)]);
+        let gold = [gold, vec![0, 0]].concat();
+        assert_eq!(best_threshold(&preds, &gold, Some(0), &[0.0, 0.31, 0.53, 0.56]).unwrap().threshold, 0.53);
+        // Without negatives the score is the accuracy and the lowest threshold stays.
+        let o = best_threshold(&preds[..10], &gold[..10], Some(0), &[0.0, 0.31]).unwrap();
+        assert_eq!((o.threshold, o.rejection), (0.0, 0.0));
+    }
 
     /// Toy embeddings: one axis per intent, plus an "elsewhere" axis for out-of-scope text.
     fn vec_of(axis: usize) -> Vec<f32> {
