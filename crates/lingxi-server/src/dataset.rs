@@ -46,10 +46,9 @@ pub fn embed_texts(
     use std::io::Write;
     let dim = enc.dim();
     let mut h = Sha256::new();
-    // int8 vectors differ from f32 ones: never resume or reuse one kind as the other (f32 keeps
-    // the key it always had, so existing caches stay valid).
-    if enc.arithmetic() != lingxi_encoder::Arithmetic::F32 {
-        h.update(enc.arithmetic().as_str().as_bytes());
+    // Never resume or reuse int8 vectors as f32 ones or the reverse.
+    if let Some(tag) = enc.arithmetic().vectors_tag() {
+        h.update(tag.as_bytes());
         h.update([0u8]);
     }
     for t in texts {

@@ -92,14 +92,12 @@ pub fn model_id(path: &Path) -> std::io::Result<String> {
     Ok(format!("e5s-v{VECTORS_VERSION}-{size}-{}", hex::encode(&digest[..16])))
 }
 
-/// The identity of the vectors an encoder computes: the model's, plus the arithmetic when it is
-/// not f32 (int8 vectors differ from f32 ones in the third decimal; a store written by one must
-/// not serve the other). f32 keeps the plain model id, so stores written before int8 existed
-/// stay valid on CPUs that still compute in f32.
+/// The identity of the vectors an encoder computes: the model's, plus the arithmetic's tag when
+/// it has one (`Arithmetic::vectors_tag`: int8 vectors must not be served from an f32 store).
 fn vectors_id(model_id: &str, arithmetic: lingxi_encoder::Arithmetic) -> String {
-    match arithmetic {
-        lingxi_encoder::Arithmetic::F32 => model_id.to_owned(),
-        other => format!("{model_id}-{}", other.as_str()),
+    match arithmetic.vectors_tag() {
+        None => model_id.to_owned(),
+        Some(tag) => format!("{model_id}-{tag}"),
     }
 }
 
