@@ -39,13 +39,15 @@ impl Arithmetic {
         }
     }
 
-    /// What a cache of vectors adds to the model's identity so the two kinds never mix: nothing
-    /// for f32 (caches written before int8 existed hold f32 vectors and stay valid), the name
-    /// otherwise.
+    /// What a cache of vectors adds to the model's identity so that vectors of different
+    /// arithmetics never mix: nothing for f32 (caches written before int8 existed hold f32
+    /// vectors and stay valid), the int8 revision's name otherwise.
     pub fn vectors_tag(self) -> Option<&'static str> {
         match self {
             Arithmetic::F32 => None,
-            other => Some(other.as_str()),
+            // "o2": two outliers per token set apart (tenth session); the first int8
+            // vectors, tagged "int8", differ from these and must not be reused.
+            Arithmetic::Int8 => Some("int8o2"),
         }
     }
 
@@ -93,11 +95,16 @@ pub(crate) struct Int8Matrix {
     pub cols: usize,
     biased: Vec<u8>,
     scales: Vec<f32>,
+    /// The same signed bytes column by column (`[col][row]`), when the matrix multiplies
+    /// activation outliers back in (see [`Tokens::quantise`]).
+    by_column: Option<Vec<i8>>,
 }
 
 impl Int8Matrix {
-    /// Re-quantise a Q4_0 matrix: each row's largest weight maps to ±127.
-    pub fn from_q4(m: &QMatrix) -> Self {
+    /// Re-quantise a Q4_0 matrix: each row's largest weight maps to ±127. With
+    /// `keep_outliers`, a column-major copy of the bytes is kept too, for the activations'
+    /// outliers.
+    pub fn from_q4(m: &QMatrix, keep_outliers: bool) -> Self {
         let mut row = vec![0f32; m.cols];
         let mut q = vec![0i8; m.cols];
         let mut biased = Vec::with_capacity(m.rows * m.cols);
@@ -107,12 +114,26 @@ impl Int8Matrix {
             scales.push(quantise(&row, &mut q));
             biased.extend(q.iter().map(|&v| (v as u8) ^ 0x80));
         }
-        Int8Matrix { cols: m.cols, biased, scales }
+        let by_column = keep_outliers.then(|| {
+            let mut by_column = vec![0i8; m.rows * m.cols];
+            for (r, row) in biased.chunks_exact(m.cols).enumerate() {
+                for (c, &b) in row.iter().enumerate() {
+                    by_column[c * m.rows + r] = (b ^ 0x80) as i8;
+                }
+            }
+            by_column
+        });
+        Int8Matrix { cols: m.cols, biased, scales, by_column }
+    }
+
+    /// Whether activations keep their outliers apart for this matrix.
+    pub fn keeps_outliers(&self) -> bool {
+        self.by_column.is_some()
     }
 
     /// Resident bytes of the weights.
     pub fn heap_bytes(&self) -> usize {
-        self.biased.len() + self.scales.len() * 4
+        self.biased.len() + self.scales.len() * 4 + self.by_column.as_ref().map_or(0, Vec::len)
     }
 
     /// Row `r`'s biased bytes over the reduction blocks `kb`.
@@ -131,13 +152,23 @@ impl Int8Matrix {
 /// the sum's bits is the rounded value (ties to even). SSE2 has no rounding instruction and
 /// `round_ties_even` became a call to `rintf` per value (a sixth of encoding time, measured).
 fn quantise(v: &[f32], out: &mut [i8]) -> f32 {
-    const ROUND: f32 = 12_582_912.0;
-    let max_bits = v.iter().fold(0u32, |m, x| m.max(x.to_bits() & 0x7fff_ffff));
-    if max_bits == 0 || max_bits >= 0x7f80_0000 {
+    let max_bits = v.iter().fold(0u32, |m, &x| m.max(magnitude(x)));
+    if max_bits >= 0x7f80_0000 {
         out.fill(0);
         return 0.0;
     }
-    let max = f32::from_bits(max_bits);
+    quantise_to(v, f32::from_bits(max_bits), out)
+}
+
+/// Quantise `v` with `max` (finite, not negative) mapped to 127; values beyond it give
+/// meaningless bytes, which callers overwrite.
+#[inline(always)]
+fn quantise_to(v: &[f32], max: f32, out: &mut [i8]) -> f32 {
+    const ROUND: f32 = 12_582_912.0;
+    if max == 0.0 {
+        out.fill(0);
+        return 0.0;
+    }
     let inv = 127.0 / max;
     for (o, x) in out.iter_mut().zip(v) {
         *o = (x * inv + ROUND).to_bits() as u8 as i8;
@@ -145,18 +176,37 @@ fn quantise(v: &[f32], out: &mut [i8]) -> f32 {
     max / 127.0
 }
 
-/// Tokens quantised for one matmul: `[token][k]` signed bytes, each token's step, and each
-/// token's byte sum times 128 (the bias correction).
-struct Tokens {
+/// Values per token kept out of the bytes and multiplied in f32 (see [`Tokens::quantise`]).
+pub(crate) const OUTLIERS: usize = 2;
+
+/// A token's outlier values, `(column, value)`, largest magnitude first; value 0 marks an
+/// unused slot (it contributes nothing).
+type Outliers = [(u32, f32); OUTLIERS];
+
+/// Activations quantised for one or more matmuls over the same input: `[token][k]` signed
+/// bytes, each token's step, each token's byte sum times 128 (the bias correction), and,
+/// when asked for, each token's outliers.
+pub(crate) struct Tokens {
     k: usize,
     bytes: Vec<i8>,
     steps: Vec<f32>,
     offsets: Vec<i32>,
+    outliers: Option<Vec<Outliers>>,
 }
 
 impl Tokens {
-    fn quantise(x: &[f32], k: usize, n_tokens: usize) -> Self {
-        quantise_tokens(x, k, n_tokens)
+    /// Quantise `n_tokens` rows of width `k`. With `outliers`, each token's [`OUTLIERS`]
+    /// largest-magnitude values are set aside before the step is chosen, so the step follows
+    /// the rest of the token instead of its extremes; a matrix built with
+    /// [`Int8Matrix::from_q4`]`(.., true)` multiplies them back in f32.
+    ///
+    /// Why: the layer-normalised inputs of the Q, K, V and FFN matrices carry a few channels
+    /// (the same few in most tokens) 3 to 5 times larger than the rest, and the FFN's GELU
+    /// output is similar, so one step per token spent most of the 8 bits on them. Setting
+    /// two aside cut the mean `1 - cosine` between int8 and f32 vectors from 9.4e-4 to
+    /// 1.1e-4 on 1,000 clinc150 dev queries (docs/encoder.md).
+    pub(crate) fn quantise(x: &[f32], k: usize, n_tokens: usize, outliers: bool) -> Self {
+        quantise_tokens(x, k, n_tokens, outliers)
     }
 
     fn token(&self, t: usize) -> &[i8] {
@@ -164,17 +214,93 @@ impl Tokens {
     }
 }
 
+/// The `N` largest magnitudes of `v`, `(column, value)`, largest first (value 0 where `v` has
+/// fewer non-zero values); `None` when `v` holds a NaN or an infinity.
+///
+/// Read 16 values at a time: a chunk whose largest magnitude (the float bits without the sign,
+/// compared as integers, which vectorises) is not above the current smallest kept one is
+/// skipped, as almost every chunk is once the first few have been read.
+#[inline(always)]
+fn largest<const N: usize>(v: &[f32]) -> Option<[(u32, f32); N]> {
+    const C: usize = 16;
+    let mut top = [(0u32, 0f32); N];
+    let mut floor = 0u32;
+    let mut all = 0u32;
+    let mut chunks = v.chunks_exact(C);
+    for (c, chunk) in (&mut chunks).enumerate() {
+        let m = chunk.iter().fold(0u32, |m, &x| m.max(magnitude(x)));
+        all = all.max(m);
+        if m > floor {
+            floor = keep_largest(&mut top, c * C, chunk);
+        }
+    }
+    let tail = chunks.remainder();
+    all = tail.iter().fold(all, |m, &x| m.max(magnitude(x)));
+    keep_largest(&mut top, v.len() - tail.len(), tail);
+    (all < 0x7f80_0000).then_some(top)
+}
+
+/// A float's magnitude as an integer of the same order (NaN and infinity above every finite).
+#[inline(always)]
+fn magnitude(x: f32) -> u32 {
+    x.to_bits() & 0x7fff_ffff
+}
+
+/// Merge `chunk` (starting at column `at`) into `top`; returns the smallest kept magnitude.
+#[inline(always)]
+fn keep_largest<const N: usize>(top: &mut [(u32, f32); N], at: usize, chunk: &[f32]) -> u32 {
+    let mut floor = magnitude(top[N - 1].1);
+    for (i, &x) in chunk.iter().enumerate() {
+        let a = magnitude(x);
+        if a > floor {
+            let mut j = N - 1;
+            while j > 0 && magnitude(top[j - 1].1) < a {
+                top[j] = top[j - 1];
+                j -= 1;
+            }
+            top[j] = ((at + i) as u32, x);
+            floor = magnitude(top[N - 1].1);
+        }
+    }
+    floor
+}
+
+/// Quantise one token with its [`OUTLIERS`] largest values set aside: the next largest maps
+/// to 127, and the set-aside columns' bytes are 0.
+#[inline(always)]
+fn quantise_apart(v: &[f32], out: &mut [i8]) -> (f32, Outliers) {
+    const N: usize = OUTLIERS + 1;
+    let Some(top) = largest::<N>(v) else {
+        out.fill(0);
+        return (0.0, [(0, 0.0); OUTLIERS]);
+    };
+    let step = quantise_to(v, top[OUTLIERS].1.abs(), out);
+    let apart: Outliers = std::array::from_fn(|o| top[o]);
+    for &(i, _) in apart.iter().filter(|o| o.1 != 0.0) {
+        out[i as usize] = 0;
+    }
+    (step, apart)
+}
+
 /// [`Tokens::quantise`], compiled for AVX2 too (eight lanes instead of four; same results).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn quantise_tokens(x: &[f32], k: usize, n_tokens: usize) -> Tokens {
+fn quantise_tokens(x: &[f32], k: usize, n_tokens: usize, keep_outliers: bool) -> Tokens {
     let mut bytes = vec![0i8; n_tokens * k];
     let mut steps = Vec::with_capacity(n_tokens);
     let mut offsets = Vec::with_capacity(n_tokens);
+    let mut outliers = Vec::with_capacity(if keep_outliers { n_tokens } else { 0 });
     for (xt, qt) in x.chunks_exact(k).zip(bytes.chunks_exact_mut(k)).take(n_tokens) {
-        steps.push(quantise(xt, qt));
+        let step = if keep_outliers {
+            let (step, apart) = quantise_apart(xt, qt);
+            outliers.push(apart);
+            step
+        } else {
+            quantise(xt, qt)
+        };
+        steps.push(step);
         offsets.push(128 * qt.iter().map(|&q| i32::from(q)).sum::<i32>());
     }
-    Tokens { k, bytes, steps, offsets }
+    Tokens { k, bytes, steps, offsets, outliers: keep_outliers.then_some(outliers) }
 }
 
 /// The output value from a row's exact biased sum: the same expression on every path, so
@@ -186,6 +312,7 @@ fn finish(biased_sum: i32, offset: i32, w_step: f32, x_step: f32) -> f32 {
 
 /// `Y[t, j] = sum over the columns of blocks kb of X[t, k] * W[rows.start + j, k]`, where `x` is
 /// `[token][kb.len() * 32]`; returns the `n_tokens x rows.len()` block, row-major, without bias.
+/// The activations keep their outliers apart when the matrix was built for it.
 pub(crate) fn matmul_part(
     w: &Int8Matrix,
     rows: Range<usize>,
@@ -193,18 +320,71 @@ pub(crate) fn matmul_part(
     x: &[f32],
     n_tokens: usize,
 ) -> Vec<f32> {
+    if rows.is_empty() || kb.is_empty() || n_tokens == 0 {
+        return vec![0f32; n_tokens * rows.len()];
+    }
+    let tokens = Tokens::quantise(x, kb.len() * QK, n_tokens, w.by_column.is_some());
+    matmul_tokens(w, rows, kb, &tokens)
+}
+
+/// [`matmul_part`] over activations already quantised (shared by the matrices that read the
+/// same input). Tokens with outliers need a matrix built to keep them.
+pub(crate) fn matmul_tokens(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &Tokens) -> Vec<f32> {
+    let n_tokens = tokens.steps.len();
     let mut y = vec![0f32; n_tokens * rows.len()];
     if rows.is_empty() || kb.is_empty() || n_tokens == 0 {
         return y;
     }
-    let tokens = Tokens::quantise(x, kb.len() * QK, n_tokens);
+    assert_eq!(tokens.k, kb.len() * QK, "tokens quantised for another reduction range");
     #[cfg(target_arch = "x86_64")]
-    if has_vnni() {
-        vnni::matmul(w, rows, kb, &tokens, &mut y);
-        return y;
+    let done = has_vnni() && {
+        vnni::matmul(w, rows.clone(), kb.clone(), tokens, &mut y);
+        true
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = false;
+    if !done {
+        scalar_matmul(w, rows.clone(), kb.clone(), tokens, &mut y);
     }
-    scalar_matmul(w, rows, kb, &tokens, &mut y);
+    add_token_outliers(w, rows, kb.start * QK, tokens, &mut y);
     y
+}
+
+/// The outliers' share, after either kernel (see [`add_outliers`]).
+fn add_token_outliers(w: &Int8Matrix, rows: Range<usize>, col0: usize, tokens: &Tokens, y: &mut [f32]) {
+    if let Some(outliers) = &tokens.outliers {
+        let by_column = w.by_column.as_deref().expect("a matrix built to keep outliers");
+        add_outliers(by_column, &w.scales, rows, col0, outliers, y);
+    }
+}
+
+/// `y[t, j] += scale[r] * sum over t's outliers of value * W[r, column]` for `r = rows.start + j`,
+/// reading the weights column by column (`by_column` is `[col][row]`), in f32, the same on
+/// every path.
+#[multiversion::multiversion(targets("x86_64+avx2+fma"))]
+fn add_outliers(
+    by_column: &[i8],
+    scales: &[f32],
+    rows: Range<usize>,
+    col0: usize,
+    outliers: &[Outliers],
+    y: &mut [f32],
+) {
+    let (n, width) = (scales.len(), rows.len());
+    let scales = &scales[rows.clone()];
+    for (top, yt) in outliers.iter().zip(y.chunks_exact_mut(width)) {
+        let cols: [&[i8]; OUTLIERS] = std::array::from_fn(|o| {
+            let c = col0 + top[o].0 as usize;
+            &by_column[c * n + rows.start..c * n + rows.end]
+        });
+        for (j, (out, s)) in yt.iter_mut().zip(scales).enumerate() {
+            let mut sum = 0f32;
+            for o in 0..OUTLIERS {
+                sum += top[o].1 * f32::from(cols[o][j]);
+            }
+            *out += sum * s;
+        }
+    }
 }
 
 /// The reference kernel: plain integer sums.
@@ -417,8 +597,8 @@ mod tests {
         let (rows, cols) = (13, 128);
         let m = q4(rows, cols);
         let d = dense(&m);
-        let w = Int8Matrix::from_q4(&m);
-        for n_tokens in [1, 2, 3, 7, 8, 9, 17] {
+        for (keep, n_tokens) in [false, true].into_iter().flat_map(|k| [1, 2, 3, 7, 8, 9, 17].map(|n| (k, n))) {
+            let w = Int8Matrix::from_q4(&m, keep);
             let x: Vec<f32> = (0..n_tokens * cols).map(|i| ((i * 37 % 101) as f32 - 50.0) / 13.0).collect();
             let y = matmul_part(&w, 2..11, 0..cols / QK, &x, n_tokens);
             for t in 0..n_tokens {
@@ -434,7 +614,7 @@ mod tests {
                     let got = y[t * 9 + j];
                     assert!(
                         (got - exact).abs() <= bound * 1.001 + 1e-4,
-                        "t={t} r={r}: {got} vs {exact} (bound {bound})"
+                        "t={t} r={r} outliers {keep}: {got} vs {exact} (bound {bound})"
                     );
                 }
             }
@@ -447,18 +627,22 @@ mod tests {
         // and a partial reduction range; on a CPU without VNNI both sides are the scalar
         // kernel and the test only checks the reference against itself.
         let (rows, cols) = (10, 192);
-        let w = Int8Matrix::from_q4(&q4(rows, cols));
         let kb = 1..5;
         let k = kb.len() * QK;
-        for n_tokens in (1..=17).chain([64, 65, 70, 130]) {
-            let x: Vec<f32> = (0..n_tokens * k).map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.37).collect();
-            for range in [1..9, 1..10, 0..1, 3..6] {
-                let got = matmul_part(&w, range.clone(), kb.clone(), &x, n_tokens);
-                let mut want = vec![0f32; n_tokens * range.len()];
-                scalar_matmul(&w, range.clone(), kb.clone(), &Tokens::quantise(&x, k, n_tokens), &mut want);
-                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-                assert_eq!(bits(&got), bits(&want), "{n_tokens} tokens, rows {range:?}");
-                assert!(got.iter().any(|v| *v != 0.0));
+        for keep in [false, true] {
+            let w = Int8Matrix::from_q4(&q4(rows, cols), keep);
+            for n_tokens in (1..=17).chain([64, 65, 70, 130]) {
+                let x: Vec<f32> = (0..n_tokens * k).map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.37).collect();
+                let tokens = Tokens::quantise(&x, k, n_tokens, keep);
+                for range in [1..9, 1..10, 0..1, 3..6] {
+                    let got = matmul_part(&w, range.clone(), kb.clone(), &x, n_tokens);
+                    let mut want = vec![0f32; n_tokens * range.len()];
+                    scalar_matmul(&w, range.clone(), kb.clone(), &tokens, &mut want);
+                    add_token_outliers(&w, range.clone(), kb.start * QK, &tokens, &mut want);
+                    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                    assert_eq!(bits(&got), bits(&want), "{n_tokens} tokens, rows {range:?}, outliers {keep}");
+                    assert!(got.iter().any(|v| *v != 0.0));
+                }
             }
         }
         eprintln!("VNNI kernel exercised: {}", has_vnni());
@@ -481,11 +665,13 @@ mod tests {
 
     #[test]
     fn degenerate_activations_give_zeros_not_nan() {
-        let w = Int8Matrix::from_q4(&q4(3, 64));
-        for bad in [0.0, f32::NAN, f32::INFINITY] {
-            let x = vec![bad; 2 * 64];
-            let y = matmul_part(&w, 0..3, 0..2, &x, 2);
-            assert!(y.iter().all(|v| *v == 0.0), "{bad}: {y:?}");
+        for keep in [false, true] {
+            let w = Int8Matrix::from_q4(&q4(3, 64), keep);
+            for bad in [0.0, f32::NAN, f32::INFINITY] {
+                let x = vec![bad; 2 * 64];
+                let y = matmul_part(&w, 0..3, 0..2, &x, 2);
+                assert!(y.iter().all(|v| *v == 0.0), "{bad}, outliers {keep}: {y:?}");
+            }
         }
     }
 
@@ -496,6 +682,54 @@ mod tests {
         let e = "fp16".parse::<Arithmetic>().unwrap_err().to_string();
         assert!(e.contains(ARITHMETIC_ENV) && e.contains("fp16"), "{e}");
         assert_eq!(Arithmetic::Int8.as_str().parse::<Arithmetic>().unwrap(), Arithmetic::Int8);
-        assert_eq!((Arithmetic::F32.vectors_tag(), Arithmetic::Int8.vectors_tag()), (None, Some("int8")));
+        assert_eq!((Arithmetic::F32.vectors_tag(), Arithmetic::Int8.vectors_tag()), (None, Some("int8o2")));
+    }
+
+    #[test]
+    fn the_largest_magnitudes_are_found_in_every_chunk_and_the_tail() {
+        // 37 values: two chunks of 16 and a tail of 5; the largest in the tail, the
+        // second negative in the second chunk, the third in the first.
+        let mut v = vec![0.5f32; 37];
+        v[3] = 4.0;
+        v[20] = -6.0;
+        v[35] = 9.0;
+        v[36] = -3.9;
+        assert_eq!(largest::<3>(&v), Some([(35, 9.0), (20, -6.0), (3, 4.0)]));
+        assert_eq!(largest::<2>(&[0.0, 0.0, 1.0]), Some([(2, 1.0), (0, 0.0)]));
+        v[7] = f32::NAN;
+        assert_eq!(largest::<3>(&v), None);
+    }
+
+    #[test]
+    fn outliers_set_apart_shrink_the_error_of_tokens_with_a_few_large_channels() {
+        // Layer-normalised activations look like this: most channels near ±1, two of them
+        // 30 times larger, which one step per token spends the 8 bits on.
+        let (rows, cols, n_tokens) = (16, 128, 5);
+        let m = q4(rows, cols);
+        let d = dense(&m);
+        let x: Vec<f32> = (0..n_tokens * cols)
+            .map(|i| {
+                let base = ((i * 37 % 101) as f32 - 50.0) / 50.0;
+                match i % cols {
+                    9 => 30.0,
+                    77 => -25.0 - (i / cols) as f32,
+                    _ => base,
+                }
+            })
+            .collect();
+        let error = |keep: bool| {
+            let y = matmul_part(&Int8Matrix::from_q4(&m, keep), 0..rows, 0..cols / QK, &x, n_tokens);
+            let mut sum = 0f32;
+            for t in 0..n_tokens {
+                for r in 0..rows {
+                    let exact: f32 =
+                        x[t * cols..(t + 1) * cols].iter().zip(&d[r * cols..(r + 1) * cols]).map(|(a, b)| a * b).sum();
+                    sum += (y[t * rows + r] - exact).abs();
+                }
+            }
+            sum
+        };
+        let (without, with) = (error(false), error(true));
+        assert!(with < without / 4.0, "error with the outliers apart {with}, without {without}");
     }
 }

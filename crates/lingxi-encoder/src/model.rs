@@ -16,12 +16,42 @@ enum Linear {
     Int8(Int8Matrix),
 }
 
+/// A matmul input in the form its arithmetic reads; one serves every matrix over that input.
+enum Input<'x> {
+    F32(&'x [f32]),
+    Int8(int8::Tokens),
+}
+
 impl Linear {
-    fn new(m: QMatrix, arithmetic: Arithmetic) -> Self {
+    /// `keep_outliers`: whether int8 activations set their largest values apart for this
+    /// matrix (all but the attention output, whose input has none worth the cost; see
+    /// [`int8::Tokens::quantise`]).
+    fn new(m: QMatrix, arithmetic: Arithmetic, keep_outliers: bool) -> Self {
         match arithmetic {
             Arithmetic::F32 => Linear::Q4(m),
-            Arithmetic::Int8 => Linear::Int8(Int8Matrix::from_q4(&m)),
+            Arithmetic::Int8 => Linear::Int8(Int8Matrix::from_q4(&m, keep_outliers)),
         }
+    }
+
+    /// `x` (`n_tok` rows over all the columns) prepared for this matrix and any other of the
+    /// same arithmetic and outlier setting.
+    fn prepare<'x>(&self, x: &'x [f32], n_tok: usize) -> Input<'x> {
+        match self {
+            Linear::Q4(_) => Input::F32(x),
+            Linear::Int8(m) => Input::Int8(int8::Tokens::quantise(x, m.cols, n_tok, m.keeps_outliers())),
+        }
+    }
+
+    /// `act(x W[rows]^T + bias[rows])` over a prepared input.
+    fn matmul_input(&self, bias: &[f32], x: &Input, n_tok: usize, rows: Range<usize>, act: Act) -> Vec<f32> {
+        let kb = 0..self.cols() / QK;
+        let mut y = match (self, x) {
+            (Linear::Q4(m), Input::F32(x)) => kernels::matmul_part(m, rows.clone(), kb, x, n_tok),
+            (Linear::Int8(m), Input::Int8(t)) => int8::matmul_tokens(m, rows.clone(), kb, t),
+            _ => unreachable!("an input prepared for another arithmetic"),
+        };
+        add_bias_act(&mut y, &bias[rows], act);
+        y
     }
 
     fn heap_bytes(&self) -> usize {
@@ -48,9 +78,7 @@ impl Linear {
 
     /// `act(x W[rows]^T + bias[rows])`, as `kernels::matmul` for the Q4 form.
     fn matmul(&self, bias: &[f32], x: &[f32], n_tok: usize, rows: Range<usize>, act: Act) -> Vec<f32> {
-        let mut y = self.matmul_part(rows.clone(), 0..self.cols() / QK, x, n_tok);
-        add_bias_act(&mut y, &bias[rows], act);
-        y
+        self.matmul_input(bias, &self.prepare(x, n_tok), n_tok, rows, act)
     }
 }
 
@@ -152,19 +180,19 @@ impl Model {
         for l in 0..c.n_layers {
             let n = |s: &str| format!("l{l}.{s}");
             layers.push(Layer {
-                q: Linear::new(ld.q4_tensor(&n("q.w"), h, h)?, arithmetic),
+                q: Linear::new(ld.q4_tensor(&n("q.w"), h, h)?, arithmetic, true),
                 q_b: ld.f32_tensor(&n("q.b"), h)?,
-                k: Linear::new(ld.q4_tensor(&n("k.w"), h, h)?, arithmetic),
+                k: Linear::new(ld.q4_tensor(&n("k.w"), h, h)?, arithmetic, true),
                 k_b: ld.f32_tensor(&n("k.b"), h)?,
-                v: Linear::new(ld.q4_tensor(&n("v.w"), h, h)?, arithmetic),
+                v: Linear::new(ld.q4_tensor(&n("v.w"), h, h)?, arithmetic, true),
                 v_b: ld.f32_tensor(&n("v.b"), h)?,
-                ao: Linear::new(ld.q4_tensor(&n("ao.w"), h, h)?, arithmetic),
+                ao: Linear::new(ld.q4_tensor(&n("ao.w"), h, h)?, arithmetic, false),
                 ao_b: ld.f32_tensor(&n("ao.b"), h)?,
                 aln_w: ld.f32_tensor(&n("aln.w"), h)?,
                 aln_b: ld.f32_tensor(&n("aln.b"), h)?,
-                fi: Linear::new(ld.q4_tensor(&n("fi.w"), ff, h)?, arithmetic),
+                fi: Linear::new(ld.q4_tensor(&n("fi.w"), ff, h)?, arithmetic, true),
                 fi_b: ld.f32_tensor(&n("fi.b"), ff)?,
-                fo: Linear::new(ld.q4_tensor(&n("fo.w"), h, ff)?, arithmetic),
+                fo: Linear::new(ld.q4_tensor(&n("fo.w"), h, ff)?, arithmetic, true),
                 fo_b: ld.f32_tensor(&n("fo.b"), h)?,
                 oln_w: ld.f32_tensor(&n("oln.w"), h)?,
                 oln_b: ld.f32_tensor(&n("oln.b"), h)?,
@@ -227,9 +255,10 @@ impl Model {
         }
         let layer = &self.layers[l];
         let cols = heads.start * hd..heads.end * hd;
-        let q = layer.q.matmul(&layer.q_b, x, n_tok, cols.clone(), Act::None);
-        let k = layer.k.matmul(&layer.k_b, x, n_tok, cols.clone(), Act::None);
-        let v = layer.v.matmul(&layer.v_b, x, n_tok, cols.clone(), Act::None);
+        let input = layer.q.prepare(x, n_tok);
+        let q = layer.q.matmul_input(&layer.q_b, &input, n_tok, cols.clone(), Act::None);
+        let k = layer.k.matmul_input(&layer.k_b, &input, n_tok, cols.clone(), Act::None);
+        let v = layer.v.matmul_input(&layer.v_b, &input, n_tok, cols.clone(), Act::None);
         let ctx = attention(&q, &k, &v, segments, heads.len(), hd);
         layer.ao.matmul_part(0..h, cols.start / QK..cols.end / QK, &ctx, n_tok)
     }

@@ -46,11 +46,12 @@ fn embeddings_match_reference_engine() {
         }
         let mean = sum / cases.len() as f32;
         eprintln!("{arithmetic:?} cosine vs reference: mean {mean:.5}, min {:.5} ({:?})", worst.0, worst.1);
-        // Measured (docs/encoder.md): f32 mean 0.99992, min 0.99979; int8 mean 0.99910, min
-        // 0.99818. The bounds leave room for other CPUs' rounding, not for a broken kernel.
+        // Measured (docs/encoder.md): f32 mean 0.99992, min 0.99979; int8 mean 0.99980, min
+        // 0.99953 (before outliers were set apart: 0.99910 and 0.99818, which these bounds
+        // reject). The bounds leave room for other CPUs' rounding, not for a broken kernel.
         let (min_floor, mean_floor) = match arithmetic {
             lingxi_encoder::Arithmetic::F32 => (0.999, 0.9998),
-            lingxi_encoder::Arithmetic::Int8 => (0.996, 0.998),
+            lingxi_encoder::Arithmetic::Int8 => (0.999, 0.9995),
         };
         assert!(worst.0 >= min_floor, "{arithmetic:?}: min cosine {} for {:?}", worst.0, worst.1);
         assert!(mean >= mean_floor, "{arithmetic:?}: mean cosine {mean}");
@@ -63,7 +64,7 @@ fn int8_vectors_stay_close_to_f32_ones() {
     let [(_, f32_enc), (_, int8_enc)] = encoders[..] else { return };
     for case in common::reference_cases() {
         let c = cosine(&f32_enc.encode_query(&case.text), &int8_enc.encode_query(&case.text));
-        assert!(c > 0.996, "{:?}: {c}", case.text);
+        assert!(c > 0.999, "{:?}: {c}", case.text);
     }
 }
 
