@@ -372,6 +372,16 @@ fn add_outliers(
 ) {
     let (n, width) = (scales.len(), rows.len());
     let scales = &scales[rows.clone()];
+    // Touch every cache line of the columns first: these loads are independent, so the CPU
+    // overlaps their misses, where the sums below would wait for them one column at a time.
+    let mut touched = 0i8;
+    for &(i, _) in outliers.iter().flatten() {
+        let c = col0 + i as usize;
+        for &b in by_column[c * n + rows.start..c * n + rows.end].iter().step_by(64) {
+            touched ^= b;
+        }
+    }
+    std::hint::black_box(touched);
     for (top, yt) in outliers.iter().zip(y.chunks_exact_mut(width)) {
         let cols: [&[i8]; OUTLIERS] = std::array::from_fn(|o| {
             let c = col0 + top[o].0 as usize;
