@@ -177,7 +177,7 @@ fn quantise_to(v: &[f32], max: f32, out: &mut [i8]) -> f32 {
 }
 
 /// Values per token kept out of the bytes and multiplied in f32 (see [`Tokens::quantise`]).
-pub(crate) const OUTLIERS: usize = 2;
+const OUTLIERS: usize = 2;
 
 /// A token's outlier values, `(column, value)`, largest magnitude first; value 0 marks an
 /// unused slot (it contributes nothing).
@@ -220,8 +220,9 @@ impl Tokens {
 /// Two passes: every 16-value chunk's largest magnitude (the float bits without the sign,
 /// compared as integers, which vectorises), then a scan of only the `N` chunks with the
 /// largest of those, which must hold the `N` largest values (a chunk holding none of them has
-/// its largest below the `N`-th, and at most `N` chunks do not). Scanning every chunk whose
-/// largest beat the running `N`-th cost a branch per value in about ten chunks of 24.
+/// its largest below the `N`-th, and at most `N` chunks do not). One pass scanning, with a
+/// branch per value, every chunk whose largest beat the running `N`-th made the outliers' whole
+/// overhead about twice as large (docs/encoder.md).
 #[inline(always)]
 fn largest<const N: usize>(v: &[f32]) -> Option<[(u32, f32); N]> {
     const C: usize = 16;
@@ -335,7 +336,7 @@ pub(crate) fn matmul_part(
     if rows.is_empty() || kb.is_empty() || n_tokens == 0 {
         return vec![0f32; n_tokens * rows.len()];
     }
-    let tokens = Tokens::quantise(x, kb.len() * QK, n_tokens, w.by_column.is_some());
+    let tokens = Tokens::quantise(x, kb.len() * QK, n_tokens, w.keeps_outliers());
     matmul_tokens(w, rows, kb, &tokens)
 }
 

@@ -169,9 +169,15 @@ impl Encoder {
     /// Returns [`EncoderError::NotFound`] listing the searched paths when neither
     /// exists; callers are expected to fall back to lexical models and say so.
     pub fn load_default() -> Result<Self, EncoderError> {
+        Self::load(Self::find_default()?)
+    }
+
+    /// The first of [`Encoder::default_paths`] that is a file, or [`EncoderError::NotFound`]
+    /// listing them (for callers that load with an explicit arithmetic).
+    pub fn find_default() -> Result<PathBuf, EncoderError> {
         let searched = Self::default_paths();
         match searched.iter().find(|p| p.is_file()) {
-            Some(path) => Self::load(path),
+            Some(path) => Ok(path.clone()),
             None => Err(EncoderError::NotFound { searched }),
         }
     }

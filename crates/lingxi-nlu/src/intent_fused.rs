@@ -272,8 +272,7 @@ fn split_all<'a>(texts: &[&'a str], labels: &[&'a str], vectors: &[Vec<f32>]) ->
 fn choose(probe: &FusedClassifier, held: &Part<'_>, config: &FusedIntentConfig) -> FusedReport {
     let oos_class = probe.linear.label_index(OUT_OF_SCOPE);
     let gold: Vec<u32> = held.labels.iter().map(|l| probe.linear.label_index(l).unwrap_or(0)).collect();
-    let n_in = gold.iter().filter(|g| Some(**g) != oos_class).count();
-    let n_out = gold.len() - n_in;
+    let any_out = gold.iter().any(|g| Some(*g) == oos_class);
     // Both halves once per example; a mix only recombines them (the neighbour scan is the
     // costly part with a few thousand examples).
     let linear: Vec<Vec<f32>> =
@@ -294,7 +293,7 @@ fn choose(probe: &FusedClassifier, held: &Part<'_>, config: &FusedIntentConfig) 
             preds.iter().zip(&gold).filter(|(_, g)| Some(**g) != oos_class).map(|(p, _)| p.1).collect();
         conf.sort_by(f32::total_cmp);
         let cap = false_reject_cap(&conf, config.oos_false_reject_rate);
-        let candidates = candidate_thresholds(&conf, cap, n_out > 0);
+        let candidates = candidate_thresholds(&conf, cap, any_out);
         if let Some(o) = best_threshold(&preds, &gold, oos_class, &candidates) {
             // Strictly better only: of equal scores the earlier mix.
             if best.as_ref().is_none_or(|b| o.score > b.0 + 1e-6) {
