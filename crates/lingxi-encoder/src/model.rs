@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use crate::format::{Config, EncoderResult, ModelFile, Source, DTYPE_F32, DTYPE_Q4, Q4_BLOCK_BYTES, QK};
-use crate::int8::{self, Arithmetic, Int8Matrix};
+use crate::int8::{self, Arithmetic, Int8Kernel, Int8Matrix};
 use crate::kernels::{self, add_bias_act, add_layer_norm, Act, QMatrix};
 use crate::{EncoderError, FeatureSpec};
 
@@ -25,11 +25,11 @@ enum Input<'x> {
 impl Linear {
     /// `keep_outliers`: whether int8 activations set their largest values apart for this
     /// matrix (all but the attention output, whose input has none worth the cost; see
-    /// [`int8::Tokens::quantise`]).
-    fn new(m: QMatrix, arithmetic: Arithmetic, keep_outliers: bool) -> Self {
+    /// [`int8::Tokens::quantise`]); `kernel`: what int8 products run on.
+    fn new(m: QMatrix, (arithmetic, kernel): (Arithmetic, Int8Kernel), keep_outliers: bool) -> Self {
         match arithmetic {
             Arithmetic::F32 => Linear::Q4(m),
-            Arithmetic::Int8 => Linear::Int8(Int8Matrix::from_q4(&m, keep_outliers)),
+            Arithmetic::Int8 => Linear::Int8(Int8Matrix::from_q4(&m, keep_outliers, kernel)),
         }
     }
 
@@ -172,7 +172,13 @@ impl Loader<'_> {
 }
 
 impl Model {
-    pub fn load(file: &ModelFile, src: &mut dyn Source, arithmetic: Arithmetic) -> EncoderResult<Self> {
+    pub fn load(
+        file: &ModelFile,
+        src: &mut dyn Source,
+        arithmetic: Arithmetic,
+        kernel: Int8Kernel,
+    ) -> EncoderResult<Self> {
+        let arithmetic = (arithmetic, kernel);
         let c = file.config.clone();
         let (h, ff) = (c.hidden, c.ffn);
         let mut ld = Loader { file, src };

@@ -143,3 +143,44 @@ fn a_query_budget_reads_only_the_first_tokens() {
     let longer = enc.encode_query_within(&format!("{long}, and also tell me about my card delivery"), budget);
     assert_eq!(longer.vector, cut.vector, "words past the budget change nothing");
 }
+
+#[test]
+fn every_int8_kernel_gives_the_same_vectors() {
+    use lingxi_encoder::{Arithmetic, Encoder, Int8Kernel};
+    let Some(int8) = common::encoders().into_iter().find(|(a, _)| *a == Arithmetic::Int8).map(|(_, e)| e) else {
+        return;
+    };
+    let path = common::model_path().expect("the encoders loaded from it");
+    // The reference cases, one message longer than a token group (64) and a batch, which
+    // multiplies several texts' tokens together.
+    let long = "退货退款的流程是怎样的？我上周买的扫地机器人充不进电，客服让我先重置再试，还是不行。".repeat(4);
+    let short = common::reference_cases().into_iter().map(|c| c.text).filter(|t| t.chars().count() < 40);
+    let mut texts: Vec<String> = short.take(12).collect();
+    texts.push(long);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let want: Vec<Vec<u32>> = texts.iter().map(|t| bits(&int8.encode_query(t))).collect();
+    let batch: Vec<&str> = texts.iter().take(8).map(String::as_str).collect();
+    let want_batch: Vec<Vec<u32>> = int8.encode_batch(&batch).iter().map(|v| bits(v)).collect();
+    let mut tried = Vec::new();
+    for kernel in [Int8Kernel::Vnni, Int8Kernel::Avx2, Int8Kernel::Scalar] {
+        if !kernel.available() {
+            assert!(Encoder::load_with_kernel(&path, kernel).is_err(), "{kernel:?} loads on a CPU without it");
+            continue;
+        }
+        let enc = Encoder::load_with_kernel(&path, kernel).expect("loads");
+        assert_eq!(enc.int8_kernel(), Some(kernel));
+        // The scalar kernel is slow (a second per long text): one short text is enough for
+        // it, the unit tests compare it with the others on every tile shape.
+        let n = if kernel == Int8Kernel::Scalar { 1 } else { texts.len() };
+        for (text, want) in texts.iter().zip(&want).take(n) {
+            assert_eq!(&bits(&enc.encode_query(text)), want, "{kernel:?}: {text:?}");
+        }
+        if kernel != Int8Kernel::Scalar {
+            let got: Vec<Vec<u32>> = enc.encode_batch(&batch).iter().map(|v| bits(v)).collect();
+            assert_eq!(got, want_batch, "{kernel:?}: batch");
+        }
+        tried.push(kernel);
+    }
+    eprintln!("int8 kernels compared: {tried:?} (the default: {:?})", int8.int8_kernel());
+    assert!(tried.len() >= 2, "at least one SIMD kernel besides the scalar one: {tried:?}");
+}

@@ -167,8 +167,9 @@ impl Semantic {
         };
         match loaded {
             Ok(((encoder, id), path)) => {
+                let kernel = encoder.int8_kernel().map(|k| format!(", {} kernel", k.as_str())).unwrap_or_default();
                 let status = format!(
-                    "sentence encoder loaded ({}, {} arithmetic), hybrid retrieval",
+                    "sentence encoder loaded ({}, {} arithmetic{kernel}), hybrid retrieval",
                     path.display(),
                     encoder.arithmetic().as_str()
                 );
