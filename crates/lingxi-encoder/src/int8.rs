@@ -19,8 +19,6 @@ use crate::format::QK;
 use crate::kernels::QMatrix;
 
 mod activations;
-#[macro_use]
-mod tiles;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(test)]
@@ -168,7 +166,11 @@ impl std::str::FromStr for Int8Kernel {
 #[derive(Debug, Clone)]
 pub(crate) struct Int8Matrix {
     pub cols: usize,
+    /// `[row][col]`, for the scalar and AVX2 kernels; empty for the VNNI kernel.
     biased: Vec<u8>,
+    /// `[block of 16 rows][group of 4 columns][row][4 bytes]`, rows padded with zero weights
+    /// (`128`) to an even number of blocks, for the VNNI kernel; empty for the others.
+    interleaved: Vec<u8>,
     scales: Vec<f32>,
     /// The same signed bytes column by column (`[col][row]`), when the matrix multiplies
     /// activation outliers back in (see [`Tokens::quantise`]).
@@ -179,7 +181,8 @@ pub(crate) struct Int8Matrix {
 impl Int8Matrix {
     /// Re-quantise a Q4_0 matrix: each row's largest weight maps to ±127. With
     /// `keep_outliers`, a column-major copy of the bytes is kept too, for the activations'
-    /// outliers. Its products run on `kernel`, which this CPU must have.
+    /// outliers. Its products run on `kernel`, which this CPU must have; the bytes are kept
+    /// in the order that kernel reads them.
     pub fn from_q4(m: &QMatrix, keep_outliers: bool, kernel: Int8Kernel) -> Self {
         assert!(kernel.available(), "the {} kernel on a CPU without it", kernel.as_str());
         let mut row = vec![0f32; m.cols];
@@ -200,7 +203,14 @@ impl Int8Matrix {
             }
             by_column
         });
-        Int8Matrix { cols: m.cols, biased, scales, by_column, kernel }
+        let interleaved = if kernel == Int8Kernel::Vnni {
+            let interleaved = interleave(&biased, m.rows, m.cols);
+            biased = Vec::new();
+            interleaved
+        } else {
+            Vec::new()
+        };
+        Int8Matrix { cols: m.cols, biased, interleaved, scales, by_column, kernel }
     }
 
     /// Whether activations keep their outliers apart for this matrix.
@@ -210,13 +220,35 @@ impl Int8Matrix {
 
     /// Resident bytes of the weights.
     pub fn heap_bytes(&self) -> usize {
-        self.biased.len() + self.scales.len() * 4 + self.by_column.as_ref().map_or(0, Vec::len)
+        self.biased.len() + self.interleaved.len() + self.scales.len() * 4 + self.by_column.as_ref().map_or(0, Vec::len)
     }
 
-    /// Row `r`'s biased bytes over the reduction blocks `kb`.
+    /// Row `r`'s biased bytes over the reduction blocks `kb` (row-major matrices only).
     fn row(&self, r: usize, kb: &Range<usize>) -> &[u8] {
+        assert!(self.interleaved.is_empty(), "row access to the VNNI kernel's interleaved bytes");
         &self.biased[r * self.cols + kb.start * QK..r * self.cols + kb.end * QK]
     }
+}
+
+/// Rows per block of the interleaved layout: one 512-bit register holds four columns of each.
+const BLOCK_ROWS: usize = 16;
+
+/// `biased` (`[row][col]`) as `[block of 16 rows][group of 4 columns][row][4 bytes]`: one
+/// 64-byte load then gives four consecutive columns of sixteen rows, which `vpdpbusd` multiplies
+/// by one token's four activations broadcast to every row, so each 32-bit lane sums one row's
+/// products and no horizontal sum is needed. Rows are padded with zero weights (`128`) to an
+/// even number of blocks, because the kernel reads blocks in pairs.
+fn interleave(biased: &[u8], rows: usize, cols: usize) -> Vec<u8> {
+    let blocks = rows.div_ceil(BLOCK_ROWS).next_multiple_of(2);
+    let mut out = vec![128u8; blocks * BLOCK_ROWS * cols];
+    for (r, row) in biased.chunks_exact(cols).enumerate() {
+        let (block, lane) = (r / BLOCK_ROWS, r % BLOCK_ROWS);
+        for (g, four) in row.chunks_exact(4).enumerate() {
+            let at = ((block * cols / 4 + g) * BLOCK_ROWS + lane) * 4;
+            out[at..at + 4].copy_from_slice(four);
+        }
+    }
+    out
 }
 
 /// The output value from a row's exact (unbiased) integer sum: the same expression on every

@@ -57,32 +57,39 @@ fn simd_kernels() -> Vec<Int8Kernel> {
 }
 
 /// `kernel`'s product and the scalar kernel's (outliers added to both), as bits.
-fn both_bits(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, x: &[f32], n_tokens: usize) -> [Vec<u32>; 2] {
-    let got = matmul_part(w, rows.clone(), kb.clone(), x, n_tokens);
-    let tokens = Tokens::quantise(x, kb.len() * QK, n_tokens, w.keeps_outliers());
-    let mut want = vec![0f32; n_tokens * rows.len()];
-    scalar_matmul(w, rows.clone(), kb.clone(), &tokens, &mut want);
-    add_token_outliers(w, rows, kb.start * QK, &tokens, &mut want);
+fn both_bits(
+    m: &QMatrix,
+    keep: bool,
+    kernel: Int8Kernel,
+    rows: Range<usize>,
+    kb: Range<usize>,
+    x: &[f32],
+    n_tokens: usize,
+) -> [Vec<u32>; 2] {
+    let got = matmul_part(&Int8Matrix::from_q4(m, keep, kernel), rows.clone(), kb.clone(), x, n_tokens);
+    let want = matmul_part(&Int8Matrix::from_q4(m, keep, Int8Kernel::Scalar), rows, kb, x, n_tokens);
     assert!(got.iter().any(|v| *v != 0.0));
     [got, want].map(|v| v.iter().map(|f| f.to_bits()).collect())
 }
 
 #[test]
 fn every_simd_kernel_equals_the_scalar_one_bit_for_bit() {
-    // Every tile width 1..=8, more than one token group (64), even and odd row counts
-    // and a partial reduction range, for each kernel this CPU has (on x86-64 at least AVX2).
-    let (rows, cols) = (10, 192);
+    // Every tile width 1..=8, more than one token group (64), even and odd row counts, row
+    // ranges inside one 16-row block and across several from odd blocks (70 rows: five
+    // blocks, padded to six for VNNI's pairs), and a partial reduction range, for each kernel
+    // this CPU has (on x86-64 at least AVX2).
+    let (rows, cols) = (70, 192);
     let kb = 1..5;
     let k = kb.len() * QK;
     let kernels = simd_kernels();
     #[cfg(target_arch = "x86_64")]
     assert!(kernels.contains(&Int8Kernel::Avx2), "x86-64 CPUs of this project's machines have AVX2");
+    let m = q4(rows, cols);
     for (kernel, keep) in kernels.iter().flat_map(|k| [(*k, false), (*k, true)]) {
-        let w = Int8Matrix::from_q4(&q4(rows, cols), keep, kernel);
         for n_tokens in (1..=17).chain([64, 65, 70, 130]) {
             let x: Vec<f32> = (0..n_tokens * k).map(|i| ((i * 53 % 97) as f32 - 48.0) * 0.37).collect();
-            for range in [1..9, 1..10, 0..1, 3..6] {
-                let [got, want] = both_bits(&w, range.clone(), kb.clone(), &x, n_tokens);
+            for range in [1..9, 1..10, 0..1, 3..6, 17..50, 0..70, 31..33, 48..70] {
+                let [got, want] = both_bits(&m, keep, kernel, range.clone(), kb.clone(), &x, n_tokens);
                 assert_eq!(got, want, "{kernel:?}: {n_tokens} tokens, rows {range:?}, outliers {keep}");
             }
         }
@@ -110,8 +117,7 @@ fn extreme_bytes_over_the_longest_reduction_sum_exactly_in_every_kernel() {
     let x: Vec<f32> =
         (0..n_tokens * cols).map(|i| if (i % cols / QK).is_multiple_of(3) { -5.0 } else { 5.0 }).collect();
     for kernel in simd_kernels() {
-        let w = Int8Matrix::from_q4(&m, false, kernel);
-        let [got, want] = both_bits(&w, 0..rows, 0..cols / QK, &x, n_tokens);
+        let [got, want] = both_bits(&m, false, kernel, 0..rows, 0..cols / QK, &x, n_tokens);
         assert_eq!(got, want, "{kernel:?}");
         // The exact product: 16 blocks of 32 x (-8)(-5) and 32 of 32 x 7 x 5.
         let (exact, y) = (56_320.0, f32::from_bits(got[0]));

@@ -1,13 +1,33 @@
-//! The AVX-512 VNNI kernel: `vpdpbusd` multiplies the biased (unsigned) weight bytes by the
-//! signed activation bytes and adds groups of four into 32-bit lanes, 32 products per
-//! 256-bit instruction. Its functions are safe but enable the features, so only the one entry
-//! point below, after run-time detection, needs `unsafe`.
+//! The AVX-512 VNNI kernel: `vpdpbusd` multiplies unsigned by signed bytes and adds groups of
+//! four into 32-bit lanes, 64 products per 512-bit instruction.
+//!
+//! It reads the weights interleaved (see [`super::interleave`]): one 64-byte load holds four
+//! consecutive columns of sixteen rows, and one token's four activations broadcast to every
+//! lane multiply it, so lane `r` sums row `r`'s products and a token's sixteen outputs come out
+//! of one register, already in the order `y` stores them; no horizontal sums, no repacking of
+//! the activations. Two row blocks x eight tokens are sixteen accumulators of AVX-512's
+//! thirty-two registers.
+//!
+//! Its functions are safe but enable the features, so only the entry point below, after
+//! run-time detection, and the read-out of a result register need `unsafe`.
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::tiles::TILE;
-use super::{Int8Matrix, Tokens};
+use super::{Int8Matrix, Tokens, BLOCK_ROWS};
 use crate::format::QK;
+
+/// Tokens per pass over a pair of row blocks.
+const TOKENS: usize = 8;
+
+/// 64 bytes as a vector. Written as eight 8-byte lanes because `_mm512_loadu_si512` takes a
+/// raw pointer; LLVM turns this into one unaligned load (checked in the disassembly).
+macro_rules! load64 {
+    ($b:expr) => {{
+        let b: &[u8; 64] = $b.try_into().expect("64 bytes");
+        let lane = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        _mm512_setr_epi64(lane(0), lane(1), lane(2), lane(3), lane(4), lane(5), lane(6), lane(7))
+    }};
+}
 
 /// Whether this CPU runs this kernel.
 pub(super) fn available() -> bool {
@@ -21,72 +41,99 @@ pub(super) fn available() -> bool {
 /// Run the kernel; panics where the CPU lacks it (callers choose it by [`available`]).
 pub(super) fn matmul(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &Tokens, y: &mut [f32]) {
     assert!(available(), "the VNNI kernel needs AVX-512 VNNI");
+    assert!(!w.interleaved.is_empty(), "a matrix built for the VNNI kernel");
     #[allow(unsafe_code)]
-    // SAFETY: `matmul_tiles` only requires the CPU features it enables, asserted just above.
+    // SAFETY: `matmul_blocks` only requires the CPU features it enables, asserted just above.
     unsafe {
-        matmul_tiles(w, rows, kb, tokens, y)
+        matmul_blocks(w, rows, kb, tokens, y)
     }
 }
 
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn matmul_tiles(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &Tokens, y: &mut [f32]) {
-    tile_loop!(w, rows, kb, tokens, y, bytes: 1, pack: pack, full: pair_sums_n::<TILE>, part: pair_sums);
+/// Where a tile's results go: `y` is `[token][row]` over `rows`; the tile covers the row
+/// blocks from `row0` on.
+struct Out<'y> {
+    y: &'y mut [f32],
+    rows: Range<usize>,
+    row0: usize,
 }
 
-/// A chunk of activations as the bytes `vpdpbusd` reads (their two's-complement bits).
-#[inline(always)]
-fn pack(q: &[i8], out: &mut [u8]) {
-    out.iter_mut().zip(q).for_each(|(d, &s)| *d = s as u8);
-}
-
-/// [`pair_sums_n`] for a tile of `left` or more tokens left: one instance per width, so a
-/// short last tile costs its own tokens only.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn pair_sums(left: usize, w0: &[u8], w1: &[u8], tile: &[u8]) -> [[i32; TILE]; 2] {
-    match left {
-        1 => pair_sums_n::<1>(w0, w1, tile),
-        2 => pair_sums_n::<2>(w0, w1, tile),
-        3 => pair_sums_n::<3>(w0, w1, tile),
-        4 => pair_sums_n::<4>(w0, w1, tile),
-        5 => pair_sums_n::<5>(w0, w1, tile),
-        6 => pair_sums_n::<6>(w0, w1, tile),
-        7 => pair_sums_n::<7>(w0, w1, tile),
-        _ => pair_sums_n::<8>(w0, w1, tile),
-    }
-}
-
-/// The biased integer sums of two weight rows against a tile's first `NT` tokens (the
-/// other slots' sums are 0). Sixteen accumulators: AVX-512VL gives the 256-bit
-/// instructions 32 registers.
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn pair_sums_n<const NT: usize>(w0: &[u8], w1: &[u8], tile: &[u8]) -> [[i32; TILE]; 2] {
-    let mut a0 = [_mm256_setzero_si256(); TILE];
-    let mut a1 = [_mm256_setzero_si256(); TILE];
-    for ((c0, c1), pc) in w0.chunks_exact(QK).zip(w1.chunks_exact(QK)).zip(tile.chunks_exact(QK * TILE)) {
-        let (v0, v1) = (load32!(c0), load32!(c1));
-        for t in 0..NT {
-            let x = load32!(&pc[t * QK..(t + 1) * QK]);
-            a0[t] = _mm256_dpbusd_epi32(a0[t], v0, x);
-            a1[t] = _mm256_dpbusd_epi32(a1[t], v1, x);
+fn matmul_blocks(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &Tokens, y: &mut [f32]) {
+    let n_tokens = tokens.steps.len();
+    let block_bytes = BLOCK_ROWS * w.cols;
+    // The reduction range in bytes of a block: 64 per group of four columns.
+    let span = kb.start * QK * BLOCK_ROWS..kb.end * QK * BLOCK_ROWS;
+    // Pairs start at even blocks, which the padding to an even count keeps inside the matrix.
+    let first = (rows.start / BLOCK_ROWS) & !1;
+    let mut out = Out { y, rows: rows.clone(), row0: 0 };
+    for b in (first..rows.end.div_ceil(BLOCK_ROWS)).step_by(2) {
+        let pair: [&[u8]; 2] = std::array::from_fn(|i| {
+            let at = (b + i) * block_bytes;
+            &w.interleaved[at + span.start..at + span.end]
+        });
+        let scales: [[f32; BLOCK_ROWS]; 2] = std::array::from_fn(|i| {
+            std::array::from_fn(|lane| w.scales.get((b + i) * BLOCK_ROWS + lane).copied().unwrap_or(0.0))
+        });
+        out.row0 = b * BLOCK_ROWS;
+        for t0 in (0..n_tokens).step_by(TOKENS) {
+            // One instance per tile width, so a short last tile costs its own tokens only.
+            match n_tokens - t0 {
+                1 => tile::<1>(pair, &scales, tokens, t0, &mut out),
+                2 => tile::<2>(pair, &scales, tokens, t0, &mut out),
+                3 => tile::<3>(pair, &scales, tokens, t0, &mut out),
+                4 => tile::<4>(pair, &scales, tokens, t0, &mut out),
+                5 => tile::<5>(pair, &scales, tokens, t0, &mut out),
+                6 => tile::<6>(pair, &scales, tokens, t0, &mut out),
+                7 => tile::<7>(pair, &scales, tokens, t0, &mut out),
+                _ => tile::<TOKENS>(pair, &scales, tokens, t0, &mut out),
+            }
         }
     }
-    [lane_sums(&a0), lane_sums(&a1)]
 }
 
-/// The lane sums of eight accumulators by a transposing reduction (three rounds of pair sums).
+/// Tokens `t0..t0 + T` against a pair of row blocks: the biased sums, then each result as the
+/// scalar kernel computes it, `(sum - offset) as f32 * w_step * x_step` (the same operations
+/// in the same order, lane by lane, so the same bits).
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn lane_sums(acc: &[__m256i; TILE]) -> [i32; TILE] {
-    let u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[0], acc[1]), _mm256_hadd_epi32(acc[2], acc[3]));
-    let u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(acc[4], acc[5]), _mm256_hadd_epi32(acc[6], acc[7]));
-    let s = _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
-    [
-        _mm256_extract_epi32::<0>(s),
-        _mm256_extract_epi32::<1>(s),
-        _mm256_extract_epi32::<2>(s),
-        _mm256_extract_epi32::<3>(s),
-        _mm256_extract_epi32::<4>(s),
-        _mm256_extract_epi32::<5>(s),
-        _mm256_extract_epi32::<6>(s),
-        _mm256_extract_epi32::<7>(s),
-    ]
+fn tile<const T: usize>(pair: [&[u8]; 2], scales: &[[f32; BLOCK_ROWS]; 2], tokens: &Tokens, t0: usize, out: &mut Out) {
+    let xs: [&[i8]; T] = std::array::from_fn(|t| tokens.token(t0 + t));
+    let mut acc = [[_mm512_setzero_si512(); T]; 2];
+    for (g, (w0, w1)) in pair[0].chunks_exact(64).zip(pair[1].chunks_exact(64)).enumerate() {
+        let (w0, w1) = (load64!(w0), load64!(w1));
+        for t in 0..T {
+            let four: [i8; 4] = xs[t][g * 4..g * 4 + 4].try_into().expect("4 bytes");
+            let x = _mm512_set1_epi32(i32::from_le_bytes(four.map(|b| b as u8)));
+            acc[0][t] = _mm512_dpbusd_epi32(acc[0][t], w0, x);
+            acc[1][t] = _mm512_dpbusd_epi32(acc[1][t], w1, x);
+        }
+    }
+    let width = out.rows.len();
+    for (i, (acc, scales)) in acc.iter().zip(scales).enumerate() {
+        let block0 = out.row0 + i * BLOCK_ROWS;
+        let (lo, hi) = (out.rows.start.max(block0), out.rows.end.min(block0 + BLOCK_ROWS));
+        if lo >= hi {
+            continue;
+        }
+        let s = scales;
+        let w_steps = _mm512_setr_ps(
+            s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], s[13], s[14], s[15],
+        );
+        for (t, sum) in acc.iter().enumerate() {
+            let unbiased = _mm512_sub_epi32(*sum, _mm512_set1_epi32(tokens.offsets[t0 + t]));
+            let v = _mm512_mul_ps(_mm512_cvtepi32_ps(unbiased), w_steps);
+            let v = floats(_mm512_mul_ps(v, _mm512_set1_ps(tokens.steps[t0 + t])));
+            let at = (t0 + t) * width;
+            out.y[at + lo - out.rows.start..at + hi - out.rows.start].copy_from_slice(&v[lo - block0..hi - block0]);
+        }
+    }
+}
+
+/// A register's sixteen floats.
+#[inline(always)]
+fn floats(v: __m512) -> [f32; 16] {
+    #[allow(unsafe_code)]
+    // SAFETY: both types are 64 bytes of plain data, and every bit pattern is a valid f32.
+    unsafe {
+        std::mem::transmute::<__m512, [f32; 16]>(v)
+    }
 }
