@@ -166,10 +166,10 @@ impl std::str::FromStr for Int8Kernel {
 #[derive(Debug, Clone)]
 pub(crate) struct Int8Matrix {
     pub cols: usize,
-    /// `[row][col]`, for the scalar and AVX2 kernels; empty for the VNNI kernel.
+    /// `[row][col]`, for the scalar kernel; empty for the SIMD ones.
     biased: Vec<u8>,
-    /// `[block of 16 rows][group of 4 columns][row][4 bytes]`, rows padded with zero weights
-    /// (`128`) to an even number of blocks, for the VNNI kernel; empty for the others.
+    /// Interleaved by the kernel's [`Interleaving`] (see [`interleave`]), for the SIMD
+    /// kernels; empty for the scalar one.
     interleaved: Vec<u8>,
     scales: Vec<f32>,
     /// The same signed bytes column by column (`[col][row]`), when the matrix multiplies
@@ -203,12 +203,13 @@ impl Int8Matrix {
             }
             by_column
         });
-        let interleaved = if kernel == Int8Kernel::Vnni {
-            let interleaved = interleave(&biased, m.rows, m.cols);
-            biased = Vec::new();
-            interleaved
-        } else {
-            Vec::new()
+        let interleaved = match kernel.interleaving() {
+            Some(shape) => {
+                let interleaved = interleave(&biased, m.rows, m.cols, shape);
+                biased = Vec::new();
+                interleaved
+            }
+            None => Vec::new(),
         };
         Int8Matrix { cols: m.cols, biased, interleaved, scales, by_column, kernel }
     }
@@ -225,27 +226,44 @@ impl Int8Matrix {
 
     /// Row `r`'s biased bytes over the reduction blocks `kb` (row-major matrices only).
     fn row(&self, r: usize, kb: &Range<usize>) -> &[u8] {
-        assert!(self.interleaved.is_empty(), "row access to the VNNI kernel's interleaved bytes");
+        assert!(self.interleaved.is_empty(), "row access to a SIMD kernel's interleaved bytes");
         &self.biased[r * self.cols + kb.start * QK..r * self.cols + kb.end * QK]
     }
 }
 
-/// Rows per block of the interleaved layout: one 512-bit register holds four columns of each.
-const BLOCK_ROWS: usize = 16;
+/// How the SIMD kernels read the weights: `(rows, columns)` per interleaved group, one
+/// register's worth (VNNI: four bytes of each of sixteen rows, 512 bits; AVX2: two of each of
+/// eight rows, widened to 256 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Interleaving {
+    pub rows: usize,
+    pub cols: usize,
+}
 
-/// `biased` (`[row][col]`) as `[block of 16 rows][group of 4 columns][row][4 bytes]`: one
-/// 64-byte load then gives four consecutive columns of sixteen rows, which `vpdpbusd` multiplies
-/// by one token's four activations broadcast to every row, so each 32-bit lane sums one row's
-/// products and no horizontal sum is needed. Rows are padded with zero weights (`128`) to an
-/// even number of blocks, because the kernel reads blocks in pairs.
-fn interleave(biased: &[u8], rows: usize, cols: usize) -> Vec<u8> {
-    let blocks = rows.div_ceil(BLOCK_ROWS).next_multiple_of(2);
-    let mut out = vec![128u8; blocks * BLOCK_ROWS * cols];
+impl Int8Kernel {
+    fn interleaving(self) -> Option<Interleaving> {
+        match self {
+            Int8Kernel::Vnni => Some(Interleaving { rows: 16, cols: 4 }),
+            Int8Kernel::Avx2 => Some(Interleaving { rows: 8, cols: 2 }),
+            Int8Kernel::Scalar => None,
+        }
+    }
+}
+
+/// `biased` (`[row][col]`) as `[block of shape.rows rows][group of shape.cols columns][row]
+/// [shape.cols bytes]`: one load then gives a few consecutive columns of a block of rows,
+/// which the kernel multiplies by one token's activations for those columns broadcast to every
+/// row, so each 32-bit lane sums one row's products and no horizontal sum is needed. Rows are
+/// padded with zero weights (`128`) to an even number of blocks, because the kernels read
+/// blocks in pairs.
+fn interleave(biased: &[u8], rows: usize, cols: usize, shape: Interleaving) -> Vec<u8> {
+    let blocks = rows.div_ceil(shape.rows).next_multiple_of(2);
+    let mut out = vec![128u8; blocks * shape.rows * cols];
     for (r, row) in biased.chunks_exact(cols).enumerate() {
-        let (block, lane) = (r / BLOCK_ROWS, r % BLOCK_ROWS);
-        for (g, four) in row.chunks_exact(4).enumerate() {
-            let at = ((block * cols / 4 + g) * BLOCK_ROWS + lane) * 4;
-            out[at..at + 4].copy_from_slice(four);
+        let (block, lane) = (r / shape.rows, r % shape.rows);
+        for (g, group) in row.chunks_exact(shape.cols).enumerate() {
+            let at = ((block * cols / shape.cols + g) * shape.rows + lane) * shape.cols;
+            out[at..at + shape.cols].copy_from_slice(group);
         }
     }
     out

@@ -13,9 +13,11 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{Int8Matrix, Tokens, BLOCK_ROWS};
+use super::{Int8Matrix, Tokens};
 use crate::format::QK;
 
+/// Rows per block (see [`super::Interleaving`]): a 512-bit register holds four columns of each.
+const BLOCK_ROWS: usize = 16;
 /// Tokens per pass over a pair of row blocks.
 const TOKENS: usize = 8;
 
