@@ -269,6 +269,53 @@ fn interleave(biased: &[u8], rows: usize, cols: usize, shape: Interleaving) -> V
     out
 }
 
+/// Two consecutive row blocks of an interleaved matrix: their first row, their bytes over a
+/// reduction range, and their rows' scales (0 for padding rows).
+pub(super) struct BlockPair<'w, const R: usize> {
+    pub row0: usize,
+    pub bytes: [&'w [u8]; 2],
+    pub scales: [[f32; R]; 2],
+}
+
+/// The pairs of `R`-row blocks that cover `rows` over the column blocks `kb`. Pairs start at
+/// even blocks, which the padding to an even count (see [`interleave`]) keeps inside `w`.
+pub(super) fn block_pairs<'w, const R: usize>(
+    w: &'w Int8Matrix,
+    rows: &Range<usize>,
+    kb: &Range<usize>,
+) -> impl Iterator<Item = BlockPair<'w, R>> {
+    let block_bytes = R * w.cols;
+    let span = kb.start * QK * R..kb.end * QK * R;
+    ((rows.start / R) & !1..rows.end.div_ceil(R)).step_by(2).map(move |b| BlockPair {
+        row0: b * R,
+        bytes: std::array::from_fn(|i| {
+            &w.interleaved[(b + i) * block_bytes + span.start..(b + i) * block_bytes + span.end]
+        }),
+        scales: std::array::from_fn(|i| {
+            std::array::from_fn(|lane| w.scales.get((b + i) * R + lane).copied().unwrap_or(0.0))
+        }),
+    })
+}
+
+/// Where a SIMD kernel's results go: `y` is `[token][row]` over `rows`.
+pub(super) struct Out<'y> {
+    pub y: &'y mut [f32],
+    pub rows: Range<usize>,
+}
+
+impl Out<'_> {
+    /// Token `t`'s results for the rows `row0..row0 + v.len()`, of which only those in `rows`
+    /// are stored (a block can reach past either end).
+    #[inline(always)]
+    pub fn store(&mut self, t: usize, row0: usize, v: &[f32]) {
+        let (lo, hi) = (self.rows.start.max(row0), self.rows.end.min(row0 + v.len()));
+        if lo < hi {
+            let at = t * self.rows.len();
+            self.y[at + lo - self.rows.start..at + hi - self.rows.start].copy_from_slice(&v[lo - row0..hi - row0]);
+        }
+    }
+}
+
 /// The output value from a row's exact (unbiased) integer sum: the same expression on every
 /// path, so the kernels agree bit for bit.
 #[inline(always)]

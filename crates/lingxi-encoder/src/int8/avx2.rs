@@ -16,8 +16,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{Int8Matrix, Tokens};
-use crate::format::QK;
+use super::{block_pairs, BlockPair, Int8Matrix, Out, Tokens};
 
 /// Rows per block (see [`super::Interleaving`]): a 256-bit register holds two columns of each.
 const BLOCK_ROWS: usize = 8;
@@ -40,14 +39,6 @@ pub(super) fn matmul(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, token
     }
 }
 
-/// Where a tile's results go: `y` is `[token][row]` over `rows`; the tile covers the row
-/// blocks from `row0` on.
-struct Out<'y> {
-    y: &'y mut [f32],
-    rows: Range<usize>,
-    row0: usize,
-}
-
 #[target_feature(enable = "avx2")]
 fn matmul_blocks(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &Tokens, y: &mut [f32]) {
     let n_tokens = tokens.steps.len();
@@ -58,29 +49,16 @@ fn matmul_blocks(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &
             d.copy_from_slice(&i16::from(q).to_le_bytes());
         }
     }
-    let block_bytes = BLOCK_ROWS * w.cols;
-    // The reduction range in bytes of a block: 16 per group of two columns.
-    let span = kb.start * QK * BLOCK_ROWS..kb.end * QK * BLOCK_ROWS;
-    // Pairs start at even blocks, which the padding to an even count keeps inside the matrix.
-    let first = (rows.start / BLOCK_ROWS) & !1;
-    let mut out = Out { y, rows: rows.clone(), row0: 0 };
-    for b in (first..rows.end.div_ceil(BLOCK_ROWS)).step_by(2) {
-        let pair: [&[u8]; 2] = std::array::from_fn(|i| {
-            let at = (b + i) * block_bytes;
-            &w.interleaved[at + span.start..at + span.end]
-        });
-        let scales: [[f32; BLOCK_ROWS]; 2] = std::array::from_fn(|i| {
-            std::array::from_fn(|lane| w.scales.get((b + i) * BLOCK_ROWS + lane).copied().unwrap_or(0.0))
-        });
-        out.row0 = b * BLOCK_ROWS;
+    let mut out = Out { y, rows: rows.clone() };
+    for pair in block_pairs::<BLOCK_ROWS>(w, &rows, &kb) {
         for t0 in (0..n_tokens).step_by(TOKENS) {
             // One instance per tile width, so a short last tile costs its own tokens only.
             match n_tokens - t0 {
-                1 => tile::<1>(pair, &scales, &wide, tokens, t0, &mut out),
-                2 => tile::<2>(pair, &scales, &wide, tokens, t0, &mut out),
-                3 => tile::<3>(pair, &scales, &wide, tokens, t0, &mut out),
-                4 => tile::<4>(pair, &scales, &wide, tokens, t0, &mut out),
-                _ => tile::<TOKENS>(pair, &scales, &wide, tokens, t0, &mut out),
+                1 => tile::<1>(&pair, &wide, tokens, t0, &mut out),
+                2 => tile::<2>(&pair, &wide, tokens, t0, &mut out),
+                3 => tile::<3>(&pair, &wide, tokens, t0, &mut out),
+                4 => tile::<4>(&pair, &wide, tokens, t0, &mut out),
+                _ => tile::<TOKENS>(&pair, &wide, tokens, t0, &mut out),
             }
         }
     }
@@ -90,18 +68,11 @@ fn matmul_blocks(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &
 /// scalar kernel computes it, `(sum - offset) as f32 * w_step * x_step` (the same operations
 /// in the same order, lane by lane, so the same bits).
 #[target_feature(enable = "avx2")]
-fn tile<const T: usize>(
-    pair: [&[u8]; 2],
-    scales: &[[f32; BLOCK_ROWS]; 2],
-    wide: &[u8],
-    tokens: &Tokens,
-    t0: usize,
-    out: &mut Out,
-) {
+fn tile<const T: usize>(pair: &BlockPair<BLOCK_ROWS>, wide: &[u8], tokens: &Tokens, t0: usize, out: &mut Out) {
     let k2 = tokens.k * 2;
     let xs: [&[u8]; T] = std::array::from_fn(|t| &wide[(t0 + t) * k2..(t0 + t + 1) * k2]);
     let mut acc = [[_mm256_setzero_si256(); T]; 2];
-    for (g, (w0, w1)) in pair[0].chunks_exact(16).zip(pair[1].chunks_exact(16)).enumerate() {
+    for (g, (w0, w1)) in pair.bytes[0].chunks_exact(16).zip(pair.bytes[1].chunks_exact(16)).enumerate() {
         let (w0, w1) = (widened(w0), widened(w1));
         for t in 0..T {
             let two: [u8; 4] = xs[t][g * 4..g * 4 + 4].try_into().expect("4 bytes");
@@ -110,20 +81,13 @@ fn tile<const T: usize>(
             acc[1][t] = _mm256_add_epi32(acc[1][t], _mm256_madd_epi16(w1, x));
         }
     }
-    let width = out.rows.len();
-    for (i, (acc, s)) in acc.iter().zip(scales).enumerate() {
-        let block0 = out.row0 + i * BLOCK_ROWS;
-        let (lo, hi) = (out.rows.start.max(block0), out.rows.end.min(block0 + BLOCK_ROWS));
-        if lo >= hi {
-            continue;
-        }
+    for (i, (acc, s)) in acc.iter().zip(&pair.scales).enumerate() {
         let w_steps = _mm256_setr_ps(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
         for (t, sum) in acc.iter().enumerate() {
             let unbiased = _mm256_sub_epi32(*sum, _mm256_set1_epi32(tokens.offsets[t0 + t]));
             let v = _mm256_mul_ps(_mm256_cvtepi32_ps(unbiased), w_steps);
             let v = floats(_mm256_mul_ps(v, _mm256_set1_ps(tokens.steps[t0 + t])));
-            let at = (t0 + t) * width;
-            out.y[at + lo - out.rows.start..at + hi - out.rows.start].copy_from_slice(&v[lo - block0..hi - block0]);
+            out.store(t0 + t, pair.row0 + i * BLOCK_ROWS, &v);
         }
     }
 }

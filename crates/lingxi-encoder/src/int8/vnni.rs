@@ -13,8 +13,7 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
-use super::{Int8Matrix, Tokens};
-use crate::format::QK;
+use super::{block_pairs, BlockPair, Int8Matrix, Out, Tokens};
 
 /// Rows per block (see [`super::Interleaving`]): a 512-bit register holds four columns of each.
 const BLOCK_ROWS: usize = 16;
@@ -51,43 +50,22 @@ pub(super) fn matmul(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, token
     }
 }
 
-/// Where a tile's results go: `y` is `[token][row]` over `rows`; the tile covers the row
-/// blocks from `row0` on.
-struct Out<'y> {
-    y: &'y mut [f32],
-    rows: Range<usize>,
-    row0: usize,
-}
-
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 fn matmul_blocks(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &Tokens, y: &mut [f32]) {
     let n_tokens = tokens.steps.len();
-    let block_bytes = BLOCK_ROWS * w.cols;
-    // The reduction range in bytes of a block: 64 per group of four columns.
-    let span = kb.start * QK * BLOCK_ROWS..kb.end * QK * BLOCK_ROWS;
-    // Pairs start at even blocks, which the padding to an even count keeps inside the matrix.
-    let first = (rows.start / BLOCK_ROWS) & !1;
-    let mut out = Out { y, rows: rows.clone(), row0: 0 };
-    for b in (first..rows.end.div_ceil(BLOCK_ROWS)).step_by(2) {
-        let pair: [&[u8]; 2] = std::array::from_fn(|i| {
-            let at = (b + i) * block_bytes;
-            &w.interleaved[at + span.start..at + span.end]
-        });
-        let scales: [[f32; BLOCK_ROWS]; 2] = std::array::from_fn(|i| {
-            std::array::from_fn(|lane| w.scales.get((b + i) * BLOCK_ROWS + lane).copied().unwrap_or(0.0))
-        });
-        out.row0 = b * BLOCK_ROWS;
+    let mut out = Out { y, rows: rows.clone() };
+    for pair in block_pairs::<BLOCK_ROWS>(w, &rows, &kb) {
         for t0 in (0..n_tokens).step_by(TOKENS) {
             // One instance per tile width, so a short last tile costs its own tokens only.
             match n_tokens - t0 {
-                1 => tile::<1>(pair, &scales, tokens, t0, &mut out),
-                2 => tile::<2>(pair, &scales, tokens, t0, &mut out),
-                3 => tile::<3>(pair, &scales, tokens, t0, &mut out),
-                4 => tile::<4>(pair, &scales, tokens, t0, &mut out),
-                5 => tile::<5>(pair, &scales, tokens, t0, &mut out),
-                6 => tile::<6>(pair, &scales, tokens, t0, &mut out),
-                7 => tile::<7>(pair, &scales, tokens, t0, &mut out),
-                _ => tile::<TOKENS>(pair, &scales, tokens, t0, &mut out),
+                1 => tile::<1>(&pair, tokens, t0, &mut out),
+                2 => tile::<2>(&pair, tokens, t0, &mut out),
+                3 => tile::<3>(&pair, tokens, t0, &mut out),
+                4 => tile::<4>(&pair, tokens, t0, &mut out),
+                5 => tile::<5>(&pair, tokens, t0, &mut out),
+                6 => tile::<6>(&pair, tokens, t0, &mut out),
+                7 => tile::<7>(&pair, tokens, t0, &mut out),
+                _ => tile::<TOKENS>(&pair, tokens, t0, &mut out),
             }
         }
     }
@@ -97,10 +75,10 @@ fn matmul_blocks(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &
 /// scalar kernel computes it, `(sum - offset) as f32 * w_step * x_step` (the same operations
 /// in the same order, lane by lane, so the same bits).
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
-fn tile<const T: usize>(pair: [&[u8]; 2], scales: &[[f32; BLOCK_ROWS]; 2], tokens: &Tokens, t0: usize, out: &mut Out) {
+fn tile<const T: usize>(pair: &BlockPair<BLOCK_ROWS>, tokens: &Tokens, t0: usize, out: &mut Out) {
     let xs: [&[i8]; T] = std::array::from_fn(|t| tokens.token(t0 + t));
     let mut acc = [[_mm512_setzero_si512(); T]; 2];
-    for (g, (w0, w1)) in pair[0].chunks_exact(64).zip(pair[1].chunks_exact(64)).enumerate() {
+    for (g, (w0, w1)) in pair.bytes[0].chunks_exact(64).zip(pair.bytes[1].chunks_exact(64)).enumerate() {
         let (w0, w1) = (load64!(w0), load64!(w1));
         for t in 0..T {
             let four: [i8; 4] = xs[t][g * 4..g * 4 + 4].try_into().expect("4 bytes");
@@ -109,14 +87,7 @@ fn tile<const T: usize>(pair: [&[u8]; 2], scales: &[[f32; BLOCK_ROWS]; 2], token
             acc[1][t] = _mm512_dpbusd_epi32(acc[1][t], w1, x);
         }
     }
-    let width = out.rows.len();
-    for (i, (acc, scales)) in acc.iter().zip(scales).enumerate() {
-        let block0 = out.row0 + i * BLOCK_ROWS;
-        let (lo, hi) = (out.rows.start.max(block0), out.rows.end.min(block0 + BLOCK_ROWS));
-        if lo >= hi {
-            continue;
-        }
-        let s = scales;
+    for (i, (acc, s)) in acc.iter().zip(&pair.scales).enumerate() {
         let w_steps = _mm512_setr_ps(
             s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], s[13], s[14], s[15],
         );
@@ -124,8 +95,7 @@ fn tile<const T: usize>(pair: [&[u8]; 2], scales: &[[f32; BLOCK_ROWS]; 2], token
             let unbiased = _mm512_sub_epi32(*sum, _mm512_set1_epi32(tokens.offsets[t0 + t]));
             let v = _mm512_mul_ps(_mm512_cvtepi32_ps(unbiased), w_steps);
             let v = floats(_mm512_mul_ps(v, _mm512_set1_ps(tokens.steps[t0 + t])));
-            let at = (t0 + t) * width;
-            out.y[at + lo - out.rows.start..at + hi - out.rows.start].copy_from_slice(&v[lo - block0..hi - block0]);
+            out.store(t0 + t, pair.row0 + i * BLOCK_ROWS, &v);
         }
     }
 }
