@@ -223,6 +223,9 @@ fn main() {
         maha.unit = std::env::var("LX_MAHA_RAW").is_err();
         config.mahalanobis = Some(maha);
     }
+    // LX_VIEW_ENSEMBLE=1: also try the mean of one model per view in LX_DENSE_VIEWS, each at
+    // its own best point (intent tasks), chosen when it beats the best single point on dev.
+    config.view_ensemble = std::env::var("LX_VIEW_ENSEMBLE").is_ok_and(|v| v != "0");
     let report = evaluate(&splits, &task, &config).expect("evaluation runs");
     if std::env::var("LX_DEV_ONLY").is_ok() {
         // Exploration mode: the tuning grid and the choice, never a test number.
@@ -236,6 +239,7 @@ fn main() {
         let chosen = report.grid.iter().rev().max_by(|a, b| a.1.total_cmp(&b.1));
         println!("chosen: {chosen:?} tune {:.4}", report.tune_score);
         println!("mahalanobis (view, λ, η) chosen: {:?}, beta {}", report.mahalanobis, report.oos_beta);
+        println!("view ensemble chosen: {:?}", report.view_ensemble);
         return;
     }
     println!("dataset: {}", dir.display());

@@ -11,8 +11,10 @@ use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
 use crate::fused::{by_class, DenseNorm, DenseNormKind, DenseView, FusedClassifier, Mix, Neighbours};
 use crate::mlp::{Labelled, MlpConfig, MlpEnsemble};
 
+mod ensemble;
 mod mix;
 mod oos_distance;
+use ensemble::{ViewBest, ViewEnsemble};
 use mix::{choose_mix, choose_threshold, in_scope_and_recall, label_of, parts, predictions, score_on, Members, Parts};
 pub use oos_distance::MahaConfig;
 
@@ -145,6 +147,10 @@ pub struct EvalConfig {
     /// The Mahalanobis out-of-scope detector (OOS tasks with embeddings; `None` = not tried):
     /// searched on the tuning set after the grid, for the chosen model.
     pub mahalanobis: Option<MahaConfig>,
+    /// Also try the mean of one fused model per candidate view, each at its view's best grid
+    /// point (intent tasks with embeddings and at least two views): chosen when its tuning
+    /// score beats the best single point (`eval/ensemble.rs`).
+    pub view_ensemble: bool,
 }
 
 impl EvalConfig {
@@ -179,6 +185,7 @@ impl Default for EvalConfig {
             head_stop_fraction: 0.1,
             tune_folds: 0,
             mahalanobis: None,
+            view_ensemble: false,
         }
     }
 }
@@ -245,6 +252,10 @@ pub struct EvalReport {
     pub dense_norm: DenseNormKind,
     /// The dense block chosen on dev ([`DenseView::name`]; `e` = the embedding alone).
     pub dense_view: String,
+    /// The member views when dev chose the ensemble over views ([`EvalConfig::view_ensemble`];
+    /// `None` = one model). The setting fields of the report then describe the best single
+    /// point (one of the members); accuracy, timing and size are the whole ensemble's.
+    pub view_ensemble: Option<Vec<String>>,
     /// Preparation of the embedding for the neighbour vote chosen on dev.
     pub neighbour_norm: DenseNormKind,
     /// NB-SVM scaling power chosen on dev (0 = plain SVM).
@@ -505,6 +516,93 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
+/// The text-only member's final model: trained on `train` at the member's C, calibrated on
+/// `tune` (or at the probe's temperature when the final models see the held-out slice).
+fn final_lexical(
+    m: &Member,
+    train: &[Example],
+    tune: &[Example],
+    holdout: bool,
+    config: &EvalConfig,
+) -> Result<TextClassifier, TrainError> {
+    let mut cfg = config.classifier.clone();
+    cfg.train.c = m.c;
+    let (t, l) = texts_labels(train);
+    let mut lex = TextClassifier::train(&t, &l, &cfg)?;
+    if holdout {
+        lex.set_temperature(m.temp);
+    } else {
+        let (tt, tl) = texts_labels(tune);
+        lex.calibrate(&tt, &tl);
+    }
+    Ok(lex)
+}
+
+/// What every final model is trained with, whatever its view.
+struct Final<'a> {
+    config: &'a EvalConfig,
+    /// Other domains' examples, for a setting that trains with them.
+    background: &'a [Example],
+    /// Tuning used a held-out slice of train, which the final models see.
+    holdout: bool,
+    dense: bool,
+    /// The text-only member's final model, for a setting that mixes it in.
+    lexical: Option<&'a TextClassifier>,
+}
+
+impl Final<'_> {
+    /// The final model of setting `s`, trained on `train` and calibrated on `tune` (both with
+    /// `s`'s dense block), its temperature, and the training seconds of a head probe that is
+    /// reused as the final head (not in the caller's clock).
+    fn train(
+        &self,
+        train: &[Example],
+        tune: &[Example],
+        s: &Setting,
+        probe_head: Option<&HeadProbe>,
+    ) -> Result<(FusedClassifier, f32, f64), EvalError> {
+        let mut cfg = self.config.classifier.clone();
+        cfg.train.c = s.c;
+        cfg.train.nb_power = s.power;
+        let norm = if self.dense { fit_norm(train, s.kind) } else { None };
+        let mut clf = train_linear(&prepared(train, norm.as_ref()), s.adapted.then_some(self.background), &cfg, s.w)?;
+        let neighbours = if self.dense && (s.mix.alpha > 0.0 || s.mix.oos_beta > 0.0) {
+            neighbours_of(&clf, train, s.nb_kind)
+        } else {
+            None
+        };
+        let temperature = if self.holdout {
+            // The final model has seen the held-out slice; reuse the probe's temperature.
+            clf.set_temperature(s.temp);
+            s.temp
+        } else {
+            calibrate(&mut clf, &prepared(tune, norm.as_ref()))
+        };
+        let lexical = self.lexical.filter(|_| s.mix.lexical > 0.0).cloned();
+        let mut reused_secs = 0.0;
+        let head = match probe_head.filter(|_| s.mix.head > 0.0) {
+            // The final model has seen the held-out slice: train as many epochs as the probe
+            // kept, at its temperature.
+            Some(p) if self.holdout => {
+                let names = sorted_labels(train);
+                let (rows, classes) = class_rows(train, &names);
+                let labelled = Labelled { rows: &rows, classes: &classes };
+                let cfg = self.config.head.clone().unwrap_or_default();
+                Some(MlpEnsemble::retrain_like(&p.head, &labelled, names.len(), &cfg)?)
+            }
+            // With a dev split the probe was trained on the train split (less its stopping
+            // slice): it is the final head.
+            Some(p) => {
+                reused_secs = p.secs;
+                Some(p.head.clone())
+            }
+            None => None,
+        };
+        let model = FusedClassifier { linear: clf, neighbours, mix: s.mix, dense_norm: norm, lexical, head };
+        Ok((model, temperature, reused_secs))
+    }
+}
+
 /// Trains on `splits.train`, tunes on dev (or a held-out slice of train), scores test. When
 /// every example carries an embedding, the model is the fused one (linear model over lexical
 /// features and the embedding, mixed with nearest neighbours); the mix is chosen on the tuning set.
@@ -569,6 +667,8 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     // The head depends only on the dense block, so it is trained once per view.
     let mut head_probes: Vec<Option<HeadProbe>> = views.iter().map(|_| None).collect();
     let mut head_summary = Vec::new();
+    // Per view, its best point and tuning distributions (kept for the ensemble over views).
+    let mut view_bests: Vec<Option<ViewBest>> = views.iter().map(|_| None).collect();
     for (view_index, view) in views.iter().enumerate() {
         let (tune_train, tune) = if dense {
             match (with_view(&tune_train, view), with_view(&tune, view), with_view(&splits.test, view)) {
@@ -611,7 +711,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             head: None,
                         };
                         let nb_kinds = if dense { config.neighbour_norms.as_slice() } else { &[] };
-                        let (dev_score, mix, nb_kind) = choose_mix(
+                        let choice = choose_mix(
                             &probe,
                             &tune_train,
                             &tune,
@@ -626,6 +726,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             oos_label,
                             target,
                         );
+                        let (dev_score, mix, nb_kind) = (choice.score, choice.mix, choice.nb_kind);
                         let s = match folds.as_ref().and_then(|f| {
                             fold_points.iter().position(|q| *q == (*c, *power)).map(|k| f[adapt_index][k])
                         }) {
@@ -642,19 +743,23 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             Some(_) => format!("{point} dev {dev_score:.4} (score: dev + train folds)"),
                             None => point,
                         };
+                        let setting = Setting {
+                            c: *c,
+                            w: *w,
+                            kind: *kind,
+                            power: *power,
+                            temp,
+                            mix,
+                            nb_kind,
+                            view: view_index,
+                            adapted: *adapted,
+                        };
+                        let view_best = &mut view_bests[view_index];
+                        if config.view_ensemble && view_best.as_ref().is_none_or(|b| s > b.score) {
+                            *view_best = Some(ViewBest { score: s, setting, point: point.clone(), rows: choice.rows });
+                        }
                         tried.push((point, s));
                         if best.as_ref().is_none_or(|b| s > b.0) {
-                            let setting = Setting {
-                                c: *c,
-                                w: *w,
-                                kind: *kind,
-                                power: *power,
-                                temp,
-                                mix,
-                                nb_kind,
-                                view: view_index,
-                                adapted: *adapted,
-                            };
                             best = Some((s, setting));
                         }
                     }
@@ -676,6 +781,13 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             adapted: false,
         },
     ));
+    // The ensemble over views (intent tasks: an out-of-scope threshold is chosen for one model).
+    let ensemble_choice = if config.view_ensemble && dense && oos_label.is_none() {
+        let labels: Vec<String> = sorted_labels(&tune_train).into_iter().map(String::from).collect();
+        ensemble::choose(&view_bests, &labels, &tune, tune_score, &mut tried)
+    } else {
+        None
+    };
     let Setting {
         c: chosen_c,
         w: dense_weight,
@@ -699,70 +811,48 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         test: viewed(&raw.test),
         background: raw.background.clone(),
     };
-    let mut cfg = config.classifier.clone();
-    cfg.train.c = chosen_c;
-    cfg.train.nb_power = nb_power;
     let start = Instant::now();
-    let norm = if dense { fit_norm(&splits.train, norm_kind) } else { None };
-    let train_prepared = prepared(&splits.train, norm.as_ref());
-    let mut clf = train_linear(&train_prepared, background(adapted), &cfg, dense_weight)?;
-    let neighbours = if dense && (mix.alpha > 0.0 || mix.oos_beta > 0.0) {
-        neighbours_of(&clf, &splits.train, nb_kind)
-    } else {
-        None
-    };
-    let temperature = if holdout {
-        // The final model has seen the held-out slice; reuse the probe's temperature.
-        clf.set_temperature(probe_temp);
-        probe_temp
-    } else {
-        calibrate(&mut clf, &prepared(&tune, norm.as_ref()))
-    };
+    // The text-only member's final model is the same for every view: trained once.
+    let others = ensemble_choice.iter().flat_map(|c| &c.members).filter(|(i, _)| *i != view_index);
     let lexical = match &member {
-        Some(m) if mix.lexical > 0.0 => {
-            let mut cfg = config.classifier.clone();
-            cfg.train.c = m.c;
-            let (t, l) = texts_labels(&splits.train);
-            let mut lex = TextClassifier::train(&t, &l, &cfg)?;
-            if holdout {
-                lex.set_temperature(m.temp);
-            } else {
-                let (tt, tl) = texts_labels(&tune);
-                lex.calibrate(&tt, &tl);
-            }
-            Some(lex)
+        Some(m) if std::iter::once(&chosen).chain(others.map(|(_, s)| s)).any(|s| s.mix.lexical > 0.0) => {
+            Some(final_lexical(m, &splits.train, &tune, holdout, config)?)
         }
         _ => None,
     };
     let probe_head = head_probes[view_index].take().filter(|_| mix.head > 0.0);
-    let mut reused_secs = 0.0;
-    let head = match &probe_head {
-        // The final model has seen the held-out slice: train as many epochs as the probe kept,
-        // at its temperature.
-        Some(p) if holdout => {
-            let names = sorted_labels(&splits.train);
-            let (rows, classes) = class_rows(&splits.train, &names);
-            let train = Labelled { rows: &rows, classes: &classes };
-            let cfg = config.head.clone().unwrap_or_default();
-            Some(MlpEnsemble::retrain_like(&p.head, &train, names.len(), &cfg)?)
-        }
-        // With a dev split the probe was trained on the train split (less its stopping slice):
-        // it is the final head.
-        Some(p) => {
-            reused_secs = p.secs;
-            Some(p.head.clone())
+    let fin = Final { config, background: &splits.background, holdout, dense, lexical: lexical.as_ref() };
+    let (mut model, temperature, mut reused_secs) = fin.train(&splits.train, &tune, &chosen, probe_head.as_ref())?;
+    // Each other member view's final model, trained as the chosen view's is.
+    let ensemble = match &ensemble_choice {
+        Some(choice) => {
+            let mut members = Vec::new();
+            for (i, setting) in &choice.members {
+                if *i == view_index {
+                    members.push((model.clone(), splits.test.clone()));
+                    continue;
+                }
+                let v = |ex: &[Example]| with_view(ex, &views[*i]).unwrap_or_else(|| ex.to_vec());
+                let probe_head = head_probes[*i].take();
+                let (m, _, secs) = fin.train(&v(&raw.train), &v(&raw_tune), setting, probe_head.as_ref())?;
+                reused_secs += secs;
+                members.push((m, v(&raw.test)));
+            }
+            Some(ViewEnsemble { members })
         }
         None => None,
     };
-    let head_epochs = head.as_ref().and_then(|h| h.heads().iter().map(|m| m.epochs()).max()).unwrap_or(0);
+    let head_epochs = model.head.as_ref().and_then(|h| h.heads().iter().map(|m| m.epochs()).max()).unwrap_or(0);
     // Training time covers everything fitted on train (calibration on dev included).
     let train_secs = start.elapsed().as_secs_f64() + reused_secs;
-    let mut model = FusedClassifier { linear: clf, neighbours, mix, dense_norm: norm, lexical, head };
     let mut distance = None;
     let threshold = if let Some(l) = oos_label {
         // Without a clean tuning set for the final model, the probe (trained without the
         // held-out slice) chooses the threshold and the detector.
         let probe = holdout.then(|| {
+            let mut cfg = config.classifier.clone();
+            cfg.train.c = chosen_c;
+            cfg.train.nb_power = nb_power;
             let probe_norm = if dense { fit_norm(&tune_train, norm_kind) } else { None };
             let tt = prepared(&tune_train, probe_norm.as_ref());
             let mut probe_clf = train_linear(&tt, background(adapted), &cfg, dense_weight).expect("trained above");
@@ -822,9 +912,17 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         Some(d) => (k, d.confidence(&raw.test[i], c)),
         None => (k, c),
     };
-    for (i, e) in splits.test.iter().enumerate() {
+    // Test example `i`'s prediction by a model, or by an ensemble over views when there is one.
+    let top = |model: &FusedClassifier, ensemble: Option<&ViewEnsemble>, i: usize| match ensemble {
+        Some(v) => v.top(i),
+        None => {
+            let e = &splits.test[i];
+            with_distance(i, model.top(&e.text, e.dense.as_deref()))
+        }
+    };
+    for i in 0..splits.test.len() {
         let s = Instant::now();
-        let p = with_distance(i, model.top(&e.text, e.dense.as_deref()));
+        let p = top(&model, ensemble.as_ref(), i);
         latencies.push(s.elapsed().as_secs_f64() * 1e6);
         preds.push(p);
     }
@@ -839,21 +937,24 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         }
         None => (None, None),
     };
-    let bytes = model.linear.to_bytes();
-    let quantized_accuracy = match TextClassifier::from_bytes(&bytes) {
-        Ok(q) => {
-            let q = FusedClassifier { linear: q, ..model.clone() };
-            let ok = splits
-                .test
-                .iter()
-                .enumerate()
-                .filter(|(i, e)| {
-                    label_of(labels, with_distance(*i, q.top(&e.text, e.dense.as_deref())), oos) == e.label
-                })
+    // The same predictions with the linear models re-loaded from their (quantised) bytes.
+    let (model_bytes, quantized) = match &ensemble {
+        Some(v) => (v.bytes(), v.reloaded().map(|q| (model.clone(), Some(q)))),
+        None => {
+            let bytes = model.linear.to_bytes();
+            let q =
+                TextClassifier::from_bytes(&bytes).ok().map(|q| (FusedClassifier { linear: q, ..model.clone() }, None));
+            (bytes.len(), q)
+        }
+    };
+    let quantized_accuracy = match quantized {
+        Some((q, q_ensemble)) => {
+            let ok = (0..splits.test.len())
+                .filter(|i| label_of(labels, top(&q, q_ensemble.as_ref(), *i), oos) == splits.test[*i].label)
                 .count();
             ok as f64 / splits.test.len() as f64 * 100.0
         }
-        Err(_) => 0.0,
+        None => 0.0,
     };
     Ok(EvalReport {
         task: task.clone(),
@@ -878,18 +979,21 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         mahalanobis: distance.as_ref().map(|d| (d.view.name.clone(), d.detector.shrinkage(), d.weight)),
         dense_norm: norm_kind,
         dense_view: view.name.clone(),
+        view_ensemble: ensemble_choice
+            .as_ref()
+            .map(|c| c.members.iter().map(|(i, _)| views[*i].name.clone()).collect()),
         neighbour_norm: nb_kind,
         nb_power,
         n_background: splits.background.len(),
         adapted,
-        tune_score,
+        tune_score: ensemble_choice.as_ref().map_or(tune_score, |c| c.score),
         grid: tried,
         head_probes: head_summary,
         temperature,
         train_secs,
         latency_p50_us: percentile(&latencies, 0.5),
         latency_p99_us: percentile(&latencies, 0.99),
-        model_bytes: bytes.len(),
+        model_bytes,
         quantized_accuracy,
     })
 }

@@ -27,27 +27,32 @@ pub(super) fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
 
 /// (predicted class, confidence) per example under a mix.
 pub(super) fn predictions(p: &Parts, mix: Mix) -> Vec<(u32, f32)> {
-    p.linear
-        .iter()
-        .enumerate()
-        .map(|(i, lin)| {
+    (0..p.linear.len())
+        .map(|i| {
             let sim = p.similarity.as_ref().map(|s| s[i].as_slice());
-            let lexical = p.lexical.as_ref().filter(|_| mix.lexical > 0.0);
-            let head = p.head.as_ref().filter(|_| mix.head > 0.0);
-            if lexical.is_none() && head.is_none() {
-                return confidence(&mixed(lin, sim, mix), sim, mix);
-            }
-            // The same order as `FusedClassifier::linear_probabilities`: member, then head.
-            let mut all = lin.clone();
-            if let Some(lex) = lexical {
-                mix_into(&mut all, &lex[i], mix.lexical);
-            }
-            if let Some(head) = head {
-                mix_into(&mut all, &head[i], mix.head);
-            }
-            confidence(&mixed(&all, sim, mix), sim, mix)
+            confidence(&distribution(p, i, mix), sim, mix)
         })
         .collect()
+}
+
+/// Example `i`'s class distribution under a mix: every member and the neighbour vote mixed in.
+pub(super) fn distribution(p: &Parts, i: usize, mix: Mix) -> Vec<f32> {
+    let lin = &p.linear[i];
+    let sim = p.similarity.as_ref().map(|s| s[i].as_slice());
+    let lexical = p.lexical.as_ref().filter(|_| mix.lexical > 0.0);
+    let head = p.head.as_ref().filter(|_| mix.head > 0.0);
+    if lexical.is_none() && head.is_none() {
+        return mixed(lin, sim, mix);
+    }
+    // The same order as `FusedClassifier::linear_probabilities`: member, then head.
+    let mut all = lin.clone();
+    if let Some(lex) = lexical {
+        mix_into(&mut all, &lex[i], mix.lexical);
+    }
+    if let Some(head) = head {
+        mix_into(&mut all, &head[i], mix.head);
+    }
+    mixed(&all, sim, mix)
 }
 
 /// Predicted label with the out-of-scope rule applied.
@@ -166,6 +171,17 @@ pub(super) struct Members<'a> {
     pub(super) head_weights: &'a [f32],
 }
 
+/// The best mix of one grid point on the tuning set.
+pub(super) struct MixChoice {
+    /// The tuning objective ([`score_on`]).
+    pub(super) score: f64,
+    pub(super) mix: Mix,
+    /// The neighbours' preparation.
+    pub(super) nb_kind: DenseNormKind,
+    /// Each tuning example's class distribution under `mix` (what an ensemble over views averages).
+    pub(super) rows: Vec<Vec<f32>>,
+}
+
 /// The best mix on the tuning set, the neighbours' preparation and the score. `model` has no
 /// neighbours yet; they are built from `train` (raw embeddings) once per kind.
 pub(super) fn choose_mix(
@@ -177,7 +193,7 @@ pub(super) fn choose_mix(
     members: Members<'_>,
     oos_label: Option<&str>,
     target: f64,
-) -> (f64, Mix, DenseNormKind) {
+) -> MixChoice {
     let mut p = parts(model, tune);
     p.lexical = members.lexical.map(<[Vec<f32>]>::to_vec);
     p.head = members.head.map(<[Vec<f32>]>::to_vec);
@@ -192,14 +208,17 @@ pub(super) fn choose_mix(
     let gammas = weights(members.lexical, members.lexical_weights);
     let deltas = weights(members.head, members.head_weights);
     let labels = model.linear.labels();
-    let mut best = (f64::NEG_INFINITY, Mix::default(), DenseNormKind::Unit);
-    let consider = |p: &Parts, mix: Mix, kind: DenseNormKind, best: &mut (f64, Mix, DenseNormKind)| {
+    let mut best =
+        MixChoice { score: f64::NEG_INFINITY, mix: Mix::default(), nb_kind: DenseNormKind::Unit, rows: Vec::new() };
+    let consider = |p: &Parts, mix: Mix, kind: DenseNormKind, best: &mut MixChoice| {
         for gamma in &gammas {
             for delta in &deltas {
                 let mix = Mix { lexical: *gamma, head: *delta, ..mix };
                 let s = score_on(labels, &predictions(p, mix), tune, oos_label, target);
-                if s > best.0 + 1e-9 {
-                    *best = (s, mix, kind);
+                if s > best.score + 1e-9 {
+                    // Kept now: the neighbours' similarities are replaced for the next kind.
+                    let rows = (0..tune.len()).map(|i| distribution(p, i, mix)).collect();
+                    *best = MixChoice { score: s, mix, nb_kind: kind, rows };
                 }
             }
         }

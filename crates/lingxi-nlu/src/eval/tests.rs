@@ -57,6 +57,88 @@ fn the_dense_view_is_a_grid_axis_chosen_on_dev() {
     assert!(r.accuracy < 100.0, "the embedding alone cannot tell the classes apart: {}", r.accuracy);
 }
 
+/// Four classes whose texts say nothing; the embedding (`e`) tells l1, l2 and {l3, l4} apart,
+/// the extra view (`x`) {l1, l2}, l3 and l4: each view carries half of the signal.
+fn half_signal_examples(rng: &mut Rng, n: usize) -> Vec<Example> {
+    let mut u = || (rng.next_u64() >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0;
+    (0..n)
+        .map(|j| {
+            let k = j % 4;
+            let mut a: Vec<f32> = (0..4).map(|_| 0.2 * u()).collect();
+            let mut b: Vec<f32> = (0..4).map(|_| 0.2 * u()).collect();
+            a[k.min(2)] += 1.0;
+            b[k.max(1) - 1] += 1.0;
+            Example::new("an item", format!("l{}", k + 1)).with_dense(a).with_extra(vec![b])
+        })
+        .collect()
+}
+
+/// The report with its timings zeroed (they differ between two runs of the same evaluation).
+fn untimed(r: EvalReport) -> EvalReport {
+    EvalReport { train_secs: 0.0, latency_p50_us: 0.0, latency_p99_us: 0.0, ..r }
+}
+
+#[test]
+fn the_ensemble_over_views_is_chosen_on_dev_when_the_views_know_different_things() {
+    let mut rng = Rng::new(11);
+    let mut split = |n: usize| half_signal_examples(&mut rng, n);
+    let splits = Splits { train: split(120), dev: split(80), test: split(80), background: Vec::new() };
+    let (e, x) = (DenseView::embedding(), DenseView { name: "x".into(), blocks: vec![1], average: false });
+    // Linear models only: a view's first best point could otherwise be one mixed with the
+    // neighbour vote and the (here blind) text-only member, flat enough to be outvoted.
+    let config = EvalConfig {
+        c_grid: vec![1.0],
+        dense_weights: vec![3.0],
+        dense_views: vec![e.clone(), x.clone()],
+        lexical_weights: vec![0.0],
+        neighbour_norms: Vec::new(),
+        ..EvalConfig::default()
+    };
+    assert!(!config.view_ensemble, "off by default");
+    let off = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
+    assert_eq!(off.view_ensemble, None);
+    assert!(!off.grid.iter().any(|(p, _)| p.starts_with("view ensemble")));
+    for view in [e, x] {
+        let single = EvalConfig { dense_views: vec![view], view_ensemble: true, ..config.clone() };
+        let r = evaluate(&splits, &TaskKind::Intent, &single).unwrap();
+        assert_eq!(r.view_ensemble, None, "one view is no ensemble");
+        assert!(r.accuracy < 85.0, "a view alone confuses two classes: {}", r.accuracy);
+    }
+    let on = EvalConfig { view_ensemble: true, ..config };
+    let r = evaluate(&splits, &TaskKind::Intent, &on).unwrap();
+    assert_eq!(r.view_ensemble, Some(vec!["e".to_string(), "x".to_string()]), "{:?}", r.grid);
+    assert!(r.tune_score > off.tune_score, "{} vs {}", r.tune_score, off.tune_score);
+    assert!(r.accuracy > 95.0 && r.accuracy > off.accuracy + 10.0, "{} vs {}", r.accuracy, off.accuracy);
+    assert!(r.quantized_accuracy > 95.0, "{}", r.quantized_accuracy);
+    // Without a dev split the members are retrained on all of train.
+    let holdout = Splits { dev: Vec::new(), ..splits };
+    let r = evaluate(&holdout, &TaskKind::Intent, &on).unwrap();
+    assert!(r.view_ensemble.is_some() && r.accuracy > 95.0, "{r:?}");
+}
+
+#[test]
+fn an_ensemble_over_views_that_does_not_beat_the_best_view_changes_nothing() {
+    // `e+x` alone is perfect on dev: the ensemble with the useless `e` cannot beat it.
+    let mut rng = Rng::new(3);
+    let mut split = |n: usize| half_signal_examples(&mut rng, n);
+    let splits = Splits { train: split(60), dev: split(40), test: split(40), background: Vec::new() };
+    let both = DenseView { name: "e+x".into(), blocks: vec![0, 1], average: false };
+    let config = EvalConfig {
+        c_grid: vec![1.0],
+        dense_weights: vec![3.0],
+        dense_views: vec![DenseView::embedding(), both],
+        ..EvalConfig::default()
+    };
+    let off = evaluate(&splits, &TaskKind::Intent, &config).unwrap();
+    let on = evaluate(&splits, &TaskKind::Intent, &EvalConfig { view_ensemble: true, ..config }).unwrap();
+    assert_eq!(on.view_ensemble, None, "{:?}", on.grid);
+    let (candidate, rest): (Vec<_>, Vec<_>) =
+        on.grid.iter().cloned().partition(|(p, _)| p.starts_with("view ensemble"));
+    assert_eq!(candidate.len(), 1, "the candidate is on the grid");
+    assert!(candidate[0].1 <= off.tune_score);
+    assert_eq!(untimed(EvalReport { grid: rest, ..on }), untimed(off));
+}
+
 /// Examples whose class is the XOR of the signs of the embedding's first two coordinates
 /// (`text` says nothing), with a small noise coordinate when `noise`, and a constant one.
 fn xor_examples(rng: &mut Rng, n: usize, text: &str, noise: bool) -> Vec<Example> {
