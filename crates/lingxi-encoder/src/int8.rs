@@ -129,13 +129,20 @@ impl Int8Kernel {
             return Ok(Int8Kernel::best());
         };
         let kernel: Int8Kernel = v.trim().parse()?;
-        if kernel.available() {
-            Ok(kernel)
-        } else {
-            Err(crate::EncoderError::Unsupported(format!(
+        kernel.usable().map_err(|_| {
+            crate::EncoderError::Unsupported(format!(
                 "{INT8_KERNEL_ENV}={v:?}: this CPU lacks the {} instructions",
                 kernel.as_str()
-            )))
+            ))
+        })
+    }
+
+    /// The kernel itself where this CPU runs it, else an error naming it.
+    pub fn usable(self) -> Result<Self, crate::EncoderError> {
+        if self.available() {
+            Ok(self)
+        } else {
+            Err(crate::EncoderError::Unsupported(format!("this CPU lacks the {} instructions", self.as_str())))
         }
     }
 

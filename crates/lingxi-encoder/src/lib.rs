@@ -120,10 +120,7 @@ impl Encoder {
     /// [`Encoder::load`] computing in int8 on `kernel`, which this CPU must have (to compare
     /// the kernels in one process: they give the same vectors).
     pub fn load_with_kernel(path: impl AsRef<Path>, kernel: Int8Kernel) -> Result<Self, EncoderError> {
-        if !kernel.available() {
-            return Err(EncoderError::Unsupported(format!("this CPU lacks the {} instructions", kernel.as_str())));
-        }
-        Self::open(path.as_ref(), Arithmetic::Int8, kernel)
+        Self::open(path.as_ref(), Arithmetic::Int8, kernel.usable()?)
     }
 
     fn open(path: &Path, arithmetic: Arithmetic, kernel: Int8Kernel) -> Result<Self, EncoderError> {
