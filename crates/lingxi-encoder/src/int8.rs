@@ -20,6 +20,8 @@ use crate::kernels::QMatrix;
 
 mod activations;
 #[cfg(target_arch = "x86_64")]
+mod amx;
+#[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(test)]
 mod tests;
@@ -91,6 +93,8 @@ impl std::str::FromStr for Arithmetic {
 /// Which code computes the int8 sums. They give the same bits and differ only in speed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Int8Kernel {
+    /// AMX-INT8 tiles, `tdpbsud` (Intel Sapphire Rapids and later servers).
+    Amx,
     /// AVX-512 VNNI `vpdpbusd` (Intel Cascade Lake and later servers, AMD Zen 4 and later).
     Vnni,
     /// AVX2 `vpmaddwd` on 16-bit values (any x86-64 CPU since 2013-2015).
@@ -99,25 +103,30 @@ pub enum Int8Kernel {
     Scalar,
 }
 
-/// Environment variable that picks the int8 kernel: `vnni`, `avx2` or `scalar` (default:
+/// Environment variable that picks the int8 kernel: `amx`, `vnni`, `avx2` or `scalar` (default:
 /// [`Int8Kernel::best`]); for measuring one CPU's fallback on another.
 pub const INT8_KERNEL_ENV: &str = "LINGXI_ENCODER_INT8_KERNEL";
 
 impl Int8Kernel {
+    /// Every kernel, fastest first.
+    pub const ALL: [Int8Kernel; 4] = [Int8Kernel::Amx, Int8Kernel::Vnni, Int8Kernel::Avx2, Int8Kernel::Scalar];
+
     /// The fastest kernel this CPU runs.
     pub fn best() -> Self {
-        [Int8Kernel::Vnni, Int8Kernel::Avx2].into_iter().find(|k| k.available()).unwrap_or(Int8Kernel::Scalar)
+        Int8Kernel::ALL.into_iter().find(|k| k.available()).unwrap_or(Int8Kernel::Scalar)
     }
 
     /// Whether this CPU runs the kernel.
     pub fn available(self) -> bool {
         match self {
             #[cfg(target_arch = "x86_64")]
+            Int8Kernel::Amx => amx::available(),
+            #[cfg(target_arch = "x86_64")]
             Int8Kernel::Vnni => vnni::available(),
             #[cfg(target_arch = "x86_64")]
             Int8Kernel::Avx2 => avx2::available(),
             #[cfg(not(target_arch = "x86_64"))]
-            Int8Kernel::Vnni | Int8Kernel::Avx2 => false,
+            Int8Kernel::Amx | Int8Kernel::Vnni | Int8Kernel::Avx2 => false,
             Int8Kernel::Scalar => true,
         }
     }
@@ -149,6 +158,7 @@ impl Int8Kernel {
     /// The name [`INT8_KERNEL_ENV`] takes and logs print.
     pub fn as_str(self) -> &'static str {
         match self {
+            Int8Kernel::Amx => "amx",
             Int8Kernel::Vnni => "vnni",
             Int8Kernel::Avx2 => "avx2",
             Int8Kernel::Scalar => "scalar",
@@ -159,13 +169,11 @@ impl Int8Kernel {
 impl std::str::FromStr for Int8Kernel {
     type Err = crate::EncoderError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Int8Kernel::Vnni, Int8Kernel::Avx2, Int8Kernel::Scalar].into_iter().find(|k| k.as_str() == s).ok_or_else(
-            || {
-                crate::EncoderError::Unsupported(format!(
-                    "{INT8_KERNEL_ENV}={s:?}: expected \"vnni\", \"avx2\" or \"scalar\""
-                ))
-            },
-        )
+        Int8Kernel::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            crate::EncoderError::Unsupported(format!(
+                "{INT8_KERNEL_ENV}={s:?}: expected \"amx\", \"vnni\", \"avx2\" or \"scalar\""
+            ))
+        })
     }
 }
 
@@ -250,7 +258,8 @@ pub(super) struct Interleaving {
 impl Int8Kernel {
     fn interleaving(self) -> Option<Interleaving> {
         match self {
-            Int8Kernel::Vnni => Some(Interleaving { rows: 16, cols: 4 }),
+            // AMX's weight tile is sixteen of VNNI's groups (see `amx.rs`).
+            Int8Kernel::Amx | Int8Kernel::Vnni => Some(Interleaving { rows: 16, cols: 4 }),
             Int8Kernel::Avx2 => Some(Interleaving { rows: 8, cols: 2 }),
             Int8Kernel::Scalar => None,
         }
@@ -311,13 +320,21 @@ pub(super) struct Out<'y> {
 }
 
 impl Out<'_> {
-    /// Token `t`'s results for the rows `row0..row0 + v.len()`, of which only those in `rows`
-    /// are stored (a block can reach past either end).
+    /// Token `t`'s results for the rows `row0..row0 + N`, of which only those in `rows` are
+    /// stored (a block can reach past either end).
     #[inline(always)]
-    pub fn store(&mut self, t: usize, row0: usize, v: &[f32]) {
-        let (lo, hi) = (self.rows.start.max(row0), self.rows.end.min(row0 + v.len()));
+    pub fn store<const N: usize>(&mut self, t: usize, row0: usize, v: &[f32; N]) {
+        let at = t * self.rows.len();
+        if row0 >= self.rows.start && row0 + N <= self.rows.end {
+            // A whole block, most of them: a copy of known length, which inlines (the general
+            // one below is a call to `memmove`, 7 % of encoding time with the AMX kernel).
+            let start = at + row0 - self.rows.start;
+            let dst: &mut [f32; N] = (&mut self.y[start..start + N]).try_into().expect("N floats");
+            *dst = *v;
+            return;
+        }
+        let (lo, hi) = (self.rows.start.max(row0), self.rows.end.min(row0 + N));
         if lo < hi {
-            let at = t * self.rows.len();
             self.y[at + lo - self.rows.start..at + hi - self.rows.start].copy_from_slice(&v[lo - row0..hi - row0]);
         }
     }
@@ -357,6 +374,8 @@ pub(crate) fn matmul_tokens(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>
     }
     assert_eq!(tokens.k, kb.len() * QK, "tokens quantised for another reduction range");
     match w.kernel {
+        #[cfg(target_arch = "x86_64")]
+        Int8Kernel::Amx => amx::matmul(w, rows.clone(), kb.clone(), tokens, &mut y),
         #[cfg(target_arch = "x86_64")]
         Int8Kernel::Vnni => vnni::matmul(w, rows.clone(), kb.clone(), tokens, &mut y),
         #[cfg(target_arch = "x86_64")]

@@ -502,12 +502,36 @@ impl Worker {
         std::thread::Builder::new()
             .name("lingxi-encoder".into())
             .spawn(move || {
-                for job in rx {
+                while let Ok(job) = recv_spinning(&rx) {
                     job();
                 }
             })
             .ok()?;
         Some(Worker { jobs })
+    }
+}
+
+/// How long a thread polls a channel before it blocks: longer than the gap between two
+/// stages of a pass (tens of microseconds), so that neither the worker waiting for the next
+/// stage nor the caller waiting for the worker's half is put to sleep within a pass. Waking a
+/// sleeping thread on another CPU took longer than a stage on a KVM machine (two threads were
+/// slower than one, docs/encoder.md); the polling costs at most this much CPU after a pass.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(200);
+
+/// The next message, polling for [`SPIN`] before blocking; an error once every sender is gone.
+fn recv_spinning<T>(rx: &mpsc::Receiver<T>) -> Result<T, mpsc::RecvError> {
+    let start = std::time::Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Ok(v),
+            Err(mpsc::TryRecvError::Disconnected) => return Err(mpsc::RecvError),
+            Err(mpsc::TryRecvError::Empty) if start.elapsed() < SPIN => {
+                for _ in 0..32 {
+                    std::hint::spin_loop();
+                }
+            }
+            Err(mpsc::TryRecvError::Empty) => return rx.recv(),
+        }
     }
 }
 
@@ -548,7 +572,7 @@ where
         return (a, hi());
     }
     // The worker only fails to answer if the job panicked: recompute here.
-    let b = rx.recv().unwrap_or_else(|_| hi());
+    let b = recv_spinning(&rx).unwrap_or_else(|_| hi());
     (a, b)
 }
 

@@ -162,7 +162,7 @@ fn every_int8_kernel_gives_the_same_vectors() {
     let batch: Vec<&str> = texts.iter().take(8).map(String::as_str).collect();
     let want_batch: Vec<Vec<u32>> = int8.encode_batch(&batch).iter().map(|v| bits(v)).collect();
     let mut tried = Vec::new();
-    for kernel in [Int8Kernel::Vnni, Int8Kernel::Avx2, Int8Kernel::Scalar] {
+    for kernel in Int8Kernel::ALL {
         if !kernel.available() {
             assert!(Encoder::load_with_kernel(&path, kernel).is_err(), "{kernel:?} loads on a CPU without it");
             continue;

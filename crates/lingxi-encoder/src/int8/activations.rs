@@ -70,7 +70,16 @@ impl Tokens {
     pub(super) fn token(&self, t: usize) -> &[i8] {
         &self.bytes[t * self.k..(t + 1) * self.k]
     }
+
+    /// The bytes from token `t` on, `[token][k]`, with zero rows after the last token up to
+    /// a multiple of [`TOKEN_PADDING`] (the AMX kernel loads tiles of that many tokens).
+    pub(super) fn padded_from(&self, t: usize) -> &[i8] {
+        &self.bytes[t * self.k..]
+    }
 }
+
+/// Tokens' bytes are allocated in multiples of this many rows, the extra rows zero.
+pub(super) const TOKEN_PADDING: usize = 16;
 
 /// The `N` largest magnitudes of `v`, `(column, value)`, largest first (value 0 where `v` has
 /// fewer non-zero values); `None` when `v` holds a NaN or an infinity.
@@ -156,7 +165,7 @@ fn quantise_apart(v: &[f32], out: &mut [i8]) -> (f32, Outliers) {
 /// [`Tokens::quantise`], compiled for AVX2 too (eight lanes instead of four; same results).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
 fn quantise_tokens(x: &[f32], k: usize, n_tokens: usize, keep_outliers: bool) -> Tokens {
-    let mut bytes = vec![0i8; n_tokens * k];
+    let mut bytes = vec![0i8; n_tokens.next_multiple_of(TOKEN_PADDING) * k];
     let mut steps = Vec::with_capacity(n_tokens);
     let mut offsets = Vec::with_capacity(n_tokens);
     let mut outliers = Vec::with_capacity(if keep_outliers { n_tokens } else { 0 });
