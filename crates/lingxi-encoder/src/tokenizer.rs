@@ -28,15 +28,33 @@ pub struct Tokenizer {
     unk: u32,
     unk_score: f32,
     max_piece_bytes: usize,
+    /// A bit per hash of every prefix (ending at a character boundary) of every piece: a
+    /// substring whose bit is clear starts no piece, so Viterbi stops extending it. Hash
+    /// collisions only keep a search going longer; they never cut one short.
+    prefixes: Vec<u64>,
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+/// Bits in [`Tokenizer::prefixes`] (1 MB).
+const PREFIX_BITS: u32 = 23;
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a of `bytes` continued from the hash `h` of what precedes them.
+fn fnv1a_extend(mut h: u64, bytes: &[u8]) -> u64 {
     for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    fnv1a_extend(FNV_OFFSET, bytes)
+}
+
+fn prefix_bit(h: u64) -> (usize, u64) {
+    let i = (h as usize) & ((1 << PREFIX_BITS) - 1);
+    (i / 64, 1 << (i % 64))
 }
 
 impl Tokenizer {
@@ -57,6 +75,19 @@ impl Tokenizer {
                 slot = (slot + 1) & mask;
             }
             table[slot] = id as u32 + 1;
+        }
+        let mut prefixes = vec![0u64; (1 << PREFIX_BITS) / 64];
+        for id in 0..n {
+            let piece = &raw.blob[raw.offsets[id] as usize..raw.offsets[id + 1] as usize];
+            let mut h = FNV_OFFSET;
+            for (i, &b) in piece.iter().enumerate() {
+                h = fnv1a_extend(h, &[b]);
+                // A prefix ends at a character boundary: the next byte is no UTF-8 continuation.
+                if piece.get(i + 1).is_none_or(|&next| next & 0xc0 != 0x80) {
+                    let (word, bit) = prefix_bit(h);
+                    prefixes[word] |= bit;
+                }
+            }
         }
         let mut norm_keys = Vec::with_capacity(raw.norm.len());
         let mut norm_offsets = Vec::with_capacity(raw.norm.len() + 1);
@@ -80,6 +111,7 @@ impl Tokenizer {
             unk: raw.unk,
             unk_score: min_score - 10.0,
             max_piece_bytes,
+            prefixes,
         }
     }
 
@@ -92,6 +124,7 @@ impl Tokenizer {
             + self.norm_keys.len() * 4
             + self.norm_offsets.len() * 4
             + self.norm_chars.len() * 4
+            + self.prefixes.len() * 8
     }
 
     /// Number of pieces in the vocabulary.
@@ -127,8 +160,13 @@ impl Tokenizer {
     }
 
     fn lookup(&self, bytes: &[u8]) -> Option<u32> {
+        self.lookup_hashed(bytes, fnv1a(bytes))
+    }
+
+    /// [`Self::lookup`] with the bytes' FNV-1a hash already computed.
+    fn lookup_hashed(&self, bytes: &[u8], hash: u64) -> Option<u32> {
         let mask = self.table.len() - 1;
-        let mut slot = fnv1a(bytes) as usize & mask;
+        let mut slot = hash as usize & mask;
         loop {
             let v = self.table[slot];
             if v == 0 {
@@ -165,6 +203,14 @@ impl Tokenizer {
 
     /// Token ids of `text`, without `<s>`/`</s>` and without truncation.
     pub fn encode(&self, text: &str) -> Vec<u32> {
+        self.segment(text, true)
+    }
+
+    /// Viterbi over the normalised text. With `prune`, the candidates from one start stop at
+    /// the first substring that starts no piece ([`Tokenizer::prefixes`]), and each one's hash
+    /// extends the previous one's; without, every substring up to the longest piece is hashed
+    /// and looked up (the reference the tests compare with). Same candidates, same ids.
+    fn segment(&self, text: &str, prune: bool) -> Vec<u32> {
         let norm = self.normalize(text);
         let bounds: Vec<usize> = norm.char_indices().map(|(i, _)| i).chain(std::iter::once(norm.len())).collect();
         let bytes = norm.as_bytes();
@@ -179,12 +225,20 @@ impl Tokenizer {
                 continue;
             }
             let start = bounds[i];
+            let mut hash = FNV_OFFSET;
             for e in i + 1..=n {
                 let len = bounds[e] - start;
                 if len > self.max_piece_bytes {
                     break;
                 }
-                if let Some(id) = self.lookup(&bytes[start..bounds[e]]) {
+                hash = fnv1a_extend(hash, &bytes[bounds[e - 1]..bounds[e]]);
+                if prune {
+                    let (word, bit) = prefix_bit(hash);
+                    if self.prefixes[word] & bit == 0 {
+                        break;
+                    }
+                }
+                if let Some(id) = self.lookup_hashed(&bytes[start..bounds[e]], hash) {
                     if id == self.unk {
                         continue;
                     }
@@ -220,5 +274,68 @@ impl Tokenizer {
         ids.push(self.eos);
         ids.truncate(max_len);
         ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A vocabulary of overlapping ASCII and multi-byte pieces, so that pruned searches stop
+    /// inside characters' prefixes and at pieces that are prefixes of longer ones.
+    fn tokenizer() -> Tokenizer {
+        let pieces = [
+            "<s>",
+            "</s>",
+            "<unk>",
+            "▁",
+            "a",
+            "b",
+            "ab",
+            "abc",
+            "abcd",
+            "▁ab",
+            "▁b",
+            "bc",
+            "cd",
+            "d",
+            "退",
+            "退款",
+            "退款多久",
+            "款",
+            "多久",
+            "▁退",
+            "é",
+            "éa",
+            "aé",
+            "😡",
+            "😡😡",
+            "c",
+        ];
+        let mut blob = Vec::new();
+        let mut offsets = vec![0u32];
+        for p in pieces {
+            blob.extend_from_slice(p.as_bytes());
+            offsets.push(blob.len() as u32);
+        }
+        let scores = (0..pieces.len()).map(|i| -1.0 - (i as f32 * 0.37) % 2.0).collect();
+        Tokenizer::from_raw(RawVocab { bos: 0, eos: 1, unk: 2, offsets, scores, blob, norm: Vec::new() })
+    }
+
+    #[test]
+    fn pruned_segmentation_is_the_exhaustive_one_on_known_texts() {
+        let t = tokenizer();
+        for text in ["abcd", "ab ab", "退款多久到账", "éab aé", "😡😡😡 abc", "xyz", ""] {
+            assert_eq!(t.segment(text, true), t.segment(text, false), "{text:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn pruned_segmentation_is_the_exhaustive_one(text in "[abcdé退款多久😡 x]{0,24}") {
+            let t = tokenizer();
+            prop_assert_eq!(t.segment(&text, true), t.segment(&text, false));
+        }
     }
 }
