@@ -1,3 +1,4 @@
+use super::fit::train_head;
 use super::*;
 use crate::classifier::Rng;
 
