@@ -16,6 +16,10 @@
 //! `--budget=N` encodes each text as the bot encodes a customer message: at most
 //! `N` tokens (`Encoder::encode_query_features_within`, the `[knowledge] query_max_tokens` budget),
 //! one text per forward pass.
+//!
+//! `--prefix=passage` encodes with e5's "passage: " prefix instead of "query: " and appends
+//! `.passage` to every file name before `.f32` (a second forward pass over the same text, as a
+//! view: `LX_VIEWS=passage` in `nlu_eval`).
 
 use std::io::{BufRead, Write};
 
@@ -40,6 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let mut views = vec![View::Embedding];
     let mut budget = None;
+    let mut passage = false;
     // Leading `--name=value` options, in any order.
     while let Some((name, value)) = args.first().and_then(|a| a.strip_prefix("--")?.split_once('=')) {
         match name {
@@ -56,7 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let n = value.parse()?;
                 budget = Some(lingxi_encoder::QueryTokens::new(n).map_err(|e| format!("budget {}", e.0))?);
             }
-            _ => return Err(format!("unknown option --{name} (--views, --budget)").into()),
+            "prefix" if value == "passage" => passage = true,
+            _ => return Err(format!("unknown option --{name}={value} (--views, --budget, --prefix=passage)").into()),
         }
         args.remove(0);
     }
@@ -68,6 +74,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         views.iter().filter_map(|v| if let View::Layer(k) = v { Some(*k) } else { None }).collect();
     let spec = lingxi_encoder::FeatureSpec::new(&layers, views.iter().any(|v| matches!(v, View::Cls)), enc.n_layers())?;
     let row_bytes = 384 * 4;
+    let (prefix, tag) =
+        if passage { (lingxi_encoder::PASSAGE_PREFIX, ".passage") } else { (lingxi_encoder::QUERY_PREFIX, "") };
+    if passage && budget.is_some() {
+        return Err("--prefix=passage encodes whole texts; drop --budget".into());
+    }
     for spec_arg in &args[2..] {
         let mut parts = spec_arg.split(':');
         let path = parts.next().unwrap_or_default();
@@ -75,7 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let limit = parts.next().map(str::parse).transpose()?.unwrap_or(limit);
         let (name, split) = path.split_once('/').ok_or("spec is name/split:field")?;
         let outs: Vec<std::path::PathBuf> =
-            views.iter().map(|v| out_dir.join(format!("{name}.{split}.{field}{}.f32", v.suffix()))).collect();
+            views.iter().map(|v| out_dir.join(format!("{name}.{split}.{field}{}{tag}.f32", v.suffix()))).collect();
         let file = std::fs::File::open(format!("/work/shared/data/{name}/{split}.jsonl"))?;
         let mut texts = Vec::new();
         for line in std::io::BufReader::new(file).lines().take(limit) {
@@ -104,8 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let features = match budget {
                 Some(b) => chunk.iter().map(|t| enc.encode_query_features_within(t, b, &spec).features).collect(),
                 None => {
-                    let prefixed: Vec<String> =
-                        chunk.iter().map(|t| format!("{}{t}", lingxi_encoder::QUERY_PREFIX)).collect();
+                    let prefixed: Vec<String> = chunk.iter().map(|t| format!("{prefix}{t}")).collect();
                     let refs: Vec<&str> = prefixed.iter().map(String::as_str).collect();
                     enc.encode_batch_features(&refs, &spec)
                 }
