@@ -19,7 +19,7 @@ use std::ops::Range;
 use super::{block_pairs, BlockPair, Int8Matrix, Out, Tokens};
 
 /// Rows per block (see [`super::Interleaving`]): a 256-bit register holds two columns of each.
-const BLOCK_ROWS: usize = 8;
+pub(super) const BLOCK_ROWS: usize = 8;
 /// Tokens per pass over a pair of row blocks.
 const TOKENS: usize = 5;
 
@@ -81,6 +81,22 @@ fn tile<const T: usize>(pair: &BlockPair<BLOCK_ROWS>, wide: &[u8], tokens: &Toke
             acc[1][t] = _mm256_add_epi32(acc[1][t], _mm256_madd_epi16(w1, x));
         }
     }
+    finish(&acc, pair, tokens, t0, out);
+}
+
+/// Store the biased sums of tokens `t0..t0 + T` against a pair of eight-row blocks, each as
+/// `(sum - offset) as f32 * w_step * x_step` lane by lane (the scalar kernel's operations in
+/// its order, so its bits); shared with the AVX-VNNI kernel. Inlined: called out of line, its
+/// reference to `acc` kept the AVX-VNNI kernel's accumulators in memory (28 % slower).
+#[inline]
+#[target_feature(enable = "avx2")]
+pub(super) fn finish<const T: usize>(
+    acc: &[[__m256i; T]; 2],
+    pair: &BlockPair<BLOCK_ROWS>,
+    tokens: &Tokens,
+    t0: usize,
+    out: &mut Out,
+) {
     for (i, (acc, s)) in acc.iter().zip(&pair.scales).enumerate() {
         let w_steps = _mm256_setr_ps(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
         for (t, sum) in acc.iter().enumerate() {

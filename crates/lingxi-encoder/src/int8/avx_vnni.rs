@@ -10,10 +10,11 @@
 use std::arch::x86_64::*;
 use std::ops::Range;
 
+use super::avx2::{finish, BLOCK_ROWS};
 use super::{block_pairs, BlockPair, Int8Matrix, Out, Tokens};
 
-/// Rows per block (see [`super::Interleaving`]): a 256-bit register holds four columns of each.
-const BLOCK_ROWS: usize = 8;
+// Rows per block (see [`super::Interleaving`]): a 256-bit register holds four columns of each
+// of eight rows, the AVX2 kernel's block height, so the two share its `finish`.
 /// Tokens per pass over a pair of row blocks.
 const TOKENS: usize = 6;
 
@@ -52,8 +53,8 @@ fn matmul_blocks(w: &Int8Matrix, rows: Range<usize>, kb: Range<usize>, tokens: &
     }
 }
 
-/// Tokens `t0..t0 + T` against a pair of row blocks, finished like the other kernels:
-/// `(sum - offset) as f32 * w_step * x_step` lane by lane, so the same bits.
+/// Tokens `t0..t0 + T` against a pair of row blocks, finished by the AVX2 kernel's [`finish`]
+/// (the same bits as every kernel).
 #[target_feature(enable = "avx2,avxvnni")]
 fn tile<const T: usize>(pair: &BlockPair<BLOCK_ROWS>, tokens: &Tokens, t0: usize, out: &mut Out) {
     let xs: [&[i8]; T] = std::array::from_fn(|t| tokens.token(t0 + t));
@@ -67,15 +68,7 @@ fn tile<const T: usize>(pair: &BlockPair<BLOCK_ROWS>, tokens: &Tokens, t0: usize
             acc[1][t] = _mm256_dpbusd_avx_epi32(acc[1][t], w1, x);
         }
     }
-    for (i, (acc, s)) in acc.iter().zip(&pair.scales).enumerate() {
-        let w_steps = _mm256_setr_ps(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]);
-        for (t, sum) in acc.iter().enumerate() {
-            let unbiased = _mm256_sub_epi32(*sum, _mm256_set1_epi32(tokens.offsets[t0 + t]));
-            let v = _mm256_mul_ps(_mm256_cvtepi32_ps(unbiased), w_steps);
-            let v = floats(_mm256_mul_ps(v, _mm256_set1_ps(tokens.steps[t0 + t])));
-            out.store(t0 + t, pair.row0 + i * BLOCK_ROWS, &v);
-        }
-    }
+    finish(&acc, pair, tokens, t0, out);
 }
 
 /// 32 bytes as a vector, written as four 8-byte lanes because `_mm256_loadu_si256` takes a raw
@@ -85,14 +78,4 @@ fn load32(bytes: &[u8]) -> __m256i {
     let b: &[u8; 32] = bytes.try_into().expect("32 bytes");
     let lane = |i: usize| i64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
     _mm256_setr_epi64x(lane(0), lane(1), lane(2), lane(3))
-}
-
-/// A register's eight floats.
-#[inline(always)]
-fn floats(v: __m256) -> [f32; 8] {
-    #[allow(unsafe_code)]
-    // SAFETY: both types are 32 bytes of plain data, and every bit pattern is a valid f32.
-    unsafe {
-        std::mem::transmute::<__m256, [f32; 8]>(v)
-    }
 }
