@@ -622,6 +622,24 @@ mod tests {
     }
 
     #[test]
+    fn polling_receives_late_messages_and_ends_when_the_sender_is_gone() {
+        // A message that arrives after the polling window is still received (by the blocking
+        // receive); one within it too; a dropped sender is an error, not a hang.
+        for delay in [Duration::ZERO, Duration::from_micros(20), SPIN * 4] {
+            let (tx, rx) = mpsc::channel::<u32>();
+            let sender = std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                tx.send(7).expect("receiver alive");
+            });
+            assert_eq!(recv_spinning(&rx), Ok(7), "after {delay:?}");
+            sender.join().expect("sender");
+            assert_eq!(recv_spinning(&rx), Err(mpsc::RecvError), "sender gone");
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(spin(), if cpus >= 2 { SPIN } else { Duration::ZERO });
+    }
+
+    #[test]
     fn an_idle_worker_computes_the_second_half() {
         let worker = Worker::spawn().expect("a thread");
         let (started, hi_started) = mpsc::sync_channel::<()>(1);
