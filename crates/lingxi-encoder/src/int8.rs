@@ -3,15 +3,16 @@
 //! The Q4_0 weights are re-quantised once, at load, to one signed byte per weight with one
 //! scale per row; at every matmul each token's activations are quantised to signed bytes with
 //! one scale per token ([`Tokens`]). A row's products then sum exactly in `i32` over the whole
-//! reduction, and one multiply by the two scales gives the result. Three kernels compute the
-//! sums ([`Int8Kernel`]): `vpdpbusd` on CPUs with AVX-512 VNNI (32 byte products per 256-bit
-//! instruction, against 8 for an f32 fused multiply-add, which is what brings a 32-token
-//! query under the f32 floor, docs/encoder.md), 16-bit `vpmaddwd` on AVX2 CPUs without it,
-//! and scalar code elsewhere. The sums are exact integers, so every kernel gives the same
-//! bits, only at different speeds.
+//! reduction, and one multiply by the two scales gives the result. Five kernels compute the
+//! sums ([`Int8Kernel`]): AMX tiles (`tdpbsud`, 16,384 products per instruction); `vpdpbusd`
+//! on CPUs with AVX-512 VNNI, or with AVX-VNNI on 256-bit registers (32 byte products per
+//! 256 bits, against 8 for an f32 fused multiply-add, which is what brings a 32-token query
+//! under the f32 floor, docs/encoder.md); 16-bit `vpmaddwd` on AVX2 CPUs without either; and
+//! scalar code elsewhere. The sums are exact integers, so every kernel gives the same bits,
+//! only at different speeds.
 //!
-//! `vpdpbusd` multiplies unsigned by signed bytes, so the weights are stored biased by 128
-//! (`w + 128` in `1..=255`) and `128 * sum(x)` is subtracted once per token.
+//! `vpdpbusd` and `tdpbsud` multiply unsigned by signed bytes, so the weights are stored biased
+//! by 128 (`w + 128` in `1..=255`) and `128 * sum(x)` is subtracted once per token.
 
 use std::ops::Range;
 
