@@ -178,7 +178,8 @@ async fn a_restart_reads_phrasing_vectors_from_the_store_instead_of_encoding(bac
     import_demo(&app, &admin).await;
     let n = demo_phrasings();
     // Both imports built, every phrasing encoded (a few twice when the second import's build
-    // overlapped the first's last chunk) and everything encoded written back.
+    // overlapped the first's last chunk, or read back when it did not) and everything encoded
+    // written back.
     let started = std::time::Instant::now();
     let mut encoded = 0;
     for _ in 0..600 {
@@ -190,7 +191,12 @@ async fn a_restart_reads_phrasing_vectors_from_the_store_instead_of_encoding(bac
     }
     assert!(encoded >= n, "{encoded} of {n} phrasings encoded");
     assert_eq!(metric(&app, SAVED).await, encoded, "every encoded phrasing stored");
-    assert_eq!(metric(&app, FROM_STORE).await, 0, "a fresh database holds no vectors");
+    // The database started empty, so whatever a build read from it an earlier build of this
+    // run encoded and saved: the second import's build reads back the vectors the first one
+    // has stored by the time it starts (none when the builds overlap; 16 in one CI run once
+    // encoding got faster).
+    let from_store = metric(&app, FROM_STORE).await;
+    assert!(from_store <= encoded, "{from_store} vectors read back, only {encoded} encoded in this run");
     let before = answers(&app, &admin).await;
     println!("{backend:?}: {n} phrasings encoded and stored in {:.1} s", started.elapsed().as_secs_f32());
 
