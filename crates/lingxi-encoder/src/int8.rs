@@ -109,8 +109,8 @@ pub enum Int8Kernel {
     Scalar,
 }
 
-/// Environment variable that picks the int8 kernel: `amx`, `vnni`, `avxvnni`, `avx2` or `scalar` (default:
-/// [`Int8Kernel::best`]); for measuring one CPU's fallback on another.
+/// Environment variable that picks the int8 kernel: `amx`, `vnni`, `avxvnni`, `avx2` or
+/// `scalar` (default: [`Int8Kernel::best`]); for measuring one CPU's fallback on another.
 pub const INT8_KERNEL_ENV: &str = "LINGXI_ENCODER_INT8_KERNEL";
 
 impl Int8Kernel {
@@ -198,7 +198,7 @@ pub(crate) struct Int8Matrix {
     interleaved: Vec<u8>,
     scales: Vec<f32>,
     /// The same signed bytes column by column (`[col][row]`), when the matrix multiplies
-    /// activation outliers back in (see [`Tokens::quantise`]).
+    /// activation outliers back in (see `Tokens::quantise`).
     by_column: Option<Vec<i8>>,
     kernel: Int8Kernel,
 }
@@ -242,6 +242,13 @@ impl Int8Matrix {
     /// Whether activations keep their outliers apart for this matrix.
     pub fn keeps_outliers(&self) -> bool {
         self.by_column.is_some()
+    }
+
+    /// `n_tokens` rows of width `k` of `x` quantised as this matrix's kernel reads them: with
+    /// outliers apart when it keeps them, padded to whole AMX tiles for the AMX kernel.
+    pub fn quantise_input(&self, x: &[f32], k: usize, n_tokens: usize) -> Tokens {
+        let padding = if self.kernel == Int8Kernel::Amx { activations::TOKEN_PADDING } else { 1 };
+        Tokens::quantise(x, k, n_tokens, self.keeps_outliers(), padding)
     }
 
     /// Resident bytes of the weights.
@@ -372,7 +379,7 @@ pub(crate) fn matmul_part(
     if rows.is_empty() || kb.is_empty() || n_tokens == 0 {
         return vec![0f32; n_tokens * rows.len()];
     }
-    let tokens = Tokens::quantise(x, kb.len() * QK, n_tokens, w.keeps_outliers());
+    let tokens = w.quantise_input(x, kb.len() * QK, n_tokens);
     matmul_tokens(w, rows, kb, &tokens)
 }
 

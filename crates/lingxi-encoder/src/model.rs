@@ -25,7 +25,7 @@ enum Input<'x> {
 impl Linear {
     /// `keep_outliers`: whether int8 activations set their largest values apart for this
     /// matrix (all but the attention output, whose input has none worth the cost; see
-    /// [`int8::Tokens::quantise`]); `kernel`: what int8 products run on.
+    /// [`Int8Matrix::quantise_input`]); `kernel`: what int8 products run on.
     fn new(m: QMatrix, (arithmetic, kernel): (Arithmetic, Int8Kernel), keep_outliers: bool) -> Self {
         match arithmetic {
             Arithmetic::F32 => Linear::Q4(m),
@@ -38,7 +38,7 @@ impl Linear {
     fn prepare<'x>(&self, x: &'x [f32], n_tok: usize) -> Input<'x> {
         match self {
             Linear::Q4(_) => Input::F32(x),
-            Linear::Int8(m) => Input::Int8(int8::Tokens::quantise(x, m.cols, n_tok, m.keeps_outliers())),
+            Linear::Int8(m) => Input::Int8(m.quantise_input(x, m.cols, n_tok)),
         }
     }
 

@@ -63,8 +63,11 @@ impl Tokens {
     /// output is similar, so one step per token spent most of the 8 bits on them. Setting
     /// two aside cut the mean `1 - cosine` between int8 and f32 vectors from 9.4e-4 to
     /// 1.1e-4 on 1,000 clinc150 dev queries (docs/encoder.md).
-    pub(crate) fn quantise(x: &[f32], k: usize, n_tokens: usize, outliers: bool) -> Self {
-        quantise_tokens(x, k, n_tokens, outliers)
+    ///
+    /// The bytes are allocated for a multiple of `padding` tokens, the extra rows zero (the AMX
+    /// kernel loads whole tiles of [`TOKEN_PADDING`] tokens; the others pass 1).
+    pub(super) fn quantise(x: &[f32], k: usize, n_tokens: usize, outliers: bool, padding: usize) -> Self {
+        quantise_tokens(x, k, n_tokens, outliers, padding)
     }
 
     pub(super) fn token(&self, t: usize) -> &[i8] {
@@ -72,13 +75,13 @@ impl Tokens {
     }
 
     /// The bytes from token `t` on, `[token][k]`, with zero rows after the last token up to
-    /// a multiple of [`TOKEN_PADDING`] (the AMX kernel loads tiles of that many tokens).
+    /// the multiple of the padding asked of [`Tokens::quantise`].
     pub(super) fn padded_from(&self, t: usize) -> &[i8] {
         &self.bytes[t * self.k..]
     }
 }
 
-/// Tokens' bytes are allocated in multiples of this many rows, the extra rows zero.
+/// The token padding the AMX kernel needs: its activation tiles are this many tokens.
 pub(super) const TOKEN_PADDING: usize = 16;
 
 /// The `N` largest magnitudes of `v`, `(column, value)`, largest first (value 0 where `v` has
@@ -164,8 +167,8 @@ fn quantise_apart(v: &[f32], out: &mut [i8]) -> (f32, Outliers) {
 
 /// [`Tokens::quantise`], compiled for AVX2 too (eight lanes instead of four; same results).
 #[multiversion::multiversion(targets("x86_64+avx2+fma"))]
-fn quantise_tokens(x: &[f32], k: usize, n_tokens: usize, keep_outliers: bool) -> Tokens {
-    let mut bytes = vec![0i8; n_tokens.next_multiple_of(TOKEN_PADDING) * k];
+fn quantise_tokens(x: &[f32], k: usize, n_tokens: usize, keep_outliers: bool, padding: usize) -> Tokens {
+    let mut bytes = vec![0i8; n_tokens.next_multiple_of(padding.max(1)) * k];
     let mut steps = Vec::with_capacity(n_tokens);
     let mut offsets = Vec::with_capacity(n_tokens);
     let mut outliers = Vec::with_capacity(if keep_outliers { n_tokens } else { 0 });

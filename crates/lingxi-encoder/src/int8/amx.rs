@@ -6,8 +6,9 @@
 //! Its weight tile is exactly the VNNI kernel's interleaving (see [`super::interleave`]): one
 //! 16-row block's sixteen consecutive groups of four columns are 1,024 contiguous bytes, which
 //! load as a tile with a 64-byte stride. The activation tile is sixteen tokens' rows of
-//! [`Tokens`], whose allocation is padded with zero tokens to a multiple of sixteen. A tile
-//! row of the result is one token's sixteen sums, finished by the VNNI kernel's expression
+//! [`Tokens`], which an AMX matrix pads with zero tokens to a multiple of sixteen
+//! ([`Int8Matrix::quantise_input`]). A tile row of the result is one token's sixteen sums,
+//! finished by the VNNI kernel's expression
 //! (the same operations, so the same bits). A reduction range that is not a whole number of
 //! 64-byte tile rows goes to the VNNI kernel, which every AMX CPU has.
 //!
@@ -28,6 +29,8 @@ const BLOCK_ROWS: usize = 16;
 const TILE_TOKENS: usize = TOKEN_PADDING;
 /// Reduction bytes per tile step: one tile row of activations.
 const STEP: usize = 64;
+/// Bytes of one weight tile: a block's rows over one step, contiguous in the interleaving.
+const WEIGHT_TILE: usize = BLOCK_ROWS * STEP;
 
 /// Whether this CPU and OS run this kernel: the VNNI kernel (for its fallback and its
 /// interleaving), AMX-TILE and AMX-INT8 in CPUID, and the kernel's permission for the tile data.
@@ -139,11 +142,12 @@ unsafe fn tile_pass(pair: &BlockPair<BLOCK_ROWS>, tokens: &Tokens, t0: usize, ou
     let x1 = xp.wrapping_add(TILE_TOKENS * k);
     // SAFETY (every block): the caller's, and the bounds asserted above: step `s` reads
     // activation bytes `s*64 + row*k` (+ 64) for rows < 16 (32) and weight bytes
-    // `s*1024 .. (s+1)*1024`.
+    // `s * WEIGHT_TILE .. (s + 1) * WEIGHT_TILE`.
     unsafe {
         asm!("tilezero tmm0", "tilezero tmm1", "tilezero tmm2", "tilezero tmm3", options(nostack, nomem));
         for s in 0..k / STEP {
-            let (a, b0, b1) = (xp.wrapping_add(s * STEP), w0.wrapping_add(s * 1024), w1.wrapping_add(s * 1024));
+            let (a, b0, b1) =
+                (xp.wrapping_add(s * STEP), w0.wrapping_add(s * WEIGHT_TILE), w1.wrapping_add(s * WEIGHT_TILE));
             asm!(
                 "tileloadd tmm4, [{a} + {k}*1]",
                 "tileloadd tmm6, [{b0} + {row}*1]",

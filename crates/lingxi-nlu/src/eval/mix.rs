@@ -27,16 +27,24 @@ pub(super) fn parts(model: &FusedClassifier, ex: &[Example]) -> Parts {
 
 /// (predicted class, confidence) per example under a mix.
 pub(super) fn predictions(p: &Parts, mix: Mix) -> Vec<(u32, f32)> {
-    (0..p.linear.len())
-        .map(|i| {
-            let sim = p.similarity.as_ref().map(|s| s[i].as_slice());
-            confidence(&distribution(p, i, mix), sim, mix)
-        })
+    confidences(p, &distributions(p, mix), mix)
+}
+
+/// Every example's class distribution under a mix.
+fn distributions(p: &Parts, mix: Mix) -> Vec<Vec<f32>> {
+    (0..p.linear.len()).map(|i| distribution(p, i, mix)).collect()
+}
+
+/// (predicted class, confidence) per example from its distribution under `mix`.
+fn confidences(p: &Parts, rows: &[Vec<f32>], mix: Mix) -> Vec<(u32, f32)> {
+    rows.iter()
+        .enumerate()
+        .map(|(i, row)| confidence(row, p.similarity.as_ref().map(|s| s[i].as_slice()), mix))
         .collect()
 }
 
 /// Example `i`'s class distribution under a mix: every member and the neighbour vote mixed in.
-pub(super) fn distribution(p: &Parts, i: usize, mix: Mix) -> Vec<f32> {
+fn distribution(p: &Parts, i: usize, mix: Mix) -> Vec<f32> {
     let lin = &p.linear[i];
     let sim = p.similarity.as_ref().map(|s| s[i].as_slice());
     let lexical = p.lexical.as_ref().filter(|_| mix.lexical > 0.0);
@@ -214,10 +222,11 @@ pub(super) fn choose_mix(
         for gamma in &gammas {
             for delta in &deltas {
                 let mix = Mix { lexical: *gamma, head: *delta, ..mix };
-                let s = score_on(labels, &predictions(p, mix), tune, oos_label, target);
+                // The distributions are kept with the best mix (the neighbours' similarities are
+                // replaced for the next kind), so they are computed once, not again on a gain.
+                let rows = distributions(p, mix);
+                let s = score_on(labels, &confidences(p, &rows, mix), tune, oos_label, target);
                 if s > best.score + 1e-9 {
-                    // Kept now: the neighbours' similarities are replaced for the next kind.
-                    let rows = (0..tune.len()).map(|i| distribution(p, i, mix)).collect();
                     *best = MixChoice { score: s, mix, nb_kind: kind, rows };
                 }
             }
