@@ -113,12 +113,13 @@ fn main() {
         config.tune_folds = v;
     }
     // Optional overrides for experiments, e.g. LX_C_GRID=0.5,1,2 LX_LATIN=2,5 LX_CJK=1,4.
+    let floats = |v: &str| -> Vec<f32> { v.split(',').filter_map(|x| x.parse().ok()).collect() };
     let pair = |v: String| -> Option<(u8, u8)> {
         let (a, b) = v.split_once(',')?;
         Some((a.parse().ok()?, b.parse().ok()?))
     };
     if let Ok(v) = std::env::var("LX_C_GRID") {
-        config.c_grid = v.split(',').filter_map(|x| x.parse().ok()).collect();
+        config.c_grid = floats(&v);
     }
     if let Some(p) = std::env::var("LX_LATIN").ok().and_then(pair) {
         config.classifier.features.latin_char_ngrams = p;
@@ -139,7 +140,7 @@ fn main() {
         config.classifier.features.min_df = v.parse().unwrap_or(1);
     }
     if let Ok(v) = std::env::var("LX_DENSE_W") {
-        config.dense_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
+        config.dense_weights = floats(&v);
     }
     let kinds = |v: String| -> Vec<DenseNormKind> {
         v.split(',')
@@ -158,13 +159,20 @@ fn main() {
         config.neighbour_norms = kinds(v);
     }
     if let Ok(v) = std::env::var("LX_NB") {
-        config.nb_powers = v.split(',').filter_map(|x| x.parse().ok()).collect();
+        config.nb_powers = floats(&v);
     }
     if let Ok(v) = std::env::var("LX_LEXICAL") {
-        config.lexical_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
+        config.lexical_weights = floats(&v);
+    }
+    // LX_ALPHAS / LX_TAUS: the neighbour vote's weights and temperatures (tau 0 = cosines added).
+    if let Ok(v) = std::env::var("LX_ALPHAS") {
+        config.vote_alphas = floats(&v);
+    }
+    if let Ok(v) = std::env::var("LX_TAUS") {
+        config.vote_taus = floats(&v);
     }
     if let Ok(v) = std::env::var("LX_OOS_BETA") {
-        config.oos_betas = v.split(',').filter_map(|x| x.parse().ok()).collect();
+        config.oos_betas = floats(&v);
     }
     if let Ok(v) = std::env::var("LX_DENSE_VIEWS") {
         config.dense_views = parse_views(&v, &extra_views);
@@ -198,7 +206,7 @@ fn main() {
         config.head_stop_fraction = v;
     }
     if let Ok(v) = std::env::var("LX_HEAD_W") {
-        config.head_weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
+        config.head_weights = floats(&v);
     }
     // LX_MAHA=1: also search the Mahalanobis out-of-scope detector on dev (OOS tasks with
     // embeddings): LX_MAHA_VIEWS (as LX_DENSE_VIEWS, default `e`), LX_MAHA_SHRINK (`lw` and
@@ -218,7 +226,7 @@ fn main() {
                 .collect();
         }
         if let Ok(v) = std::env::var("LX_MAHA_W") {
-            maha.weights = v.split(',').filter_map(|x| x.parse().ok()).collect();
+            maha.weights = floats(&v);
         }
         maha.unit = std::env::var("LX_MAHA_RAW").is_err();
         config.mahalanobis = Some(maha);

@@ -20,7 +20,9 @@ use fit::{
     all_dense, calibrate, final_lexical, fit_norm, head_probe, lexical_member, macro_f1, neighbours_of, percentile,
     prepared, sorted_labels, texts_labels, top_index, train_linear, with_view, Final, HeadProbe, Setting,
 };
-use mix::{choose_mix, choose_threshold, in_scope_and_recall, label_of, parts, predictions, score_on, Members, Parts};
+use mix::{
+    choose_mix, choose_threshold, in_scope_and_recall, label_of, parts, predictions, score_on, Members, Parts, VoteGrid,
+};
 pub use oos_distance::MahaConfig;
 
 /// One labelled example.
@@ -131,6 +133,14 @@ pub struct EvalConfig {
     pub lexical_weights: Vec<f32>,
     /// Candidate weights of the neighbour cosine in the out-of-scope confidence (OOS tasks).
     pub oos_betas: Vec<f32>,
+    /// Candidate weights of the nearest-neighbour vote (fused tasks; 0 = linear model alone).
+    pub vote_alphas: Vec<f32>,
+    /// Candidate softmax temperatures of the vote; 0 adds the class cosines as they are
+    /// ([`Mix::tau`]). At 20–100 the vote is nearly uniform and mostly flattens the linear
+    /// model's confidence, which moves the out-of-scope operating point; until the thirteenth
+    /// session these were the only temperatures run (written 0.01–0.05, read as multipliers),
+    /// and sharp votes chosen on dev lost 0.9 point on smp2017's test (benchmarks.md).
+    pub vote_taus: Vec<f32>,
     /// Candidate NB-SVM feature-scaling powers (two-class tasks only; 0 = plain SVM).
     pub nb_powers: Vec<f32>,
     /// Candidate dense blocks built from the examples' embedding and extra views, tried on dev
@@ -182,6 +192,10 @@ impl Default for EvalConfig {
             dense_norms: vec![DenseNormKind::Unit],
             nb_powers: vec![0.0, 0.5, 1.0],
             oos_betas: vec![0.0, 0.25, 0.5, 0.75],
+            vote_alphas: vec![0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7],
+            // Nearly flat votes: what every measured run before the thirteenth session used
+            // (see `vote_taus`); sharp ones (≤ 0.05) and added cosines (0) are opt-in.
+            vote_taus: vec![100.0, 50.0, 20.0],
             lexical_weights: vec![0.0, 0.2, 0.35, 0.5],
             neighbour_norms: vec![DenseNormKind::Unit, DenseNormKind::Centered, DenseNormKind::Standardized],
             dense_views: vec![DenseView::embedding()],
@@ -432,8 +446,12 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                             &probe,
                             &tune_train,
                             &tune,
-                            nb_kinds,
-                            &config.oos_betas,
+                            &VoteGrid {
+                                kinds: nb_kinds,
+                                alphas: &config.vote_alphas,
+                                taus: &config.vote_taus,
+                                betas: &config.oos_betas,
+                            },
                             Members {
                                 lexical: member_probs,
                                 lexical_weights: &config.lexical_weights,

@@ -202,7 +202,8 @@ fn unit_length(v: &[f32]) -> Option<Vec<f32>> {
 pub struct Mix {
     /// Weight of the neighbours' distribution (0 = linear model only).
     pub alpha: f32,
-    /// Softmax temperature over the neighbours' cosines.
+    /// Softmax temperature over the neighbours' cosines; 0 mixes the cosines in as they are
+    /// (`(1 − alpha)·p + alpha·cos`, the knowledge index's fusion: a score, not a distribution).
     pub tau: f32,
     /// Confidence used for out-of-scope decisions: `(1 − beta)·p(best) + beta·cos(best)`,
     /// where `cos(best)` is the best class's nearest-neighbour cosine. A query far from every
@@ -219,7 +220,7 @@ pub struct Mix {
 
 impl Default for Mix {
     fn default() -> Self {
-        Self { alpha: 0.0, tau: 0.05, oos_beta: 0.0, lexical: 0.0, head: 0.0 }
+        Self { alpha: 0.0, tau: 20.0, oos_beta: 0.0, lexical: 0.0, head: 0.0 }
     }
 }
 
@@ -308,7 +309,14 @@ pub fn by_class(prediction: &crate::classifier::Prediction) -> Vec<f32> {
 pub fn mixed(linear: &[f32], similarity: Option<&[f32]>, mix: Mix) -> Vec<f32> {
     let mut p = linear.to_vec();
     if let Some(sim) = similarity.filter(|_| mix.alpha > 0.0) {
-        mix_into(&mut p, &softmax(sim, mix.tau), mix.alpha);
+        if mix.tau > 0.0 {
+            // `softmax` multiplies by its argument (a classifier's fitted scale): 1/τ here.
+            mix_into(&mut p, &softmax(sim, 1.0 / mix.tau), mix.alpha);
+        } else {
+            // A softmax this sharp or this flat would only rescale the cosines' differences;
+            // added as they are, a cosine gap counts as much as a probability gap.
+            mix_into(&mut p, sim, mix.alpha);
+        }
     }
     p
 }
@@ -364,6 +372,23 @@ mod tests {
         assert_eq!(p, vec![0.4, 0.6]);
         assert_eq!(top_of(&p), (1, 0.6));
         assert_eq!(top_of(&[]), (0, 0.0));
+    }
+
+    #[test]
+    fn temperature_zero_adds_the_cosines_and_a_softmax_flattens_them() {
+        // Class 0 leads the linear model by 0.1; class 1 is nearer by a cosine gap of 0.2.
+        let (p, sim) = ([0.55, 0.45], [0.7, 0.9]);
+        let added = mixed(&p, Some(&sim), Mix { alpha: 0.5, tau: 0.0, ..Mix::default() });
+        assert!((added[0] - 0.625).abs() < 1e-6 && (added[1] - 0.675).abs() < 1e-6, "{added:?}");
+        assert_eq!(top_of(&added).0, 1);
+        // A flat softmax (τ 2) turns the same gap into 0.475 : 0.525 and the linear model wins.
+        let soft = mixed(&p, Some(&sim), Mix { alpha: 0.5, tau: 2.0, ..Mix::default() });
+        assert_eq!(top_of(&soft).0, 0);
+        // A sharp one (τ 0.01: the gap is 20 nats) gives the nearer class nearly all the vote.
+        let sharp = mixed(&p, Some(&sim), Mix { alpha: 0.5, tau: 0.01, ..Mix::default() });
+        assert!((sharp[1] - 0.725).abs() < 1e-4, "{sharp:?}");
+        // No weight: the linear model untouched, whatever the temperature.
+        assert_eq!(mixed(&p, Some(&sim), Mix { alpha: 0.0, tau: 0.0, ..Mix::default() }), p.to_vec());
     }
 
     #[test]

@@ -37,7 +37,9 @@ impl Default for FusedIntentConfig {
         // The confidence stays a probability (no cosine blended in, `oos_beta` 0): the bot's
         // other thresholds (small talk, the hand-off policy) read it as one, and a blended
         // scale let the held-out slice pick a threshold that refused real paraphrases.
-        let mixes = [0.0, 0.3, 0.5].into_iter().map(|alpha| Mix { alpha, tau: 0.02, ..Mix::default() }).collect();
+        // τ 50: a nearly flat vote, which tempers the linear model's confidence (the value the
+        // bot has always run with; it was written 0.02 when the softmax read it as a multiplier).
+        let mixes = [0.0, 0.3, 0.5].into_iter().map(|alpha| Mix { alpha, tau: 50.0, ..Mix::default() }).collect();
         Self {
             // C 0.5 and w 3 were chosen on dev for banking77, smp2017 and cais (benchmarks.md).
             classifier: ClassifierConfig {

@@ -151,22 +151,32 @@ pub(super) fn in_scope_and_recall(
     (ok_in as f64 / n_in.max(1) as f64, ok_oos as f64 / n_oos.max(1) as f64)
 }
 
-/// The mixes tried on the tuning set (only the linear model without embeddings).
-pub(super) fn mix_grid(with_neighbours: bool, oos_betas: &[f32]) -> Vec<Mix> {
-    let mut grid = vec![Mix::default()];
-    if with_neighbours {
-        let betas = if oos_betas.is_empty() { &[0.0] } else { oos_betas };
-        for oos_beta in betas {
-            for alpha in [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7] {
-                for tau in [0.01, 0.02, 0.05] {
-                    if alpha > 0.0 || *oos_beta > 0.0 {
-                        grid.push(Mix { alpha, tau, oos_beta: *oos_beta, ..Mix::default() });
-                    }
+/// The neighbour vote's candidates: how the embeddings are prepared, the vote's weights and
+/// temperatures (0 = cosines added as they are, [`Mix::tau`]), and the cosine's weights in the
+/// out-of-scope confidence (OOS tasks only).
+#[derive(Clone, Copy)]
+pub(super) struct VoteGrid<'a> {
+    pub(super) kinds: &'a [DenseNormKind],
+    pub(super) alphas: &'a [f32],
+    pub(super) taus: &'a [f32],
+    pub(super) betas: &'a [f32],
+}
+
+/// The mixes with the neighbour vote tried on the tuning set (the linear model alone is
+/// [`Mix::default`], tried separately).
+fn mix_grid(grid: &VoteGrid<'_>, oos: bool) -> Vec<Mix> {
+    let betas = if oos && !grid.betas.is_empty() { grid.betas } else { &[0.0] };
+    let mut mixes = Vec::new();
+    for oos_beta in betas {
+        for alpha in grid.alphas {
+            for tau in grid.taus {
+                if *alpha > 0.0 || *oos_beta > 0.0 {
+                    mixes.push(Mix { alpha: *alpha, tau: *tau, oos_beta: *oos_beta, ..Mix::default() });
                 }
             }
         }
     }
-    grid
+    mixes
 }
 
 /// The members that may be mixed into the linear distribution: their distributions over the
@@ -196,8 +206,7 @@ pub(super) fn choose_mix(
     model: &FusedClassifier,
     train: &[Example],
     tune: &[Example],
-    kinds: &[DenseNormKind],
-    betas: &[f32],
+    votes: &VoteGrid<'_>,
     members: Members<'_>,
     oos_label: Option<&str>,
     target: f64,
@@ -232,16 +241,11 @@ pub(super) fn choose_mix(
             }
         }
     };
-    for mix in mix_grid(false, &[]) {
-        consider(&p, mix, DenseNormKind::Unit, &mut best);
-    }
-    for kind in kinds {
+    consider(&p, Mix::default(), DenseNormKind::Unit, &mut best);
+    for kind in votes.kinds {
         let Some(nb) = neighbours_of(&model.linear, train, *kind) else { continue };
         p.similarity = Some(tune.iter().map(|e| nb.class_similarity(e.dense.as_deref().unwrap_or_default())).collect());
-        for mix in mix_grid(true, if oos_label.is_some() { betas } else { &[] })
-            .into_iter()
-            .filter(|m| m.alpha > 0.0 || m.oos_beta > 0.0)
-        {
+        for mix in mix_grid(votes, oos_label.is_some()) {
             consider(&p, mix, *kind, &mut best);
         }
     }
