@@ -340,15 +340,16 @@ fn scale_columns(x: &mut SparseVec, scales: &[f32]) {
     }
 }
 
-/// Softmax of `scores × temperature`, numerically stable.
-pub fn softmax(scores: &[f32], temperature: f32) -> Vec<f32> {
+/// Softmax of `scores × scale`, numerically stable. `scale` multiplies: it is an inverse
+/// temperature (what the linear models fit and call their `temperature`); to soften scores by
+/// a temperature τ, pass `1 / τ` (the neighbour vote once passed τ itself, benchmarks.md).
+pub fn softmax(scores: &[f32], scale: f32) -> Vec<f32> {
     let max = scores.iter().copied().filter(|v| v.is_finite()).fold(f32::NEG_INFINITY, f32::max);
     if !max.is_finite() {
         let n = scores.len().max(1) as f32;
         return vec![1.0 / n; scores.len()];
     }
-    let mut p: Vec<f32> =
-        scores.iter().map(|s| if s.is_finite() { ((s - max) * temperature).exp() } else { 0.0 }).collect();
+    let mut p: Vec<f32> = scores.iter().map(|s| if s.is_finite() { ((s - max) * scale).exp() } else { 0.0 }).collect();
     let z: f32 = p.iter().sum();
     p.iter_mut().for_each(|v| *v /= z);
     p

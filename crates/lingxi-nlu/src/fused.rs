@@ -310,7 +310,6 @@ pub fn mixed(linear: &[f32], similarity: Option<&[f32]>, mix: Mix) -> Vec<f32> {
     let mut p = linear.to_vec();
     if let Some(sim) = similarity.filter(|_| mix.alpha > 0.0) {
         if mix.tau > 0.0 {
-            // `softmax` multiplies by its argument (a classifier's fitted scale): 1/τ here.
             mix_into(&mut p, &softmax(sim, 1.0 / mix.tau), mix.alpha);
         } else {
             // A softmax this sharp or this flat would only rescale the cosines' differences;

@@ -154,7 +154,6 @@ pub(super) fn in_scope_and_recall(
 /// The neighbour vote's candidates: how the embeddings are prepared, the vote's weights and
 /// temperatures (0 = cosines added as they are, [`Mix::tau`]), and the cosine's weights in the
 /// out-of-scope confidence (OOS tasks only).
-#[derive(Clone, Copy)]
 pub(super) struct VoteGrid<'a> {
     pub(super) kinds: &'a [DenseNormKind],
     pub(super) alphas: &'a [f32],
