@@ -60,7 +60,7 @@ fn main() {
         background: Vec::new(),
     };
     // LX_BACKGROUND=<dir>,<dir>: other datasets' train splits as the background (text-only
-    // models; copies of this dataset's texts are left out).
+    // models, and a fused model's text-only member; copies of this dataset's texts are left out).
     if let Ok(dirs) = std::env::var("LX_BACKGROUND") {
         let extra: Vec<Example> =
             dirs.split(',').filter(|d| !d.is_empty()).flat_map(|d| read_split(Path::new(d), "train")).collect();
@@ -248,6 +248,7 @@ fn main() {
         println!("chosen: {chosen:?} tune {:.4}", report.tune_score);
         println!("mahalanobis (view, λ, η) chosen: {:?}, beta {}", report.mahalanobis, report.oos_beta);
         println!("view ensemble chosen: {:?}", report.view_ensemble);
+        println!("text-only member: {:?}", report.lexical_member);
         return;
     }
     println!("dataset: {}", dir.display());

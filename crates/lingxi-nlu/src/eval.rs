@@ -260,6 +260,9 @@ pub struct EvalReport {
     pub oos_beta: f32,
     /// Weight of the text-only member in a fused model (0 = none).
     pub lexical_weight: f32,
+    /// The text-only member's settings (C, NB power, trained with the background or not), when
+    /// a fused model has one.
+    pub lexical_member: Option<String>,
     /// Weight of the trained non-linear head chosen on dev (0 = none).
     pub head_weight: f32,
     /// Epochs the final head trained (the most among its members; 0 without one).
@@ -385,7 +388,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         });
     // The text-only member (fused tasks only), chosen and trained once for the whole grid.
     let member = if dense && config.lexical_weights.iter().any(|g| *g > 0.0) {
-        Some(lexical_member(&tune_train, &tune, config, &grid)?)
+        Some(lexical_member(&tune_train, &tune, &splits.background, config, &grid, &powers)?)
     } else {
         None
     };
@@ -551,7 +554,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     let others = ensemble_choice.iter().flat_map(|c| &c.members).filter(|(i, _)| *i != view_index);
     let lexical = match &member {
         Some(m) if std::iter::once(&chosen).chain(others.map(|(_, s)| s)).any(|s| s.mix.lexical > 0.0) => {
-            Some(final_lexical(m, &splits.train, &tune, holdout, config)?)
+            Some(final_lexical(m, &splits.train, &splits.background, &tune, holdout, config)?)
         }
         _ => None,
     };
@@ -709,6 +712,9 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         mix_tau: mix.tau,
         oos_beta: model.mix.oos_beta,
         lexical_weight: mix.lexical,
+        lexical_member: member
+            .as_ref()
+            .map(|m| format!("C {} nb {} {}", m.c, m.nb_power, if m.adapted { "adapted" } else { "own" })),
         head_weight: mix.head,
         head_epochs,
         mahalanobis: distance.as_ref().map(|d| (d.view.name.clone(), d.detector.shrinkage(), d.weight)),

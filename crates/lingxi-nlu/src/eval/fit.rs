@@ -150,38 +150,67 @@ pub(super) fn head_probe(
     Ok(HeadProbe { head, tune_probs, secs })
 }
 
-/// A text-only member probe: its C and temperature, the model, its distributions over `tune`.
+/// A text-only member probe: its settings and temperature, the model, its distributions over
+/// `tune`.
 pub(super) struct Member {
     pub(super) c: f32,
+    pub(super) nb_power: f32,
+    /// Trained with the background (domain-adaptive copies) rather than alone.
+    pub(super) adapted: bool,
     pub(super) temp: f32,
     pub(super) model: TextClassifier,
     pub(super) tune_probs: Vec<Vec<f32>>,
 }
 
-/// The text-only member for a fused model: C chosen on the tuning set by its own accuracy,
-/// trained on `train`, calibrated on `tune`.
+/// The text-only member for a fused model: C, NB power (`powers`) and whether to train with
+/// `background` chosen on the tuning set by the member's own accuracy, trained on `train`,
+/// calibrated on `tune`. The background only reaches the fused model through this member: its
+/// examples carry no embeddings.
 pub(super) fn lexical_member(
     train: &[Example],
     tune: &[Example],
+    background: &[Example],
     config: &EvalConfig,
     grid: &[f32],
+    powers: &[f32],
 ) -> Result<Member, TrainError> {
-    let (t, l) = texts_labels(train);
+    let adapt_options: &[bool] = if background.is_empty() { &[false] } else { &[false, true] };
     let mut best: Option<(f64, Member)> = None;
-    for c in grid {
-        let mut cfg = config.classifier.clone();
-        cfg.train.c = *c;
-        let mut clf = TextClassifier::train(&t, &l, &cfg)?;
-        let (tt, tl) = texts_labels(tune);
-        let temp = clf.calibrate(&tt, &tl);
-        let probs: Vec<Vec<f32>> = tune.iter().map(|e| by_class(&clf.predict(&e.text))).collect();
-        let ok = tune.iter().zip(&probs).filter(|(e, p)| clf.labels()[top_index(p)] == e.label).count();
-        let acc = ok as f64 / tune.len().max(1) as f64;
-        if best.as_ref().is_none_or(|b| acc > b.0) {
-            best = Some((acc, Member { c: *c, temp, model: clf, tune_probs: probs }));
+    for &adapted in adapt_options {
+        for &nb_power in powers {
+            for c in grid {
+                let mut cfg = config.classifier.clone();
+                cfg.train.c = *c;
+                cfg.train.nb_power = nb_power;
+                let mut clf = train_member(train, adapted.then_some(background), &cfg)?;
+                let (tt, tl) = texts_labels(tune);
+                let temp = clf.calibrate(&tt, &tl);
+                let probs: Vec<Vec<f32>> = tune.iter().map(|e| by_class(&clf.predict(&e.text))).collect();
+                let ok = tune.iter().zip(&probs).filter(|(e, p)| clf.labels()[top_index(p)] == e.label).count();
+                let acc = ok as f64 / tune.len().max(1) as f64;
+                if best.as_ref().is_none_or(|b| acc > b.0) {
+                    best = Some((acc, Member { c: *c, nb_power, adapted, temp, model: clf, tune_probs: probs }));
+                }
+            }
         }
     }
     best.map(|b| b.1).ok_or(TrainError::Empty)
+}
+
+/// A text-only model over `train`'s texts, with `background` as domain-adaptive copies.
+fn train_member(
+    train: &[Example],
+    background: Option<&[Example]>,
+    cfg: &ClassifierConfig,
+) -> Result<TextClassifier, TrainError> {
+    let (t, l) = texts_labels(train);
+    match background {
+        Some(bg) => {
+            let (bt, bl) = texts_labels(bg);
+            TextClassifier::train_adapted(&t, &l, &bt, &bl, cfg)
+        }
+        None => TextClassifier::train(&t, &l, cfg),
+    }
 }
 
 pub(super) fn top_index(p: &[f32]) -> usize {
@@ -217,14 +246,15 @@ pub(super) fn percentile(sorted: &[f64], q: f64) -> f64 {
 pub(super) fn final_lexical(
     m: &Member,
     train: &[Example],
+    background: &[Example],
     tune: &[Example],
     holdout: bool,
     config: &EvalConfig,
 ) -> Result<TextClassifier, TrainError> {
     let mut cfg = config.classifier.clone();
     cfg.train.c = m.c;
-    let (t, l) = texts_labels(train);
-    let mut lex = TextClassifier::train(&t, &l, &cfg)?;
+    cfg.train.nb_power = m.nb_power;
+    let mut lex = train_member(train, m.adapted.then_some(background), &cfg)?;
     if holdout {
         lex.set_temperature(m.temp);
     } else {

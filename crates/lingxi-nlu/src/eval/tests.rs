@@ -294,3 +294,36 @@ fn background_data_is_a_grid_choice_and_never_holds_a_test_text() {
     assert_eq!(r.grid.iter().filter(|(p, _)| p.contains("adapted")).count() * 2, r.grid.len());
     assert_eq!(r.accuracy, 100.0);
 }
+
+#[test]
+fn a_fused_model_reaches_the_background_through_its_text_only_member() {
+    // Embeddings that know nothing of polarity: only the other shop's reviews can tell
+    // 新鲜 from 变质, and they carry no embeddings, so only the text-only member sees them.
+    let mut rng = Rng::new(7);
+    let mut embedded = |mut ex: Vec<Example>| {
+        for e in ex.iter_mut() {
+            e.dense = Some((0..8).map(|_| rng.below(1000) as f32 / 1000.0 - 0.5).collect());
+        }
+        ex
+    };
+    let shop = shop_with_background();
+    let own = Splits {
+        train: embedded(shop.train),
+        dev: embedded(shop.dev),
+        test: embedded(shop.test),
+        background: Vec::new(),
+    };
+    let (splits, _) = own.clone().with_background(shop_with_background().background);
+    let config = EvalConfig { lexical_weights: vec![0.0, 1.0], ..EvalConfig::for_task(&TaskKind::Sentiment) };
+
+    let alone = evaluate(&own, &TaskKind::Sentiment, &config).unwrap();
+    assert!(alone.embeddings);
+    assert!(alone.lexical_member.as_deref().is_some_and(|m| m.ends_with("own")), "{:?}", alone.lexical_member);
+    assert!(alone.accuracy <= 75.0, "without the background: {}", alone.accuracy);
+
+    let r = evaluate(&splits, &TaskKind::Sentiment, &config).unwrap();
+    assert!(r.embeddings && !r.adapted, "the fused linear model itself trains on the shop alone");
+    assert!(r.lexical_member.as_deref().is_some_and(|m| m.ends_with("adapted")), "{:?}", r.lexical_member);
+    assert_eq!(r.lexical_weight, 1.0, "{:?}", r.grid);
+    assert_eq!(r.accuracy, 100.0);
+}
