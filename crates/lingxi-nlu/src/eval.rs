@@ -171,10 +171,20 @@ pub struct EvalConfig {
 impl EvalConfig {
     /// The settings for `task`: the defaults, and for sentiment a wider C grid chosen on dev
     /// pooled with four folds of train (a dev split of about a thousand reviews alone picked
-    /// settings its test split did not bear out; benchmarks.md, "Sentiment round").
+    /// settings its test split did not bear out; benchmarks.md, "Sentiment round"). A fused
+    /// sentiment model (with embeddings; tuned on dev alone) also tries sharp neighbour votes
+    /// and the text-only member up to the whole weight, the grid of benchmarks.md "Fourteenth
+    /// session: sentiment with full-length embeddings".
     pub fn for_task(task: &TaskKind) -> Self {
         match task {
-            TaskKind::Sentiment => Self { c_grid: vec![0.25, 0.5, 1.0, 2.0, 4.0], tune_folds: 4, ..Self::default() },
+            TaskKind::Sentiment => Self {
+                c_grid: vec![0.25, 0.5, 1.0, 2.0, 4.0],
+                tune_folds: 4,
+                vote_alphas: vec![0.0, 0.1, 0.2, 0.3, 0.5, 0.7],
+                vote_taus: vec![0.0, 0.01, 0.05, 50.0],
+                lexical_weights: vec![0.0, 0.2, 0.35, 0.5, 0.65, 0.8, 1.0],
+                ..Self::default()
+            },
             _ => Self::default(),
         }
     }

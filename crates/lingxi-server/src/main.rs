@@ -119,8 +119,9 @@ enum NluCmd {
         #[arg(long)]
         embedding_cache: Option<PathBuf>,
         /// Another dataset folder whose train.jsonl is labelled data of another domain (other
-        /// products' reviews, say); repeatable. Text-only models may train with it (chosen on
-        /// dev, docs/nlu.md "Background data"); copies of this dataset's texts are left out.
+        /// products' reviews, say); repeatable. Text-only models, and the fused model's
+        /// text-only member, may train with it (chosen on dev, docs/nlu.md "Background data");
+        /// copies of this dataset's texts are left out.
         #[arg(long)]
         background: Vec<PathBuf>,
     },
@@ -456,7 +457,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (mut splits, dropped) = splits.with_background(extra);
             if !background.is_empty() {
                 eprintln!(
-                    "background: {} examples, {dropped} left out as copies of this dataset's texts (used by text-only models)",
+                    "background: {} examples, {dropped} left out as copies of this dataset's texts (for text-only models)",
                     splits.background.len()
                 );
             }
@@ -492,7 +493,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             if encoder.is_some() && !splits.background.is_empty() {
-                eprintln!("the fused model (with embeddings) ignores --background; --embeddings off uses it");
+                eprintln!("the fused model (with embeddings) uses --background through its text-only member only");
             }
             let report = evaluate(&splits, &task, &EvalConfig::for_task(&task)).map_err(|e| anyhow!("{e}"))?;
             println!("dataset: {}\n{report:#?}", dataset.display());
