@@ -62,8 +62,27 @@ fn main() {
     // LX_BACKGROUND=<dir>,<dir>: other datasets' train splits as the background (text-only
     // models, and a fused model's text-only member; copies of this dataset's texts are left out).
     if let Ok(dirs) = std::env::var("LX_BACKGROUND") {
-        let extra: Vec<Example> =
-            dirs.split(',').filter(|d| !d.is_empty()).flat_map(|d| read_split(Path::new(d), "train")).collect();
+        // LX_BACKGROUND_EMB=1 (with LX_EMB): a background set's cached embeddings
+        // (`<name>.train.text.f32`) come along, so that the fused linear model may train with
+        // it too (its dense block shared between the domains). Off, only the fused model's
+        // text-only member sees the background.
+        let extra: Vec<Example> = dirs
+            .split(',')
+            .filter(|d| !d.is_empty())
+            .flat_map(|d| {
+                let mut rows = read_split(Path::new(d), "train");
+                let name = Path::new(d).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let cached = std::env::var("LX_EMB")
+                    .ok()
+                    .filter(|_| std::env::var("LX_BACKGROUND_EMB").is_ok_and(|v| v == "1"))
+                    .and_then(|emb| read_rows(&Path::new(&emb).join(format!("{name}.train.text.f32"))))
+                    .filter(|v| v.len() == rows.len());
+                if let Some(vectors) = cached {
+                    rows.iter_mut().zip(vectors).for_each(|(e, v)| e.dense = Some(v));
+                }
+                rows
+            })
+            .collect();
         let (s, dropped) = splits.with_background(extra);
         splits = s;
         println!(

@@ -22,22 +22,32 @@ const OWN: u32 = 1;
 /// Column block of the background copy.
 const BACKGROUND: u32 = 2;
 
-/// `x` with its columns also copied to block `block` of `n` columns.
-fn copied(mut x: SparseVec, block: u32, n: u32) -> SparseVec {
-    let len = x.indices.len();
-    x.indices.extend_from_within(..len);
-    x.values.extend_from_within(..len);
-    x.indices[len..].iter_mut().for_each(|j| *j += block * n);
-    x
+/// `x` (sparse columns below `n`, dense columns from `n` on) as a row of the adapted model:
+/// its sparse columns in the shared block and again in block `block` of `n` columns, its dense
+/// columns after the three blocks, shared only.
+fn placed(x: SparseVec, block: u32, n: u32) -> SparseVec {
+    let split = x.indices.partition_point(|j| *j < n);
+    let mut indices = Vec::with_capacity(x.indices.len() + split);
+    indices.extend_from_slice(&x.indices[..split]);
+    indices.extend(x.indices[..split].iter().map(|j| j + block * n));
+    indices.extend(x.indices[split..].iter().map(|j| j + 2 * n));
+    let mut values = Vec::with_capacity(indices.len());
+    values.extend_from_slice(&x.values[..split]);
+    values.extend_from_slice(&x.values[..split]);
+    values.extend_from_slice(&x.values[split..]);
+    SparseVec { indices, values }
 }
 
-/// Trains on the own rows (vectorised over `n` sparse columns) with the background rows, and
-/// returns the model over `n` columns that scores own-domain rows (NB scaling, when
-/// `cfg.nb_power` asks for it, is fitted over the copies and folded in as usual).
+/// Trains on the own rows (vectorised over `n` sparse columns, then `n_dense` dense ones) with
+/// the background rows, and returns the model over `n + n_dense` columns that scores own-domain
+/// rows. The dense block (a sentence embedding) is shared, not copied: it is meant to read the
+/// same in every domain, and NB scaling (when `cfg.nb_power` asks for it) stays on the sparse
+/// copies, fitted over them and folded in as usual.
 pub(crate) fn fit_adapted(
     own: (Vec<SparseVec>, &[u32]),
     background: (Vec<SparseVec>, &[u32]),
     n: u32,
+    n_dense: u32,
     n_classes: u32,
     cfg: &TrainConfig,
 ) -> LinearModel {
@@ -45,11 +55,11 @@ pub(crate) fn fit_adapted(
     let rows: Vec<SparseVec> = own
         .0
         .into_iter()
-        .map(|x| copied(x, OWN, n))
-        .chain(background.0.into_iter().map(|x| copied(x, BACKGROUND, n)))
+        .map(|x| placed(x, OWN, n))
+        .chain(background.0.into_iter().map(|x| placed(x, BACKGROUND, n)))
         .collect();
-    let model = linear_on_vectors(rows, &ys, 3 * n, 3 * n, n_classes, cfg);
-    model.fold_blocks(n, &[0, OWN])
+    let model = linear_on_vectors(rows, &ys, 3 * n, 3 * n + n_dense, n_classes, cfg);
+    model.fold_blocks(n, &[0, OWN], (3 * n, n_dense))
 }
 
 #[cfg(test)]
@@ -130,5 +140,37 @@ mod tests {
         assert_eq!(c.predict("一般").n_known_features, 0);
         assert!(c.predict("好").n_known_features > 0);
         assert!(TextClassifier::train_adapted(&t, &l, &bt, &bl[..1], &ClassifierConfig::default()).is_err());
+    }
+
+    #[test]
+    fn the_dense_block_is_shared_so_the_background_teaches_what_it_means() {
+        let (own, bg) = data();
+        let (t, l): (Vec<&str>, Vec<&str>) = own.iter().copied().unzip();
+        let (bt, bl): (Vec<&str>, Vec<&str>) = bg.iter().copied().unzip();
+        // The hotel's embeddings say nothing (one vector for every review); the bar's point
+        // along their first axis the way their label goes.
+        let flat: Vec<Vec<f32>> = t.iter().map(|_| vec![0.1, 1.0]).collect();
+        let signed: Vec<Vec<f32>> = bl.iter().map(|l| vec![if *l == "1" { 1.0 } else { -1.0 }, 0.2]).collect();
+        let cfg = ClassifierConfig::default();
+        let c = TextClassifier::train_adapted_with_dense((&t, &flat, &l), (&bt, &signed, &bl), &cfg, 2.0).unwrap();
+        let positive_with = |text: &str, d: [f32; 2]| {
+            let p = c.predict_with_dense(text, Some(&d));
+            c.labels()[p.top().0 as usize] == "1"
+        };
+        // A review in words neither domain used: only the shared dense block can decide.
+        assert!(positive_with("出乎意料", [1.0, 0.5]));
+        assert!(!positive_with("出乎意料", [-1.0, 0.5]));
+        // The own domain's words keep their own sense, as without the dense block.
+        assert!(positive_with("很安静", [0.1, 1.0]));
+        // The folded model is the plain form over the sparse and dense columns, and serialises.
+        let restored = TextClassifier::from_bytes(&c.to_bytes()).unwrap();
+        for d in [[1.0, 0.5], [-1.0, 0.5]] {
+            let (a, b) =
+                (restored.predict_with_dense("出乎意料", Some(&d)), c.predict_with_dense("出乎意料", Some(&d)));
+            assert_eq!(a.top().0, b.top().0);
+            assert!((a.scores[1] - b.scores[1]).abs() < 0.01, "{:?} {:?}", a.scores, b.scores);
+        }
+        // Mismatched lengths are an error, not a panic.
+        assert!(TextClassifier::train_adapted_with_dense((&t, &flat[..1], &l), (&bt, &signed, &bl), &cfg, 2.0).is_err());
     }
 }

@@ -195,17 +195,30 @@ impl LinearModel {
     }
 
     /// The model over `n` columns that scores `x` as this one scores `x` copied into each of
-    /// `blocks` (block `k` = columns `k·n .. (k+1)·n`): the sum of those blocks' weights.
-    pub(crate) fn fold_blocks(&self, n: u32, blocks: &[u32]) -> LinearModel {
+    /// `blocks` (block `k` = columns `k·n .. (k+1)·n`): the sum of those blocks' weights; then
+    /// `tail = (start, len)`: `len` more columns whose weights are this model's from `start`.
+    pub(crate) fn fold_blocks(&self, n: u32, blocks: &[u32], tail: (u32, u32)) -> LinearModel {
         let n_out = self.bias.len();
-        let mut weights = vec![0f32; n as usize * n_out];
+        let (tail_start, tail_len) = tail;
+        let mut weights = vec![0f32; (n + tail_len) as usize * n_out];
+        let sparse = n as usize * n_out;
         for k in blocks {
             let start = (*k * n) as usize * n_out;
-            if let Some(block) = self.weights.get(start..start + weights.len()) {
-                weights.iter_mut().zip(block).for_each(|(w, b)| *w += b);
+            if let Some(block) = self.weights.get(start..start + sparse) {
+                weights[..sparse].iter_mut().zip(block).for_each(|(w, b)| *w += b);
             }
         }
-        LinearModel { n_columns: n, n_classes: self.n_classes, weights, bias: self.bias.clone(), temperature: 1.0 }
+        let start = tail_start as usize * n_out;
+        if let Some(block) = self.weights.get(start..start + tail_len as usize * n_out) {
+            weights[sparse..].copy_from_slice(block);
+        }
+        LinearModel {
+            n_columns: n + tail_len,
+            n_classes: self.n_classes,
+            weights,
+            bias: self.bias.clone(),
+            temperature: 1.0,
+        }
     }
 }
 
@@ -512,6 +525,40 @@ impl TextClassifier {
         background_labels: &[M],
         config: &ClassifierConfig,
     ) -> Result<Self, TrainError> {
+        Self::adapted_inner((texts, None, labels), (background_texts, None, background_labels), config, 0.0)
+    }
+
+    /// [`Self::train_adapted`] with a dense block (a sentence embedding per text, own and
+    /// background) scaled by `dense_weight` as in [`Self::train_with_dense`]. The dense block is
+    /// shared between the domains, not copied ([`crate::adapt`]).
+    #[allow(clippy::type_complexity)]
+    pub fn train_adapted_with_dense<S: AsRef<str>, L: AsRef<str>, B: AsRef<str>, M: AsRef<str>>(
+        own: (&[S], &[Vec<f32>], &[L]),
+        background: (&[B], &[Vec<f32>], &[M]),
+        config: &ClassifierConfig,
+        dense_weight: f32,
+    ) -> Result<Self, TrainError> {
+        if own.1.len() != own.0.len() {
+            return Err(TrainError::LengthMismatch { texts: own.0.len(), labels: own.1.len() });
+        }
+        if background.1.len() != background.0.len() {
+            return Err(TrainError::LengthMismatch { texts: background.0.len(), labels: background.1.len() });
+        }
+        Self::adapted_inner(
+            (own.0, Some(own.1), own.2),
+            (background.0, Some(background.1), background.2),
+            config,
+            dense_weight,
+        )
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn adapted_inner<S: AsRef<str>, L: AsRef<str>, B: AsRef<str>, M: AsRef<str>>(
+        (texts, dense, labels): (&[S], Option<&[Vec<f32>]>, &[L]),
+        (background_texts, background_dense, background_labels): (&[B], Option<&[Vec<f32>]>, &[M]),
+        config: &ClassifierConfig,
+        dense_weight: f32,
+    ) -> Result<Self, TrainError> {
         if texts.is_empty() {
             return Err(TrainError::Empty);
         }
@@ -525,22 +572,32 @@ impl TextClassifier {
         if names.len() < 2 {
             return Err(TrainError::TooFewLabels(names.len()));
         }
-        let (bg_texts, bg_ys): (Vec<&str>, Vec<u32>) = background_texts
+        let (bg, bg_ys): (Vec<usize>, Vec<u32>) = background_labels
             .iter()
-            .zip(background_labels)
-            .filter_map(|(t, l)| {
+            .enumerate()
+            .filter_map(|(i, l)| {
                 let id = names.binary_search_by(|n| n.as_str().cmp(l.as_ref())).ok()?;
-                Some((t.as_ref(), id as u32))
+                Some((i, id as u32))
             })
             .unzip();
-        let all: Vec<&str> = texts.iter().map(|t| t.as_ref()).chain(bg_texts.iter().copied()).collect();
-        let vectorizer = Vectorizer::fit(config.features.clone(), &all);
-        let own: Vec<SparseVec> = texts.iter().map(|t| vectorizer.transform(t.as_ref(), None)).collect();
-        let bg: Vec<SparseVec> = bg_texts.iter().map(|t| vectorizer.transform(t, None)).collect();
+        let all: Vec<&str> =
+            texts.iter().map(|t| t.as_ref()).chain(bg.iter().map(|i| background_texts[*i].as_ref())).collect();
+        let dim = dense.and_then(|d| d.first()).map_or(0, Vec::len) as u32;
+        let vectorizer = Vectorizer::fit(config.features.clone(), &all).with_dense(dim, dense_weight);
+        let own: Vec<SparseVec> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| vectorizer.transform(t.as_ref(), dense.map(|d| d[i].as_slice())))
+            .collect();
+        let bg: Vec<SparseVec> = bg
+            .iter()
+            .map(|i| vectorizer.transform(background_texts[*i].as_ref(), background_dense.map(|d| d[*i].as_slice())))
+            .collect();
         let model = crate::adapt::fit_adapted(
             (own, &ys),
             (bg, &bg_ys),
             vectorizer.n_sparse(),
+            vectorizer.dense_dim(),
             names.len() as u32,
             &config.train,
         );

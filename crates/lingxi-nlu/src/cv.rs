@@ -64,7 +64,7 @@ pub fn fold_correct(
             cfg.nb_power = *power;
             let n = vectorizer.n_sparse();
             let model = match background {
-                Some(_) => fit_adapted((xs.clone(), &fit_ys), (bg_xs.clone(), &bg_ys), n, names.len() as u32, &cfg),
+                Some(_) => fit_adapted((xs.clone(), &fit_ys), (bg_xs.clone(), &bg_ys), n, 0, names.len() as u32, &cfg),
                 None => linear_on_vectors(xs.clone(), &fit_ys, n, n, names.len() as u32, &cfg),
             };
             for (x, i) in held_xs.iter().zip(&held) {

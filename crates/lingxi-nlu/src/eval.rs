@@ -381,8 +381,20 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     // Folds of train pooled with dev for the choice of C and the NB power (lexical tasks only).
     let fold_points: Vec<(f32, f32)> = powers.iter().flat_map(|p| grid.iter().map(move |c| (*c, *p))).collect();
     // Training with the background is a choice for text-only models that have one.
-    let adapt_options: &[bool] = if !dense && !splits.background.is_empty() { &[false, true] } else { &[false] };
-    let background = |adapted: bool| adapted.then_some(splits.background.as_slice());
+    // Training with the background is a choice when there is one; for a fused model only when
+    // every background example carries an embedding too.
+    let adapt_options: &[bool] = if !splits.background.is_empty() && (!dense || all_dense(&splits.background)) {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    // The background as the linear model of `view` under `norm` sees it.
+    let background_as = |view: &DenseView, norm: Option<&crate::fused::DenseNorm>| -> Option<Vec<Example>> {
+        if !dense {
+            return Some(splits.background.clone());
+        }
+        with_view(&splits.background, view).map(|b| prepared(&b, norm))
+    };
     // Per adapt option, per fold point.
     let folds: Option<Vec<Vec<(usize, usize)>>> = (!dense && !holdout && oos_label.is_none() && config.tune_folds > 1)
         .then(|| {
@@ -436,6 +448,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         for kind in &norms {
             let norm = if dense { fit_norm(&tune_train, *kind) } else { None };
             let (tt, tn) = (prepared(&tune_train, norm.as_ref()), prepared(&tune, norm.as_ref()));
+            let bg = if adapt_options.len() > 1 { background_as(view, norm.as_ref()) } else { None };
             for power in &powers {
                 for c in &grid {
                     for (w, (adapt_index, adapted)) in
@@ -444,7 +457,12 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                         let mut cfg = config.classifier.clone();
                         cfg.train.c = *c;
                         cfg.train.nb_power = *power;
-                        let mut clf = train_linear(&tt, background(*adapted), &cfg, *w)?;
+                        let background = match (adapted, &bg) {
+                            (false, _) => None,
+                            (true, Some(b)) => Some(b.as_slice()),
+                            (true, None) => continue,
+                        };
+                        let mut clf = train_linear(&tt, background, &cfg, *w)?;
                         let temp = calibrate(&mut clf, &tn);
                         let probe = FusedClassifier {
                             linear: clf,
@@ -557,7 +575,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
         train: viewed(&raw.train),
         dev: Vec::new(),
         test: viewed(&raw.test),
-        background: raw.background.clone(),
+        background: viewed(&raw.background),
     };
     let start = Instant::now();
     // The text-only member's final model is the same for every view: trained once.
@@ -603,7 +621,8 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
             cfg.train.nb_power = nb_power;
             let probe_norm = if dense { fit_norm(&tune_train, norm_kind) } else { None };
             let tt = prepared(&tune_train, probe_norm.as_ref());
-            let mut probe_clf = train_linear(&tt, background(adapted), &cfg, dense_weight).expect("trained above");
+            let bg = adapted.then(|| background_as(view, probe_norm.as_ref())).flatten();
+            let mut probe_clf = train_linear(&tt, bg.as_deref(), &cfg, dense_weight).expect("trained above");
             probe_clf.set_temperature(probe_temp);
             let probe_nb = if dense && (mix.alpha > 0.0 || mix.oos_beta > 0.0) {
                 neighbours_of(&probe_clf, &tune_train, nb_kind)

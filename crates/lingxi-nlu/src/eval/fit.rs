@@ -31,7 +31,12 @@ pub(super) fn train_linear(
     let (t, l) = texts_labels(ex);
     if let Some(bg) = background {
         let (bt, bl) = texts_labels(bg);
-        TextClassifier::train_adapted(&t, &l, &bt, &bl, cfg)
+        if all_dense(ex) && all_dense(bg) {
+            let (d, bd) = (dense_rows(ex), dense_rows(bg));
+            TextClassifier::train_adapted_with_dense((&t, &d, &l), (&bt, &bd, &bl), cfg, dense_weight)
+        } else {
+            TextClassifier::train_adapted(&t, &l, &bt, &bl, cfg)
+        }
     } else if all_dense(ex) {
         TextClassifier::train_with_dense(&t, &dense_rows(ex), &l, cfg, dense_weight)
     } else {
@@ -291,7 +296,8 @@ impl Final<'_> {
         cfg.train.c = s.c;
         cfg.train.nb_power = s.power;
         let norm = if self.dense { fit_norm(train, s.kind) } else { None };
-        let mut clf = train_linear(&prepared(train, norm.as_ref()), s.adapted.then_some(self.background), &cfg, s.w)?;
+        let background = s.adapted.then(|| prepared(self.background, norm.as_ref()));
+        let mut clf = train_linear(&prepared(train, norm.as_ref()), background.as_deref(), &cfg, s.w)?;
         let neighbours = if self.dense && (s.mix.alpha > 0.0 || s.mix.oos_beta > 0.0) {
             neighbours_of(&clf, train, s.nb_kind)
         } else {

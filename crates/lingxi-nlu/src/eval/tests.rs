@@ -326,4 +326,13 @@ fn a_fused_model_reaches_the_background_through_its_text_only_member() {
     assert!(r.lexical_member.as_deref().is_some_and(|m| m.ends_with("adapted")), "{:?}", r.lexical_member);
     assert_eq!(r.lexical_weight, 1.0, "{:?}", r.grid);
     assert_eq!(r.accuracy, 100.0);
+    assert!(r.grid.iter().all(|(p, _)| !p.contains("adapted")), "no background embeddings, no adapted linear model");
+
+    // With embeddings on the background too, the fused linear model may train with it as well:
+    // half the grid's points are adapted ones.
+    let (mut splits, _) = own.with_background(shop_with_background().background);
+    splits.background = embedded(splits.background);
+    let r = evaluate(&splits, &TaskKind::Sentiment, &config).unwrap();
+    assert_eq!(r.grid.iter().filter(|(p, _)| p.ends_with("adapted")).count() * 2, r.grid.len(), "{:?}", r.grid);
+    assert_eq!(r.accuracy, 100.0);
 }
