@@ -5,6 +5,7 @@
 //! This is the only module that reads a clock: it reports training time and per-message
 //! latency. It still does no I/O; callers read the files (see `examples/nlu_eval.rs`).
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use crate::classifier::{ClassifierConfig, Rng, TextClassifier, TrainError};
@@ -380,7 +381,6 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     let powers = if two_classes && !config.nb_powers.is_empty() { config.nb_powers.clone() } else { vec![0.0] };
     // Folds of train pooled with dev for the choice of C and the NB power (lexical tasks only).
     let fold_points: Vec<(f32, f32)> = powers.iter().flat_map(|p| grid.iter().map(move |c| (*c, *p))).collect();
-    // Training with the background is a choice for text-only models that have one.
     // Training with the background is a choice when there is one; for a fused model only when
     // every background example carries an embedding too.
     let adapt_options: &[bool] = if !splits.background.is_empty() && (!dense || all_dense(&splits.background)) {
@@ -388,12 +388,12 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
     } else {
         &[false]
     };
-    // The background as the linear model of `view` under `norm` sees it.
-    let background_as = |view: &DenseView, norm: Option<&crate::fused::DenseNorm>| -> Option<Vec<Example>> {
+    // The background as the linear model of `view` under `norm` sees it (as it is, text only).
+    let background_as = |view: &DenseView, norm: Option<&crate::fused::DenseNorm>| -> Option<Cow<'_, [Example]>> {
         if !dense {
-            return Some(splits.background.clone());
+            return Some(Cow::Borrowed(splits.background.as_slice()));
         }
-        with_view(&splits.background, view).map(|b| prepared(&b, norm))
+        with_view(&splits.background, view).map(|b| Cow::Owned(prepared(&b, norm)))
     };
     // Per adapt option, per fold point.
     let folds: Option<Vec<Vec<(usize, usize)>>> = (!dense && !holdout && oos_label.is_none() && config.tune_folds > 1)
@@ -459,7 +459,7 @@ pub fn evaluate(splits: &Splits, task: &TaskKind, config: &EvalConfig) -> Result
                         cfg.train.nb_power = *power;
                         let background = match (adapted, &bg) {
                             (false, _) => None,
-                            (true, Some(b)) => Some(b.as_slice()),
+                            (true, Some(b)) => Some(b.as_ref()),
                             (true, None) => continue,
                         };
                         let mut clf = train_linear(&tt, background, &cfg, *w)?;

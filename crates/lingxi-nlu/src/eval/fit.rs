@@ -20,27 +20,43 @@ pub(super) fn dense_rows(ex: &[Example]) -> Vec<Vec<f32>> {
     ex.iter().map(|e| e.dense.clone().unwrap_or_default()).collect()
 }
 
-/// Trains the linear model, with the embeddings when every example has one, or adapted with
-/// a background of other domains' examples (text only).
+/// Trains the linear model: with the embeddings when every example has one, adapted with a
+/// background of other domains' examples when one is given (the embeddings shared between the
+/// domains when the background has them too, else text only).
 pub(super) fn train_linear(
     ex: &[Example],
     background: Option<&[Example]>,
     cfg: &ClassifierConfig,
     dense_weight: f32,
 ) -> Result<TextClassifier, TrainError> {
-    let (t, l) = texts_labels(ex);
-    if let Some(bg) = background {
-        let (bt, bl) = texts_labels(bg);
-        if all_dense(ex) && all_dense(bg) {
+    let dense = all_dense(ex);
+    match background {
+        Some(bg) if dense && all_dense(bg) => {
+            let ((t, l), (bt, bl)) = (texts_labels(ex), texts_labels(bg));
             let (d, bd) = (dense_rows(ex), dense_rows(bg));
             TextClassifier::train_adapted_with_dense((&t, &d, &l), (&bt, &bd, &bl), cfg, dense_weight)
-        } else {
+        }
+        None if dense => {
+            let (t, l) = texts_labels(ex);
+            TextClassifier::train_with_dense(&t, &dense_rows(ex), &l, cfg, dense_weight)
+        }
+        _ => train_text_only(ex, background, cfg),
+    }
+}
+
+/// A text-only model over `train`'s texts, with `background` as domain-adaptive copies.
+fn train_text_only(
+    train: &[Example],
+    background: Option<&[Example]>,
+    cfg: &ClassifierConfig,
+) -> Result<TextClassifier, TrainError> {
+    let (t, l) = texts_labels(train);
+    match background {
+        Some(bg) => {
+            let (bt, bl) = texts_labels(bg);
             TextClassifier::train_adapted(&t, &l, &bt, &bl, cfg)
         }
-    } else if all_dense(ex) {
-        TextClassifier::train_with_dense(&t, &dense_rows(ex), &l, cfg, dense_weight)
-    } else {
-        TextClassifier::train(&t, &l, cfg)
+        None => TextClassifier::train(&t, &l, cfg),
     }
 }
 
@@ -169,8 +185,7 @@ pub(super) struct Member {
 
 /// The text-only member for a fused model: C, NB power (`powers`) and whether to train with
 /// `background` chosen on the tuning set by the member's own accuracy, trained on `train`,
-/// calibrated on `tune`. The background only reaches the fused model through this member: its
-/// examples carry no embeddings.
+/// calibrated on `tune`. It is how a background without embeddings reaches a fused model.
 pub(super) fn lexical_member(
     train: &[Example],
     tune: &[Example],
@@ -180,6 +195,7 @@ pub(super) fn lexical_member(
     powers: &[f32],
 ) -> Result<Member, TrainError> {
     let adapt_options: &[bool] = if background.is_empty() { &[false] } else { &[false, true] };
+    let (tt, tl) = texts_labels(tune);
     let mut best: Option<(f64, Member)> = None;
     for &adapted in adapt_options {
         for &nb_power in powers {
@@ -187,8 +203,7 @@ pub(super) fn lexical_member(
                 let mut cfg = config.classifier.clone();
                 cfg.train.c = *c;
                 cfg.train.nb_power = nb_power;
-                let mut clf = train_member(train, adapted.then_some(background), &cfg)?;
-                let (tt, tl) = texts_labels(tune);
+                let mut clf = train_text_only(train, adapted.then_some(background), &cfg)?;
                 let temp = clf.calibrate(&tt, &tl);
                 let probs: Vec<Vec<f32>> = tune.iter().map(|e| by_class(&clf.predict(&e.text))).collect();
                 let ok = tune.iter().zip(&probs).filter(|(e, p)| clf.labels()[top_index(p)] == e.label).count();
@@ -200,22 +215,6 @@ pub(super) fn lexical_member(
         }
     }
     best.map(|b| b.1).ok_or(TrainError::Empty)
-}
-
-/// A text-only model over `train`'s texts, with `background` as domain-adaptive copies.
-fn train_member(
-    train: &[Example],
-    background: Option<&[Example]>,
-    cfg: &ClassifierConfig,
-) -> Result<TextClassifier, TrainError> {
-    let (t, l) = texts_labels(train);
-    match background {
-        Some(bg) => {
-            let (bt, bl) = texts_labels(bg);
-            TextClassifier::train_adapted(&t, &l, &bt, &bl, cfg)
-        }
-        None => TextClassifier::train(&t, &l, cfg),
-    }
 }
 
 pub(super) fn top_index(p: &[f32]) -> usize {
@@ -259,7 +258,7 @@ pub(super) fn final_lexical(
     let mut cfg = config.classifier.clone();
     cfg.train.c = m.c;
     cfg.train.nb_power = m.nb_power;
-    let mut lex = train_member(train, m.adapted.then_some(background), &cfg)?;
+    let mut lex = train_text_only(train, m.adapted.then_some(background), &cfg)?;
     if holdout {
         lex.set_temperature(m.temp);
     } else {
