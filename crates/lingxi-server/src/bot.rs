@@ -248,6 +248,8 @@ async fn turn(
             chinese,
             now,
             soft_handoff,
+            vector: vector.as_deref(),
+            channel,
         };
         match crate::bot_tools::handle(state, &input).await {
             Ok(Some(mut tt)) => {

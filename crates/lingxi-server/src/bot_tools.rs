@@ -6,7 +6,7 @@
 
 use crate::state::AppState;
 use crate::tools::{self, Fields, ToolError};
-use lingxi_domain::{CustomerId, TenantId, Timestamp};
+use lingxi_domain::{ChannelKind, CustomerId, TenantId, Timestamp};
 use lingxi_engine::flow::{Flow, FlowInput, FlowRun, FlowSpec, Next, Outcome, Reply};
 use lingxi_engine::render::Draft;
 use lingxi_knowledge::grounding::Source;
@@ -123,6 +123,27 @@ fn tool_for(intent: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// Whether a message that `current`'s waiting step cannot take starts something else: another
+/// flow's trigger, a business-data tool's question, or a question the knowledge base answers
+/// with confidence (asked only in this case, so a flow's ordinary turns cost nothing more).
+async fn starts_elsewhere(
+    state: &AppState,
+    t: &TurnInput<'_>,
+    current: &Flow,
+    flows: &[Flow],
+    tools_on: bool,
+) -> Result<bool, StoreError> {
+    if flows.iter().any(|f| f.id != current.id && f.triggered_by(t.intent, t.text)) {
+        return Ok(true);
+    }
+    if tools_on && tool_for(t.intent).is_some() {
+        return Ok(true);
+    }
+    let vector = crate::knowledge::QueryVector::Given(t.vector);
+    let kb = crate::bot_reply::knowledge_reply(state, t.tenant, t.text, vector, t.chinese, t.channel).await?;
+    Ok(kb.decision == crate::knowledge::KbDecision::Answer)
+}
+
 /// Entities as flows name them.
 fn slots_of(entities: &[Entity]) -> Vec<(String, String)> {
     entities
@@ -152,6 +173,10 @@ pub struct TurnInput<'a> {
     /// The hand-off policy would hand over for the message's intent alone (a topic for people,
     /// or a "person" intent without the words): flows may go on, but nothing new starts.
     pub soft_handoff: bool,
+    /// The message's sentence vector when it was encoded (for the knowledge base's check of a
+    /// message that leaves a flow), and the channel it came on.
+    pub vector: Option<&'a [f32]>,
+    pub channel: ChannelKind,
 }
 
 /// Takes the message if a flow or a tool should; `None` leaves it to the knowledge base.
@@ -188,10 +213,18 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
     match pending {
         Some(Pending::Flow { mut run }) => {
             if let Some(flow) = flows.iter().find(|f| f.id == run.flow) {
-                if let Ok(out) =
-                    flow.advance(&mut run, FlowInput::Message { text: t.text, entities: &slots }, t.chinese)
-                {
-                    return drive(state, t, flow, run, out, &owners).await.map(Some);
+                // A message the waiting step cannot take that starts something else (another
+                // flow, a business-data question, a question the knowledge base answers)
+                // leaves the flow and is read afresh below: the customer moved on, and
+                // insisting would end, after the retries, in a hand-off nobody needed.
+                let moved_on = !flow.takes(&run, t.text, &slots, t.chinese)
+                    && starts_elsewhere(state, t, flow, &flows, tools_on).await?;
+                if !moved_on {
+                    if let Ok(out) =
+                        flow.advance(&mut run, FlowInput::Message { text: t.text, entities: &slots }, t.chinese)
+                    {
+                        return drive(state, t, flow, run, out, &owners).await.map(Some);
+                    }
                 }
             }
             set(None).await?;

@@ -147,6 +147,20 @@ impl Flow {
     }
 
     /// Counts a failed answer; past the limit, the step to go to (`on_fail`, or a hand-off).
+    /// Whether the step the run waits at can take this message: an exit word, one of its
+    /// options, or the value it asks for (a free-text question takes any words). A message
+    /// it cannot take may be the customer moving on to something else; the caller decides,
+    /// and otherwise [`Flow::advance`] counts it as a retry.
+    pub fn takes(&self, run: &FlowRun, text: &str, entities: &[(String, String)], chinese: bool) -> bool {
+        let Some(at) = self.names.iter().position(|n| *n == run.step) else { return true };
+        match &self.steps[at] {
+            _ if is_exit(text) => true,
+            Step::Choice { options, .. } => pick(options, text, chinese).is_some(),
+            Step::Ask { kind, .. } => answer(kind, text, entities).is_some(),
+            _ => true,
+        }
+    }
+
     fn retry(&self, run: &mut FlowRun, limit: u32, on_fail: Option<usize>) -> Option<usize> {
         run.retries += 1;
         if run.retries <= limit {

@@ -84,6 +84,30 @@ fn the_customer_can_leave_a_flow() {
 }
 
 #[test]
+fn a_waiting_step_takes_its_options_exit_words_and_values_but_not_other_questions() {
+    let flow = demo("camera_wifi");
+    let mut run = FlowRun::new(&flow, BTreeMap::new());
+    flow.advance(&mut run, FlowInput::Start, true).unwrap();
+    for taken in ["2", "2.4", "5GHz", "不知道", "不用了", "not sure"] {
+        assert!(flow.takes(&run, taken, &[], true), "{taken}");
+    }
+    for other in ["退款多久到账？", "扫地机器人不充电", "嗯嗯", "7"] {
+        assert!(!flow.takes(&run, other, &[], true), "{other}");
+    }
+    // Asking does not move the run: the retry count is advance's, not takes'.
+    assert_eq!((run.step.as_str(), run.retries), ("band", 0));
+    // A question for an order number takes the entity, and only it.
+    let vacuum = demo("vacuum_charging");
+    let mut run = FlowRun::new(&vacuum, BTreeMap::new());
+    vacuum.advance(&mut run, FlowInput::Start, true).unwrap();
+    vacuum.advance(&mut run, msg("亮", &[]), true).unwrap();
+    vacuum.advance(&mut run, msg("还是不充", &[]), true).unwrap();
+    let ents = vec![("order_no".to_string(), "LX20261101001".to_string())];
+    assert!(vacuum.takes(&run, "LX20261101001", &ents, true));
+    assert!(!vacuum.takes(&run, "发票怎么开", &[], true));
+}
+
+#[test]
 fn vacuum_flow_asks_for_the_order_calls_the_tool_and_branches_on_its_result() {
     let flow = demo("vacuum_charging");
     let mut run = FlowRun::new(&flow, BTreeMap::new());
