@@ -265,6 +265,34 @@ async fn turn(
                         tt.replies = vec![Draft::text(text)];
                     }
                 }
+                // A tool's reply to one question of two: the other's answer goes with it when the
+                // knowledge base knows it ("退款多久到账？另外会员积分怎么查"), after an answer,
+                // before anything else (a question back stays the last thing said).
+                if let (Some(second), Some(_), None) = (intent.second.as_ref(), &tt.tool, &tt.handoff) {
+                    let intent_of = |c: &str| engine.classify(c, None).0.top.map(|m| m.intent);
+                    let after = tt.answered;
+                    let more = crate::two_questions::second_answer(
+                        state,
+                        tenant,
+                        &normalized.text,
+                        &[second.intent.as_str()],
+                        intent_of,
+                        None,
+                        after,
+                        chinese,
+                        channel,
+                    )
+                    .await?;
+                    match (more, after) {
+                        (Some(more), true) => {
+                            if let Some(last) = tt.replies.last_mut() {
+                                last.text = format!("{}\n\n{more}", last.text);
+                            }
+                        }
+                        (Some(more), false) => tt.replies.insert(0, Draft::text(more)),
+                        (None, _) => {}
+                    }
+                }
                 let ctx = HandoffContext {
                     state,
                     tenant,
@@ -287,8 +315,26 @@ async fn turn(
             Err(e) => tracing::warn!(error = %e, "flows and tools skipped this turn"),
         }
     }
-    let KbReply { decision: kb_decision, confidence: kb_confidence, draft: kb, offers, hits, mut about } =
+    let mut kb_reply =
         bot_reply::knowledge_reply(state, tenant, &normalized.text, Given(vector.as_deref()), chinese, channel).await?;
+    // Two questions in one message that no one entry answers as a whole: answer a clause (the
+    // top intent's, else the second's); the other clause may follow it (below).
+    let intent_of = |c: &str| engine.classify(c, None).0.top.map(|m| m.intent);
+    // The intents whose clauses may still need an answer after the main one.
+    let mut left: Vec<&str> = intent.top.iter().chain(&intent.second).map(|m| m.intent.as_str()).collect();
+    if let (KbDecision::Suggest | KbDecision::NotUnderstood, Some(top), Some(second)) =
+        (&kb_reply.decision, intent.top.as_ref(), intent.second.as_ref())
+    {
+        let intents = [top.intent.as_str(), second.intent.as_str()];
+        let found =
+            crate::two_questions::clause_reply(state, tenant, &normalized.text, intents, intent_of, chinese, channel);
+        if let Some((reply, which)) = found.await? {
+            kb_reply = reply;
+            // The clause answered and any before it are done.
+            left.drain(..=which);
+        }
+    }
+    let KbReply { decision: kb_decision, confidence: kb_confidence, draft: kb, offers, hits, mut about } = kb_reply;
     // A rating of the answer refers to the customer's own words (a gap shows them), not the
     // normalised text the knowledge base was asked.
     if let (Some(a), Some(raw)) = (about.as_mut(), customer_texts.last()) {
@@ -344,6 +390,29 @@ async fn turn(
             }
         }
         _ => kb,
+    };
+    // An answer to one question of two: the other follows it when the knowledge base knows it.
+    let kb = match (kb, &decision, &kb_decision, intent.second.is_some()) {
+        (Some(mut d), BotDecision::Continue { .. }, KbDecision::Answer, true) => {
+            let main = hits.first().map(|h| h.entry_id.as_str());
+            let more = crate::two_questions::second_answer(
+                state,
+                tenant,
+                &normalized.text,
+                &left,
+                intent_of,
+                main,
+                true,
+                chinese,
+                channel,
+            )
+            .await?;
+            if let Some(more) = more {
+                d.text = format!("{}\n\n{more}", d.text);
+            }
+            Some(d)
+        }
+        (kb, ..) => kb,
     };
     let bot_turn = match decision {
         BotDecision::Continue { failures } => BotTurn {

@@ -31,6 +31,7 @@ pub mod semantic;
 pub mod state;
 pub mod tenant_entities;
 pub mod tools;
+pub mod two_questions;
 
 use config::Config;
 use lingxi_store::Store;
