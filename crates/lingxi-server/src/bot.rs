@@ -251,7 +251,20 @@ async fn turn(
             vector: vector.as_deref(),
             channel,
         };
-        match crate::bot_tools::handle(state, &input).await {
+        let mut took = crate::bot_tools::handle(state, &input).await;
+        // A lookup by the customer's identity that found nothing ("会员怎么升级" read as a
+        // points lookup) is no answer; where the knowledge base answers the message with
+        // confidence, its answer goes instead (the knowledge path below).
+        if let Ok(Some(tt)) = &took {
+            if lookup_found_nothing(tt, &entities) {
+                let vector = Given(vector.as_deref());
+                let kb = bot_reply::knowledge_reply(state, tenant, &normalized.text, vector, chinese, channel).await?;
+                if kb.decision == KbDecision::Answer {
+                    took = Ok(None);
+                }
+            }
+        }
+        match took {
             Ok(Some(mut tt)) => {
                 // A tool's answer may be phrased like a knowledge-base answer, with the tool's
                 // result as the source; never a hand-off turn (soft ones included), a question
@@ -725,6 +738,13 @@ async fn submit_tool_turn(
 
 /// The bot's reply is stamped a millisecond after the customer's message so timelines keep
 /// their order even when both land in the same millisecond.
+/// A tool call that found nothing for a message naming no order or parcel: the tool looked
+/// the customer up by who they are (membership, their orders), and that came back empty.
+fn lookup_found_nothing(tt: &crate::bot_tools::ToolTurn, entities: &[lingxi_nlu::entities::Entity]) -> bool {
+    let named = entities.iter().any(|e| matches!(e.value, EntityValue::OrderNumber(_) | EntityValue::Tracking { .. }));
+    tt.tool.is_some() && !tt.answered && tt.handoff.is_none() && !named
+}
+
 fn later(t: Timestamp) -> Timestamp {
     Timestamp::from_millis(t.millis() + 1)
 }
