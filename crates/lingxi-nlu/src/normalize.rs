@@ -4,7 +4,8 @@
 //! 1. fold characters: control and zero-width characters dropped, full-width forms to ASCII
 //!    (`ＡＢＣ１２３！` → `abc123!`), traditional to simplified Chinese (character table
 //!    `data/t2s.txt`, generated from OpenCC), lower-casing, whitespace runs collapsed to one space;
-//! 2. colloquial and internet variants (`木有` → `没有`, `肿么` → `怎么`, `thx` → `thanks`) from
+//! 2. colloquial and internet variants (`木有` → `没有`, `肿么` → `怎么`, `thx` → `thanks`) and,
+//!    in Chinese text, English service words (`这个order怎么cancel` → `这个订单怎么取消`) from
 //!    `data/colloquial.tsv`;
 //! 3. near-miss typos of domain terms by pinyin (`退宽` → `退款`, `发漂` → `发票`), against
 //!    `data/domain_terms.txt` plus per-tenant terms;
@@ -222,6 +223,9 @@ struct Variant {
     standalone: bool,
     /// ASCII variant: needs non-word neighbours.
     ascii_word: bool,
+    /// An English service word in Chinese text (`~order`): matches only where the text has
+    /// Han characters, and may touch them ("这个order怎么cancel"), not other letters or digits.
+    in_chinese: bool,
 }
 
 struct VariantTable {
@@ -240,6 +244,10 @@ fn variant_table() -> &'static VariantTable {
                 Some(rest) => (rest, true),
                 None => (variant, false),
             };
+            let (variant, in_chinese) = match variant.strip_prefix('~') {
+                Some(rest) => (rest, true),
+                None => (variant, false),
+            };
             if variant.is_empty() {
                 continue;
             }
@@ -248,6 +256,7 @@ fn variant_table() -> &'static VariantTable {
                 standard,
                 standalone,
                 ascii_word: variant.bytes().all(|b| b.is_ascii_alphanumeric()),
+                in_chinese,
             });
         }
         let matcher = AhoCorasick::builder()
@@ -266,17 +275,29 @@ fn is_separator(c: Option<char>) -> bool {
     }
 }
 
+/// A neighbour that ends an English word inside Chinese text: anything but a letter or digit
+/// of the Latin alphabet (a Han character does).
+fn ends_latin_word(c: Option<char>) -> bool {
+    c.is_none_or(|c| !(c.is_ascii_alphanumeric() || c == '\''))
+}
+
 fn replace_variants(text: &str, corrections: &mut Vec<Correction>) -> String {
     let table = variant_table();
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
+    let mut has_han = None;
     for m in table.matcher.find_iter(text) {
         let Some(variant) = table.variants.get(m.pattern().as_usize()) else {
             continue;
         };
         let before = text[..m.start()].chars().next_back();
         let after = text[m.end()..].chars().next();
-        if (variant.standalone || variant.ascii_word) && !(is_separator(before) && is_separator(after)) {
+        if variant.in_chinese {
+            let han = *has_han.get_or_insert_with(|| text.chars().any(is_han));
+            if !(han && ends_latin_word(before) && ends_latin_word(after)) {
+                continue;
+            }
+        } else if (variant.standalone || variant.ascii_word) && !(is_separator(before) && is_separator(after)) {
             continue;
         }
         out.push_str(&text[last..m.start()]);

@@ -18,7 +18,9 @@ fn check(segmenter: &Segmenter, input: &str, expected: &[&str]) {
 fn chinese_english_and_numbers() {
     let s = Segmenter::new();
     check(&s, "我要退款", &["我要", "退款"]);
-    check(&s, "这个order怎么cancel", &["这个", "order", "怎么", "cancel"]);
+    // English service words in Chinese become Chinese words (normalisation); others stay.
+    check(&s, "这个order怎么cancel", &["这个", "订单", "怎么", "取消"]);
+    check(&s, "这个iphone怎么reset", &["这个", "iphone", "怎么", "reset"]);
     check(&s, "三百五十块", &["350", "块"]);
     check(&s, "Where is my ORDER", &["where", "is", "my", "order"]);
     check(&s, "", &[]);
