@@ -736,8 +736,6 @@ async fn submit_tool_turn(
     Ok(())
 }
 
-/// The bot's reply is stamped a millisecond after the customer's message so timelines keep
-/// their order even when both land in the same millisecond.
 /// A tool call that found nothing for a message naming no order or parcel: the tool looked
 /// the customer up by who they are (membership, their orders), and that came back empty.
 fn lookup_found_nothing(tt: &crate::bot_tools::ToolTurn, entities: &[lingxi_nlu::entities::Entity]) -> bool {
@@ -745,6 +743,8 @@ fn lookup_found_nothing(tt: &crate::bot_tools::ToolTurn, entities: &[lingxi_nlu:
     tt.tool.is_some() && !tt.answered && tt.handoff.is_none() && !named
 }
 
+/// The bot's reply is stamped a millisecond after the customer's message so timelines keep
+/// their order even when both land in the same millisecond.
 fn later(t: Timestamp) -> Timestamp {
     Timestamp::from_millis(t.millis() + 1)
 }

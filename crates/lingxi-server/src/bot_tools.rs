@@ -126,15 +126,22 @@ fn tool_for(intent: Option<&str>) -> Option<&'static str> {
 /// Whether a message that `current`'s waiting step cannot take starts something else: another
 /// flow's trigger, a business-data tool's question, or a question the knowledge base answers
 /// with confidence (asked only in this case, so a flow's ordinary turns cost nothing more).
+/// At a question for a value (`asks_value`: "请提供购买订单号") only another flow counts:
+/// "我的订单号忘了" reads as an order question, yet it answers this one, and the step's hint
+/// is the reply it needs.
 async fn starts_elsewhere(
     state: &AppState,
     t: &TurnInput<'_>,
     current: &Flow,
     flows: &[Flow],
     tools_on: bool,
+    asks_value: bool,
 ) -> Result<bool, StoreError> {
     if flows.iter().any(|f| f.id != current.id && f.triggered_by(t.intent, t.text)) {
         return Ok(true);
+    }
+    if asks_value {
+        return Ok(false);
     }
     if tools_on && tool_for(t.intent).is_some() {
         return Ok(true);
@@ -218,7 +225,7 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                 // leaves the flow and is read afresh below: the customer moved on, and
                 // insisting would end, after the retries, in a hand-off nobody needed.
                 let moved_on = !flow.takes(&run, t.text, &slots, t.chinese)
-                    && starts_elsewhere(state, t, flow, &flows, tools_on).await?;
+                    && starts_elsewhere(state, t, flow, &flows, tools_on, flow.waits_for_value(&run)).await?;
                 if !moved_on {
                     if let Ok(out) =
                         flow.advance(&mut run, FlowInput::Message { text: t.text, entities: &slots }, t.chinese)

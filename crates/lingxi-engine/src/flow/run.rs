@@ -161,6 +161,13 @@ impl Flow {
         }
     }
 
+    /// Whether the run waits at a question for a value (an order number, a text), not at a
+    /// choice: what the customer says there is about that value more often than not.
+    pub fn waits_for_value(&self, run: &FlowRun) -> bool {
+        let at = self.names.iter().position(|n| *n == run.step);
+        at.is_some_and(|at| matches!(self.steps[at], Step::Ask { .. }))
+    }
+
     fn retry(&self, run: &mut FlowRun, limit: u32, on_fail: Option<usize>) -> Option<usize> {
         run.retries += 1;
         if run.retries <= limit {

@@ -105,6 +105,8 @@ fn a_waiting_step_takes_its_options_exit_words_and_values_but_not_other_question
     let ents = vec![("order_no".to_string(), "LX20261101001".to_string())];
     assert!(vacuum.takes(&run, "LX20261101001", &ents, true));
     assert!(!vacuum.takes(&run, "发票怎么开", &[], true));
+    assert!(vacuum.waits_for_value(&run));
+    assert!(!flow.waits_for_value(&FlowRun::new(&flow, BTreeMap::new())), "a choice is not a question for a value");
 }
 
 #[test]
