@@ -238,6 +238,13 @@ async fn turn(
             .await;
         return Ok(());
     }
+    // A message asking two things: its clauses read once, for whichever path answers it.
+    let clauses = intent.second.as_ref().map(|_| {
+        let intent_of = |c: &str| engine.classify(c, None).0.top.map(|m| m.intent);
+        crate::two_questions::Clauses::new(state, tenant, &normalized.text, intent_of, chinese, channel)
+    });
+    // The knowledge base's reply to the whole message, when a path below needed it first.
+    let mut kb_asked = None;
     if let Some(soft_handoff) = soft {
         let input = crate::bot_tools::TurnInput {
             tenant,
@@ -261,6 +268,7 @@ async fn turn(
                 let kb = bot_reply::knowledge_reply(state, tenant, &normalized.text, vector, chinese, channel).await?;
                 if kb.decision == KbDecision::Answer {
                     took = Ok(None);
+                    kb_asked = Some(kb);
                 }
             }
         }
@@ -281,21 +289,11 @@ async fn turn(
                 // A tool's reply to one question of two: the other's answer goes with it when the
                 // knowledge base knows it ("退款多久到账？另外会员积分怎么查"), after an answer,
                 // before anything else (a question back stays the last thing said).
-                if let (Some(second), Some(_), None) = (intent.second.as_ref(), &tt.tool, &tt.handoff) {
-                    let intent_of = |c: &str| engine.classify(c, None).0.top.map(|m| m.intent);
+                if let (Some(second), Some(clauses), Some(_), None) =
+                    (intent.second.as_ref(), &clauses, &tt.tool, &tt.handoff)
+                {
                     let after = tt.answered;
-                    let more = crate::two_questions::second_answer(
-                        state,
-                        tenant,
-                        &normalized.text,
-                        &[second.intent.as_str()],
-                        intent_of,
-                        None,
-                        after,
-                        chinese,
-                        channel,
-                    )
-                    .await?;
+                    let more = clauses.other_answer(&[second.intent.as_str()], None, after).await?;
                     match (more, after) {
                         (Some(more), true) => {
                             if let Some(last) = tt.replies.last_mut() {
@@ -328,20 +326,21 @@ async fn turn(
             Err(e) => tracing::warn!(error = %e, "flows and tools skipped this turn"),
         }
     }
-    let mut kb_reply =
-        bot_reply::knowledge_reply(state, tenant, &normalized.text, Given(vector.as_deref()), chinese, channel).await?;
+    let mut kb_reply = match kb_asked {
+        Some(kb) => kb,
+        None => {
+            let vector = Given(vector.as_deref());
+            bot_reply::knowledge_reply(state, tenant, &normalized.text, vector, chinese, channel).await?
+        }
+    };
     // Two questions in one message that no one entry answers as a whole: answer a clause (the
     // top intent's, else the second's); the other clause may follow it (below).
-    let intent_of = |c: &str| engine.classify(c, None).0.top.map(|m| m.intent);
     // The intents whose clauses may still need an answer after the main one.
     let mut left: Vec<&str> = intent.top.iter().chain(&intent.second).map(|m| m.intent.as_str()).collect();
-    if let (KbDecision::Suggest | KbDecision::NotUnderstood, Some(top), Some(second)) =
-        (&kb_reply.decision, intent.top.as_ref(), intent.second.as_ref())
+    if let (KbDecision::Suggest | KbDecision::NotUnderstood, Some(top), Some(second), Some(clauses)) =
+        (&kb_reply.decision, intent.top.as_ref(), intent.second.as_ref(), &clauses)
     {
-        let intents = [top.intent.as_str(), second.intent.as_str()];
-        let found =
-            crate::two_questions::clause_reply(state, tenant, &normalized.text, intents, intent_of, chinese, channel);
-        if let Some((reply, which)) = found.await? {
+        if let Some((reply, which)) = clauses.reply([top.intent.as_str(), second.intent.as_str()]).await? {
             kb_reply = reply;
             // The clause answered and any before it are done.
             left.drain(..=which);
@@ -405,21 +404,10 @@ async fn turn(
         _ => kb,
     };
     // An answer to one question of two: the other follows it when the knowledge base knows it.
-    let kb = match (kb, &decision, &kb_decision, intent.second.is_some()) {
-        (Some(mut d), BotDecision::Continue { .. }, KbDecision::Answer, true) => {
+    let kb = match (kb, &decision, &kb_decision, &clauses) {
+        (Some(mut d), BotDecision::Continue { .. }, KbDecision::Answer, Some(clauses)) => {
             let main = hits.first().map(|h| h.entry_id.as_str());
-            let more = crate::two_questions::second_answer(
-                state,
-                tenant,
-                &normalized.text,
-                &left,
-                intent_of,
-                main,
-                true,
-                chinese,
-                channel,
-            )
-            .await?;
+            let more = clauses.other_answer(&left, main, true).await?;
             if let Some(more) = more {
                 d.text = format!("{}\n\n{more}", d.text);
             }

@@ -79,7 +79,7 @@ const MAX_AUTOMATIC_STEPS: usize = 64;
 impl Flow {
     pub fn advance(&self, run: &mut FlowRun, input: FlowInput<'_>, chinese: bool) -> Result<Outcome, StaleRun> {
         let stale = |problem| StaleRun { flow: run.flow.clone(), step: run.step.clone(), problem };
-        let at = self.names.iter().position(|n| *n == run.step).ok_or_else(|| stale("no such step"))?;
+        let at = self.step_of(run).ok_or_else(|| stale("no such step"))?;
         let mut replies = Vec::new();
         let go = match (input, &self.steps[at]) {
             (FlowInput::Start, _) => at,
@@ -146,13 +146,17 @@ impl Flow {
         Ok(self.enter(run, go, replies, chinese))
     }
 
-    /// Counts a failed answer; past the limit, the step to go to (`on_fail`, or a hand-off).
+    /// The index of the step the run is at, if the flow still has it.
+    fn step_of(&self, run: &FlowRun) -> Option<usize> {
+        self.names.iter().position(|n| *n == run.step)
+    }
+
     /// Whether the step the run waits at can take this message: an exit word, one of its
     /// options, or the value it asks for (a free-text question takes any words). A message
     /// it cannot take may be the customer moving on to something else; the caller decides,
     /// and otherwise [`Flow::advance`] counts it as a retry.
     pub fn takes(&self, run: &FlowRun, text: &str, entities: &[(String, String)], chinese: bool) -> bool {
-        let Some(at) = self.names.iter().position(|n| *n == run.step) else { return true };
+        let Some(at) = self.step_of(run) else { return true };
         match &self.steps[at] {
             _ if is_exit(text) => true,
             Step::Choice { options, .. } => pick(options, text, chinese).is_some(),
@@ -164,10 +168,10 @@ impl Flow {
     /// Whether the run waits at a question for a value (an order number, a text), not at a
     /// choice: what the customer says there is about that value more often than not.
     pub fn waits_for_value(&self, run: &FlowRun) -> bool {
-        let at = self.names.iter().position(|n| *n == run.step);
-        at.is_some_and(|at| matches!(self.steps[at], Step::Ask { .. }))
+        self.step_of(run).is_some_and(|at| matches!(self.steps[at], Step::Ask { .. }))
     }
 
+    /// Counts a failed answer; past the limit, the step to go to (`on_fail`, or a hand-off).
     fn retry(&self, run: &mut FlowRun, limit: u32, on_fail: Option<usize>) -> Option<usize> {
         run.retries += 1;
         if run.retries <= limit {
