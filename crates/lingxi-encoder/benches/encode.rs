@@ -1,7 +1,7 @@
 //! Criterion benchmark: latency of one short customer message (query prefix) on two threads and
 //! one, in the arithmetic this CPU gets by default and, for comparison, in f32 and in int8 on
-//! the slower kernels this CPU also runs (VNNI and AVX-VNNI where AMX is the default; AVX2, what
-//! CPUs without the faster ones run); skips without the model.
+//! the slower kernels this CPU also runs (VNNI and AVX-VNNI where AMX is the default; AVX2), and
+//! in q4x8 (what CPUs with AVX2 alone compute in); skips without the model.
 
 use std::path::PathBuf;
 
@@ -40,6 +40,10 @@ fn bench(c: &mut Criterion) {
         if enc.int8_kernel().is_some_and(|best| best != kernel) && kernel.available() {
             variants.push((Arithmetic::Int8, Some(kernel)));
         }
+    }
+    // q4x8, what AVX2-only CPUs compute in, where this CPU defaults to something else.
+    if enc.arithmetic() != Arithmetic::Q4x8 && Int8Kernel::Avx2.available() {
+        variants.push((Arithmetic::Q4x8, None));
     }
     if enc.arithmetic() != Arithmetic::F32 {
         variants.push((Arithmetic::F32, None));

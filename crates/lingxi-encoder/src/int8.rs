@@ -26,6 +26,9 @@ mod amx;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx_vnni;
+mod q4x8;
+#[cfg(test)]
+mod q4x8_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(target_arch = "x86_64")]
@@ -33,6 +36,7 @@ mod vnni;
 
 pub(crate) use activations::Tokens;
 use activations::{quantise, Outliers, OUTLIERS};
+pub(crate) use q4x8::{matmul_tokens as q4x8_matmul_tokens, Q4x8Matrix};
 
 /// What the transformer layers compute in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,20 +45,37 @@ pub enum Arithmetic {
     F32,
     /// 8-bit activations against 8-bit weights (re-quantised from the 4-bit ones at load).
     Int8,
+    /// 8-bit activations against the file's 4-bit weights and block scales (`q4x8.rs`): what
+    /// AVX2 multiplies fastest without VNNI; its vectors differ from int8's (closer to f32).
+    Q4x8,
 }
 
-/// Environment variable that overrides [`Arithmetic::detect`]: `f32` or `int8`.
+/// Environment variable that overrides [`Arithmetic::detect`]: `f32`, `int8` or `q4x8`.
 pub const ARITHMETIC_ENV: &str = "LINGXI_ENCODER_ARITHMETIC";
 
 impl Arithmetic {
-    /// Int8 where the CPU has a SIMD kernel for it ([`Int8Kernel::best`]: AVX-512 VNNI or
-    /// AVX2), else f32; `LINGXI_ENCODER_ARITHMETIC=f32|int8` overrides the choice, and an
-    /// unknown value, or an unusable [`INT8_KERNEL_ENV`], is an error.
+    /// Int8 where the CPU has a byte-product instruction for it ([`Int8Kernel::best`]: AMX,
+    /// AVX-512 VNNI or AVX-VNNI), Q4x8 where it has AVX2 only, else f32;
+    /// `LINGXI_ENCODER_ARITHMETIC=f32|int8|q4x8` overrides the choice, and so does naming an
+    /// int8 kernel in [`INT8_KERNEL_ENV`] (int8 on that kernel). An unknown value, or an
+    /// unusable kernel, is an error.
     pub fn detect() -> Result<Self, crate::EncoderError> {
         let kernel = Int8Kernel::from_env()?;
+        let kernel_named = std::env::var(INT8_KERNEL_ENV).is_ok_and(|v| !v.trim().is_empty());
         match std::env::var(ARITHMETIC_ENV).ok().as_deref().map(str::trim) {
-            None | Some("") => Ok(if kernel == Int8Kernel::Scalar { Arithmetic::F32 } else { Arithmetic::Int8 }),
+            None | Some("") => Ok(Arithmetic::for_kernel(kernel, kernel_named)),
             Some(v) => v.parse(),
+        }
+    }
+
+    /// The arithmetic for the best int8 kernel a CPU has, or for one named explicitly: with
+    /// AVX2 alone, q4x8's byte products are faster than int8's 16-bit ones (docs/encoder.md),
+    /// unless the int8 kernel was asked for by name.
+    fn for_kernel(kernel: Int8Kernel, named: bool) -> Self {
+        match kernel {
+            Int8Kernel::Scalar => Arithmetic::F32,
+            Int8Kernel::Avx2 if !named => Arithmetic::Q4x8,
+            _ => Arithmetic::Int8,
         }
     }
 
@@ -68,14 +89,16 @@ impl Arithmetic {
             // "o2": two outliers per token set apart (tenth session); the first int8
             // vectors, tagged "int8", differ from these and must not be reused.
             Arithmetic::Int8 => Some("int8o2"),
+            Arithmetic::Q4x8 => Some("q4x8o2"),
         }
     }
 
-    /// The name `FromStr` reads and logs print: `f32` or `int8`.
+    /// The name `FromStr` reads and logs print: `f32`, `int8` or `q4x8`.
     pub fn as_str(self) -> &'static str {
         match self {
             Arithmetic::F32 => "f32",
             Arithmetic::Int8 => "int8",
+            Arithmetic::Q4x8 => "q4x8",
         }
     }
 }
@@ -86,8 +109,9 @@ impl std::str::FromStr for Arithmetic {
         match s {
             "f32" => Ok(Arithmetic::F32),
             "int8" => Ok(Arithmetic::Int8),
+            "q4x8" => Ok(Arithmetic::Q4x8),
             other => Err(crate::EncoderError::Unsupported(format!(
-                "{ARITHMETIC_ENV}={other:?}: expected \"f32\" or \"int8\""
+                "{ARITHMETIC_ENV}={other:?}: expected \"f32\", \"int8\" or \"q4x8\""
             ))),
         }
     }

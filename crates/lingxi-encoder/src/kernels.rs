@@ -93,6 +93,20 @@ impl QMatrix {
         self.scales.len() * 4 + self.nibbles.len()
     }
 
+    /// Row `row`'s 4-bit values `n` (`w = (n - 8) * d`) into `out` (`cols` bytes, each
+    /// `0..=15`), and its blocks' scales `d` into `scales` (`cols / 32` floats).
+    pub fn nibble_row(&self, row: usize, out: &mut [u8], scales: &mut [f32]) {
+        let nb = self.cols / QK;
+        scales.copy_from_slice(&self.scales[row * nb..(row + 1) * nb]);
+        let nibbles = &self.nibbles[row * nb * (QK / 2)..(row + 1) * nb * (QK / 2)];
+        for (o, q) in out.chunks_exact_mut(QK).zip(nibbles.chunks_exact(QK / 2)) {
+            for (i, &b) in q.iter().enumerate() {
+                o[i] = b & 0x0f;
+                o[i + QK / 2] = b >> 4;
+            }
+        }
+    }
+
     /// Dequantise row `row` into `out` (`cols` floats).
     pub fn dequant_row(&self, row: usize, out: &mut [f32]) {
         let nb = self.cols / QK;

@@ -109,11 +109,16 @@ impl Encoder {
     }
 
     /// [`Encoder::load`] computing in `arithmetic` (int8 runs on every CPU, fast only with
-    /// AMX, AVX-512 VNNI, AVX-VNNI or AVX2; its kernel is [`Int8Kernel::from_env`]'s).
+    /// AMX, AVX-512 VNNI, AVX-VNNI or AVX2, on [`Int8Kernel::from_env`]'s kernel; q4x8 is fast
+    /// with AVX2).
     pub fn load_with(path: impl AsRef<Path>, arithmetic: Arithmetic) -> Result<Self, EncoderError> {
         let kernel = match arithmetic {
             Arithmetic::Int8 => Int8Kernel::from_env()?,
             Arithmetic::F32 => Int8Kernel::Scalar,
+            // AVX2 or plain code; the int8 kernels' environment variable does not apply.
+            Arithmetic::Q4x8 => {
+                [Int8Kernel::Avx2, Int8Kernel::Scalar].into_iter().find(|k| k.available()).expect("scalar")
+            }
         };
         Self::open(path.as_ref(), arithmetic, kernel)
     }

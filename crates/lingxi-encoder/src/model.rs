@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 
 use crate::format::{Config, EncoderResult, ModelFile, Source, DTYPE_F32, DTYPE_Q4, Q4_BLOCK_BYTES, QK};
-use crate::int8::{self, Arithmetic, Int8Kernel, Int8Matrix};
+use crate::int8::{self, Arithmetic, Int8Kernel, Int8Matrix, Q4x8Matrix};
 use crate::kernels::{self, add_bias_act, add_layer_norm, Act, QMatrix};
 use crate::{EncoderError, FeatureSpec};
 
@@ -14,6 +14,7 @@ use crate::{EncoderError, FeatureSpec};
 enum Linear {
     Q4(QMatrix),
     Int8(Int8Matrix),
+    Q4x8(Q4x8Matrix),
 }
 
 /// A matmul input in the form its arithmetic reads; one serves every matrix over that input.
@@ -30,6 +31,7 @@ impl Linear {
         match arithmetic {
             Arithmetic::F32 => Linear::Q4(m),
             Arithmetic::Int8 => Linear::Int8(Int8Matrix::from_q4(&m, keep_outliers, kernel)),
+            Arithmetic::Q4x8 => Linear::Q4x8(Q4x8Matrix::from_q4(&m, keep_outliers, kernel != Int8Kernel::Scalar)),
         }
     }
 
@@ -39,6 +41,7 @@ impl Linear {
         match self {
             Linear::Q4(_) => Input::F32(x),
             Linear::Int8(m) => Input::Int8(m.quantise_input(x, m.cols, n_tok)),
+            Linear::Q4x8(m) => Input::Int8(m.quantise_input(x, m.cols, n_tok)),
         }
     }
 
@@ -48,6 +51,7 @@ impl Linear {
         let mut y = match (self, x) {
             (Linear::Q4(m), Input::F32(x)) => kernels::matmul_part(m, rows.clone(), kb, x, n_tok),
             (Linear::Int8(m), Input::Int8(t)) => int8::matmul_tokens(m, rows.clone(), kb, t),
+            (Linear::Q4x8(m), Input::Int8(t)) => int8::q4x8_matmul_tokens(m, rows.clone(), kb, t),
             _ => unreachable!("an input prepared for another arithmetic"),
         };
         add_bias_act(&mut y, &bias[rows], act);
@@ -58,6 +62,7 @@ impl Linear {
         match self {
             Linear::Q4(m) => m.heap_bytes(),
             Linear::Int8(m) => m.heap_bytes(),
+            Linear::Q4x8(m) => m.heap_bytes(),
         }
     }
 
@@ -65,6 +70,7 @@ impl Linear {
         match self {
             Linear::Q4(m) => m.cols,
             Linear::Int8(m) => m.cols,
+            Linear::Q4x8(m) => m.cols,
         }
     }
 
@@ -73,6 +79,9 @@ impl Linear {
         match self {
             Linear::Q4(m) => kernels::matmul_part(m, rows, kb, x, n_tok),
             Linear::Int8(m) => int8::matmul_part(m, rows, kb, x, n_tok),
+            Linear::Q4x8(m) => {
+                int8::q4x8_matmul_tokens(m, rows, kb.clone(), &m.quantise_input(x, kb.len() * QK, n_tok))
+            }
         }
     }
 

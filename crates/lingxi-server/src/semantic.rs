@@ -412,10 +412,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn int8_vectors_have_their_own_id_and_f32_ones_keep_the_model_id() {
+    fn integer_vectors_have_their_own_id_and_f32_ones_keep_the_model_id() {
         use lingxi_encoder::Arithmetic;
         assert_eq!(vectors_id("e5s-v1-9-ab", Arithmetic::F32), "e5s-v1-9-ab");
         assert_eq!(vectors_id("e5s-v1-9-ab", Arithmetic::Int8), "e5s-v1-9-ab-int8o2");
+        assert_eq!(vectors_id("e5s-v1-9-ab", Arithmetic::Q4x8), "e5s-v1-9-ab-q4x8o2");
     }
 
     #[test]

@@ -2,7 +2,7 @@ use super::activations::largest;
 use super::*;
 
 /// A Q4 matrix with varied block scales (the row scale must cover its largest block).
-fn q4(rows: usize, cols: usize) -> QMatrix {
+pub(super) fn q4(rows: usize, cols: usize) -> QMatrix {
     let mut bytes = Vec::new();
     for r in 0..rows {
         for b in 0..cols / QK {
@@ -14,7 +14,7 @@ fn q4(rows: usize, cols: usize) -> QMatrix {
     QMatrix::from_q4_bytes(&bytes, rows, cols).expect("matrix")
 }
 
-fn dense(m: &QMatrix) -> Vec<f32> {
+pub(super) fn dense(m: &QMatrix) -> Vec<f32> {
     let mut d = vec![0f32; m.rows * m.cols];
     for (r, row) in d.chunks_exact_mut(m.cols).enumerate() {
         m.dequant_row(r, row);
@@ -172,7 +172,18 @@ fn arithmetic_names_parse_and_unknown_ones_are_errors() {
     let e = "fp16".parse::<Arithmetic>().unwrap_err().to_string();
     assert!(e.contains(ARITHMETIC_ENV) && e.contains("fp16"), "{e}");
     assert_eq!(Arithmetic::Int8.as_str().parse::<Arithmetic>().unwrap(), Arithmetic::Int8);
-    assert_eq!((Arithmetic::F32.vectors_tag(), Arithmetic::Int8.vectors_tag()), (None, Some("int8o2")));
+    assert_eq!("q4x8".parse::<Arithmetic>().unwrap(), Arithmetic::Q4x8);
+    assert_eq!(Arithmetic::Q4x8.as_str().parse::<Arithmetic>().unwrap(), Arithmetic::Q4x8);
+    let tags = [Arithmetic::F32, Arithmetic::Int8, Arithmetic::Q4x8].map(Arithmetic::vectors_tag);
+    assert_eq!(tags, [None, Some("int8o2"), Some("q4x8o2")]);
+}
+
+#[test]
+fn avx2_alone_computes_in_q4x8_and_the_byte_product_cpus_in_int8() {
+    let pick = |k| Arithmetic::for_kernel(k, false);
+    assert_eq!([Int8Kernel::Amx, Int8Kernel::Vnni, Int8Kernel::AvxVnni].map(pick), [Arithmetic::Int8; 3]);
+    assert_eq!((pick(Int8Kernel::Avx2), pick(Int8Kernel::Scalar)), (Arithmetic::Q4x8, Arithmetic::F32));
+    assert_eq!(Arithmetic::for_kernel(Int8Kernel::Avx2, true), Arithmetic::Int8, "the int8 kernel asked for by name");
 }
 
 #[test]

@@ -42,8 +42,8 @@ pub fn encoder() -> Option<&'static Encoder> {
 }
 
 /// The real encoder in each arithmetic, f32 first (empty when the model file is absent). Int8
-/// runs on every CPU (through the scalar kernel where AVX-512 VNNI is missing), so both are
-/// always tested whichever one the CPU would pick.
+/// and q4x8 run on every CPU (through their scalar kernels where the SIMD ones are missing),
+/// so all three are always tested whichever one the CPU would pick.
 pub fn encoders() -> Vec<(Arithmetic, &'static Encoder)> {
     static ENCODERS: OnceLock<Vec<(Arithmetic, Encoder)>> = OnceLock::new();
     let all = ENCODERS.get_or_init(|| {
@@ -51,7 +51,7 @@ pub fn encoders() -> Vec<(Arithmetic, &'static Encoder)> {
             eprintln!("SKIPPED: {MODEL_FILE_NAME} not found; model-dependent assertions were not run");
             return Vec::new();
         };
-        [Arithmetic::F32, Arithmetic::Int8]
+        [Arithmetic::F32, Arithmetic::Int8, Arithmetic::Q4x8]
             .into_iter()
             .map(|a| (a, Encoder::load_with(&p, a).expect("model file present but failed to load")))
             .collect()
