@@ -20,3 +20,4 @@ pub mod mahalanobis;
 pub mod mlp;
 pub mod probe;
 pub mod sentiment;
+pub mod smalltalk;

@@ -142,10 +142,18 @@ async fn turn(
     if intent
         .top
         .as_ref()
-        .is_some_and(|t| matches!(t.intent.as_str(), "greeting" | "thanks") && t.confidence < SMALL_TALK_MIN_CONFIDENCE)
+        .is_some_and(|t| is_small_talk(Some(t.intent.as_str())) && t.confidence < SMALL_TALK_MIN_CONFIDENCE)
     {
         intent.top = None;
         intent.out_of_scope = true;
+    }
+    // "好的", "嗯嗯收到", "got it": an acknowledgement, whatever the model made of the words.
+    if lingxi_nlu::smalltalk::is_acknowledgement(&normalized.text) {
+        let ack = lingxi_nlu::intent::IntentMatch { intent: "acknowledgement".into(), confidence: 1.0 };
+        intent.best_guess = ack.clone();
+        intent.top = Some(ack);
+        intent.second = None;
+        intent.out_of_scope = false;
     }
     // Kept on the message, so a later hand-off summary lists this turn as it was read now.
     let read_intent = intent.top.as_ref().map_or(String::new(), |t| t.intent.clone());
@@ -346,6 +354,16 @@ async fn turn(
             left.drain(..=which);
         }
     }
+    // Small talk the model is sure of ("谢谢", "你好") gets its own reply: a knowledge base that
+    // half matches the words offered unrelated questions ("谢谢" → 我要投诉, 发错货了) and
+    // logged a gap that is none. A confident answer still wins after a greeting, which often
+    // opens a question, but not after thanks or an acknowledgement with nothing else in it
+    // (lexical retrieval answered "got it" with the entry for a parcel not received).
+    let top_intent = intent.top.as_ref().map(|m| m.intent.as_str());
+    let closing = matches!(top_intent, Some("thanks" | "acknowledgement")) && intent.second.is_none();
+    if is_small_talk(top_intent) && (kb_reply.decision == KbDecision::Suggest || closing) {
+        kb_reply = kb_reply.not_understood();
+    }
     let KbReply { decision: kb_decision, confidence: kb_confidence, draft: kb, offers, hits, mut about } = kb_reply;
     // A rating of the answer refers to the customer's own words (a gap shows them), not the
     // normalised text the knowledge base was asked.
@@ -370,7 +388,7 @@ async fn turn(
         },
     );
     let last_intent = intent.top.as_ref().map(|m| m.intent.clone());
-    let small_talk = matches!(last_intent.as_deref(), Some("greeting" | "thanks"));
+    let small_talk = is_small_talk(last_intent.as_deref());
     let sentiment = trend.last.as_ref().map_or(0.0, |s| f64::from(s.score));
     // Only a confident answer the policy lets the bot give may be phrased by the model: it
     // never sees a hand-off, a "did you mean" or a question nothing was found for (that is
@@ -751,9 +769,15 @@ fn handoff_notice(reason: &HandoffReason, chinese: bool, agents_online: usize) -
     }
 }
 
-/// Intent-level answers, for tenants without a knowledge base and when it does not know.
-/// Below this confidence a "greeting" or "thanks" is a question the model could not place.
+/// Below this confidence small talk ("greeting", "thanks", "acknowledgement") is a question the
+/// model could not place (acknowledgements are read by word list, not by a model).
 const SMALL_TALK_MIN_CONFIDENCE: f32 = 0.8;
+
+/// Greetings, thanks and acknowledgements ("好的", "got it"): answered by the bot itself, never
+/// a knowledge gap or a failure to understand.
+fn is_small_talk(intent: Option<&str>) -> bool {
+    matches!(intent, Some("greeting" | "thanks" | "acknowledgement"))
+}
 
 /// Intents the bot can help with without an answer from the knowledge base: small talk, and
 /// requests it acts on by asking for what it needs (the tools and flows take it from there).
@@ -763,6 +787,7 @@ fn helps_without_knowledge(intent: Option<&str>) -> bool {
         Some(
             "greeting"
                 | "thanks"
+                | "acknowledgement"
                 | "order_status"
                 | "logistics"
                 | "refund_status"
@@ -786,6 +811,7 @@ fn answer(intent: Option<&str>, chinese: bool) -> String {
             )
         }
         Some("thanks") => return asks("不客气，还有其他问题随时找我～", "You're welcome! Anything else, just ask."),
+        Some("acknowledgement") => return asks("好的，还有其他问题随时找我～", "Alright. Anything else, just ask."),
         Some("order_status") => {
             return asks(
                 "请提供订单号，我帮您查询订单状态。",

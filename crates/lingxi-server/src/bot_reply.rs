@@ -43,6 +43,14 @@ pub struct KbReply {
     pub about: Option<ReplyAbout>,
 }
 
+impl KbReply {
+    /// The reply as "not understood": nothing offered, nothing to rate (the entries found stay,
+    /// for the record).
+    pub fn not_understood(self) -> Self {
+        KbReply { decision: KbDecision::NotUnderstood, draft: None, offers: Vec::new(), about: None, ..self }
+    }
+}
+
 fn answered(entry_id: &str, asked: &str) -> Option<ReplyAbout> {
     Some(ReplyAbout {
         kind: RatedKind::Answer,

@@ -34,6 +34,9 @@ struct TurnSpec {
     expect: String,
     #[serde(default)]
     contains: Vec<String>,
+    /// Words the bot's reply must not contain.
+    #[serde(default)]
+    lacks: Vec<String>,
     reason: Option<String>,
     /// The flow ended solved (nothing left pending for the customer).
     resolved: Option<bool>,
@@ -200,7 +203,12 @@ async fn run(backend: Backend, model: Option<PathBuf>) {
             }
             for c in &turn.contains {
                 if !said.contains(c.as_str()) {
-                    fail(format!("reply lacks {c:?}"));
+                    fail(format!("reply lacks {c:?}: {said:?}"));
+                }
+            }
+            for c in &turn.lacks {
+                if said.contains(c.as_str()) {
+                    fail(format!("reply says {c:?}: {said:?}"));
                 }
             }
             if turn.resolved == Some(true) {
