@@ -151,6 +151,37 @@ async fn starts_elsewhere(
     Ok(kb.decision == crate::knowledge::KbDecision::Answer)
 }
 
+/// Whether a message with no number for a pending order question (`tool`'s) asks something
+/// else: a flow's trigger, another tool's question ("能开发票吗" after "我的快递到哪了"), or a
+/// question the knowledge base answers with confidence. Not when it talks about the number
+/// itself ("我的订单号忘了"): that answers the question asked, and the reminder is the reply.
+async fn slot_moved_on(
+    state: &AppState,
+    t: &TurnInput<'_>,
+    tool: &str,
+    flows: &[Flow],
+    tools_on: bool,
+) -> Result<bool, StoreError> {
+    let lower = t.text.to_lowercase();
+    if ["订单号", "单号", "order number", "tracking number"].iter().any(|w| lower.contains(w)) {
+        return Ok(false);
+    }
+    if flows.iter().any(|f| f.triggered_by(t.intent, t.text)) {
+        return Ok(true);
+    }
+    // Order status and logistics are one question to a customer (and the lexical model reads
+    // "稍等，我找一下" as an order question).
+    let family = |tool: &str| if tool == "logistics" { "order_status" } else { tool }.to_owned();
+    match tool_for(t.intent).filter(|_| tools_on) {
+        Some(other) => return Ok(family(other) != family(tool)),
+        None if t.intent.is_some_and(|i| matches!(i, "greeting" | "thanks" | "acknowledgement")) => return Ok(false),
+        None => {}
+    }
+    let vector = crate::knowledge::QueryVector::Given(t.vector);
+    let kb = crate::bot_reply::knowledge_reply(state, t.tenant, t.text, vector, t.chinese, t.channel).await?;
+    Ok(kb.decision == crate::knowledge::KbDecision::Answer)
+}
+
 /// Entities as flows name them.
 fn slots_of(entities: &[Entity]) -> Vec<(String, String)> {
     entities
@@ -247,6 +278,9 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                     set(None).await?;
                     return Ok(Some(tool_answer(state, t, &tool, &no, &owners).await));
                 }
+                // The customer moved on: the question lapses and the message is read afresh
+                // below (before, "能开发票吗" got "没有识别到订单号…查询物流进度").
+                None if slot_moved_on(state, t, &tool, &flows, tools_on).await? => set(None).await?,
                 // Asked again once; then (or for a topic people should take) the question lapses.
                 None if tries < 1 && !t.soft_handoff => {
                     set(Some(Pending::Slot { tool: tool.clone(), options: options.clone(), tries: tries + 1 })).await?;
