@@ -775,7 +775,7 @@ const SMALL_TALK_MIN_CONFIDENCE: f32 = 0.8;
 
 /// Greetings, thanks and acknowledgements ("好的", "got it"): answered by the bot itself, never
 /// a knowledge gap or a failure to understand.
-fn is_small_talk(intent: Option<&str>) -> bool {
+pub(crate) fn is_small_talk(intent: Option<&str>) -> bool {
     matches!(intent, Some("greeting" | "thanks" | "acknowledgement"))
 }
 

@@ -174,7 +174,7 @@ async fn slot_moved_on(
     let family = |tool: &str| if tool == "logistics" { "order_status" } else { tool }.to_owned();
     match tool_for(t.intent).filter(|_| tools_on) {
         Some(other) => return Ok(family(other) != family(tool)),
-        None if t.intent.is_some_and(|i| matches!(i, "greeting" | "thanks" | "acknowledgement")) => return Ok(false),
+        None if crate::bot::is_small_talk(t.intent) => return Ok(false),
         None => {}
     }
     let vector = crate::knowledge::QueryVector::Given(t.vector);

@@ -64,8 +64,21 @@ impl Q4x8Matrix {
         for r in 0..rows {
             m.nibble_row(r, &mut row_nibbles[r * cols..(r + 1) * cols], &mut row_scales[r * nb..(r + 1) * nb]);
         }
+        let by_column = keep_outliers.then(|| {
+            let mut weights = vec![0i8; rows * cols];
+            let mut col_scales = vec![0f32; nb * rows];
+            for r in 0..rows {
+                for c in 0..cols {
+                    weights[c * rows + r] = row_nibbles[r * cols + c] as i8 - 8;
+                }
+                for b in 0..nb {
+                    col_scales[b * rows + r] = row_scales[r * nb + b];
+                }
+            }
+            (weights, col_scales)
+        });
         let blocks = rows.div_ceil(BLOCK_ROWS);
-        let mut padded = row_nibbles.clone();
+        let mut padded = row_nibbles;
         padded.resize(blocks * BLOCK_ROWS * cols, 8);
         let shape = Interleaving { rows: BLOCK_ROWS, cols: GROUP };
         let mut nibbles = interleave(&padded, blocks * BLOCK_ROWS, cols, shape);
@@ -84,19 +97,6 @@ impl Q4x8Matrix {
                 scales[((r / BLOCK_ROWS) * nb + b) * BLOCK_ROWS + r % BLOCK_ROWS] = row_scales[r * nb + b];
             }
         }
-        let by_column = keep_outliers.then(|| {
-            let mut weights = vec![0i8; rows * cols];
-            let mut col_scales = vec![0f32; nb * rows];
-            for r in 0..rows {
-                for c in 0..cols {
-                    weights[c * rows + r] = row_nibbles[r * cols + c] as i8 - 8;
-                }
-                for b in 0..nb {
-                    col_scales[b * rows + r] = row_scales[r * nb + b];
-                }
-            }
-            (weights, col_scales)
-        });
         let simd = simd && avx2::available();
         Q4x8Matrix { cols, rows, packed, scales, by_column, simd }
     }
@@ -182,9 +182,9 @@ pub(crate) fn matmul_tokens(w: &Q4x8Matrix, rows: Range<usize>, kb: Range<usize>
 struct Block<'w> {
     row0: usize,
     packed: &'w [u8],
-    /// The next block's packed nibbles (empty for the last), which the first token tile
-    /// prefetches: the weights stream from memory once per pass, and the kernel otherwise
-    /// waits on each block's first load.
+    /// The packed nibbles of the block two on (the next pair's; empty past the last), which
+    /// the first token tile prefetches: the weights stream from memory once per pass, and the
+    /// kernel otherwise waits on each block's first load.
     next: &'w [u8],
     scales: &'w [f32],
 }

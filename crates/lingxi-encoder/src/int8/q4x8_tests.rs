@@ -1,5 +1,5 @@
 use super::q4x8::{matmul_tokens, Q4x8Matrix};
-use super::tests::{dense, q4};
+use super::tests::{dense, extremes, q4};
 use super::*;
 
 fn product(m: &QMatrix, keep: bool, simd: bool, rows: Range<usize>, kb: Range<usize>, x: &[f32], n: usize) -> Vec<f32> {
@@ -63,17 +63,7 @@ fn extreme_nibbles_and_bytes_over_the_longest_reduction_do_not_overflow_16_bits(
     // Nibbles 0 and 15 (weights -8 and 7) against activations ±127 over 1,536 columns: each
     // 16-bit lane sums eight pairs of products, at most 30,480, within range.
     let (rows, cols, n_tokens) = (8, 1536, 7);
-    let mut bytes = Vec::new();
-    for r in 0..rows {
-        for b in 0..cols / QK {
-            bytes.extend_from_slice(&0x3c00u16.to_le_bytes()); // scale 1.0
-            let nibble = if (r + b) % 3 == 0 { 0x00 } else { 0xff };
-            bytes.extend(std::iter::repeat_n(nibble, QK / 2));
-        }
-    }
-    let m = QMatrix::from_q4_bytes(&bytes, rows, cols).expect("matrix");
-    let x: Vec<f32> =
-        (0..n_tokens * cols).map(|i| if (i % cols / QK).is_multiple_of(3) { -5.0 } else { 5.0 }).collect();
+    let (m, x) = extremes(rows, cols, n_tokens);
     for simd in [false, true] {
         let y = product(&m, false, simd, 0..rows, 0..cols / QK, &x, n_tokens);
         // Row 0: 16 blocks of 32 x (-8)(-5) and 32 of 32 x 7 x 5, exactly (5 is one step x 127).

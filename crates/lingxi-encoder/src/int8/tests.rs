@@ -100,12 +100,10 @@ fn every_simd_kernel_equals_the_scalar_one_bit_for_bit() {
     eprintln!("kernels exercised: {kernels:?}");
 }
 
-#[test]
-fn extreme_bytes_over_the_longest_reduction_sum_exactly_in_every_kernel() {
-    // The FFN output's reduction (1,536) with every weight and activation at the ends of the
-    // byte range, where a 16-bit pair sum would saturate; signs alternate in blocks so the
-    // sums are large in both directions.
-    let (rows, cols, n_tokens) = (4, 1536, 9);
+/// A matrix of scale 1 whose weights are all -8 or all 7 by block (-8 where `(row + block) %
+/// 3 == 0`), and activations ±5 by block (-5 where `block % 3 == 0`), so that row 0's products
+/// are all positive and the others' mixed, for the largest sums in both directions.
+pub(super) fn extremes(rows: usize, cols: usize, n_tokens: usize) -> (QMatrix, Vec<f32>) {
     let mut bytes = Vec::new();
     for r in 0..rows {
         for b in 0..cols / QK {
@@ -114,11 +112,19 @@ fn extreme_bytes_over_the_longest_reduction_sum_exactly_in_every_kernel() {
             bytes.extend(std::iter::repeat_n(nibble, QK / 2));
         }
     }
-    let m = QMatrix::from_q4_bytes(&bytes, rows, cols).expect("matrix");
+    let x = (0..n_tokens * cols).map(|i| if (i % cols / QK).is_multiple_of(3) { -5.0 } else { 5.0 }).collect();
+    (QMatrix::from_q4_bytes(&bytes, rows, cols).expect("matrix"), x)
+}
+
+#[test]
+fn extreme_bytes_over_the_longest_reduction_sum_exactly_in_every_kernel() {
+    // The FFN output's reduction (1,536) with every weight and activation at the ends of the
+    // byte range, where a 16-bit pair sum would saturate; signs alternate in blocks so the
+    // sums are large in both directions.
+    let (rows, cols, n_tokens) = (4, 1536, 9);
+    let (m, x) = extremes(rows, cols, n_tokens);
     // Row 0's signs match x's, so all its products are positive: (-127)(-127) and 111 x 127
     // (7 of -8..7 re-quantises to 111), an integer sum of 22.7 million.
-    let x: Vec<f32> =
-        (0..n_tokens * cols).map(|i| if (i % cols / QK).is_multiple_of(3) { -5.0 } else { 5.0 }).collect();
     for kernel in simd_kernels() {
         let [got, want] = both_bits(&m, false, kernel, 0..rows, 0..cols / QK, &x, n_tokens);
         assert_eq!(got, want, "{kernel:?}");
