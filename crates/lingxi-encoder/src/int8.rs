@@ -36,7 +36,7 @@ mod vnni;
 
 pub(crate) use activations::Tokens;
 use activations::{quantise, Outliers, OUTLIERS};
-pub(crate) use q4x8::{matmul_tokens as q4x8_matmul_tokens, Q4x8Matrix};
+pub(crate) use q4x8::{matmul_part as q4x8_matmul_part, matmul_tokens as q4x8_matmul_tokens, Q4x8Matrix};
 
 /// What the transformer layers compute in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

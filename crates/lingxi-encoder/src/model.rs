@@ -79,9 +79,7 @@ impl Linear {
         match self {
             Linear::Q4(m) => kernels::matmul_part(m, rows, kb, x, n_tok),
             Linear::Int8(m) => int8::matmul_part(m, rows, kb, x, n_tok),
-            Linear::Q4x8(m) => {
-                int8::q4x8_matmul_tokens(m, rows, kb.clone(), &m.quantise_input(x, kb.len() * QK, n_tok))
-            }
+            Linear::Q4x8(m) => int8::q4x8_matmul_part(m, rows, kb, x, n_tok),
         }
     }
 

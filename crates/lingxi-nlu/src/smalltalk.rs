@@ -74,18 +74,25 @@ const WORDS: &[&str] = &[
     "👍",
 ];
 
+/// The longest acknowledgement read, in bytes of its words and spaces (twenty Chinese characters).
+const MAX_BYTES: usize = 60;
+
 /// Words that alone do not acknowledge anything (a particle, "then").
 const FILLERS: &[&str] = &["啦", "了", "哈", "呀", "亲", "then"];
 
 /// Whether `text` (normalised: lower-case, simplified) is only acknowledgement words,
 /// punctuation and spaces, with at least one real acknowledgement among them.
 pub fn is_acknowledgement(text: &str) -> bool {
+    // On every message's path: a long one is no acknowledgement, and is not copied to say so.
+    if text.len() > 4 * MAX_BYTES {
+        return false;
+    }
     let s: String = text
         .chars()
         .map(|c| if c.is_alphanumeric() || c == '👌' || c == '👍' { c.to_lowercase().next().unwrap_or(c) } else { ' ' })
         .collect();
     let s = s.trim();
-    if s.is_empty() || s.len() > 60 {
+    if s.is_empty() || s.len() > MAX_BYTES {
         return false;
     }
     // reach[i]: s[..i] is a sequence of words and spaces; real[i]: one of them acknowledges.

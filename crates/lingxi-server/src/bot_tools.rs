@@ -123,63 +123,73 @@ fn tool_for(intent: Option<&str>) -> Option<&'static str> {
     }
 }
 
-/// Whether a message that `current`'s waiting step cannot take starts something else: another
-/// flow's trigger, a business-data tool's question, or a question the knowledge base answers
-/// with confidence (asked only in this case, so a flow's ordinary turns cost nothing more).
-/// At a question for a value (`asks_value`: "请提供购买订单号") only another flow counts:
-/// "我的订单号忘了" reads as an order question, yet it answers this one, and the step's hint
-/// is the reply it needs.
+/// What the bot is waiting for: an answer to a flow's step, or an order number for a tool.
+#[derive(Clone, Copy)]
+enum Waiting<'a> {
+    /// `asks_value`: the step asks for a value ("请提供购买订单号").
+    Flow {
+        current: &'a Flow,
+        asks_value: bool,
+    },
+    Slot {
+        tool: &'a str,
+    },
+}
+
+/// Whether a message the waiting question cannot take starts something else: another flow's
+/// trigger, a business-data tool's question, or a question the knowledge base answers with
+/// confidence (asked only in this case, so ordinary turns cost nothing more). Only another
+/// flow counts at a flow's question for a value, and a slot keeps a message about the number
+/// itself: "我的订单号忘了" reads as an order question, yet it answers the one asked, and the
+/// hint is the reply it needs. A slot also keeps small talk, and a question of its own tool's
+/// family (order status and logistics are one question to a customer, and the lexical model
+/// reads "稍等，我找一下" as an order question).
 async fn starts_elsewhere(
     state: &AppState,
     t: &TurnInput<'_>,
-    current: &Flow,
+    waiting: Waiting<'_>,
     flows: &[Flow],
     tools_on: bool,
-    asks_value: bool,
 ) -> Result<bool, StoreError> {
-    if flows.iter().any(|f| f.id != current.id && f.triggered_by(t.intent, t.text)) {
+    let current = match waiting {
+        Waiting::Flow { current, .. } => Some(&current.id),
+        // A slot keeps a message about the number whatever it triggers.
+        Waiting::Slot { .. } if mentions_number(t.text) => return Ok(false),
+        Waiting::Slot { .. } => None,
+    };
+    if flows.iter().any(|f| Some(&f.id) != current && f.triggered_by(t.intent, t.text)) {
         return Ok(true);
     }
-    if asks_value {
-        return Ok(false);
-    }
-    if tools_on && tool_for(t.intent).is_some() {
-        return Ok(true);
+    let asked = tool_for(t.intent).filter(|_| tools_on);
+    match waiting {
+        Waiting::Flow { asks_value: true, .. } => return Ok(false),
+        Waiting::Flow { .. } if asked.is_some() => return Ok(true),
+        Waiting::Flow { .. } => {}
+        Waiting::Slot { .. } if crate::bot::is_small_talk(t.intent) => return Ok(false),
+        Waiting::Slot { tool } => {
+            if let Some(other) = asked {
+                return Ok(family(other) != family(tool));
+            }
+        }
     }
     let vector = crate::knowledge::QueryVector::Given(t.vector);
     let kb = crate::bot_reply::knowledge_reply(state, t.tenant, t.text, vector, t.chinese, t.channel).await?;
     Ok(kb.decision == crate::knowledge::KbDecision::Answer)
 }
 
-/// Whether a message with no number for a pending order question (`tool`'s) asks something
-/// else: a flow's trigger, another tool's question ("能开发票吗" after "我的快递到哪了"), or a
-/// question the knowledge base answers with confidence. Not when it talks about the number
-/// itself ("我的订单号忘了"): that answers the question asked, and the reminder is the reply.
-async fn slot_moved_on(
-    state: &AppState,
-    t: &TurnInput<'_>,
-    tool: &str,
-    flows: &[Flow],
-    tools_on: bool,
-) -> Result<bool, StoreError> {
-    let lower = t.text.to_lowercase();
-    if ["订单号", "单号", "order number", "tracking number"].iter().any(|w| lower.contains(w)) {
-        return Ok(false);
+/// A tool as the customer's question: order status and logistics are one.
+fn family(tool: &str) -> &str {
+    if tool == "logistics" {
+        "order_status"
+    } else {
+        tool
     }
-    if flows.iter().any(|f| f.triggered_by(t.intent, t.text)) {
-        return Ok(true);
-    }
-    // Order status and logistics are one question to a customer (and the lexical model reads
-    // "稍等，我找一下" as an order question).
-    let family = |tool: &str| if tool == "logistics" { "order_status" } else { tool }.to_owned();
-    match tool_for(t.intent).filter(|_| tools_on) {
-        Some(other) => return Ok(family(other) != family(tool)),
-        None if crate::bot::is_small_talk(t.intent) => return Ok(false),
-        None => {}
-    }
-    let vector = crate::knowledge::QueryVector::Given(t.vector);
-    let kb = crate::bot_reply::knowledge_reply(state, t.tenant, t.text, vector, t.chinese, t.channel).await?;
-    Ok(kb.decision == crate::knowledge::KbDecision::Answer)
+}
+
+/// Whether the message talks about an order or tracking number ("我的订单号忘了").
+fn mentions_number(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    ["订单号", "单号", "order number", "tracking number"].iter().any(|w| lower.contains(w))
 }
 
 /// Entities as flows name them.
@@ -256,7 +266,14 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                 // leaves the flow and is read afresh below: the customer moved on, and
                 // insisting would end, after the retries, in a hand-off nobody needed.
                 let moved_on = !flow.takes(&run, t.text, &slots, t.chinese)
-                    && starts_elsewhere(state, t, flow, &flows, tools_on, flow.waits_for_value(&run)).await?;
+                    && starts_elsewhere(
+                        state,
+                        t,
+                        Waiting::Flow { current: flow, asks_value: flow.waits_for_value(&run) },
+                        &flows,
+                        tools_on,
+                    )
+                    .await?;
                 if !moved_on {
                     if let Ok(out) =
                         flow.advance(&mut run, FlowInput::Message { text: t.text, entities: &slots }, t.chinese)
@@ -280,7 +297,9 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                 }
                 // The customer moved on: the question lapses and the message is read afresh
                 // below (before, "能开发票吗" got "没有识别到订单号…查询物流进度").
-                None if slot_moved_on(state, t, &tool, &flows, tools_on).await? => set(None).await?,
+                None if starts_elsewhere(state, t, Waiting::Slot { tool: &tool }, &flows, tools_on).await? => {
+                    set(None).await?
+                }
                 // Asked again once; then (or for a topic people should take) the question lapses.
                 None if tries < 1 && !t.soft_handoff => {
                     set(Some(Pending::Slot { tool: tool.clone(), options: options.clone(), tries: tries + 1 })).await?;

@@ -139,6 +139,22 @@ fn block_offsets(tokens: &Tokens) -> Vec<i32> {
     out
 }
 
+/// `Y[t, j] = sum over the columns of blocks kb of X[t, k] * W[rows.start + j, k]`, where `x` is
+/// `[token][kb.len() * 32]`: [`matmul_tokens`] after quantising `x` (as `int8::matmul_part`).
+pub(crate) fn matmul_part(
+    w: &Q4x8Matrix,
+    rows: Range<usize>,
+    kb: Range<usize>,
+    x: &[f32],
+    n_tokens: usize,
+) -> Vec<f32> {
+    if rows.is_empty() || kb.is_empty() || n_tokens == 0 {
+        return vec![0f32; n_tokens * rows.len()];
+    }
+    let tokens = w.quantise_input(x, kb.len() * QK, n_tokens);
+    matmul_tokens(w, rows, kb, &tokens)
+}
+
 /// `Y[t, j] = sum over the columns of blocks kb of X[t, k] * W[rows.start + j, k]` over
 /// activations quantised by [`Q4x8Matrix::quantise_input`] for those columns; returns the
 /// `n_tokens x rows.len()` block, row-major, without bias.
