@@ -147,11 +147,13 @@ async fn turn(
         intent.top = None;
         intent.out_of_scope = true;
     }
-    // "好的", "嗯嗯收到", "got it": an acknowledgement, whatever the model made of the words.
-    if lingxi_nlu::smalltalk::is_acknowledgement(&normalized.text) {
-        let ack = lingxi_nlu::intent::IntentMatch { intent: "acknowledgement".into(), confidence: 1.0 };
-        intent.best_guess = ack.clone();
-        intent.top = Some(ack);
+    // "好的", "客服在吗", "你是机器人吗": small talk by word list, whatever the model made of the
+    // words; such a message asks nothing the knowledge base answers.
+    let chat = lingxi_nlu::smalltalk::small_talk(&normalized.text);
+    if let Some(kind) = chat {
+        let read = lingxi_nlu::intent::IntentMatch { intent: kind.intent().into(), confidence: 1.0 };
+        intent.best_guess = read.clone();
+        intent.top = Some(read);
         intent.second = None;
         intent.out_of_scope = false;
     }
@@ -341,6 +343,17 @@ async fn turn(
             bot_reply::knowledge_reply(state, tenant, &normalized.text, vector, chinese, channel).await?
         }
     };
+    // A follow-up ("那运费谁出？", "那过了保修期呢") read with the customer's previous message in
+    // this conversation, when that was recent.
+    if let (None, [.., before, _]) = (chat, customer_msgs.as_slice()) {
+        let previous = normalized_all.len().checked_sub(2).and_then(|i| normalized_all.get(i));
+        if let (Some(previous), true) = (previous, now.since(before.sent_at) <= FOLLOW_UP_WINDOW_MS) {
+            let (prev, text) = (&previous.text, &normalized.text);
+            if let Some(reply) = bot_reply::follow_up(state, tenant, prev, text, &kb_reply, chinese, channel).await? {
+                kb_reply = reply;
+            }
+        }
+    }
     // Two questions in one message that no one entry answers as a whole: answer a clause (the
     // top intent's, else the second's); the other clause may follow it (below).
     // The intents whose clauses may still need an answer after the main one.
@@ -357,10 +370,11 @@ async fn turn(
     // Small talk the model is sure of ("谢谢", "你好") gets its own reply: a knowledge base that
     // half matches the words offered unrelated questions ("谢谢" → 我要投诉, 发错货了) and
     // logged a gap that is none. A confident answer still wins after a greeting, which often
-    // opens a question, but not after thanks or an acknowledgement with nothing else in it
-    // (lexical retrieval answered "got it" with the entry for a parcel not received).
+    // opens a question, but not after thanks with nothing else in it or small talk read by word
+    // list (lexical retrieval answered "got it" with the entry for a parcel not received, and
+    // "客服在吗" with the one for 转人工, which promises a transfer).
     let top_intent = intent.top.as_ref().map(|m| m.intent.as_str());
-    let closing = matches!(top_intent, Some("thanks" | "acknowledgement")) && intent.second.is_none();
+    let closing = chat.is_some() || (top_intent == Some("thanks") && intent.second.is_none());
     if is_small_talk(top_intent) && (kb_reply.decision == KbDecision::Suggest || closing) {
         kb_reply = kb_reply.not_understood();
     }
@@ -769,14 +783,17 @@ fn handoff_notice(reason: &HandoffReason, chinese: bool, agents_online: usize) -
     }
 }
 
+/// How recent the previous customer message must be for a follow-up to be read with it.
+const FOLLOW_UP_WINDOW_MS: i64 = 2 * 3600 * 1000;
+
 /// Below this confidence small talk ("greeting", "thanks", "acknowledgement") is a question the
 /// model could not place (acknowledgements are read by word list, not by a model).
 const SMALL_TALK_MIN_CONFIDENCE: f32 = 0.8;
 
-/// Greetings, thanks and acknowledgements ("好的", "got it"): answered by the bot itself, never
-/// a knowledge gap or a failure to understand.
+/// Greetings, thanks, acknowledgements ("好的", "got it") and "are you a bot?": answered by the
+/// bot itself, never a knowledge gap or a failure to understand.
 pub(crate) fn is_small_talk(intent: Option<&str>) -> bool {
-    matches!(intent, Some("greeting" | "thanks" | "acknowledgement"))
+    matches!(intent, Some("greeting" | "thanks" | "acknowledgement" | "bot_identity"))
 }
 
 /// Intents the bot can help with without an answer from the knowledge base: small talk, and
@@ -788,6 +805,7 @@ fn helps_without_knowledge(intent: Option<&str>) -> bool {
             "greeting"
                 | "thanks"
                 | "acknowledgement"
+                | "bot_identity"
                 | "order_status"
                 | "logistics"
                 | "refund_status"
@@ -812,6 +830,12 @@ fn answer(intent: Option<&str>, chinese: bool) -> String {
         }
         Some("thanks") => return asks("不客气，还有其他问题随时找我～", "You're welcome! Anything else, just ask."),
         Some("acknowledgement") => return asks("好的，还有其他问题随时找我～", "Alright. Anything else, just ask."),
+        Some("bot_identity") => {
+            return asks(
+                "我是灵犀智能客服，一个自动回复的 AI 助手：订单、物流、退款和售后问题可以直接问我；需要真人时输入“转人工”。",
+                "I'm Lingxi's assistant, an automated AI helper: ask me about orders, deliveries, refunds and after-sales; type \"human\" any time to reach a person.",
+            )
+        }
         Some("order_status") => {
             return asks(
                 "请提供订单号，我帮您查询订单状态。",

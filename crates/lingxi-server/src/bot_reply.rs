@@ -51,6 +51,13 @@ impl KbReply {
     }
 }
 
+/// An entry's answer as the bot sends it, and the answer's own buttons as options.
+fn answer_of(h: &knowledge::Suggestion) -> (Draft, Vec<Offer>) {
+    let d = Draft::answer(&h.reply);
+    let offers = d.reply_payloads().into_iter().map(|payload| Offer { payload, entry_id: None }).collect();
+    (d, offers)
+}
+
 fn answered(entry_id: &str, asked: &str) -> Option<ReplyAbout> {
     Some(ReplyAbout {
         kind: RatedKind::Answer,
@@ -73,8 +80,7 @@ pub async fn knowledge_reply(
     let (draft, offers) = match decision {
         KbDecision::Answer => match hits.first() {
             Some(h) => {
-                let d = Draft::answer(&h.reply);
-                let offers = d.reply_payloads().into_iter().map(|payload| Offer { payload, entry_id: None }).collect();
+                let (d, offers) = answer_of(h);
                 (Some(d), offers)
             }
             None => (None, Vec::new()),
@@ -95,6 +101,63 @@ pub async fn knowledge_reply(
         _ => None,
     };
     Ok(KbReply { decision, confidence, draft, offers, hits, about })
+}
+
+/// A follow-up ("那运费谁出？" after "我要退货", "那过了保修期呢" after "保修多久") read with the
+/// customer's previous message. Alone it names half a topic: the knowledge base either does
+/// not place it or places it on the nearest whole topic (运费 → shipping fees; 保修期 → the
+/// warranty answer just given). So the entries found for the message alone and for the previous
+/// message and the message together are scored by the sum of their two confidences, the entry
+/// that answered the previous message left out (repeating it answers nothing), and the best is
+/// the answer when either reading was confident. `None`: not a follow-up, or nothing better.
+/// Costs two more retrievals, on follow-ups only.
+pub async fn follow_up(
+    state: &AppState,
+    tenant: &TenantId,
+    previous: &str,
+    text: &str,
+    alone: &KbReply,
+    chinese: bool,
+    channel: ChannelKind,
+) -> Result<Option<KbReply>, StoreError> {
+    if !lingxi_nlu::followup::is_follow_up(text) || previous.trim().is_empty() {
+        return Ok(None);
+    }
+    let encode = || knowledge::QueryVector::Encode;
+    let together = format!("{previous} {text}");
+    let together = knowledge_reply(state, tenant, &together, encode(), chinese, channel).await?;
+    if alone.decision != KbDecision::Answer && together.decision != KbDecision::Answer {
+        return Ok(None);
+    }
+    let before = knowledge_reply(state, tenant, previous, encode(), chinese, channel).await?;
+    let answered_before =
+        before.hits.first().filter(|_| before.decision == KbDecision::Answer).map(|h| h.entry_id.as_str());
+    let mut scored: Vec<(f32, &knowledge::Suggestion)> = Vec::new();
+    for h in alone.hits.iter().chain(&together.hits) {
+        if Some(h.entry_id.as_str()) == answered_before {
+            continue;
+        }
+        match scored.iter_mut().find(|(_, s)| s.entry_id == h.entry_id) {
+            Some((score, _)) => *score += h.confidence,
+            None => scored.push((h.confidence, h)),
+        }
+    }
+    let Some(&(_, best)) = scored.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { return Ok(None) };
+    if alone.decision == KbDecision::Answer && alone.hits.first().is_some_and(|h| h.entry_id == best.entry_id) {
+        return Ok(None);
+    }
+    let (d, offers) = answer_of(best);
+    let hits: Vec<knowledge::Suggestion> = std::iter::once(best.clone())
+        .chain(alone.hits.iter().filter(|h| h.entry_id != best.entry_id).cloned())
+        .collect();
+    Ok(Some(KbReply {
+        decision: KbDecision::Answer,
+        confidence: best.confidence,
+        draft: Some(d),
+        offers,
+        about: answered(&best.entry_id, text),
+        hits,
+    }))
 }
 
 /// Remembers the options of a reply for the customer's next message (replacing nothing else:

@@ -172,9 +172,29 @@ async fn starts_elsewhere(
             }
         }
     }
+    knowledge_answers(state, t).await
+}
+
+/// Whether the knowledge base answers the message with confidence.
+async fn knowledge_answers(state: &AppState, t: &TurnInput<'_>) -> Result<bool, StoreError> {
     let vector = crate::knowledge::QueryVector::Given(t.vector);
     let kb = crate::bot_reply::knowledge_reply(state, t.tenant, t.text, vector, t.chinese, t.channel).await?;
     Ok(kb.decision == crate::knowledge::KbDecision::Answer)
+}
+
+/// "你们发什么快递", "能不能发顺丰", "do you ship internationally?": a question about the shop's
+/// practice, which the intent models read as an order or logistics question like any other.
+/// Asking such a customer for an order number answers nothing. A question that names neither
+/// the customer's order nor the shop counts only when no order of theirs is in sight: with one,
+/// "几天能发货" most likely means that order.
+fn asks_the_shop(text: &str, orders_in_sight: bool) -> bool {
+    use lingxi_nlu::subject::{is_question, subject_of, Subject};
+    is_question(text)
+        && match subject_of(text) {
+            Subject::Own => false,
+            Subject::Shop => true,
+            Subject::Unsaid => !orders_in_sight,
+        }
 }
 
 /// A tool as the customer's question: order status and logistics are one.
@@ -300,6 +320,9 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                 None if starts_elsewhere(state, t, Waiting::Slot { tool: &tool }, &flows, tools_on).await? => {
                     set(None).await?
                 }
+                // Thanks or "好的" while the bot waits: the small-talk reply, not the question
+                // again; the question stays open for the number.
+                None if crate::bot::is_small_talk(t.intent) => return Ok(None),
                 // Asked again once; then (or for a topic people should take) the question lapses.
                 None if tries < 1 && !t.soft_handoff => {
                     set(Some(Pending::Slot { tool: tool.clone(), options: options.clone(), tries: tries + 1 })).await?;
@@ -377,6 +400,13 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
     if candidates.is_empty() && matches!(tool, "refund_status" | "invoice") {
         return Ok(None);
     }
+    // The same for a question about the shop's shipping that the knowledge base answers.
+    if matches!(tool, "order_status" | "logistics")
+        && asks_the_shop(t.text, !candidates.is_empty())
+        && knowledge_answers(state, t).await?
+    {
+        return Ok(None);
+    }
     if let [only] = candidates.as_slice() {
         return Ok(Some(tool_answer(state, t, tool, only, &owners).await));
     }
@@ -424,9 +454,19 @@ async fn mentioned_orders(
     let (_, msgs) = state.store.timeline(tenant, customer, 200).await?;
     let kit = state.entities.built(&state.store, tenant).await;
     let mut out: Vec<String> = Vec::new();
-    // The customer's own words only: the bot's questions carry an example number.
-    for m in msgs.iter().rev().filter(|m| m.sender_kind == "customer") {
+    // The customer's words, and the bot's answers about one order: a customer who picked "2"
+    // from the offered orders and then asks "那什么时候能到" means that order. Not the bot's
+    // questions, which carry an example number or several options.
+    for m in msgs.iter().rev() {
         let Some(text) = m.content["text"].as_str() else { continue };
+        let text = match m.sender_kind.as_str() {
+            "customer" => text,
+            "bot" => match answered_order(text) {
+                Some(no) => no,
+                None => continue,
+            },
+            _ => continue,
+        };
         let norm = kit.normalizer.normalize(text);
         for (k, v) in slots_of(&kit.extractor.extract(&norm.text, Now::china(now.millis() / 1000))) {
             if k == "order_no" && !out.contains(&v) {
@@ -435,6 +475,14 @@ async fn mentioned_orders(
         }
     }
     Ok(out)
+}
+
+/// The order a tool's answer is about: its templates (below) start with it ("订单 LX… 当前状态",
+/// "Order LX… is shipped"); a failure ("没有查到订单 …") does not.
+fn answered_order(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("订单 ").or_else(|| text.strip_prefix("Order "))?;
+    let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '（' | '(' | '，' | ',')).unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|no| !no.is_empty())
 }
 
 /// A reply naming one of the offered orders: its number, its position ("2", "第二个").

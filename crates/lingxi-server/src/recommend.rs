@@ -1,8 +1,9 @@
 //! Recommendations in the bot turn: right after a confident answer (the knowledge base's, or a
 //! business-data tool's), at most one suggestion per conversation chosen by the tenant's rules
 //! (`lingxi_engine::recommend`) over its product catalogue (`products` records) and the
-//! customer's orders and membership. Never to an unhappy customer, never when the tenant turned
-//! it off (`[recommendations]`, per tenant slug in `[recommendations.tenants.<slug>]`).
+//! customer's orders and membership. Never to an unhappy customer, nor one who raised a return,
+//! refund, complaint, cancellation or payment problem in the last day, nor the same suggestion
+//! twice in a week on any channel; never when the tenant turned it off (`[recommendations]`, per tenant slug in `[recommendations.tenants.<slug>]`).
 
 use crate::config::ConfigError;
 use crate::state::AppState;
@@ -114,6 +115,21 @@ pub fn unhappy(trend: &SentimentTrend) -> bool {
     last_bad || trend.anger_rising || trend.negative_streak >= 2 || trend.max_anger >= 0.5
 }
 
+/// Intents of something gone wrong for the customer. A suggestion right after one reads as
+/// deaf ("我要退货", then an accessory pitch: seen in the demo), so a customer who raised one in
+/// the last day, on any channel, gets none.
+const TROUBLE_INTENTS: &[&str] =
+    &["return_request", "refund_status", "refund_dispute", "complaint", "cancel_order", "payment_issue"];
+const QUIET_AFTER_TROUBLE_MS: i64 = 24 * 3600 * 1000;
+
+/// The same suggestion is not made to a customer twice within a week, on any channel (the
+/// one-per-conversation claim alone let WeChat and then the app repeat it within a minute).
+const SAME_OFFER_GAP_MS: i64 = 7 * 24 * 3600 * 1000;
+
+fn trouble(intent: Option<&str>) -> bool {
+    intent.is_some_and(|i| TROUBLE_INTENTS.contains(&i))
+}
+
 /// The answer the suggestion follows.
 pub struct Answered<'a> {
     pub tenant: &'a TenantId,
@@ -139,7 +155,7 @@ pub async fn after_answer(state: &AppState, a: &Answered<'_>) {
 
 async fn suggest(state: &AppState, a: &Answered<'_>) -> Result<(), StoreError> {
     let cfg = &state.config.recommendations;
-    if cfg.off_everywhere() || unhappy(a.trend) {
+    if cfg.off_everywhere() || unhappy(a.trend) || trouble(a.last_intent.as_deref()) {
         return Ok(());
     }
     let Some(slug) = crate::bot_tools::tenant_slug(state, a.tenant).await else { return Ok(()) };
@@ -180,6 +196,19 @@ async fn suggest(state: &AppState, a: &Answered<'_>) -> Result<(), StoreError> {
     let today = (a.answered_at.millis() / 1000 + 8 * 3600).div_euclid(86_400);
     let customer = Customer { purchases: &purchases, membership: membership.as_ref() };
     let Some(offer) = recommend(rules, &catalogue, customer, today, a.chinese) else { return Ok(()) };
+    let (_, timeline) = state.store.timeline(a.tenant, &a.customer.id, 200).await?;
+    let within = |m: &lingxi_store::MessageRow, ms: i64| m.sent_at.millis() >= a.answered_at.millis() - ms;
+    let troubled = timeline
+        .iter()
+        .any(|m| m.sender_kind == "customer" && within(m, QUIET_AFTER_TROUBLE_MS) && trouble(m.intent.as_deref()));
+    let made = timeline.iter().any(|m| {
+        m.sender_kind == "bot"
+            && within(m, SAME_OFFER_GAP_MS)
+            && m.content["text"].as_str() == Some(offer.text.as_str())
+    });
+    if troubled || made {
+        return Ok(());
+    }
     // The claim keeps it to one per conversation, however many turns race for it.
     if !state.store.claim_recommendation(a.tenant, a.conversation, &offer.rule_id, &offer.sku, a.answered_at).await? {
         return Ok(());

@@ -114,6 +114,20 @@ async fn a_happy_camera_owner_gets_one_suggestion_an_angry_one_and_a_tenant_that
     assert!(said[0].contains("2680"), "the tool's answer first: {said:?}");
     assert!(said[1].contains("64GB 存储卡"), "{said:?}");
 
+    // The same suggestion is not made twice in a week: 13600136005 asks again on WeChat.
+    let (conv, said) = say(&app, &app.a.wechat_key, alpha, "h3", "13600136005", "电子产品保修多久？", 1).await;
+    assert_eq!(said, vec![kb[0].clone()], "answered, not pitched the same card again");
+    assert_eq!(app.store.recommendation(alpha, &ConversationId::parse(&conv).unwrap()).await.unwrap(), None);
+
+    // Nor after a return: 15800158004, calm now on WeChat, asks how to return, then about the
+    // warranty (an answer that got the card above).
+    let (conv, said) = say(&app, &app.a.wechat_key, alpha, "r1", "15800158004", "我要退货", 1).await;
+    assert!(said[0].contains("退货"), "{said:?}");
+    let (again, said) = say(&app, &app.a.wechat_key, alpha, "r2", "15800158004", "电子产品保修多久？", 2).await;
+    assert_eq!(again, conv);
+    assert_eq!(said[1], kb[0], "{said:?}");
+    assert_eq!(app.store.recommendation(alpha, &ConversationId::parse(&conv).unwrap()).await.unwrap(), None);
+
     // Tenant beta turned recommendations off: the answer alone.
     let (conv, said) = say(&app, &app.b.app_key, beta, "b1", "13600136005", "电子产品保修多久？", 1).await;
     assert_eq!(said, vec![kb[0].clone()]);

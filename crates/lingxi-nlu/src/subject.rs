@@ -1,0 +1,158 @@
+//! Whose order a message is about. "我的快递到哪了" asks about the customer's own parcel,
+//! "你们发什么快递" or "do you ship internationally?" about the shop's practice: the intent
+//! models read both as logistics, and only the first wants an order looked up. Word lists,
+//! because the difference is a handful of words (我 / my, 查 / track, 还没 / still) that a
+//! topic classifier is trained to ignore.
+
+/// Whom a message's question is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// The customer's own order or parcel: "我买的东西什么时候到", "where is my order".
+    Own,
+    /// The shop's practice, addressed as such: "你们发什么快递", "do you ship to Canada?".
+    Shop,
+    /// Neither said: "几天能发货", "能不能发顺丰".
+    Unsaid,
+}
+
+/// Chinese words that put the customer's own order in the message (substrings).
+const OWN_ZH: &[&str] = &[
+    "我",
+    "俺",
+    "咱",
+    "本人",
+    "查",
+    "到哪",
+    "到了没",
+    "到没到",
+    "没到",
+    "还没",
+    "没收到",
+    "没发",
+    "怎么还",
+    "催",
+    "状态",
+    "进度",
+    "单号",
+    "签收",
+    "显示",
+    "物流信息",
+    "不更新",
+    "卡住",
+    "丢了",
+    "这单",
+    "那单",
+    "这个订单",
+    "下的单",
+    "拍的",
+];
+
+/// English words that do (whole words).
+const OWN_EN: &[&str] = &[
+    "my", "mine", "me", "i", "im", "ive", "id", "wheres", "track", "tracking", "status", "still", "yet", "hasnt",
+    "havent", "check",
+];
+
+/// English phrases that do.
+const OWN_EN_PHRASES: &[&str] = &["where is", "order number", "not arrived", "not received"];
+
+/// Words that address the shop.
+const SHOP_ZH: &[&str] = &["你们", "您们", "贵店", "贵司", "店里", "商家", "一般", "通常", "默认"];
+const SHOP_EN: &[&str] = &["you", "your", "usually", "normally", "typically"];
+
+/// Words that make a message a question.
+const QUESTION_ZH: &[&str] = &[
+    "吗",
+    "么",
+    "什么",
+    "哪",
+    "几",
+    "多久",
+    "多长",
+    "能不能",
+    "可不可以",
+    "可以",
+    "能否",
+    "是否",
+    "会不会",
+    "有没有",
+    "支持",
+    "怎么",
+    "如何",
+    "呢",
+    "?",
+];
+const QUESTION_EN: &[&str] =
+    &["what", "which", "how", "when", "do", "does", "can", "could", "is", "are", "will", "would", "who"];
+
+/// Whom `text` (normalised: lower-case, simplified) asks about.
+pub fn subject_of(text: &str) -> Subject {
+    let words = english_words(text);
+    let has_word = |list: &[&str]| words.iter().any(|w| list.contains(&w.as_str()));
+    let joined = format!(" {} ", words.join(" "));
+    if OWN_ZH.iter().any(|w| text.contains(w))
+        || has_word(OWN_EN)
+        || OWN_EN_PHRASES.iter().any(|p| joined.contains(&format!(" {p} ")))
+    {
+        Subject::Own
+    } else if SHOP_ZH.iter().any(|w| text.contains(w)) || has_word(SHOP_EN) {
+        Subject::Shop
+    } else {
+        Subject::Unsaid
+    }
+}
+
+/// Whether `text` (normalised) asks something rather than states it: "能不能发顺丰",
+/// "do you ship internationally", but not "少发了一个配件".
+pub fn is_question(text: &str) -> bool {
+    let words = english_words(text);
+    QUESTION_ZH.iter().any(|w| text.contains(w)) || words.iter().any(|w| QUESTION_EN.contains(&w.as_str()))
+}
+
+/// The message's runs of ASCII letters, lower-case, apostrophes dropped ("I'm" → "im").
+fn english_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !(c.is_ascii_alphabetic() || c == '\'' || c == '’'))
+        .map(|w| w.chars().filter(char::is_ascii_alphabetic).collect::<String>().to_ascii_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_question, subject_of, Subject};
+
+    #[test]
+    fn own_orders_shop_practice_and_neither_are_told_apart() {
+        for (text, subject) in [
+            ("我的快递到哪了", Subject::Own),
+            ("我买的东西什么时候到", Subject::Own),
+            ("快递怎么还没到", Subject::Own),
+            ("查一下物流", Subject::Own),
+            ("订单一直显示待发货", Subject::Own),
+            ("where is my parcel", Subject::Own),
+            ("Where's the order I placed", Subject::Own),
+            ("I'm waiting for a delivery", Subject::Own),
+            ("can you check the delivery status", Subject::Own),
+            ("你们发什么快递", Subject::Shop),
+            ("一般几天能到", Subject::Shop),
+            ("do you ship internationally", Subject::Shop),
+            ("which courier does your shop use?", Subject::Shop),
+            ("几天能发货", Subject::Unsaid),
+            ("能不能发顺丰", Subject::Unsaid),
+            ("which courier is used", Subject::Unsaid),
+        ] {
+            assert_eq!(subject_of(text), subject, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn questions_are_told_from_statements() {
+        for yes in ["能不能发顺丰", "几天能发货", "你们发什么快递", "do you ship internationally", "ship to canada?"]
+        {
+            assert!(is_question(yes), "{yes:?}");
+        }
+        for no in ["少发了一个配件", "物流", "快递", "parcel", "shipping to canada", ""] {
+            assert!(!is_question(no), "{no:?}");
+        }
+    }
+}
