@@ -32,89 +32,84 @@ impl SmallTalk {
     }
 }
 
-/// One kind's words: a message of its words (and spaces) with at least one that is not a
-/// filler is of that kind.
+/// One kind's words: a message of its words (and spaces) with at least one real one is of
+/// that kind; fillers (particles, "客服", "you") alone are not.
 struct Lexicon {
-    words: &'static [&'static str],
+    real: &'static [&'static str],
     fillers: &'static [&'static str],
 }
 
-/// Words and phrases that acknowledge, lower-case; particles (啦, 哈, 呀) so that "好的呀" and
-/// "知道啦" count. English ones match whole words only.
-const WORDS: &[&str] = &[
-    "好的",
-    "好滴",
-    "好嘞",
-    "好哒",
-    "好吧",
-    "好",
-    "嗯嗯",
-    "嗯呢",
-    "嗯",
-    "恩",
-    "哦",
-    "噢",
-    "喔",
-    "收到",
-    "知道了",
-    "知道",
-    "明白了",
-    "明白",
-    "了解了",
-    "了解",
-    "懂了",
-    "行吧",
-    "行",
-    "可以",
-    "没问题",
-    "是的",
-    "对的",
-    "对",
-    "ok",
-    "okay",
-    "k",
-    "kk",
-    "okk",
-    "got it",
-    "gotcha",
-    "sure",
-    "alright",
-    "all right",
-    "i see",
-    "understood",
-    "noted",
-    "cool",
-    "fine",
-    "sounds good",
-    "makes sense",
-    "will do",
-    "no problem",
-    "yep",
-    "yeah",
-    "yes",
-    "perfect",
-    "great",
-    "nice",
-    "right",
-    "then",
-    "啦",
-    "了",
-    "哈",
-    "呀",
-    "亲",
-    "👌",
-    "👍",
-];
+/// Words and phrases that acknowledge, lower-case; particles (啦, 哈, 呀) are fillers, so that
+/// "好的呀" and "知道啦" count. English ones match whole words only.
+const ACKNOWLEDGEMENTS: Lexicon = Lexicon {
+    real: &[
+        "好的",
+        "好滴",
+        "好嘞",
+        "好哒",
+        "好吧",
+        "好",
+        "嗯嗯",
+        "嗯呢",
+        "嗯",
+        "恩",
+        "哦",
+        "噢",
+        "喔",
+        "收到",
+        "知道了",
+        "知道",
+        "明白了",
+        "明白",
+        "了解了",
+        "了解",
+        "懂了",
+        "行吧",
+        "行",
+        "可以",
+        "没问题",
+        "是的",
+        "对的",
+        "对",
+        "ok",
+        "okay",
+        "k",
+        "kk",
+        "okk",
+        "got it",
+        "gotcha",
+        "sure",
+        "alright",
+        "all right",
+        "i see",
+        "understood",
+        "noted",
+        "cool",
+        "fine",
+        "sounds good",
+        "makes sense",
+        "will do",
+        "no problem",
+        "yep",
+        "yeah",
+        "yes",
+        "perfect",
+        "great",
+        "nice",
+        "right",
+        "👌",
+        "👍",
+    ],
+    fillers: &["啦", "了", "哈", "呀", "亲", "then"],
+};
 
-/// The longest acknowledgement read, in bytes of its words and spaces (twenty Chinese characters).
+/// The longest small-talk message read, in bytes of its words and spaces (twenty Chinese characters).
 const MAX_BYTES: usize = 60;
-
-const ACKNOWLEDGEMENTS: Lexicon = Lexicon { words: WORDS, fillers: &["啦", "了", "哈", "呀", "亲", "then"] };
 
 /// Greetings and calls for attention. "客服" and "请问" are fillers: "客服" alone may be a
 /// request for a person, and "请问" announces a question still to come.
 const GREETINGS: Lexicon = Lexicon {
-    words: &[
+    real: &[
         "你好",
         "您好",
         "你们好",
@@ -152,18 +147,6 @@ const GREETINGS: Lexicon = Lexicon {
         "is anybody there",
         "are you there",
         "you there",
-        "客服",
-        "亲亲",
-        "亲",
-        "请问",
-        "啊",
-        "呀",
-        "哈",
-        "呢",
-        "吗",
-        "哦",
-        "嗯",
-        "there",
     ],
     fillers: &["客服", "亲亲", "亲", "请问", "啊", "呀", "哈", "呢", "吗", "哦", "嗯", "there"],
 };
@@ -171,48 +154,7 @@ const GREETINGS: Lexicon = Lexicon {
 /// "你是机器人吗", "是不是自动回复", "你是谁", "am I talking to a bot?". The words that say "you" or
 /// "this" are checked apart ([`addresses_the_bot`]): "robot" alone is a product.
 const BOT_QUESTIONS: Lexicon = Lexicon {
-    words: &[
-        "机器人",
-        "人工智能",
-        "智能客服",
-        "自动回复",
-        "谁",
-        "ai",
-        "bot",
-        "robot",
-        "chatbot",
-        "who are you",
-        "你是",
-        "您是",
-        "你们是",
-        "是不是",
-        "不是",
-        "是",
-        "你",
-        "您",
-        "吗",
-        "么",
-        "嘛",
-        "呢",
-        "啊",
-        "呀",
-        "还是",
-        "一个",
-        "个",
-        "are you",
-        "you are",
-        "are",
-        "you",
-        "a",
-        "an",
-        "is this",
-        "is it",
-        "this",
-        "am i talking to",
-        "am i chatting with",
-        "talking to",
-        "just",
-    ],
+    real: &["机器人", "人工智能", "智能客服", "自动回复", "谁", "ai", "bot", "robot", "chatbot", "who are you"],
     fillers: &[
         "你是",
         "您是",
@@ -287,7 +229,7 @@ fn addresses_the_bot(s: &str) -> bool {
 /// Whether `s` (cleaned: lower-case alphanumerics and spaces) is a sequence of the lexicon's
 /// words and spaces with at least one real word among them.
 fn made_of(s: &str, lexicon: &Lexicon) -> bool {
-    // reach[i]: s[..i] is a sequence of words and spaces; real[i]: one of them acknowledges.
+    // reach[i]: Some(real) when s[..i] is a sequence of words and spaces, real when one is real.
     let mut reach = vec![None::<bool>; s.len() + 1];
     reach[0] = Some(false);
     for i in 0..s.len() {
@@ -297,11 +239,12 @@ fn made_of(s: &str, lexicon: &Lexicon) -> bool {
             merge(&mut reach[i + 1], real);
             continue;
         }
-        for w in lexicon.words {
+        let words = lexicon.real.iter().map(|w| (w, true)).chain(lexicon.fillers.iter().map(|w| (w, false)));
+        for (w, counts) in words {
             if !rest.starts_with(w) || !whole_word(s, i, w) {
                 continue;
             }
-            merge(&mut reach[i + w.len()], real || !lexicon.fillers.contains(w));
+            merge(&mut reach[i + w.len()], real || counts);
         }
     }
     reach[s.len()] == Some(true)
