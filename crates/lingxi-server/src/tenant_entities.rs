@@ -44,8 +44,9 @@ pub struct EntitySettings {
     /// to typo repair, like catalogue names, but not reported as product entities.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub terms: Vec<String>,
-    /// One of the tenant's order numbers, shown when the bot asks for one ("例如 LX20261101001")
-    /// or cannot find one; without it the bot names no format.
+    /// An order number in the tenant's format (best made up: every customer asked sees it),
+    /// shown when the bot asks for one ("例如 LX20261101001") or cannot find one; without it the
+    /// bot names no format.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_example: Option<String>,
 }
