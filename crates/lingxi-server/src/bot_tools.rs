@@ -478,9 +478,14 @@ async fn mentioned_orders(
 }
 
 /// The order a tool's answer is about: its templates (below) start with it ("订单 LX… 当前状态",
-/// "Order LX… is shipped"); a failure ("没有查到订单 …") does not.
+/// "Order LX… is shipped", "The refund for order LX…"); a failure ("没有查到订单 …") does not.
 fn answered_order(text: &str) -> Option<&str> {
-    let rest = text.strip_prefix("订单 ").or_else(|| text.strip_prefix("Order "))?;
+    let english_thing = || {
+        let rest = text.strip_prefix("The ")?;
+        let (thing, rest) = rest.split_once(" for order ")?;
+        (!thing.contains(' ')).then_some(rest)
+    };
+    let rest = text.strip_prefix("订单 ").or_else(|| text.strip_prefix("Order ")).or_else(english_thing)?;
     let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '（' | '(' | '，' | ',')).unwrap_or(rest.len());
     Some(&rest[..end]).filter(|no| !no.is_empty())
 }
@@ -756,5 +761,53 @@ fn render(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool, example
         }
         ("invoice", false) => format!("The e-invoice for order {no} is {status}; it is usually ready within 24 hours."),
         _ => f.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{answered_order, asks_the_shop, render};
+    use crate::tools::{Fields, ToolError};
+
+    /// The slot filler reads an order back from the bot's answers by their templates: every
+    /// tool's answer about an order must start with it, and a failure must not.
+    #[test]
+    fn every_answer_about_an_order_names_it_first_and_a_failure_does_not() {
+        let fields = |pairs: &[(&str, &str)]| -> Fields {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        };
+        let order = fields(&[("order_no", "LX20261118002"), ("status", "shipped"), ("item", "Cam")]);
+        let shipped = fields(&[
+            ("order_no", "LX20261118002"),
+            ("status", "shipped"),
+            ("tracking_no", "SF1"),
+            ("carrier", "SF"),
+            ("item", "Cam"),
+        ]);
+        let refund = fields(&[("order_no", "LX20261118002"), ("amount", "9"), ("method", "x"), ("eta", "y")]);
+        let invoice = fields(&[("order_no", "LX20261118002"), ("title", "t"), ("download", "d")]);
+        for zh in [true, false] {
+            for (tool, f) in [
+                ("order_status", &order),
+                ("order_status", &shipped),
+                ("logistics", &order),
+                ("refund_status", &refund),
+                ("invoice", &invoice),
+            ] {
+                let text = render(tool, "LX20261118002", Ok(f.clone()), zh, None);
+                assert_eq!(answered_order(&text), Some("LX20261118002"), "{tool} {zh}: {text}");
+            }
+            let failed = render("order_status", "LX20261118002", Err(ToolError::NotFound), zh, Some("LX1"));
+            assert_eq!(answered_order(&failed), None, "{failed}");
+        }
+    }
+
+    #[test]
+    fn shop_questions_go_to_the_knowledge_base_and_own_orders_do_not() {
+        assert!(asks_the_shop("你们发什么快递", true));
+        assert!(asks_the_shop("能不能发顺丰", false));
+        assert!(!asks_the_shop("能不能发顺丰", true), "with an order in sight it means that order");
+        assert!(!asks_the_shop("我的快递到哪了", false));
+        assert!(!asks_the_shop("物流", false), "not a question");
     }
 }
