@@ -215,11 +215,6 @@ pub fn small_talk(text: &str) -> Option<SmallTalk> {
     }
 }
 
-/// Whether `text` only acknowledges ("好的", "got it").
-pub fn is_acknowledgement(text: &str) -> bool {
-    small_talk(text) == Some(SmallTalk::Acknowledgement)
-}
-
 /// A question about the bot names it or asks "is it": "机器人" or "robot" alone is a product.
 fn addresses_the_bot(s: &str) -> bool {
     ["你", "您", "是", "自动回复"].iter().any(|w| s.contains(w))
@@ -266,7 +261,11 @@ fn merge(slot: &mut Option<bool>, real: bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_acknowledgement, small_talk, SmallTalk};
+    use super::{small_talk, SmallTalk};
+
+    fn is_acknowledgement(text: &str) -> bool {
+        small_talk(text) == Some(SmallTalk::Acknowledgement)
+    }
 
     #[test]
     fn acknowledgements_alone_count_and_questions_around_them_do_not() {

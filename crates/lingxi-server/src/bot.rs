@@ -253,8 +253,11 @@ async fn turn(
         let intent_of = |c: &str| engine.classify(c, None).0.top.map(|m| m.intent);
         crate::two_questions::Clauses::new(state, tenant, &normalized.text, intent_of, chinese, channel)
     });
-    // The knowledge base's reply to the whole message, when a path below needed it first.
-    let mut kb_asked = None;
+    // The knowledge base's reply to the whole message, computed once for whichever path asks
+    // first (a tool's check, a lookup that found nothing, the knowledge path below).
+    let kb_once = tokio::sync::OnceCell::new();
+    let ask_kb =
+        || bot_reply::knowledge_reply(state, tenant, &normalized.text, Given(vector.as_deref()), chinese, channel);
     if let Some(soft_handoff) = soft {
         let input = crate::bot_tools::TurnInput {
             tenant,
@@ -267,19 +270,17 @@ async fn turn(
             soft_handoff,
             vector: vector.as_deref(),
             channel,
+            knowledge: &kb_once,
         };
         let mut took = crate::bot_tools::handle(state, &input).await;
         // A lookup by the customer's identity that found nothing ("会员怎么升级" read as a
         // points lookup) is no answer; where the knowledge base answers the message with
         // confidence, its answer goes instead (the knowledge path below).
         if let Ok(Some(tt)) = &took {
-            if lookup_found_nothing(tt, &entities) {
-                let vector = Given(vector.as_deref());
-                let kb = bot_reply::knowledge_reply(state, tenant, &normalized.text, vector, chinese, channel).await?;
-                if kb.decision == KbDecision::Answer {
-                    took = Ok(None);
-                    kb_asked = Some(kb);
-                }
+            if lookup_found_nothing(tt, &entities)
+                && kb_once.get_or_try_init(ask_kb).await?.decision == KbDecision::Answer
+            {
+                took = Ok(None);
             }
         }
         match took {
@@ -336,12 +337,9 @@ async fn turn(
             Err(e) => tracing::warn!(error = %e, "flows and tools skipped this turn"),
         }
     }
-    let mut kb_reply = match kb_asked {
+    let mut kb_reply = match kb_once.into_inner() {
         Some(kb) => kb,
-        None => {
-            let vector = Given(vector.as_deref());
-            bot_reply::knowledge_reply(state, tenant, &normalized.text, vector, chinese, channel).await?
-        }
+        None => ask_kb().await?,
     };
     // A follow-up ("那运费谁出？", "那过了保修期呢") read with the customer's previous message in
     // this conversation, when that was recent.

@@ -175,11 +175,12 @@ async fn starts_elsewhere(
     knowledge_answers(state, t).await
 }
 
-/// Whether the knowledge base answers the message with confidence.
+/// Whether the knowledge base answers the message with confidence (its reply kept for the
+/// turn's knowledge path, which then does not ask again).
 async fn knowledge_answers(state: &AppState, t: &TurnInput<'_>) -> Result<bool, StoreError> {
     let vector = crate::knowledge::QueryVector::Given(t.vector);
-    let kb = crate::bot_reply::knowledge_reply(state, t.tenant, t.text, vector, t.chinese, t.channel).await?;
-    Ok(kb.decision == crate::knowledge::KbDecision::Answer)
+    let ask = || crate::bot_reply::knowledge_reply(state, t.tenant, t.text, vector, t.chinese, t.channel);
+    Ok(t.knowledge.get_or_try_init(ask).await?.decision == crate::knowledge::KbDecision::Answer)
 }
 
 /// "你们发什么快递", "能不能发顺丰", "do you ship internationally?": a question about the shop's
@@ -245,6 +246,8 @@ pub struct TurnInput<'a> {
     /// message that leaves a flow), and the channel it came on.
     pub vector: Option<&'a [f32]>,
     pub channel: ChannelKind,
+    /// The knowledge base's reply to this message, asked at most once per turn.
+    pub knowledge: &'a tokio::sync::OnceCell<crate::bot_reply::KbReply>,
 }
 
 /// Takes the message if a flow or a tool should; `None` leaves it to the knowledge base.

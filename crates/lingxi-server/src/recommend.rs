@@ -3,7 +3,8 @@
 //! (`lingxi_engine::recommend`) over its product catalogue (`products` records) and the
 //! customer's orders and membership. Never to an unhappy customer, nor one who raised a return,
 //! refund, complaint, cancellation or payment problem in the last day, nor the same suggestion
-//! twice in a week on any channel; never when the tenant turned it off (`[recommendations]`, per tenant slug in `[recommendations.tenants.<slug>]`).
+//! twice in a week on any channel; never when the tenant turned it off (`[recommendations]`,
+//! per tenant slug in `[recommendations.tenants.<slug>]`).
 
 use crate::config::ConfigError;
 use crate::state::AppState;
