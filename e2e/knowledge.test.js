@@ -75,10 +75,10 @@ describe("knowledge base in the console", { timeout: 180000 }, () => {
     await sup.getByTestId("kb-toggle").click();
     await sup.getByTestId("kb-view").waitFor({ state: "visible" });
     await sup.getByTestId("kb-row").first().waitFor({ timeout: 5000 });
-    // 166 demo entries, 100 a page.
+    // 172 demo entries, 100 a page.
     assert.equal(await sup.getByTestId("kb-row").count(), 100);
     await sup.getByTestId("kb-more").click();
-    await sup.waitForFunction(() => document.querySelectorAll("[data-testid=kb-row]").length === 166, null, { timeout: 5000 });
+    await sup.waitForFunction(() => document.querySelectorAll("[data-testid=kb-row]").length === 172, null, { timeout: 5000 });
     assert.equal(await sup.getByTestId("kb-more").isHidden(), true);
 
     await sup.getByTestId("kb-search").fill("退款多久");

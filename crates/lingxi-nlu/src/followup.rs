@@ -33,9 +33,55 @@ pub fn is_follow_up(text: &str) -> bool {
     })
 }
 
+/// The longest elliptical question, in characters (Chinese) or words (English).
+const ELLIPTICAL_MAX_CHARS: usize = 6;
+const ELLIPTICAL_MAX_WORDS: usize = 4;
+
+/// English openings of an elliptical question ("how long?", "how much is it").
+const ELLIPTICAL_EN: &[&str] = &["how", "what", "which", "where", "when", "why", "who", "is", "are", "can", "does"];
+
+/// Whether `text` (normalised) is a question too short to name its topic: "有什么好处" after
+/// "怎么成为会员", "要多久", "多少钱", "how long?". Such a message may stand alone ("保修多久"
+/// is as short), so the bot reads it with the message before only when the knowledge base
+/// does not answer it alone.
+pub fn is_elliptical(text: &str) -> bool {
+    let t = text.trim_matches(|c: char| !c.is_alphanumeric());
+    if t.is_empty() || !crate::subject::is_question(text) && !text.trim_end().ends_with(['?', '？']) {
+        return false;
+    }
+    if t.is_ascii() {
+        let words: Vec<&str> =
+            t.split(|c: char| !c.is_ascii_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).collect();
+        let first = words.first().map(|w| w.to_ascii_lowercase());
+        words.len() <= ELLIPTICAL_MAX_WORDS && first.is_some_and(|f| ELLIPTICAL_EN.contains(&f.as_str()))
+    } else {
+        t.chars().filter(|c| c.is_alphanumeric()).count() <= ELLIPTICAL_MAX_CHARS
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::is_follow_up;
+    use super::{is_elliptical, is_follow_up};
+
+    #[test]
+    fn short_questions_without_a_topic_are_elliptical() {
+        for yes in ["有什么好处", "要多久？", "多少钱", "怎么弄", "how long?", "how much is it", "what does it cost"]
+        {
+            assert!(is_elliptical(yes), "{yes:?}");
+        }
+        for no in [
+            "",
+            "好的",
+            "谢谢",
+            "我要退货",
+            "摄像头晚上看不清楚怎么办",
+            "thanks",
+            "the app crashes",
+            "how do I reset my password",
+        ] {
+            assert!(!is_elliptical(no), "{no:?}");
+        }
+    }
 
     #[test]
     fn follow_ups_are_told_from_questions_that_stand_alone() {

@@ -9,7 +9,9 @@
 use crate::bot_reply::{self, KbReply};
 use crate::knowledge::{self, KbDecision, QueryVector::Given};
 use crate::state::AppState;
-use lingxi_domain::{ChannelKind, Content, ConversationId, ConversationState, TenantId, Timestamp};
+use lingxi_domain::{
+    ChannelKind, Content, ConversationId, ConversationState, CustomerId, MessageId, TenantId, Timestamp,
+};
 use lingxi_engine::handoff::{decide, BotDecision, HandoffPolicy, HandoffReason, RuleContext, Turn};
 use lingxi_engine::render::{render as render_for, Capabilities, Draft};
 use lingxi_engine::summary::{parts as summary_parts, render, SummaryInput, TurnNote};
@@ -165,6 +167,16 @@ async fn turn(
         *last = Some(read_intent);
     }
     let now = state.clock.now();
+    // The customer's previous message, on any channel, when this one reads as a follow-up to it
+    // ("那运费谁出？" after "我要退货", "有什么好处" after "怎么成为会员"): the tools and the
+    // knowledge path read the two together.
+    let may_follow = |t: &str| lingxi_nlu::followup::is_follow_up(t) || lingxi_nlu::followup::is_elliptical(t);
+    let follows = match may_follow(&normalized.text) {
+        true => previous_message(state, tenant, &conv.customer_id, customer_msgs.last().map(|m| &m.id), now)
+            .await?
+            .map(|raw| kit.normalizer.normalize(&raw).text),
+        false => None,
+    };
     let tenant_extractor = kit.extractor;
     let entities = tenant_extractor.extract(&normalized.text, Now::china(now.millis() / 1000));
     let amounts: Vec<i64> = entities
@@ -271,6 +283,7 @@ async fn turn(
             vector: vector.as_deref(),
             channel,
             knowledge: &kb_once,
+            follows: follows.as_deref(),
         };
         let mut took = crate::bot_tools::handle(state, &input).await;
         // A lookup by the customer's identity that found nothing ("会员怎么升级" read as a
@@ -341,15 +354,14 @@ async fn turn(
         Some(kb) => kb,
         None => ask_kb().await?,
     };
-    // A follow-up ("那运费谁出？", "那过了保修期呢") read with the customer's previous message in
-    // this conversation, when that was recent.
-    if let (None, [.., before, _]) = (chat, customer_msgs.as_slice()) {
-        let previous = normalized_all.len().checked_sub(2).and_then(|i| normalized_all.get(i));
-        if let (Some(previous), true) = (previous, now.since(before.sent_at) <= FOLLOW_UP_WINDOW_MS) {
-            let (prev, text) = (&previous.text, &normalized.text);
-            if let Some(reply) = bot_reply::follow_up(state, tenant, prev, text, &kb_reply, chinese, channel).await? {
-                kb_reply = reply;
-            }
+    // A follow-up ("那运费谁出？", "那过了保修期呢") read with the customer's previous message,
+    // in this conversation or on another channel, when that was recent.
+    if let (None, Some(previous)) = (chat, follows.as_deref()) {
+        let text = &normalized.text;
+        let v = vector.as_deref();
+        if let Some(reply) = bot_reply::follow_up(state, tenant, previous, text, v, &kb_reply, chinese, channel).await?
+        {
+            kb_reply = reply;
         }
     }
     // Two questions in one message that no one entry answers as a whole: answer a clause (the
@@ -783,6 +795,25 @@ fn handoff_notice(reason: &HandoffReason, chinese: bool, agents_online: usize) -
 
 /// How recent the previous customer message must be for a follow-up to be read with it.
 const FOLLOW_UP_WINDOW_MS: i64 = 2 * 3600 * 1000;
+
+/// The customer's latest text message before `current`, on any channel, sent within
+/// `FOLLOW_UP_WINDOW_MS`: a customer who asked "我要退货" on WeChat and goes on in the app with
+/// "那运费谁出" means the return.
+async fn previous_message(
+    state: &AppState,
+    tenant: &TenantId,
+    customer: &CustomerId,
+    current: Option<&MessageId>,
+    now: Timestamp,
+) -> Result<Option<String>, StoreError> {
+    let (_, messages) = state.store.timeline(tenant, customer, 12).await?;
+    let previous = messages
+        .iter()
+        .rev()
+        .filter(|m| m.sender_kind == "customer" && Some(&m.id) != current)
+        .find_map(|m| m.content["text"].as_str().map(|t| (m.sent_at, t)));
+    Ok(previous.filter(|(at, _)| now.since(*at) <= FOLLOW_UP_WINDOW_MS).map(|(_, t)| t.to_owned()))
+}
 
 /// Below this confidence small talk ("greeting", "thanks", "acknowledgement") is a question the
 /// model could not place (acknowledgements are read by word list, not by a model).

@@ -103,38 +103,63 @@ pub async fn knowledge_reply(
     Ok(KbReply { decision, confidence, draft, offers, hits, about })
 }
 
-/// A follow-up ("那运费谁出？" after "我要退货", "那过了保修期呢" after "保修多久") read with the
-/// customer's previous message. Alone it names half a topic: the knowledge base either does
-/// not place it or places it on the nearest whole topic (运费 → shipping fees; 保修期 → the
-/// warranty answer just given). So the entries found for the message alone and for the previous
-/// message and the message together are scored by the sum of their two confidences, the entry
-/// that answered the previous message left out (repeating it answers nothing), and the best is
-/// the answer when either reading was confident. `None`: not a follow-up, or nothing better.
-/// Costs two more retrievals, on follow-ups only.
+/// How many entries each reading of a follow-up ranks: an entry near the top of one reading
+/// and just below the top three of the other still gets both confidences.
+const FOLLOW_UP_DEPTH: usize = 10;
+
+/// The least score, as a share of the score of the entry that answered the previous message,
+/// for another entry to answer a follow-up. "那过了保修期呢" after the warranty answer: the
+/// out-of-warranty entry scores 0.83 (lexical) to 0.98 (hybrid) of the warranty entry; "那多久能
+/// 收到" after the VAT-invoice answer, whose answer says when it is sent: the runner-up (repair
+/// time) scores 0.46 of it in lexical retrieval.
+const OTHER_ENTRY_MIN_SHARE: f32 = 0.7;
+
+/// A follow-up ("那运费谁出？" after "我要退货", "那过了保修期呢" after "保修多久", or a short
+/// question the knowledge base does not place alone: "有什么好处" after "怎么成为会员") read
+/// with the customer's previous message (`previous`, on any channel). Alone it names half a topic: the
+/// knowledge base either does not place it or places it on the nearest whole topic (运费 →
+/// shipping fees; 保修期 → the warranty answer just given). So the entries found for the
+/// message alone and for the previous message and the message together are scored by the sum
+/// of their two confidences (`FOLLOW_UP_DEPTH` deep each), the entry that answered the previous
+/// message left out (repeating it answers nothing), and the best is the answer when either
+/// reading was confident and both found it. `None`: not a follow-up, or nothing better than
+/// the message alone.
+/// Costs three more retrievals, on follow-ups only.
+#[allow(clippy::too_many_arguments)]
 pub async fn follow_up(
     state: &AppState,
     tenant: &TenantId,
     previous: &str,
     text: &str,
+    vector: Option<&[f32]>,
     alone: &KbReply,
     chinese: bool,
     channel: ChannelKind,
 ) -> Result<Option<KbReply>, StoreError> {
-    if !lingxi_nlu::followup::is_follow_up(text) || previous.trim().is_empty() {
+    use lingxi_nlu::followup::{is_elliptical, is_follow_up};
+    // A short question ("有什么好处") is a follow-up only when it means nothing alone: "保修多久"
+    // is as short.
+    let follows = is_follow_up(text) || (is_elliptical(text) && alone.decision != KbDecision::Answer);
+    if !follows || previous.trim().is_empty() {
         return Ok(None);
     }
-    let encode = || knowledge::QueryVector::Encode;
+    let lang = Some(if chinese { Lang::Zh } else { Lang::En });
+    let (encode, depth) = (knowledge::QueryVector::Encode, FOLLOW_UP_DEPTH);
     let together = format!("{previous} {text}");
-    let together = knowledge_reply(state, tenant, &together, encode(), chinese, channel).await?;
+    let together = knowledge::suggest_with(state, tenant, &together, encode, lang, Some(channel), depth).await?;
     if alone.decision != KbDecision::Answer && together.decision != KbDecision::Answer {
         return Ok(None);
     }
-    let before = knowledge_reply(state, tenant, previous, encode(), chinese, channel).await?;
+    let given = knowledge::QueryVector::Given(vector);
+    let deep = knowledge::suggest_with(state, tenant, text, given, lang, Some(channel), depth).await?;
+    let before = knowledge::suggest_with(state, tenant, previous, encode, lang, Some(channel), depth).await?;
     let answered_before =
-        before.hits.first().filter(|_| before.decision == KbDecision::Answer).map(|h| h.entry_id.as_str());
+        before.suggestions.first().filter(|_| before.decision == KbDecision::Answer).map(|h| h.entry_id.as_str());
     let mut scored: Vec<(f32, &knowledge::Suggestion)> = Vec::new();
-    for h in alone.hits.iter().chain(&together.hits) {
+    let mut repeated = 0.0f32;
+    for h in deep.suggestions.iter().chain(&together.suggestions) {
         if Some(h.entry_id.as_str()) == answered_before {
+            repeated += h.confidence;
             continue;
         }
         match scored.iter_mut().find(|(_, s)| s.entry_id == h.entry_id) {
@@ -142,7 +167,19 @@ pub async fn follow_up(
             None => scored.push((h.confidence, h)),
         }
     }
-    let Some(&(_, best)) = scored.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { return Ok(None) };
+    let Some(&(score, best)) = scored.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { return Ok(None) };
+    // Far below the entry just given, the next one is no answer either: the follow-up asks what
+    // that entry says ("那多久能收到" after 专票: its answer names the days), and the message's
+    // own reply stands.
+    if score < OTHER_ENTRY_MIN_SHARE * repeated {
+        return Ok(None);
+    }
+    // Found by one reading only, it answers the previous message's topic, not this question
+    // (lexical retrieval placed "那多久能收到" after 专票 on the repair time).
+    let found_by = |r: &knowledge::Ranked| r.suggestions.iter().any(|h| h.entry_id == best.entry_id);
+    if !found_by(&deep) || !found_by(&together) {
+        return Ok(None);
+    }
     if alone.decision == KbDecision::Answer && alone.hits.first().is_some_and(|h| h.entry_id == best.entry_id) {
         return Ok(None);
     }

@@ -183,6 +183,15 @@ async fn knowledge_answers(state: &AppState, t: &TurnInput<'_>) -> Result<bool, 
     Ok(t.knowledge.get_or_try_init(ask).await?.decision == crate::knowledge::KbDecision::Answer)
 }
 
+/// Whether the knowledge base answers a follow-up read with the message it follows.
+async fn follow_up_answered(state: &AppState, t: &TurnInput<'_>) -> Result<bool, StoreError> {
+    let Some(previous) = t.follows else { return Ok(false) };
+    let together = format!("{previous} {}", t.text);
+    let vector = crate::knowledge::QueryVector::Encode;
+    let r = crate::bot_reply::knowledge_reply(state, t.tenant, &together, vector, t.chinese, t.channel).await?;
+    Ok(r.decision == crate::knowledge::KbDecision::Answer)
+}
+
 /// "你们发什么快递", "能不能发顺丰", "do you ship internationally?": a question about the shop's
 /// practice, which the intent models read as an order or logistics question like any other.
 /// Asking such a customer for an order number answers nothing. A question that names neither
@@ -248,6 +257,8 @@ pub struct TurnInput<'a> {
     pub channel: ChannelKind,
     /// The knowledge base's reply to this message, asked at most once per turn.
     pub knowledge: &'a tokio::sync::OnceCell<crate::bot_reply::KbReply>,
+    /// The customer's previous message when this one reads as a follow-up to it.
+    pub follows: Option<&'a str>,
 }
 
 /// Takes the message if a flow or a tool should; `None` leaves it to the knowledge base.
@@ -403,10 +414,11 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
     if candidates.is_empty() && matches!(tool, "refund_status" | "invoice") {
         return Ok(None);
     }
-    // The same for a question about the shop's shipping that the knowledge base answers.
+    // The same for a question about the shop's shipping that the knowledge base answers, alone
+    // or read with the message it follows ("那多久能收到" after "怎么开专票" asks about the invoice).
     if matches!(tool, "order_status" | "logistics")
         && asks_the_shop(t.text, !candidates.is_empty())
-        && knowledge_answers(state, t).await?
+        && (knowledge_answers(state, t).await? || follow_up_answered(state, t).await?)
     {
         return Ok(None);
     }
