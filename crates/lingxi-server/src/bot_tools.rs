@@ -323,7 +323,10 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                 set(None).await?;
                 return Ok(Some(turn));
             }
-            let picked = slot(&slots, "order_no").cloned().or_else(|| pick_option(t.text, &options));
+            let picked = match slot(&slots, "order_no").cloned().or_else(|| pick_option(t.text, &options)) {
+                Some(no) => Some(no),
+                None => order_named(t.text, &items_of(state, t.tenant, &options).await?),
+            };
             match picked {
                 Some(no) => {
                     set(None).await?;
@@ -389,8 +392,18 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
     // Slot filling: the orders this customer wrote about on any channel, newest first, else
     // the ones they own; narrowed to those the tool has a record for.
     let mut candidates = mentioned_orders(state, t.tenant, &t.customer.id, t.now).await?;
+    let owned: Vec<String> =
+        state.store.records_owned(t.tenant, "orders", &owners).await?.into_iter().map(|r| r.key).collect();
+    // "我的净化器什么时候发货", "那耳机呢": the order of the item named, among all the customer's
+    // (the one talked about last may be another).
+    let all: Vec<String> = candidates.iter().chain(owned.iter().filter(|o| !candidates.contains(o))).cloned().collect();
+    if all.len() > 1 {
+        if let Some(no) = order_named(t.text, &items_of(state, t.tenant, &all).await?) {
+            candidates = vec![no];
+        }
+    }
     if candidates.is_empty() {
-        candidates = state.store.records_owned(t.tenant, "orders", &owners).await?.into_iter().map(|r| r.key).collect();
+        candidates = owned;
     }
     let kind = match tool {
         "refund_status" => "refunds",
@@ -505,6 +518,53 @@ fn answered_order(text: &str) -> Option<&str> {
     Some(&rest[..end]).filter(|no| !no.is_empty())
 }
 
+/// Each order with what was bought in it (its record's `item`), when it has one.
+async fn items_of(state: &AppState, tenant: &TenantId, orders: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+    let mut out = Vec::with_capacity(orders.len());
+    for no in orders {
+        if let Some(item) = state.store.record(tenant, "orders", no).await?.and_then(|r| r.fields.get("item").cloned())
+        {
+            out.push((no.clone(), item));
+        }
+    }
+    Ok(out)
+}
+
+/// The one order whose item the message names best: the longest run of Chinese characters it
+/// shares with the item ("净化器" in "空气净化器 P3", at least two), plus two for a model code
+/// it names ("P3", "E5"), when no other order's item scores as much. `None` when no item
+/// scores two or several score the most.
+fn order_named(text: &str, items: &[(String, String)]) -> Option<String> {
+    let text = text.to_uppercase();
+    let shared = |item: &str| -> usize {
+        let item = item.to_uppercase();
+        let codes = item
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| w.len() >= 2 && w.chars().any(|c| c.is_ascii_digit()) && text.contains(*w))
+            .map(|_| 2)
+            .max()
+            .unwrap_or(0);
+        let chars: Vec<char> = item.chars().collect();
+        let mut run = 0;
+        for i in 0..chars.len() {
+            for j in i + 2..=chars.len() {
+                let piece: String = chars[i..j].iter().collect();
+                if !piece.chars().all(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) || !text.contains(&piece) {
+                    break;
+                }
+                run = run.max(j - i);
+            }
+        }
+        run + codes
+    };
+    let scores: Vec<(usize, &String)> = items.iter().map(|(no, item)| (shared(item), no)).collect();
+    let best = scores.iter().map(|(s, _)| *s).max().filter(|s| *s >= 2)?;
+    match scores.iter().filter(|(s, _)| *s == best).collect::<Vec<_>>().as_slice() {
+        [(_, no)] => Some((*no).clone()),
+        _ => None,
+    }
+}
+
 /// A reply naming one of the offered orders: its number, its position ("2", "第二个").
 fn pick_option(text: &str, options: &[String]) -> Option<String> {
     let t = text.trim().to_uppercase();
@@ -548,10 +608,11 @@ fn ask(tool: &str, options: &[String], chinese: bool, again: bool, example: Opti
         });
     }
     // Buttons where the channel has them, numbered lines elsewhere (`pick_option` reads both).
-    let question = if chinese {
-        format!("您想查询哪个订单的{what}？")
-    } else {
-        format!("Which order's {what} would you like me to check?")
+    let question = match (chinese, what) {
+        (true, "订单") => "您想查询哪个订单？".to_owned(),
+        (true, _) => format!("您想查询哪个订单的{what}？"),
+        (false, "order") => "Which order would you like me to check?".to_owned(),
+        (false, _) => format!("Which order's {what} would you like me to check?"),
     };
     Draft::choice(question, options)
 }
@@ -781,7 +842,36 @@ fn render(tool: &str, key: &str, r: Result<Fields, ToolError>, zh: bool, example
 
 #[cfg(test)]
 mod tests {
-    use super::{answered_order, asks_the_shop, render};
+    use super::{answered_order, ask, asks_the_shop, order_named, render};
+
+    #[test]
+    fn an_order_is_named_by_what_was_bought_in_it() {
+        let items: Vec<(String, String)> =
+            [("LX1", "空气净化器 P3"), ("LX2", "蓝牙耳机 E5"), ("LX3", "智能摄像头 C2 (2K)")]
+                .iter()
+                .map(|(n, i)| ((*n).into(), (*i).into()))
+                .collect();
+        assert_eq!(order_named("我的净化器什么时候发货", &items).as_deref(), Some("LX1"));
+        assert_eq!(order_named("耳机那个", &items).as_deref(), Some("LX2"));
+        assert_eq!(order_named("where is my e5", &items).as_deref(), Some("LX2"));
+        assert_eq!(order_named("摄像头的物流", &items).as_deref(), Some("LX3"));
+        assert_eq!(order_named("我的快递到哪了", &items), None);
+        assert_eq!(order_named("气", &items), None, "one character names nothing");
+        let two_cameras: Vec<(String, String)> = [("LX4", "智能摄像头 C2"), ("LX5", "智能摄像头 C3")]
+            .iter()
+            .map(|(n, i)| ((*n).into(), (*i).into()))
+            .collect();
+        assert_eq!(order_named("摄像头到哪了", &two_cameras), None, "both orders are cameras");
+        assert_eq!(order_named("C3 摄像头到哪了", &two_cameras).as_deref(), Some("LX5"));
+    }
+
+    #[test]
+    fn the_order_question_names_what_it_checks_once() {
+        let options = ["LX1".to_owned(), "LX2".to_owned()];
+        assert_eq!(ask("order_status", &options, true, false, None).text, "您想查询哪个订单？");
+        assert_eq!(ask("logistics", &options, true, false, None).text, "您想查询哪个订单的物流？");
+        assert_eq!(ask("order_status", &options, false, false, None).text, "Which order would you like me to check?");
+    }
     use crate::tools::{Fields, ToolError};
 
     /// The slot filler reads an order back from the bot's answers by their templates: every
