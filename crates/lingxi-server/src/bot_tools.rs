@@ -344,7 +344,13 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
                 None if tries < 1 && !t.soft_handoff => {
                     set(Some(Pending::Slot { tool: tool.clone(), options: options.clone(), tries: tries + 1 })).await?;
                     return Ok(Some(ToolTurn {
-                        replies: vec![ask(&tool, &options, t.chinese, true, example(state, t).await.as_deref())],
+                        replies: vec![ask(
+                            &tool,
+                            &labels_of(state, t, &options).await?,
+                            t.chinese,
+                            true,
+                            example(state, t).await.as_deref(),
+                        )],
                         handoff: None,
                         tool: None,
                         answered: false,
@@ -439,16 +445,7 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
         return Ok(Some(tool_answer(state, t, tool, only, &owners).await));
     }
     set(Some(Pending::Slot { tool: tool.into(), options: candidates.clone(), tries: 0 })).await?;
-    // Buttons read better with what was bought; a click sends the label, whose number counts.
-    let mut labels = Vec::with_capacity(candidates.len());
-    for c in &candidates {
-        let item = state.store.record(t.tenant, "orders", c).await?.and_then(|r| r.fields.get("item").cloned());
-        labels.push(match item {
-            Some(item) if t.chinese => format!("{c}（{item}）"),
-            Some(item) => format!("{c} ({item})"),
-            None => c.clone(),
-        });
-    }
+    let labels = labels_of(state, t, &candidates).await?;
     Ok(Some(ToolTurn {
         replies: vec![ask(tool, &labels, t.chinese, false, example(state, t).await.as_deref())],
         handoff: None,
@@ -516,6 +513,21 @@ fn answered_order(text: &str) -> Option<&str> {
     let rest = text.strip_prefix("订单 ").or_else(|| text.strip_prefix("Order ")).or_else(english_thing)?;
     let end = rest.find(|c: char| c.is_whitespace() || matches!(c, '（' | '(' | '，' | ',')).unwrap_or(rest.len());
     Some(&rest[..end]).filter(|no| !no.is_empty())
+}
+
+/// The offered orders as the customer sees them: buttons read better with what was bought; a
+/// click sends the label, whose number counts.
+async fn labels_of(state: &AppState, t: &TurnInput<'_>, orders: &[String]) -> Result<Vec<String>, StoreError> {
+    let mut labels = Vec::with_capacity(orders.len());
+    for c in orders {
+        let item = state.store.record(t.tenant, "orders", c).await?.and_then(|r| r.fields.get("item").cloned());
+        labels.push(match item {
+            Some(item) if t.chinese => format!("{c}（{item}）"),
+            Some(item) => format!("{c} ({item})"),
+            None => c.clone(),
+        });
+    }
+    Ok(labels)
 }
 
 /// Each order with what was bought in it (its record's `item`), when it has one.
