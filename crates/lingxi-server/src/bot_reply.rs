@@ -116,14 +116,14 @@ const OTHER_ENTRY_MIN_SHARE: f32 = 0.7;
 
 /// A follow-up ("那运费谁出？" after "我要退货", "那过了保修期呢" after "保修多久", or a short
 /// question the knowledge base does not place alone: "有什么好处" after "怎么成为会员") read
-/// with the customer's previous message (`previous`, on any channel). Alone it names half a topic: the
-/// knowledge base either does not place it or places it on the nearest whole topic (运费 →
-/// shipping fees; 保修期 → the warranty answer just given). So the entries found for the
-/// message alone and for the previous message and the message together are scored by the sum
-/// of their two confidences (`FOLLOW_UP_DEPTH` deep each), the entry that answered the previous
-/// message left out (repeating it answers nothing), and the best is the answer when either
-/// reading was confident and both found it. `None`: not a follow-up, or nothing better than
-/// the message alone.
+/// with the customer's previous message (`previous`, on any channel). Alone it names half a
+/// topic: the knowledge base either does not place it or places it on the nearest whole topic
+/// (运费 → shipping fees; 保修期 → the warranty answer just given). So the entries found for
+/// the message alone and for the previous message and the message together are scored by the
+/// sum of their two confidences (`FOLLOW_UP_DEPTH` deep each), the entry that answered the
+/// previous message left out (repeating it answers nothing), and the best is the answer when
+/// either reading was confident, both found it and it scores at least `OTHER_ENTRY_MIN_SHARE`
+/// of the entry left out. `None`: not a follow-up, or nothing better than the message alone.
 /// Costs three more retrievals, on follow-ups only.
 #[allow(clippy::too_many_arguments)]
 pub async fn follow_up(
@@ -174,8 +174,8 @@ pub async fn follow_up(
     if score < OTHER_ENTRY_MIN_SHARE * repeated {
         return Ok(None);
     }
-    // Found by one reading only, it answers the previous message's topic, not this question
-    // (lexical retrieval placed "那多久能收到" after 专票 on the repair time).
+    // Found by the two-message reading only, it answers the previous message's topic, not
+    // this question; found by the message alone only, it ignores what the message follows.
     let found_by = |r: &knowledge::Ranked| r.suggestions.iter().any(|h| h.entry_id == best.entry_id);
     if !found_by(&deep) || !found_by(&together) {
         return Ok(None);
