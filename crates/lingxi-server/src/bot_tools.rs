@@ -518,26 +518,24 @@ fn answered_order(text: &str) -> Option<&str> {
 /// The offered orders as the customer sees them: buttons read better with what was bought; a
 /// click sends the label, whose number counts.
 async fn labels_of(state: &AppState, t: &TurnInput<'_>, orders: &[String]) -> Result<Vec<String>, StoreError> {
-    let mut labels = Vec::with_capacity(orders.len());
-    for c in orders {
-        let item = state.store.record(t.tenant, "orders", c).await?.and_then(|r| r.fields.get("item").cloned());
-        labels.push(match item {
-            Some(item) if t.chinese => format!("{c}（{item}）"),
-            Some(item) => format!("{c} ({item})"),
-            None => c.clone(),
-        });
-    }
-    Ok(labels)
+    let labels = items_of(state, t.tenant, orders).await?.into_iter().map(|(c, item)| match item {
+        Some(item) if t.chinese => format!("{c}（{item}）"),
+        Some(item) => format!("{c} ({item})"),
+        None => c,
+    });
+    Ok(labels.collect())
 }
 
-/// Each order with what was bought in it (its record's `item`), when it has one.
-async fn items_of(state: &AppState, tenant: &TenantId, orders: &[String]) -> Result<Vec<(String, String)>, StoreError> {
+/// Each order with what was bought in it (its record's `item`, when it has one).
+async fn items_of(
+    state: &AppState,
+    tenant: &TenantId,
+    orders: &[String],
+) -> Result<Vec<(String, Option<String>)>, StoreError> {
     let mut out = Vec::with_capacity(orders.len());
     for no in orders {
-        if let Some(item) = state.store.record(tenant, "orders", no).await?.and_then(|r| r.fields.get("item").cloned())
-        {
-            out.push((no.clone(), item));
-        }
+        let item = state.store.record(tenant, "orders", no).await?.and_then(|r| r.fields.get("item").cloned());
+        out.push((no.clone(), item));
     }
     Ok(out)
 }
@@ -546,7 +544,7 @@ async fn items_of(state: &AppState, tenant: &TenantId, orders: &[String]) -> Res
 /// shares with the item ("净化器" in "空气净化器 P3", at least two), plus two for a model code
 /// it names ("P3", "E5"), when no other order's item scores as much. `None` when no item
 /// scores two or several score the most.
-fn order_named(text: &str, items: &[(String, String)]) -> Option<String> {
+fn order_named(text: &str, items: &[(String, Option<String>)]) -> Option<String> {
     let text = text.to_uppercase();
     let shared = |item: &str| -> usize {
         let item = item.to_uppercase();
@@ -569,7 +567,8 @@ fn order_named(text: &str, items: &[(String, String)]) -> Option<String> {
         }
         run + codes
     };
-    let scores: Vec<(usize, &String)> = items.iter().map(|(no, item)| (shared(item), no)).collect();
+    let scores: Vec<(usize, &String)> =
+        items.iter().map(|(no, item)| (item.as_deref().map_or(0, shared), no)).collect();
     let best = scores.iter().map(|(s, _)| *s).max().filter(|s| *s >= 2)?;
     match scores.iter().filter(|(s, _)| *s == best).collect::<Vec<_>>().as_slice() {
         [(_, no)] => Some((*no).clone()),
@@ -858,10 +857,10 @@ mod tests {
 
     #[test]
     fn an_order_is_named_by_what_was_bought_in_it() {
-        let items: Vec<(String, String)> =
-            [("LX1", "空气净化器 P3"), ("LX2", "蓝牙耳机 E5"), ("LX3", "智能摄像头 C2 (2K)")]
+        let items: Vec<(String, Option<String>)> =
+            [("LX1", "空气净化器 P3"), ("LX2", "蓝牙耳机 E5"), ("LX3", "智能摄像头 C2 (2K)"), ("LX9", "")]
                 .iter()
-                .map(|(n, i)| ((*n).into(), (*i).into()))
+                .map(|(n, i)| ((*n).into(), Some((*i).to_owned()).filter(|i| !i.is_empty())))
                 .collect();
         assert_eq!(order_named("我的净化器什么时候发货", &items).as_deref(), Some("LX1"));
         assert_eq!(order_named("耳机那个", &items).as_deref(), Some("LX2"));
@@ -869,9 +868,9 @@ mod tests {
         assert_eq!(order_named("摄像头的物流", &items).as_deref(), Some("LX3"));
         assert_eq!(order_named("我的快递到哪了", &items), None);
         assert_eq!(order_named("气", &items), None, "one character names nothing");
-        let two_cameras: Vec<(String, String)> = [("LX4", "智能摄像头 C2"), ("LX5", "智能摄像头 C3")]
+        let two_cameras: Vec<(String, Option<String>)> = [("LX4", "智能摄像头 C2"), ("LX5", "智能摄像头 C3")]
             .iter()
-            .map(|(n, i)| ((*n).into(), (*i).into()))
+            .map(|(n, i)| ((*n).into(), Some((*i).into())))
             .collect();
         assert_eq!(order_named("摄像头到哪了", &two_cameras), None, "both orders are cameras");
         assert_eq!(order_named("C3 摄像头到哪了", &two_cameras).as_deref(), Some("LX5"));
