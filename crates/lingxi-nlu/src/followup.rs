@@ -40,14 +40,155 @@ const ELLIPTICAL_MAX_WORDS: usize = 4;
 /// English openings of an elliptical question ("how long?", "how much is it").
 const ELLIPTICAL_EN: &[&str] = &["how", "what", "which", "where", "when", "why", "who", "is", "are", "can", "does"];
 
+/// Words of a question that name no topic: what it asks (how long, how much, where), how it
+/// asks, and the generic verbs of service ("收到", "到账", "take", "get"). Longest first.
+const TOPICLESS_ZH: &[&str] = &[
+    "多长时间",
+    "几个工作日",
+    "什么时候",
+    "多少钱",
+    "多少天",
+    "怎么办",
+    "怎么弄",
+    "在哪里",
+    "大概",
+    "大约",
+    "一般",
+    "还要",
+    "需要",
+    "多久",
+    "多长",
+    "几天",
+    "何时",
+    "多快",
+    "多少",
+    "要钱",
+    "收费",
+    "费用",
+    "免费",
+    "在哪",
+    "哪里",
+    "哪儿",
+    "怎么",
+    "如何",
+    "可以",
+    "购买",
+    "收到",
+    "到账",
+    "完成",
+    "处理",
+    "时间",
+    "能",
+    "要",
+    "得",
+    "还",
+    "才",
+    "会",
+    "是",
+    "吗",
+    "呢",
+    "啊",
+    "呀",
+    "吧",
+    "了",
+    "么",
+    "那",
+    "的",
+    "这",
+    "它",
+    "到",
+    "钱",
+    "贵",
+    "买",
+];
+const TOPICLESS_EN: &[&str] = &[
+    "how",
+    "long",
+    "much",
+    "many",
+    "does",
+    "do",
+    "did",
+    "will",
+    "would",
+    "it",
+    "that",
+    "this",
+    "take",
+    "takes",
+    "is",
+    "are",
+    "the",
+    "a",
+    "what",
+    "when",
+    "where",
+    "cost",
+    "costs",
+    "fee",
+    "charge",
+    "time",
+    "usually",
+    "normally",
+    "typically",
+    "about",
+    "roughly",
+    "i",
+    "me",
+    "to",
+    "get",
+    "receive",
+    "arrive",
+    "so",
+    "then",
+    "and",
+    "days",
+    "should",
+    "can",
+    "could",
+    "be",
+    "soon",
+    "quickly",
+    "free",
+    "price",
+    "pay",
+    "there",
+    "for",
+];
+
+/// Whether `text` (normalised) is a question made only of such words: "要多久", "多少钱",
+/// "how long does it take?". It asks about the topic just discussed whatever the knowledge
+/// base makes of it alone (a guess from two words), so the bot reads it with the message
+/// before even when that guess is confident.
+pub fn is_topicless(text: &str) -> bool {
+    let t = text.trim_matches(|c: char| !c.is_alphanumeric());
+    if t.is_empty() || !crate::subject::is_question(text) && !text.trim_end().ends_with(['?', '？']) {
+        return false;
+    }
+    if t.is_ascii() {
+        return t
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .all(|w| TOPICLESS_EN.contains(&w.to_ascii_lowercase().as_str()));
+    }
+    let mut rest = t.to_owned();
+    for w in TOPICLESS_ZH {
+        rest = rest.replace(w, "");
+    }
+    rest.chars().all(|c| !c.is_alphanumeric())
+}
+
 /// Whether `text` (normalised) is a question too short to name its topic: "有什么好处" after
 /// "怎么成为会员", "要多久", "多少钱", "how long?". Such a message may stand alone ("保修多久"
 /// is as short), so the bot reads it with the message before only when the knowledge base
-/// does not answer it alone.
+/// does not answer it alone; a topicless question ([`is_topicless`]) is always elliptical.
 pub fn is_elliptical(text: &str) -> bool {
     let t = text.trim_matches(|c: char| !c.is_alphanumeric());
     if t.is_empty() || !crate::subject::is_question(text) && !text.trim_end().ends_with(['?', '？']) {
         return false;
+    }
+    if is_topicless(text) {
+        return true;
     }
     if t.is_ascii() {
         let words: Vec<&str> =
@@ -61,7 +202,37 @@ pub fn is_elliptical(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_elliptical, is_follow_up};
+    use super::{is_elliptical, is_follow_up, is_topicless};
+
+    #[test]
+    fn questions_without_a_topic_word_are_topicless() {
+        for yes in [
+            "要多久",
+            "要多久？",
+            "多少钱",
+            "在哪买",
+            "大概几天能收到",
+            "需要多长时间",
+            "how long does it take?",
+            "when will i get it?",
+            "is it free?",
+        ] {
+            assert!(is_topicless(yes), "{yes:?}");
+            assert!(is_elliptical(yes), "{yes:?}");
+        }
+        for no in [
+            "保修多久",
+            "退款多久到账",
+            "有什么好处",
+            "运费多少钱",
+            "好的",
+            "",
+            "how long is the warranty",
+            "it takes long",
+        ] {
+            assert!(!is_topicless(no), "{no:?}");
+        }
+    }
 
     #[test]
     fn short_questions_without_a_topic_are_elliptical() {

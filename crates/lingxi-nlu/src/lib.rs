@@ -20,6 +20,7 @@ pub mod intent_fused;
 pub mod mahalanobis;
 pub mod mlp;
 pub mod probe;
+pub mod restate;
 pub mod sentiment;
 pub mod smalltalk;
 pub mod subject;

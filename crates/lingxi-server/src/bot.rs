@@ -174,7 +174,7 @@ async fn turn(
     let follows = match may_follow(&normalized.text) {
         true => previous_message(state, tenant, &conv.customer_id, customer_msgs.last().map(|m| &m.id), now)
             .await?
-            .map(|raw| kit.normalizer.normalize(&raw).text),
+            .map(|p| bot_reply::Previous { text: kit.normalizer.normalize(&p.text).text, ..p }),
         false => None,
     };
     let tenant_extractor = kit.extractor;
@@ -283,7 +283,7 @@ async fn turn(
             vector: vector.as_deref(),
             channel,
             knowledge: &kb_once,
-            follows: follows.as_deref(),
+            follows: follows.as_ref().map(|p| p.text.as_str()),
         };
         let mut took = crate::bot_tools::handle(state, &input).await;
         // A lookup by the customer's identity that found nothing ("会员怎么升级" read as a
@@ -356,7 +356,7 @@ async fn turn(
     };
     // A follow-up ("那运费谁出？", "那过了保修期呢") read with the customer's previous message,
     // in this conversation or on another channel, when that was recent.
-    if let (None, Some(previous)) = (chat, follows.as_deref()) {
+    if let (None, Some(previous)) = (chat, follows.as_ref()) {
         let text = &normalized.text;
         let v = vector.as_deref();
         if let Some(reply) = bot_reply::follow_up(state, tenant, previous, text, v, &kb_reply, chinese, channel).await?
@@ -797,22 +797,40 @@ fn handoff_notice(reason: &HandoffReason, chinese: bool, agents_online: usize) -
 const FOLLOW_UP_WINDOW_MS: i64 = 2 * 3600 * 1000;
 
 /// The customer's latest text message before `current`, on any channel, sent within
-/// `FOLLOW_UP_WINDOW_MS`: a customer who asked "我要退货" on WeChat and goes on in the app with
-/// "那运费谁出" means the return.
+/// `FOLLOW_UP_WINDOW_MS` ("我要退货" on WeChat, then "那运费谁出" in the app means the
+/// return), with the knowledge-base entry the bot answered it with, if it did (a tool's answer
+/// or "did you mean" names none).
 async fn previous_message(
     state: &AppState,
     tenant: &TenantId,
     customer: &CustomerId,
     current: Option<&MessageId>,
     now: Timestamp,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<bot_reply::Previous>, StoreError> {
     let (_, messages) = state.store.timeline(tenant, customer, 12).await?;
-    let previous = messages
+    let Some(at) = messages
         .iter()
-        .rev()
-        .filter(|m| m.sender_kind == "customer" && Some(&m.id) != current)
-        .find_map(|m| m.content["text"].as_str().map(|t| (m.sent_at, t)));
-    Ok(previous.filter(|(at, _)| now.since(*at) <= FOLLOW_UP_WINDOW_MS).map(|(_, t)| t.to_owned()))
+        .rposition(|m| m.sender_kind == "customer" && Some(&m.id) != current && m.content["text"].as_str().is_some())
+    else {
+        return Ok(None);
+    };
+    let m = &messages[at];
+    if now.since(m.sent_at) > FOLLOW_UP_WINDOW_MS {
+        return Ok(None);
+    }
+    let text = m.content["text"].as_str().unwrap_or_default().to_owned();
+    // The bot's replies to it: the first that was an answer names the entry (an answer may be
+    // followed by a recommendation).
+    let mut answered_with = None;
+    for reply in messages[at + 1..].iter().filter(|r| r.sender_kind == "bot") {
+        if let Some(about) = state.store.reply_about(tenant, &reply.id).await? {
+            if about.kind == lingxi_store::RatedKind::Answer {
+                answered_with = about.ref_id;
+                break;
+            }
+        }
+    }
+    Ok(Some(bot_reply::Previous { text, answered_with }))
 }
 
 /// Below this confidence small talk ("greeting", "thanks", "acknowledgement") is a question the

@@ -114,51 +114,68 @@ const FOLLOW_UP_DEPTH: usize = 10;
 /// time) scores 0.46 of it in lexical retrieval.
 const OTHER_ENTRY_MIN_SHARE: f32 = 0.7;
 
-/// A follow-up ("那运费谁出？" after "我要退货", "那过了保修期呢" after "保修多久", or a short
-/// question the knowledge base does not place alone: "有什么好处" after "怎么成为会员") read
-/// with the customer's previous message (`previous`, on any channel). Alone it names half a
-/// topic: the knowledge base either does not place it or places it on the nearest whole topic
-/// (运费 → shipping fees; 保修期 → the warranty answer just given). So the entries found for
-/// the message alone and for the previous message and the message together are scored by the
-/// sum of their two confidences (`FOLLOW_UP_DEPTH` deep each), the entry that answered the
-/// previous message left out (repeating it answers nothing), and the best is the answer when
-/// either reading was confident, both found it and it scores at least `OTHER_ENTRY_MIN_SHARE`
-/// of the entry left out. `None`: not a follow-up, or nothing better than the message alone.
-/// Costs three more retrievals, on follow-ups only.
+/// The customer's previous message, which a follow-up is read with, and the entry the bot
+/// answered it with (none: a tool's answer, "did you mean", no reply).
+pub struct Previous {
+    pub text: String,
+    pub answered_with: Option<String>,
+}
+
+/// A follow-up ("那运费谁出？" after "我要退货", "那过了保修期呢" after "保修多久", a short
+/// question the knowledge base does not place alone: "有什么好处" after "怎么成为会员", or one
+/// without a topic word: "要多久" after the VAT-invoice answer) read with the customer's
+/// previous message (on any channel). Alone it names half a topic: the knowledge base either
+/// does not place it or places it on the nearest whole topic (运费 → shipping fees; 保修期 → the
+/// warranty answer just given).
+///
+/// A question without a topic word that asks what the answer just given says (how long, how
+/// much, where) gets that part of it again ([`restated`]). Otherwise the entries found for the
+/// message alone and for the two messages together are scored by the sum of their two
+/// confidences (`FOLLOW_UP_DEPTH` deep each), the entry just given left out (repeating it
+/// answers nothing), and the best is the answer when either reading was confident, both found
+/// it and it scores at least `OTHER_ENTRY_MIN_SHARE` of the entry left out; failing that, the
+/// part of the entry just given that answers the question, if any. `None`: not a follow-up, or
+/// nothing better than the message alone. Costs two more retrievals, on follow-ups only.
 #[allow(clippy::too_many_arguments)]
 pub async fn follow_up(
     state: &AppState,
     tenant: &TenantId,
-    previous: &str,
+    previous: &Previous,
     text: &str,
     vector: Option<&[f32]>,
     alone: &KbReply,
     chinese: bool,
     channel: ChannelKind,
 ) -> Result<Option<KbReply>, StoreError> {
-    use lingxi_nlu::followup::{is_elliptical, is_follow_up};
+    use lingxi_nlu::followup::{is_elliptical, is_follow_up, is_topicless};
     // A short question ("有什么好处") is a follow-up only when it means nothing alone: "保修多久"
-    // is as short.
-    let follows = is_follow_up(text) || (is_elliptical(text) && alone.decision != KbDecision::Answer);
-    if !follows || previous.trim().is_empty() {
+    // is as short. One without a topic word ("要多久") always is: alone it is a guess.
+    let topicless = is_topicless(text);
+    let follows = is_follow_up(text) || topicless || (is_elliptical(text) && alone.decision != KbDecision::Answer);
+    if !follows || previous.text.trim().is_empty() {
         return Ok(None);
     }
-    let lang = Some(if chinese { Lang::Zh } else { Lang::En });
-    let (encode, depth) = (knowledge::QueryVector::Encode, FOLLOW_UP_DEPTH);
-    let together = format!("{previous} {text}");
-    let together = knowledge::suggest_with(state, tenant, &together, encode, lang, Some(channel), depth).await?;
+    let lang = if chinese { Lang::Zh } else { Lang::En };
+    let given = previous.answered_with.as_deref();
+    let restate = || restated(state, tenant, given, text, lang, channel);
+    if topicless {
+        if let Some(reply) = restate().await? {
+            return Ok(Some(reply));
+        }
+    }
+    let depth = FOLLOW_UP_DEPTH;
+    let together = format!("{} {text}", previous.text);
+    let encode = knowledge::QueryVector::Encode;
+    let together = knowledge::suggest_with(state, tenant, &together, encode, Some(lang), Some(channel), depth).await?;
     if alone.decision != KbDecision::Answer && together.decision != KbDecision::Answer {
-        return Ok(None);
+        return restate().await;
     }
-    let given = knowledge::QueryVector::Given(vector);
-    let deep = knowledge::suggest_with(state, tenant, text, given, lang, Some(channel), depth).await?;
-    let before = knowledge::suggest_with(state, tenant, previous, encode, lang, Some(channel), depth).await?;
-    let answered_before =
-        before.suggestions.first().filter(|_| before.decision == KbDecision::Answer).map(|h| h.entry_id.as_str());
+    let own = knowledge::QueryVector::Given(vector);
+    let deep = knowledge::suggest_with(state, tenant, text, own, Some(lang), Some(channel), depth).await?;
     let mut scored: Vec<(f32, &knowledge::Suggestion)> = Vec::new();
     let mut repeated = 0.0f32;
     for h in deep.suggestions.iter().chain(&together.suggestions) {
-        if Some(h.entry_id.as_str()) == answered_before {
+        if Some(h.entry_id.as_str()) == given {
             repeated += h.confidence;
             continue;
         }
@@ -167,18 +184,17 @@ pub async fn follow_up(
             None => scored.push((h.confidence, h)),
         }
     }
-    let Some(&(score, best)) = scored.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { return Ok(None) };
+    let Some(&(score, best)) = scored.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { return restate().await };
     // Far below the entry just given, the next one is no answer either: the follow-up asks what
-    // that entry says ("那多久能收到" after 专票: its answer names the days), and the message's
-    // own reply stands.
+    // that entry says ("那运费谁出" after a return answer that names who pays).
     if score < OTHER_ENTRY_MIN_SHARE * repeated {
-        return Ok(None);
+        return restate().await;
     }
     // Found by the two-message reading only, it answers the previous message's topic, not
     // this question; found by the message alone only, it ignores what the message follows.
     let found_by = |r: &knowledge::Ranked| r.suggestions.iter().any(|h| h.entry_id == best.entry_id);
     if !found_by(&deep) || !found_by(&together) {
-        return Ok(None);
+        return restate().await;
     }
     if alone.decision == KbDecision::Answer && alone.hits.first().is_some_and(|h| h.entry_id == best.entry_id) {
         return Ok(None);
@@ -194,6 +210,49 @@ pub async fn follow_up(
         offers,
         about: answered(&best.entry_id, text),
         hits,
+    }))
+}
+
+/// The part of the entry just given (`given`) that answers a follow-up asking how long, how
+/// much or where (`lingxi_nlu::restate`), named by its question: "要多久" after the VAT-invoice
+/// answer gets "关于“可以开增值税专用发票吗？”：审核通过后 5 个工作日内寄出。". `None` when the question asks none of these, the entry is gone, or its
+/// answer does not say it (or says nothing else).
+async fn restated(
+    state: &AppState,
+    tenant: &TenantId,
+    given: Option<&str>,
+    text: &str,
+    lang: Lang,
+    channel: ChannelKind,
+) -> Result<Option<KbReply>, StoreError> {
+    use lingxi_nlu::restate::{asks_for, clauses_answering};
+    let (Some(id), Some(asked)) = (given, asks_for(text)) else { return Ok(None) };
+    let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
+    let now = state.clock.now().millis();
+    let Some(entry) = index.entries().iter().find(|e| e.id().as_str() == id && e.is_live(now)) else { return Ok(None) };
+    let channel_name = ChannelName::parse(channel.as_str()).ok();
+    let reply = entry.answer_for(channel_name.as_ref(), Some(lang)).clone();
+    let Some(said) = clauses_answering(reply.text(), asked) else { return Ok(None) };
+    // Named by its question: the answer may have been given on another channel, or a while ago.
+    let question = entry.question().as_str().to_owned();
+    let said = match lang {
+        Lang::Zh => format!("关于“{question}”：{said}"),
+        Lang::En => format!("About \"{question}\": {said}"),
+    };
+    let hit = knowledge::Suggestion {
+        entry_id: id.to_owned(),
+        question,
+        answer: reply.text().to_owned(),
+        reply,
+        confidence: 1.0,
+    };
+    Ok(Some(KbReply {
+        decision: KbDecision::Answer,
+        confidence: 1.0,
+        draft: Some(Draft::text(said)),
+        offers: Vec::new(),
+        about: answered(id, text),
+        hits: vec![hit],
     }))
 }
 

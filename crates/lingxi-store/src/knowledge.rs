@@ -3,7 +3,7 @@
 //! (parsed and checked by the server with lingxi-knowledge) plus the columns lists filter on;
 //! it knows nothing of the FAQ model, so the storage edge stays pointed at the domain only.
 
-use crate::conversations::RatedKind;
+use crate::conversations::{RatedKind, ReplyAbout};
 use crate::{get, new_id, Result, Store, StoreError};
 use lingxi_domain::{ConversationId, GapId, MessageId, TenantId, Timestamp};
 use sqlx::any::AnyRow;
@@ -350,6 +350,22 @@ impl Store {
         insert_version(&mut tx, tenant, entry, actor, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// What a bot message was, when it was rateable (an answer's entry, a tool's answer, a
+    /// recommendation's rule): the bot reads back the entry it last answered with when the
+    /// customer asks a follow-up. `None` for any other message, or another tenant's.
+    pub async fn reply_about(&self, tenant: &TenantId, message: &MessageId) -> Result<Option<ReplyAbout>> {
+        let row = sqlx::query(
+            "SELECT kind, ref_id, question FROM bot_message_kinds WHERE tenant_id = $1 AND message_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(message.as_str())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let Some(kind) = RatedKind::parse(&get::<String>(&row, "kind")?) else { return Ok(None) };
+        Ok(Some(ReplyAbout { kind, ref_id: get(&row, "ref_id")?, question: get(&row, "question")? }))
     }
 
     /// Records a customer's rating of a bot message of this tenant (the latest rating wins),

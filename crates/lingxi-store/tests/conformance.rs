@@ -830,6 +830,17 @@ async fn knowledge_gaps_are_drafted_once_and_ratings_find_the_question(store: St
         .unwrap();
     let id = |i: usize| stored[i].as_ref().unwrap().1.as_ref().unwrap().id.clone();
     let (answer_msg, tip_msg, other_msg) = (id(0), id(1), id(2));
+    // What each message was reads back (the bot's follow-ups read the entry it answered with).
+    let warranty = store.reply_about(&a.tenant, &answer_msg).await.unwrap().unwrap();
+    assert_eq!(
+        (warranty.kind, warranty.ref_id.as_deref(), warranty.question.as_deref()),
+        (RatedKind::Answer, Some("warranty"), Some("保修多久"))
+    );
+    let tip = store.reply_about(&a.tenant, &tip_msg).await.unwrap();
+    assert_eq!(tip.map(|r| r.kind), Some(RatedKind::Recommendation));
+    assert_eq!(store.reply_about(&a.tenant, &other_msg).await.unwrap(), None);
+    assert_eq!(store.reply_about(&a.tenant, &m.message_id).await.unwrap(), None, "a customer's message");
+    assert_eq!(store.reply_about(&b.tenant, &answer_msg).await.unwrap(), None, "another tenant's");
     let gap_text = |q: &str| GapText { text: q.to_owned(), lang: "zh".into() };
     let rate = |msg: &MessageId, useful: bool, at: i64| {
         let store = &store;
