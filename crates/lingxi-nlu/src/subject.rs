@@ -110,6 +110,42 @@ pub fn is_question(text: &str) -> bool {
     QUESTION_ZH.iter().any(|w| text.contains(w)) || words.iter().any(|w| QUESTION_EN.contains(&w.as_str()))
 }
 
+/// Words saying a parcel was delivered, and words saying the customer does not have it.
+const DELIVERED_ZH: &[&str] = &["签收", "送达", "妥投", "已投递", "放快递柜", "放驿站"];
+const MISSING_ZH: &[&str] =
+    &["没收到", "没有收到", "未收到", "没拿到", "没有拿到", "没见到", "没看到", "找不到", "丢了", "不见了", "没到"];
+const DELIVERED_EN: &[&str] = &["delivered", "signed for", "dropped off"];
+const MISSING_EN: &[&str] = &[
+    "never got",
+    "never received",
+    "never arrived",
+    "not received",
+    "didnt get",
+    "didnt receive",
+    "did not get",
+    "did not receive",
+    "havent received",
+    "havent got",
+    "not here",
+    "missing",
+    "cant find",
+    "can not find",
+    "cannot find",
+    "nowhere",
+    "stolen",
+];
+
+/// Whether the message reports a parcel shown as delivered that the customer does not have
+/// ("显示已签收但我没收到", "it says delivered but I never got it"): a problem with a delivery,
+/// which its tracking status (delivered) does not answer.
+pub fn reports_missing_delivery(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let words = format!(" {} ", english_words(text).join(" "));
+    let has_en = |ws: &[&str]| ws.iter().any(|w| words.contains(&format!(" {w} ")));
+    let zh = DELIVERED_ZH.iter().any(|w| lower.contains(w)) && MISSING_ZH.iter().any(|w| lower.contains(w));
+    zh || has_en(DELIVERED_EN) && has_en(MISSING_EN)
+}
+
 /// The message's runs of ASCII letters, lower-case, apostrophes dropped ("I'm" → "im").
 fn english_words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_ascii_alphabetic() || c == '\'' || c == '’'))
@@ -120,7 +156,32 @@ fn english_words(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_question, subject_of, Subject};
+    use super::{is_question, reports_missing_delivery, subject_of, Subject};
+
+    #[test]
+    fn a_delivered_parcel_the_customer_does_not_have_is_a_problem_report() {
+        for yes in [
+            "显示已签收但我没收到",
+            "物流显示已送达，可是我没拿到",
+            "快递签收了但是找不到",
+            "My package says delivered but I never got it",
+            "it was marked delivered but it's not here",
+            "Tracking says delivered, I didn't receive anything",
+        ] {
+            assert!(reports_missing_delivery(yes), "{yes:?}");
+        }
+        for no in [
+            "我的快递到哪了",
+            "快递还没到",
+            "已签收",
+            "签收后多久可以退货",
+            "when will it be delivered",
+            "is it missing a part",
+            "",
+        ] {
+            assert!(!reports_missing_delivery(no), "{no:?}");
+        }
+    }
 
     #[test]
     fn own_orders_shop_practice_and_neither_are_told_apart() {

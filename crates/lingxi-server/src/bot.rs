@@ -552,6 +552,7 @@ async fn turn(
             trend: &trend,
             chinese,
             last_intent: bot_turn_intent,
+            text: &normalized.text,
             answered_at,
             understood: read_turn,
         };
@@ -758,6 +759,7 @@ async fn submit_tool_turn(
             trend,
             chinese: ctx.chinese,
             last_intent,
+            text: ctx.normalized_all.last().map_or("", |n| n.text.as_str()),
             answered_at: Timestamp::from_millis(ctx.now.millis() + n as i64),
             understood: ctx.understood.clone(),
         };

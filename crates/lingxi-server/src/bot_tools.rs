@@ -433,6 +433,22 @@ pub async fn handle(state: &AppState, t: &TurnInput<'_>) -> Result<Option<ToolTu
     if candidates.is_empty() && matches!(tool, "refund_status" | "invoice") {
         return Ok(None);
     }
+    // "显示已签收但我没收到": a problem with a delivery, which its status (delivered) does not
+    // answer; the knowledge base's guidance does, after the order's record when one order is in
+    // sight (with none, or several, the guidance alone: which order it was changes nothing).
+    if matches!(tool, "order_status" | "logistics")
+        && lingxi_nlu::subject::reports_missing_delivery(t.text)
+        && knowledge_answers(state, t).await?
+    {
+        let Some(guidance) = t.knowledge.get().and_then(|k| k.draft.clone()) else { return Ok(None) };
+        let [only] = candidates.as_slice() else { return Ok(None) };
+        let mut turn = tool_answer(state, t, tool, only, &owners).await;
+        if turn.answered {
+            turn.replies.push(guidance);
+            return Ok(Some(turn));
+        }
+        return Ok(None);
+    }
     // The same for a question about the shop's shipping that the knowledge base answers, alone
     // or read with the message it follows ("那多久能收到" after "怎么开专票" asks about the invoice).
     if matches!(tool, "order_status" | "logistics")

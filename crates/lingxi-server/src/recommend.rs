@@ -139,6 +139,9 @@ pub struct Answered<'a> {
     pub trend: &'a SentimentTrend,
     pub chinese: bool,
     pub last_intent: Option<String>,
+    /// The customer's message answered (normalised): a parcel reported missing is trouble
+    /// whatever intent it was read as (logistics).
+    pub text: &'a str,
     /// When the answer is stamped: the suggestion comes right after it.
     pub answered_at: Timestamp,
     /// The answer's claim on the customer message: a computation of the turn that lost the
@@ -156,7 +159,8 @@ pub async fn after_answer(state: &AppState, a: &Answered<'_>) {
 
 async fn suggest(state: &AppState, a: &Answered<'_>) -> Result<(), StoreError> {
     let cfg = &state.config.recommendations;
-    if cfg.off_everywhere() || unhappy(a.trend) || trouble(a.last_intent.as_deref()) {
+    let missing_parcel = lingxi_nlu::subject::reports_missing_delivery(a.text);
+    if cfg.off_everywhere() || unhappy(a.trend) || trouble(a.last_intent.as_deref()) || missing_parcel {
         return Ok(());
     }
     let Some(slug) = crate::bot_tools::tenant_slug(state, a.tenant).await else { return Ok(()) };
