@@ -44,9 +44,9 @@ const TIME_WORDS_EN: &[&str] = &["same day", "next day", "immediately", "instant
 const COST_WORDS_ZH: &[&str] =
     &["元", "¥", "￥", "块", "免费", "收费", "费用", "运费", "承担", "包邮", "支付", "价", "付费"];
 const COST_WORDS_EN: &[&str] = &["$", "¥", "free", "fee", "charge", "cost", "pay", "paid", "price", "quote"];
-const PLACE_WORDS_ZH: &[&str] = &["→", "“", "页面", "入口", "点击", "中心", "app", "小程序", "商城", "官网", "门店"];
-const PLACE_WORDS_EN: &[&str] =
-    &["→", "\"", "“", " under ", " page", " tab", " menu", "click", "tap ", "go to", " app"];
+// Not quotation marks: answers quote buttons ("长按“滤芯”键") as often as places.
+const PLACE_WORDS_ZH: &[&str] = &["→", "页面", "入口", "点击", "中心", "app", "小程序", "商城", "官网", "门店"];
+const PLACE_WORDS_EN: &[&str] = &["→", " under ", " page", " tab", " menu", "click", "tap ", "go to", " app"];
 
 /// Whether a number (digits or Chinese numerals) stands right before one of `units`, with at
 /// most a space, "个" or a business-day qualifier between.
@@ -153,10 +153,7 @@ mod tests {
         let repair = "过保设备仍可寄修，检测免费，维修按配件价格加人工费报价，确认后再维修。";
         assert_eq!(clauses_answering(repair, Asked::Cost).as_deref(), Some("检测免费，维修按配件价格加人工费报价。"));
         let filter = "滤芯建议每 6–12 个月更换（视使用环境而定），可在官方商城购买原装滤芯；换好后长按“滤芯”键 3 秒即可清除提醒。";
-        assert_eq!(
-            clauses_answering(filter, Asked::Place).as_deref(),
-            Some("可在官方商城购买原装滤芯，换好后长按“滤芯”键 3 秒即可清除提醒。")
-        );
+        assert_eq!(clauses_answering(filter, Asked::Place).as_deref(), Some("可在官方商城购买原装滤芯。"));
         let en = "Click \"Request invoice\" in the order details and enter your billing name and tax ID. The PDF invoice is emailed within 24 hours of delivery.";
         assert_eq!(
             clauses_answering(en, Asked::Time).as_deref(),

@@ -186,7 +186,7 @@ pub async fn follow_up(
     }
     let Some(&(score, best)) = scored.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { return restate().await };
     // Far below the entry just given, the next one is no answer either: the follow-up asks what
-    // that entry says ("那运费谁出" after a return answer that names who pays).
+    // that entry says, and the part of it that answers the question (if any) is the reply.
     if score < OTHER_ENTRY_MIN_SHARE * repeated {
         return restate().await;
     }
@@ -214,9 +214,10 @@ pub async fn follow_up(
 }
 
 /// The part of the entry just given (`given`) that answers a follow-up asking how long, how
-/// much or where (`lingxi_nlu::restate`), named by its question: "要多久" after the VAT-invoice
-/// answer gets "关于“可以开增值税专用发票吗？”：审核通过后 5 个工作日内寄出。". `None` when the question asks none of these, the entry is gone, or its
-/// answer does not say it (or says nothing else).
+/// much or where (`lingxi_nlu::restate`), named by its question: "要多久" after the
+/// VAT-invoice answer gets "关于“可以开增值税专用发票吗？”：审核通过后 5 个工作日内寄出。".
+/// `None` when the question asks none of these, the entry is gone, or its answer does not say
+/// it (or says nothing else).
 async fn restated(
     state: &AppState,
     tenant: &TenantId,
