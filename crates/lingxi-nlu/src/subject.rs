@@ -113,7 +113,7 @@ pub fn is_question(text: &str) -> bool {
 /// Words saying a parcel was delivered, and words saying the customer does not have it.
 const DELIVERED_ZH: &[&str] = &["签收", "送达", "妥投", "已投递", "放快递柜", "放驿站"];
 const MISSING_ZH: &[&str] =
-    &["没收到", "没有收到", "未收到", "没拿到", "没有拿到", "没见到", "没看到", "找不到", "丢了", "不见了", "没到"];
+    &["没收到", "没有收到", "未收到", "没拿到", "没有拿到", "没见到", "没看到", "找不到", "丢了", "不见了"];
 const DELIVERED_EN: &[&str] = &["delivered", "signed for", "dropped off"];
 const MISSING_EN: &[&str] = &[
     "never got",
