@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use lingxi_nlu::classifier::{ClassifierConfig, TextClassifier};
 
 use crate::model::{ChannelName, FaqEntry, Label, Lang, Question};
+use crate::products::ProductWords;
 use crate::text::{Analyzer, Term, TermKind};
 
 /// Fusion weights and BM25 parameters.
@@ -124,6 +125,8 @@ pub struct KnowledgeIndex {
     classifier: Option<TextClassifier>,
     /// classifier label index → entry index.
     class_entry: Vec<u32>,
+    /// The words that name each product of these entries.
+    products: ProductWords,
 }
 
 /// Above this many phrasings (and with more than twice [`PRUNE_KEEP`] entries) exact cosines are computed
@@ -241,6 +244,7 @@ impl KnowledgeIndex {
             }
         }
         KnowledgeIndex {
+            products: ProductWords::learn(&entries),
             centroids,
             entry_docs,
             entries,
@@ -286,6 +290,10 @@ impl KnowledgeIndex {
     /// The indexed entries.
     pub fn entries(&self) -> &[FaqEntry] {
         &self.entries
+    }
+    /// The words that name each product of the entries ([`ProductWords`]).
+    pub fn product_words(&self) -> &ProductWords {
+        &self.products
     }
     /// Number of indexed phrasings.
     pub fn n_phrasings(&self) -> usize {

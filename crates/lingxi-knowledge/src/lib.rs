@@ -17,6 +17,7 @@ pub mod json;
 pub mod model;
 pub mod numerals;
 pub mod pair;
+pub mod products;
 pub mod text;
 
 pub use decision::{Calibrator, Decision, Thresholds};

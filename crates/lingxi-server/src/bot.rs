@@ -832,6 +832,16 @@ async fn previous_message(
             }
         }
     }
+    // A pick from "did you mean" ("2") names no topic; the question it picked does.
+    let picked = text.trim().len() <= 2 && text.trim().chars().all(|c| c.is_ascii_digit());
+    let text = match &answered_with {
+        Some(id) if picked => {
+            let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
+            let entry = index.entries().iter().find(|e| e.id().as_str() == id.as_str());
+            entry.map_or(text, |e| e.question().as_str().to_owned())
+        }
+        _ => text,
+    };
     Ok(Some(bot_reply::Previous { text, answered_with }))
 }
 

@@ -58,6 +58,15 @@ fn answer_of(h: &knowledge::Suggestion) -> (Draft, Vec<Offer>) {
     (d, offers)
 }
 
+/// "Did you mean" with these entries' questions as the options.
+fn did_you_mean(hits: &[knowledge::Suggestion], chinese: bool) -> (Draft, Vec<Offer>) {
+    let qs: Vec<String> = hits.iter().map(|h| h.question.clone()).collect();
+    let intro = if chinese { "您是想问以下哪个问题？" } else { "Did you mean one of these?" };
+    let offers =
+        hits.iter().map(|h| Offer { payload: h.question.clone(), entry_id: Some(h.entry_id.clone()) }).collect();
+    (Draft::choice(intro, &qs), offers)
+}
+
 fn answered(entry_id: &str, asked: &str) -> Option<ReplyAbout> {
     Some(ReplyAbout {
         kind: RatedKind::Answer,
@@ -86,13 +95,8 @@ pub async fn knowledge_reply(
             None => (None, Vec::new()),
         },
         KbDecision::Suggest => {
-            let qs: Vec<String> = hits.iter().map(|h| h.question.clone()).collect();
-            let intro = if chinese { "您是想问以下哪个问题？" } else { "Did you mean one of these?" };
-            let offers = hits
-                .iter()
-                .map(|h| Offer { payload: h.question.clone(), entry_id: Some(h.entry_id.clone()) })
-                .collect();
-            (Some(Draft::choice(intro, &qs)), offers)
+            let (d, offers) = did_you_mean(&hits, chinese);
+            (Some(d), offers)
         }
         KbDecision::NotUnderstood => (None, Vec::new()),
     };
@@ -167,8 +171,14 @@ pub async fn follow_up(
     let together = format!("{} {text}", previous.text);
     let encode = knowledge::QueryVector::Encode;
     let together = knowledge::suggest_with(state, tenant, &together, encode, Some(lang), Some(channel), depth).await?;
+    // Failing an answer, a topicless follow-up's own confident guess is no reply either: the
+    // entries found for the two messages together are offered instead.
+    let guessed = topicless && alone.decision == KbDecision::Answer;
+    let fallback = |restated: Option<KbReply>| {
+        Ok(restated.or_else(|| guessed.then(|| offered_instead(&together, given, chinese)).flatten()))
+    };
     if alone.decision != KbDecision::Answer && together.decision != KbDecision::Answer {
-        return restate().await;
+        return fallback(restate().await?);
     }
     let own = knowledge::QueryVector::Given(vector);
     let deep = knowledge::suggest_with(state, tenant, text, own, Some(lang), Some(channel), depth).await?;
@@ -184,17 +194,35 @@ pub async fn follow_up(
             None => scored.push((h.confidence, h)),
         }
     }
-    let Some(&(score, best)) = scored.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else { return restate().await };
+    // Without a topic word the message alone is a guess ("how much is it?" alone: the shipping
+    // fee), so the entry must be one of the three best of the two read together (after the
+    // one given), and no surer alone than read with the message it follows: the shipping fee
+    // is the guess's best, and read after the warranty answer it is less sure.
+    let conf =
+        |r: &knowledge::Ranked, id: &str| r.suggestions.iter().find(|h| h.entry_id == id).map_or(0.0, |h| h.confidence);
+    let near: Vec<&str> = together
+        .suggestions
+        .iter()
+        .map(|h| h.entry_id.as_str())
+        .filter(|id| Some(*id) != given)
+        .take(3)
+        .filter(|id| conf(&together, id) >= conf(&deep, id))
+        .collect();
+    let chosen = scored
+        .iter()
+        .filter(|(_, s)| !topicless || near.contains(&s.entry_id.as_str()))
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let Some(&(score, best)) = chosen else { return fallback(restate().await?) };
     // Far below the entry just given, the next one is no answer either: the follow-up asks what
     // that entry says, and the part of it that answers the question (if any) is the reply.
     if score < OTHER_ENTRY_MIN_SHARE * repeated {
-        return restate().await;
+        return fallback(restate().await?);
     }
     // Found by the two-message reading only, it answers the previous message's topic, not
     // this question; found by the message alone only, it ignores what the message follows.
     let found_by = |r: &knowledge::Ranked| r.suggestions.iter().any(|h| h.entry_id == best.entry_id);
     if !found_by(&deep) || !found_by(&together) {
-        return restate().await;
+        return fallback(restate().await?);
     }
     if alone.decision == KbDecision::Answer && alone.hits.first().is_some_and(|h| h.entry_id == best.entry_id) {
         return Ok(None);
@@ -211,6 +239,16 @@ pub async fn follow_up(
         about: answered(&best.entry_id, text),
         hits,
     }))
+}
+
+/// "Did you mean" over the entries found for a follow-up read with the message it follows,
+/// the entry just given left out.
+fn offered_instead(together: &knowledge::Ranked, given: Option<&str>, chinese: bool) -> Option<KbReply> {
+    let hits: Vec<knowledge::Suggestion> =
+        together.suggestions.iter().filter(|h| Some(h.entry_id.as_str()) != given).take(3).cloned().collect();
+    let confidence = hits.first()?.confidence;
+    let (d, offers) = did_you_mean(&hits, chinese);
+    Some(KbReply { decision: KbDecision::Suggest, confidence, draft: Some(d), offers, about: None, hits })
 }
 
 /// The part of the entry just given (`given`) that answers a follow-up asking how long, how

@@ -17,7 +17,7 @@ use lingxi_domain::{ChannelKind, TenantId, Timestamp};
 use lingxi_knowledge::decision::{Calibrator, Decision, Thresholds};
 use lingxi_knowledge::index::{Filter, KnowledgeIndex, RetrievalConfig};
 use lingxi_knowledge::json::FaqDto;
-use lingxi_knowledge::model::{ChannelName, FaqEntry, Lang, Status};
+use lingxi_knowledge::model::{ChannelName, FaqEntry, Label, Lang, Status};
 use lingxi_knowledge::text::Analyzer;
 use lingxi_store::{Expect, KbEntryRow, KbEntryWrite, Store, StoreError};
 use std::collections::HashMap;
@@ -325,7 +325,11 @@ pub async fn suggest_with(
     let knowledge = &state.config.knowledge;
     let decider = |semantic: bool| knowledge.decider(slug.as_deref(), semantic);
     let now = state.clock.now().millis();
-    let query = Query { text, vector: vector.as_deref(), lang, channel, now_ms: now, k };
+    // A question naming a product is read a second time without the product's name,
+    // lexically: a turn stays one encoding.
+    let named = index.product_words().named(text);
+    let topic = named.as_ref().map(|n| Topic { text: &n.topic, product: &n.product, vector: None });
+    let query = Query { text, vector: vector.as_deref(), lang, channel, now_ms: now, k, topic };
     Ok(rank(&index, &query, decider))
 }
 
@@ -338,15 +342,132 @@ pub struct Query<'a> {
     pub channel: Option<ChannelKind>,
     pub now_ms: i64,
     pub k: usize,
+    /// The question without the product it names, when it names one
+    /// (`lingxi_knowledge::products`).
+    pub topic: Option<Topic<'a>>,
 }
+
+/// A question read without the product it names: "保修多久" of "空气净化器保修多久".
+pub struct Topic<'a> {
+    pub text: &'a str,
+    pub product: &'a Label,
+    pub vector: Option<&'a [f32]>,
+}
+
+/// How many entries each reading of a question naming a product ranks before the two are
+/// added up: an entry third in one reading and fifth in the other still gets both.
+const PRODUCT_READING_DEPTH: usize = 10;
 
 /// The pure half of [`suggest`]. `decider` gives the calibrator and thresholds for the mode the
 /// ranking was made in (hybrid: true), whose score scales differ.
+///
+/// A question that names a product (`q.topic`) is read twice, as asked and without the
+/// product's name, both times among the entries of that product and those of no product. Each
+/// entry scores the sum of its two confidences, and the best is decided on the higher of its
+/// two. Unless the first reading's best is an entry of no product (then the first reading
+/// stands, with the surer of that entry's two decisions) or one of the product that
+/// the second reading still ranks among its three best (then the first reading stands as it
+/// is). Why: the product's name pulls a generic question towards that product's nearest entry
+/// ("空气净化器保修多久" → the filter entry, before), and without it the question alone may
+/// match an entry of another product ("耳机充不进电" → "充不进电" → the vacuum's charging).
 pub fn rank(index: &KnowledgeIndex, q: &Query<'_>, decider: impl Fn(bool) -> (Calibrator, Thresholds)) -> Ranked {
-    let (lang, k) = (q.lang, q.k);
     let channel = q.channel.and_then(|c| ChannelName::parse(c.as_str()).ok());
-    let filter = Filter { lang, channel: channel.as_ref(), ..Filter::at(q.now_ms) };
-    let ranking = index.search(q.text, q.vector, &filter, k.max(3));
+    let filter = Filter { lang: q.lang, channel: channel.as_ref(), ..Filter::at(q.now_ms) };
+    let Some(topic) = &q.topic else {
+        return rank_reading(index, q.text, q.vector, &filter, q.k, &decider).0;
+    };
+    let filter = Filter { product: Some(topic.product), ..filter };
+    let depth = q.k.max(PRODUCT_READING_DEPTH);
+    let (asked, asked_t, asked_scoped) = rank_reading(index, q.text, q.vector, &filter, depth, &decider);
+    let (bare, bare_t, _) = rank_reading(index, topic.text, topic.vector, &filter, depth, &decider);
+    let first = asked.suggestions.first().map(|s| s.entry_id.as_str());
+    let in_bare = |n: usize| bare.suggestions.iter().take(n).find(|b| Some(b.entry_id.as_str()) == first);
+    match asked_scoped.first() {
+        // An entry of no product came first: the product's name pulled nothing, and the
+        // reading without it may only be surer of that entry ("扫地机器人保修多久": the
+        // warranty, between the vacuum's entries at 0.5; "保修多久" alone: 0.96). The surer
+        // decision of the two stands.
+        Some(false) => {
+            // Each confidence against its own reading's thresholds (lexical and hybrid differ).
+            let mut confidence = asked.confidence;
+            let mut decision = decide(confidence, asked_t);
+            if let Some(b) = in_bare(depth) {
+                let bare_decision = decide(b.confidence, bare_t);
+                if rank_of(&bare_decision) > rank_of(&decision) {
+                    (confidence, decision) = (b.confidence, bare_decision);
+                }
+            }
+            let mut suggestions: Vec<Suggestion> = asked.suggestions.into_iter().take(q.k).collect();
+            if let Some(s) = suggestions.first_mut() {
+                s.confidence = confidence;
+            }
+            return Ranked { decision, confidence, suggestions, hybrid: asked.hybrid };
+        }
+        // The product's own entry first, and among the first three without the product's
+        // name: the question is about it ("门锁密码忘了": the lock's code entry; alone, "密码忘了"
+        // is the app login's first and the lock's second).
+        Some(true) if in_bare(3).is_some() => {
+            return Ranked { suggestions: asked.suggestions.into_iter().take(q.k).collect(), ..asked };
+        }
+        _ => {}
+    }
+    // Per entry: summed confidence, and the higher single one with the thresholds of its reading.
+    let mut scored: Vec<(f32, f32, Thresholds, &Suggestion)> = Vec::new();
+    for (s, t) in asked.suggestions.iter().map(|s| (s, asked_t)).chain(bare.suggestions.iter().map(|s| (s, bare_t))) {
+        match scored.iter_mut().find(|x| x.3.entry_id == s.entry_id) {
+            Some(x) => {
+                x.0 += s.confidence;
+                if s.confidence > x.1 {
+                    (x.1, x.2) = (s.confidence, t);
+                }
+            }
+            None => scored.push((s.confidence, s.confidence, t, s)),
+        }
+    }
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let Some(&(top_sum, confidence, thresholds, _)) = scored.first() else { return asked };
+    let decision = decide(confidence, thresholds);
+    let suggestions = scored
+        .iter()
+        .take(q.k)
+        .map(|&(sum, _, _, s)| Suggestion {
+            confidence: confidence * (sum / top_sum.max(1e-6)).clamp(0.0, 1.0),
+            ..s.clone()
+        })
+        .collect();
+    Ranked { decision, confidence, suggestions, hybrid: asked.hybrid || bare.hybrid }
+}
+
+/// Answer above suggest above not understood.
+fn rank_of(d: &KbDecision) -> u8 {
+    match d {
+        KbDecision::Answer => 2,
+        KbDecision::Suggest => 1,
+        KbDecision::NotUnderstood => 0,
+    }
+}
+
+fn decide(confidence: f32, thresholds: Thresholds) -> KbDecision {
+    if confidence >= thresholds.answer {
+        KbDecision::Answer
+    } else if confidence >= thresholds.suggest {
+        KbDecision::Suggest
+    } else {
+        KbDecision::NotUnderstood
+    }
+}
+
+/// One reading of a question, ranked and decided; also the thresholds it was decided by and,
+/// per suggestion, whether its entry is scoped to products.
+fn rank_reading(
+    index: &KnowledgeIndex,
+    text: &str,
+    vector: Option<&[f32]>,
+    filter: &Filter<'_>,
+    k: usize,
+    decider: &impl Fn(bool) -> (Calibrator, Thresholds),
+) -> (Ranked, Thresholds, Vec<bool>) {
+    let ranking = index.search(text, vector, filter, k.max(3));
     let (calibrator, thresholds) = decider(ranking.semantic_used);
     let decision = thresholds.decide(&ranking, &calibrator);
     let (kind, confidence) = match decision {
@@ -361,7 +482,7 @@ pub fn rank(index: &KnowledgeIndex, q: &Query<'_>, decider: impl Fn(bool) -> (Ca
         .take(k)
         .map(|h| {
             let e = &index.entries()[h.entry];
-            let reply = e.answer_for(channel.as_ref(), lang).clone();
+            let reply = e.answer_for(filter.channel, filter.lang).clone();
             Suggestion {
                 entry_id: e.id().to_string(),
                 question: e.question().as_str().to_owned(),
@@ -371,7 +492,8 @@ pub fn rank(index: &KnowledgeIndex, q: &Query<'_>, decider: impl Fn(bool) -> (Ca
             }
         })
         .collect();
-    Ranked { decision: kind, confidence, suggestions, hybrid: ranking.semantic_used }
+    let scoped = ranking.hits.iter().take(k).map(|h| !index.entries()[h.entry].products().is_empty()).collect();
+    (Ranked { decision: kind, confidence, suggestions, hybrid: ranking.semantic_used }, thresholds, scoped)
 }
 
 /// Seeds the demo tenant with the shipped FAQ when it has no entries yet (idempotent: a second
