@@ -146,6 +146,27 @@ pub fn reports_missing_delivery(text: &str) -> bool {
     zh || has_en(DELIVERED_EN) && has_en(MISSING_EN)
 }
 
+/// Words of a device that is broken or misbehaving, or of its repair.
+#[rustfmt::skip]
+const FAULT_ZH: &[&str] = &[
+    "坏了", "坏掉", "摔坏", "故障", "不能用", "用不了", "没反应", "不工作", "失灵", "死机", "黑屏",
+    "维修", "修理", "怎么修", "报修", "修好", "充不进电", "不充电", "连不上", "没声音", "异响", "漏水",
+];
+#[rustfmt::skip]
+const FAULT_EN: &[&str] = &[
+    "broken", "broke", "faulty", "defective", "not working", "doesnt work", "does not work",
+    "stopped working", "wont turn on", "wont charge", "repair", "fix", "cracked", "damaged",
+];
+
+/// Whether the message reports a faulty device or asks for a repair ("摄像头坏了怎么修", "my
+/// earbuds are broken"): whatever the answer, the customer has a problem, which an accessory
+/// pitch right after would ignore.
+pub fn reports_fault(text: &str) -> bool {
+    let lower = text.to_lowercase();
+    let words = format!(" {} ", english_words(text).join(" "));
+    FAULT_ZH.iter().any(|w| lower.contains(w)) || FAULT_EN.iter().any(|w| words.contains(&format!(" {w} ")))
+}
+
 /// The message's runs of ASCII letters, lower-case, apostrophes dropped ("I'm" → "im").
 fn english_words(text: &str) -> Vec<String> {
     text.split(|c: char| !(c.is_ascii_alphabetic() || c == '\'' || c == '’'))
@@ -156,7 +177,26 @@ fn english_words(text: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_question, reports_missing_delivery, subject_of, Subject};
+    use super::{is_question, reports_fault, reports_missing_delivery, subject_of, Subject};
+
+    #[test]
+    fn a_faulty_device_or_a_repair_is_a_problem_report() {
+        for yes in [
+            "摄像头坏了怎么修",
+            "耳机怎么申请维修",
+            "扫地机充不进电",
+            "my earbuds are broken",
+            "The camera doesn't work",
+            "can you fix it?",
+        ] {
+            assert!(reports_fault(yes), "{yes}");
+        }
+        for no in
+            ["电子产品保修多久？", "可以修改收货地址吗？", "怎么开发票", "How long is the warranty?", "fixed price?"]
+        {
+            assert!(!reports_fault(no), "{no}");
+        }
+    }
 
     #[test]
     fn a_delivered_parcel_the_customer_does_not_have_is_a_problem_report() {

@@ -119,8 +119,15 @@ pub fn unhappy(trend: &SentimentTrend) -> bool {
 /// Intents of something gone wrong for the customer. A suggestion right after one reads as
 /// deaf ("我要退货", then an accessory pitch: seen in the demo), so a customer who raised one in
 /// the last day, on any channel, gets none.
-const TROUBLE_INTENTS: &[&str] =
-    &["return_request", "refund_status", "refund_dispute", "complaint", "cancel_order", "payment_issue"];
+const TROUBLE_INTENTS: &[&str] = &[
+    "return_request",
+    "refund_status",
+    "refund_dispute",
+    "complaint",
+    "cancel_order",
+    "payment_issue",
+    "product_troubleshooting",
+];
 const QUIET_AFTER_TROUBLE_MS: i64 = 24 * 3600 * 1000;
 
 /// The same suggestion is not made to a customer twice within a week, on any channel (the
@@ -139,8 +146,8 @@ pub struct Answered<'a> {
     pub trend: &'a SentimentTrend,
     pub chinese: bool,
     pub last_intent: Option<String>,
-    /// The customer's message answered (normalised): a parcel reported missing is trouble
-    /// whatever intent it was read as (logistics).
+    /// The customer's message answered (normalised): a parcel reported missing, or a device
+    /// reported broken, is trouble whatever intent it was read as (logistics, warranty).
     pub text: &'a str,
     /// When the answer is stamped: the suggestion comes right after it.
     pub answered_at: Timestamp,
@@ -159,8 +166,9 @@ pub async fn after_answer(state: &AppState, a: &Answered<'_>) {
 
 async fn suggest(state: &AppState, a: &Answered<'_>) -> Result<(), StoreError> {
     let cfg = &state.config.recommendations;
-    let missing_parcel = lingxi_nlu::subject::reports_missing_delivery(a.text);
-    if cfg.off_everywhere() || unhappy(a.trend) || trouble(a.last_intent.as_deref()) || missing_parcel {
+    use lingxi_nlu::subject::{reports_fault, reports_missing_delivery};
+    let problem = reports_missing_delivery(a.text) || reports_fault(a.text);
+    if cfg.off_everywhere() || unhappy(a.trend) || trouble(a.last_intent.as_deref()) || problem {
         return Ok(());
     }
     let Some(slug) = crate::bot_tools::tenant_slug(state, a.tenant).await else { return Ok(()) };
