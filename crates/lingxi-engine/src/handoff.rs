@@ -5,6 +5,7 @@
 use crate::routing::PriorityFlags;
 use lingxi_nlu::intent::IntentResult;
 use lingxi_nlu::sentiment::SentimentTrend;
+use lingxi_nlu::smalltalk::{small_talk, SmallTalk};
 
 /// Why a conversation goes to a person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,10 +236,13 @@ pub fn decide(policy: &HandoffPolicy, turn: &Turn<'_>) -> BotDecision {
     if let Some(w) = policy.risk_phrases.iter().find(|w| turn.text.contains(w.as_str())) {
         return hand(HandoffReason::Risk(w.trim().to_owned()), true);
     }
+    // "你是真人吗", "are you a real person?" ask what the bot is (small talk, answered with how
+    // to reach a person), not for a person: the phrase 真人 / "real person" alone is no request.
+    let asks_what_the_bot_is = small_talk(turn.text) == Some(SmallTalk::BotIdentity);
     if policy.on_customer_request
         && (intent == Some("human_agent")
             || second == Some("human_agent")
-            || policy.human_request_phrases.iter().any(|p| turn.text.contains(p.as_str())))
+            || !asks_what_the_bot_is && policy.human_request_phrases.iter().any(|p| turn.text.contains(p.as_str())))
     {
         return hand(HandoffReason::CustomerRequest, false);
     }
@@ -318,6 +322,8 @@ mod tests {
         check(&["转人工"], Zh, Some("customer_request"));
         check(&["我要找人工客服"], Zh, Some("customer_request"));
         check(&["I want to talk to a human"], En, Some("customer_request"));
+        check(&["我要找真人"], Zh, Some("customer_request"));
+        check(&["can I speak to a real person"], En, Some("customer_request"));
         check(&["这是诈骗吧，你们盗刷我的卡"], Zh, Some("risk"));
         check(&["my card was used for a fraud purchase"], En, Some("risk"));
         check(&["我要投诉你们的快递员态度太差"], Zh, Some("priority_topic"));

@@ -154,7 +154,24 @@ const GREETINGS: Lexicon = Lexicon {
 /// "你是机器人吗", "是不是自动回复", "你是谁", "am I talking to a bot?". The words that say "you" or
 /// "this" are checked apart ([`addresses_the_bot`]): "robot" alone is a product.
 const BOT_QUESTIONS: Lexicon = Lexicon {
-    real: &["机器人", "人工智能", "智能客服", "自动回复", "谁", "ai", "bot", "robot", "chatbot", "who are you"],
+    real: &[
+        "机器人",
+        "人工智能",
+        "智能客服",
+        "自动回复",
+        "谁",
+        "真人",
+        "人工",
+        "ai",
+        "bot",
+        "robot",
+        "chatbot",
+        "who are you",
+        "real person",
+        "real",
+        "human",
+        "person",
+    ],
     fillers: &[
         "你是",
         "您是",
@@ -330,6 +347,10 @@ mod tests {
             ("Am I talking to a robot", SmallTalk::BotIdentity),
             ("你是谁", SmallTalk::BotIdentity),
             ("who are you?", SmallTalk::BotIdentity),
+            ("你是真人吗？", SmallTalk::BotIdentity),
+            ("你是机器人还是真人", SmallTalk::BotIdentity),
+            ("are you a real person?", SmallTalk::BotIdentity),
+            ("Are you human?", SmallTalk::BotIdentity),
             ("好的", SmallTalk::Acknowledgement),
         ] {
             assert_eq!(small_talk(text), Some(kind), "{text:?}");
@@ -346,6 +367,12 @@ mod tests {
             "扫地机器人不充电",
             "robot",
             "robot vacuum won't charge",
+            "真人",
+            "我要找真人",
+            "有真人吗",
+            "human",
+            "real person please",
+            "I want a real person",
             "hi, where is my order",
             "谁",
             &"你好".repeat(40),
