@@ -138,8 +138,12 @@ pub struct Previous {
 /// confidences (`FOLLOW_UP_DEPTH` deep each), the entry just given left out (repeating it
 /// answers nothing), and the best is the answer when either reading was confident, both found
 /// it and it scores at least `OTHER_ENTRY_MIN_SHARE` of the entry left out; failing that, the
-/// part of the entry just given that answers the question, if any. `None`: not a follow-up, or
-/// nothing better than the message alone. Costs two more retrievals, on follow-ups only.
+/// part of the entry just given that answers the question, if any. A question without a topic
+/// word is answered only with one of the three best entries of the two messages together
+/// (and no surer alone), and failing everything its own confident guess is replaced by
+/// "did you mean" over the entries the two together find ([`offered_instead`]). `None`: not a
+/// follow-up, or nothing better than the message alone. Costs two more retrievals, on
+/// follow-ups only.
 #[allow(clippy::too_many_arguments)]
 pub async fn follow_up(
     state: &AppState,
@@ -200,14 +204,17 @@ pub async fn follow_up(
     // is the guess's best, and read after the warranty answer it is less sure.
     let conf =
         |r: &knowledge::Ranked, id: &str| r.suggestions.iter().find(|h| h.entry_id == id).map_or(0.0, |h| h.confidence);
-    let near: Vec<&str> = together
-        .suggestions
-        .iter()
-        .map(|h| h.entry_id.as_str())
-        .filter(|id| Some(*id) != given)
-        .take(3)
-        .filter(|id| conf(&together, id) >= conf(&deep, id))
-        .collect();
+    let near: Vec<&str> = match topicless {
+        true => together
+            .suggestions
+            .iter()
+            .map(|h| h.entry_id.as_str())
+            .filter(|id| Some(*id) != given)
+            .take(3)
+            .filter(|id| conf(&together, id) >= conf(&deep, id))
+            .collect(),
+        false => Vec::new(),
+    };
     let chosen = scored
         .iter()
         .filter(|(_, s)| !topicless || near.contains(&s.entry_id.as_str()))

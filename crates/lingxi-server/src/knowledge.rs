@@ -325,10 +325,8 @@ pub async fn suggest_with(
     let knowledge = &state.config.knowledge;
     let decider = |semantic: bool| knowledge.decider(slug.as_deref(), semantic);
     let now = state.clock.now().millis();
-    // A question naming a product is read a second time without the product's name,
-    // lexically: a turn stays one encoding.
     let named = index.product_words().named(text);
-    let topic = named.as_ref().map(|n| Topic { text: &n.topic, product: &n.product, vector: None });
+    let topic = named.as_ref().map(|n| Topic { text: &n.topic, product: &n.product });
     let query = Query { text, vector: vector.as_deref(), lang, channel, now_ms: now, k, topic };
     Ok(rank(&index, &query, decider))
 }
@@ -347,11 +345,11 @@ pub struct Query<'a> {
     pub topic: Option<Topic<'a>>,
 }
 
-/// A question read without the product it names: "保修多久" of "空气净化器保修多久".
+/// A question read without the product it names: "保修多久" of "空气净化器保修多久". It is
+/// ranked lexically, so a turn stays one encoding (encoding it too broke that for no gain).
 pub struct Topic<'a> {
     pub text: &'a str,
     pub product: &'a Label,
-    pub vector: Option<&'a [f32]>,
 }
 
 /// How many entries each reading of a question naming a product ranks before the two are
@@ -379,7 +377,7 @@ pub fn rank(index: &KnowledgeIndex, q: &Query<'_>, decider: impl Fn(bool) -> (Ca
     let filter = Filter { product: Some(topic.product), ..filter };
     let depth = q.k.max(PRODUCT_READING_DEPTH);
     let (asked, asked_t, asked_scoped) = rank_reading(index, q.text, q.vector, &filter, depth, &decider);
-    let (bare, bare_t, _) = rank_reading(index, topic.text, topic.vector, &filter, depth, &decider);
+    let (bare, bare_t, _) = rank_reading(index, topic.text, None, &filter, depth, &decider);
     let first = asked.suggestions.first().map(|s| s.entry_id.as_str());
     let in_bare = |n: usize| bare.suggestions.iter().take(n).find(|b| Some(b.entry_id.as_str()) == first);
     match asked_scoped.first() {
