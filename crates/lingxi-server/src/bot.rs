@@ -186,7 +186,7 @@ async fn turn(
             _ => None,
         })
         .collect();
-    let sentiments: Vec<_> = normalized_all.iter().map(|n| analyze(&n.text)).collect();
+    let sentiments: Vec<_> = normalized_all.iter().map(|n| feeling(&n.text)).collect();
     let trend = SentimentTrend::from_results(&sentiments);
     let customer = state.store.customer(tenant, &conv.customer_id).await?;
     let vip = customer.tags.iter().any(|t| t.eq_ignore_ascii_case("vip")) || customer.attributes["vip"] == json!(true);
@@ -843,6 +843,19 @@ async fn previous_message(
         _ => text,
     };
     Ok(Some(bot_reply::Previous { text, answered_with }))
+}
+
+/// A message's sentiment for the hand-off policy. A plain question about the bot ("are you a
+/// real person?") says nothing of the customer's mood, though the English model reads it as
+/// negative (-0.81), and two of them in a row handed the customer over for negative sentiment;
+/// with an emoji or "!" it is read as usual.
+fn feeling(text: &str) -> lingxi_nlu::sentiment::SentimentResult {
+    use lingxi_nlu::smalltalk::{small_talk, SmallTalk};
+    let plain = text.chars().all(|c| c.is_alphanumeric() || c.is_whitespace() || "?？,，.。'’".contains(c));
+    match small_talk(text) {
+        Some(SmallTalk::BotIdentity) if plain => lingxi_nlu::sentiment::SentimentResult::neutral(),
+        _ => analyze(text),
+    }
 }
 
 /// Below this confidence small talk ("greeting", "thanks", "acknowledgement") is a question the
