@@ -291,6 +291,10 @@ impl KnowledgeIndex {
     pub fn entries(&self) -> &[FaqEntry] {
         &self.entries
     }
+    /// The entry with this id, if it is live at `now_ms`.
+    pub fn live_entry(&self, id: &str, now_ms: i64) -> Option<&FaqEntry> {
+        self.entries.iter().find(|e| e.id().as_str() == id && e.is_live(now_ms))
+    }
     /// The words that name each product of the entries ([`ProductWords`]).
     pub fn product_words(&self) -> &ProductWords {
         &self.products

@@ -14,6 +14,7 @@
 //! are counted apart.
 
 use crate::model::{FaqEntry, Label, Lang};
+use lingxi_nlu::language::is_han;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Longest Chinese candidate (characters).
@@ -34,10 +35,6 @@ pub struct Named {
     pub topic: String,
 }
 
-fn is_han(c: char) -> bool {
-    ('\u{4e00}'..='\u{9fff}').contains(&c)
-}
-
 /// An English word as candidates and queries compare it: lower case, a plural `s` dropped.
 fn stem(word: &str) -> String {
     let w = word.to_lowercase();
@@ -46,6 +43,12 @@ fn stem(word: &str) -> String {
     } else {
         w
     }
+}
+
+/// The English word of `piece` (a space-separated piece of a question) when it is `word`.
+fn english_name<'a>(piece: &'a str, word: &str) -> Option<&'a str> {
+    let bare = piece.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    (!bare.is_empty() && bare.is_ascii() && stem(bare) == word).then_some(bare)
 }
 
 fn english_words(text: &str) -> impl Iterator<Item = &str> {
@@ -103,11 +106,6 @@ impl ProductWords {
         self.words.iter().filter(move |(_, p)| p.as_str() == product).map(|(w, _)| w.as_str())
     }
 
-    /// Whether nothing was learnt.
-    pub fn is_empty(&self) -> bool {
-        self.words.is_empty()
-    }
-
     /// The product a (normalised) question names and the question without its product words;
     /// `None` when it names none, several products, or nothing but the product.
     pub fn named(&self, text: &str) -> Option<Named> {
@@ -117,25 +115,23 @@ impl ProductWords {
         let mut topic = text.to_lowercase();
         let mut product: Option<&Label> = None;
         for (word, label) in &self.words {
+            // On every message's path: the text is rebuilt only for a word it contains.
             let found = if word.chars().any(is_han) {
                 let found = topic.contains(word.as_str());
-                topic = topic.replace(word.as_str(), " ");
+                if found {
+                    topic = topic.replace(word.as_str(), " ");
+                }
                 found
             } else {
-                let mut found = false;
-                let kept: Vec<String> = topic
-                    .split(' ')
-                    .map(|piece| {
-                        let bare = piece.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-                        if !bare.is_empty() && bare.is_ascii() && stem(bare) == *word {
-                            found = true;
-                            piece.replace(bare, "")
-                        } else {
-                            piece.to_owned()
-                        }
-                    })
-                    .collect();
-                topic = kept.join(" ");
+                let names = |piece| english_name(piece, word);
+                let found = topic.split(' ').any(|piece| names(piece).is_some());
+                if found {
+                    let kept: Vec<String> = topic
+                        .split(' ')
+                        .map(|piece| names(piece).map_or_else(|| piece.to_owned(), |bare| piece.replace(bare, "")))
+                        .collect();
+                    topic = kept.join(" ");
+                }
                 found
             };
             if found {

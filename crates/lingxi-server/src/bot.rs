@@ -837,8 +837,7 @@ async fn previous_message(
     let text = match &answered_with {
         Some(id) if picked => {
             let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
-            let entry = index.entries().iter().find(|e| e.id().as_str() == id.as_str());
-            entry.map_or(text, |e| e.question().as_str().to_owned())
+            index.live_entry(id, now.millis()).map_or(text, |e| e.question().as_str().to_owned())
         }
         _ => text,
     };

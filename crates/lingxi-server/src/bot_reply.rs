@@ -275,7 +275,7 @@ async fn restated(
     let (Some(id), Some(asked)) = (given, asks_for(text)) else { return Ok(None) };
     let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
     let now = state.clock.now().millis();
-    let Some(entry) = index.entries().iter().find(|e| e.id().as_str() == id && e.is_live(now)) else { return Ok(None) };
+    let Some(entry) = index.live_entry(id, now) else { return Ok(None) };
     let channel_name = ChannelName::parse(channel.as_str()).ok();
     let reply = entry.answer_for(channel_name.as_ref(), Some(lang)).clone();
     let Some(said) = clauses_answering(reply.text(), asked) else { return Ok(None) };
@@ -356,7 +356,7 @@ pub async fn picked(
     let index = state.knowledge.index(&state.store, &state.semantic, tenant).await?;
     let lang = if chinese { Lang::Zh } else { Lang::En };
     let channel_name = ChannelName::parse(channel.as_str()).ok();
-    let entry = index.entries().iter().find(|e| e.id().as_str() == entry_id.as_str() && e.is_live(now.millis()));
+    let entry = index.live_entry(entry_id, now.millis());
     Ok(entry.map(|e| {
         let d = Draft::answer(e.answer_for(channel_name.as_ref(), Some(lang)));
         let offers = d.reply_payloads().into_iter().map(|payload| Offer { payload, entry_id: None }).collect();
